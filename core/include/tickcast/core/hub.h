@@ -1,0 +1,121 @@
+#pragma once
+// The Hub owns every room's timer on one thread (a strand). Transports post joins and
+// commands to it; it ticks by absolute deadline and broadcasts each event, encoded once,
+// to every transport.
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tickcast/core/clock.h"
+#include "tickcast/core/history.h"
+#include "tickcast/core/protocol.h"
+#include "tickcast/core/timer.h"
+#include "tickcast/core/transport.h"
+
+namespace tickcast {
+
+/// HubOptions configures every room's timer and the Hub's bounds.
+struct HubOptions {
+  TimerConfig timer;                  ///< default lengths of a new room
+  Millis tick{1000};                  ///< tick period
+  std::size_t history_capacity = 1024;///< events kept per room for resume
+  std::size_t max_rooms = 10000;      ///< beyond it new rooms are refused (overloaded)
+};
+
+/// CommandOutcome is the result of a command sent through Hub::command (REST).
+struct CommandOutcome {
+  std::optional<Error> error;
+  std::string request_id;
+  TimerState state;  ///< the room's state after the command (when no error)
+};
+
+/// RoomSummary describes a room for GET /api/rooms.
+struct RoomSummary {
+  std::string name;
+  std::uint64_t seq = 0;
+  TimerState state;
+};
+
+/// HubStats is what /metrics shows of the Hub.
+struct HubStats {
+  std::uint64_t rooms = 0;
+  std::uint64_t events_broadcast = 0;
+  std::uint64_t commands_ok = 0;
+  std::uint64_t commands_rejected = 0;
+};
+
+/// Hub is the timer core: rooms, their timers and histories, and the broadcast fan-out.
+/// Threads: every public method is safe from any thread and only posts work to the strand,
+/// except pump() (tests drive the strand by hand with it instead of start()).
+class Hub final : public Sink {
+ public:
+  Hub(HubOptions options, const Clock& clock);
+  ~Hub() override;
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  /// add_transport registers a transport that receives every broadcast. Before start().
+  void add_transport(Transport& transport);
+
+  /// start runs the strand on its own thread, sleeping until the next deadline or post.
+  void start();
+  /// stop ends the strand thread; posted work not yet run is dropped. Idempotent.
+  void stop();
+
+  /// pump runs posted work and every timer due at clock.now(), on the calling thread.
+  /// For tests with a fake clock; never call it while start()ed.
+  void pump();
+  /// next_due returns the earliest timer deadline, for tests that drive pump().
+  std::optional<MonotonicTime> next_due();
+
+  // Sink
+  void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
+                    ClientRef client) override;
+  void on_message(std::string room, std::string payload, ClientRef client) override;
+
+  /// command runs one command for REST; `done` is called on the strand.
+  void command(std::string room, std::string payload, std::function<void(CommandOutcome)> done);
+  /// snapshot calls `done` on the strand with the room's snapshot event (creating the room),
+  /// or an error (bad_room, overloaded).
+  void snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done);
+  /// rooms calls `done` on the strand with every room.
+  void rooms(std::function<void(std::vector<RoomSummary>)> done);
+  /// stats returns counters; safe from any thread.
+  HubStats stats() const;
+
+ private:
+  struct Room;
+  using Task = std::function<void()>;
+
+  void post(Task task);
+  void run_posted();
+  void advance_timers(MonotonicTime now);
+  Room* find_or_create(const std::string& name, std::optional<Error>& error);
+  void broadcast(const std::string& name, Room& room, const TimerEvent& event);
+  Payload snapshot_payload(const std::string& name, Room& room);
+  std::optional<Error> apply(Room& room, const std::string& name, const Command& command);
+  void run_thread();
+
+  HubOptions options_;
+  const Clock& clock_;
+  std::vector<Transport*> transports_;
+  std::map<std::string, std::unique_ptr<Room>, std::less<>> rooms_;  // strand only
+
+  mutable std::mutex mutex_;  // guards posted_, stopping_ and stats_
+  std::condition_variable wake_;
+  std::vector<Task> posted_;
+  bool stopping_ = false;
+  HubStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace tickcast

@@ -1,0 +1,75 @@
+#pragma once
+// The transport layer's interface. A transport knows connections, rooms as subscription
+// keys and opaque messages; it knows nothing about timers.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tickcast/core/message.h"
+
+namespace tickcast {
+
+/// Client is the reply channel of one connection: snapshot on join, resume backlog,
+/// errors. It may outlive its connection; sends to a closed one are dropped.
+/// Threads: send may be called from any thread and never blocks.
+class Client {
+ public:
+  virtual ~Client() = default;
+  /// send queues messages, in order, to this client only. The first send after
+  /// Sink::on_subscribe completes the join: room broadcasts reach the client only after it.
+  virtual void send(std::vector<Message> messages) = 0;
+  /// transport names the transport the client is on ("ws", "sse", ...).
+  virtual std::string_view transport() const = 0;
+};
+
+/// ClientRef is a shared handle to a Client.
+using ClientRef = std::shared_ptr<Client>;
+
+/// Sink is what a transport calls when clients join and send; the app (the Hub) implements it.
+/// Threads: called from transport threads; implementations must not block.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  /// on_subscribe: `client` joined `room`. With resume_after, the client already has every
+  /// message up to that seq and wants what came after. The sink answers with
+  /// client->send (a snapshot, or the missed messages, possibly none).
+  virtual void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
+                            ClientRef client) = 0;
+  /// on_message: `client` sent `payload` (a command) to `room`. Errors go to client->send.
+  virtual void on_message(std::string room, std::string payload, ClientRef client) = 0;
+};
+
+/// TransportStats is what /metrics shows of a transport.
+struct TransportStats {
+  std::uint64_t clients = 0;            ///< connections open now
+  std::uint64_t messages_sent = 0;      ///< messages written to clients
+  std::uint64_t messages_dropped = 0;   ///< droppable messages lost to full queues
+  std::uint64_t clients_refused = 0;    ///< connections refused (limits, bad input)
+  std::uint64_t clients_closed_slow = 0;///< connections closed for being stuck
+  bool accepting = false;               ///< accepts clients now (for /healthz)
+};
+
+/// Transport is one way of reaching clients (ws, sse, longpoll, mqtt, ...).
+/// Threads: start/stop from the owning thread; publish and stats from any thread.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  /// name returns the transport's short name, as in `--transport`.
+  virtual std::string_view name() const = 0;
+  /// start begins accepting clients; inbound joins and messages go to `sink`, which must
+  /// outlive the transport's stop().
+  virtual void start(Sink& sink) = 0;
+  /// stop closes every client cleanly and joins the transport's threads. Idempotent.
+  virtual void stop() = 0;
+  /// publish fans `message` out to every client subscribed to `room`. Never blocks on a
+  /// client; the payload is shared, not copied.
+  virtual void publish(std::string_view room, const Message& message) = 0;
+  /// stats returns counters for /metrics.
+  virtual TransportStats stats() const = 0;
+};
+
+}  // namespace tickcast

@@ -1,0 +1,23 @@
+#include "tickcast/core/history.h"
+
+namespace tickcast {
+
+void History::append(Message message) {
+  if (ring_.size() == capacity_) ring_.pop_front();
+  ring_.push_back(std::move(message));
+}
+
+std::optional<std::vector<Message>> History::after(std::uint64_t seq) const {
+  std::vector<Message> out;
+  if (ring_.empty() || seq >= ring_.back().seq) return out;
+  const std::uint64_t first = ring_.front().seq;
+  if (seq + 1 < first) return std::nullopt;
+  // Sequence numbers are contiguous, so the start is found by arithmetic, not a search.
+  for (auto it = ring_.begin() + static_cast<std::ptrdiff_t>(seq + 1 - first); it != ring_.end();
+       ++it) {
+    out.push_back(*it);
+  }
+  return out;
+}
+
+}  // namespace tickcast

@@ -1,0 +1,219 @@
+#include "tickcast/core/hub.h"
+
+#include <algorithm>
+
+namespace tickcast {
+
+struct Hub::Room {
+  Room(const HubOptions& options) : timer(options.timer, options.tick), history(options.history_capacity) {}
+  Timer timer;
+  History history;
+  std::uint64_t seq = 0;
+};
+
+Hub::Hub(HubOptions options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
+
+Hub::~Hub() { stop(); }
+
+void Hub::add_transport(Transport& transport) { transports_.push_back(&transport); }
+
+void Hub::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run_thread(); });
+}
+
+void Hub::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Hub::post(Task task) {
+  {
+    std::lock_guard lock(mutex_);
+    posted_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+}
+
+void Hub::run_posted() {
+  std::vector<Task> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(posted_);
+  }
+  for (auto& task : batch) task();
+}
+
+void Hub::pump() {
+  run_posted();
+  advance_timers(clock_.now());
+}
+
+std::optional<MonotonicTime> Hub::next_due() {
+  std::optional<MonotonicTime> earliest;
+  for (auto& [name, room] : rooms_) {
+    if (auto due = room->timer.next_due(); due && (!earliest || *due < *earliest)) earliest = due;
+  }
+  return earliest;
+}
+
+// The strand: run what was posted, fire what is due, then sleep until the next deadline
+// on the monotonic clock or until something is posted.
+void Hub::run_thread() {
+  for (;;) {
+    pump();
+    const auto due = next_due();
+    std::unique_lock lock(mutex_);
+    if (stopping_) return;
+    if (!posted_.empty()) continue;
+    if (due) {
+      wake_.wait_until(lock, *due, [this] { return stopping_ || !posted_.empty(); });
+    } else {
+      wake_.wait(lock, [this] { return stopping_ || !posted_.empty(); });
+    }
+    if (stopping_) return;
+  }
+}
+
+void Hub::advance_timers(MonotonicTime now) {
+  std::vector<TimerEvent> events;
+  for (auto& [name, room] : rooms_) {
+    events.clear();
+    room->timer.advance(now, events);
+    for (const auto& event : events) broadcast(name, *room, event);
+  }
+}
+
+Hub::Room* Hub::find_or_create(const std::string& name, std::optional<Error>& error) {
+  if (!valid_room_name(name)) {
+    error = Error{ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}"};
+    return nullptr;
+  }
+  if (auto it = rooms_.find(name); it != rooms_.end()) return it->second.get();
+  if (rooms_.size() >= options_.max_rooms) {
+    error = Error{ErrorCode::overloaded, "too many rooms"};
+    return nullptr;
+  }
+  auto [it, inserted] = rooms_.emplace(name, std::make_unique<Room>(options_));
+  std::lock_guard lock(mutex_);
+  stats_.rooms = rooms_.size();
+  return it->second.get();
+}
+
+void Hub::broadcast(const std::string& name, Room& room, const TimerEvent& event) {
+  Message message;
+  message.seq = ++room.seq;
+  message.payload = make_payload(encode_event(name, message.seq, event, clock_.wall_time_us()));
+  message.droppable = event.reason == Reason::tick && event.state.remaining.count() > 0;
+  room.history.append(message);
+  for (Transport* transport : transports_) transport->publish(name, message);
+  std::lock_guard lock(mutex_);
+  ++stats_.events_broadcast;
+}
+
+Payload Hub::snapshot_payload(const std::string& name, Room& room) {
+  const TimerEvent event{Reason::snapshot, room.timer.state(clock_.now())};
+  return make_payload(encode_event(name, room.seq, event, clock_.wall_time_us()));
+}
+
+std::optional<Error> Hub::apply(Room& room, const std::string& name, const Command& command) {
+  const auto now = clock_.now();
+  // Catch up first, so a command never lands before a tick that was already due.
+  std::vector<TimerEvent> due;
+  room.timer.advance(now, due);
+  for (const auto& event : due) broadcast(name, room, event);
+
+  std::optional<Error> error;
+  Reason reason = Reason::start;
+  switch (command.type) {
+    case CommandType::start: error = room.timer.start(now); reason = Reason::start; break;
+    case CommandType::stop: error = room.timer.stop(now); reason = Reason::stop; break;
+    case CommandType::reset: room.timer.reset(now); reason = Reason::reset; break;
+    case CommandType::skip: room.timer.skip(now); reason = Reason::skip; break;
+    case CommandType::configure:
+      error = room.timer.configure(command.configure, now);
+      reason = Reason::configure;
+      break;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++(error ? stats_.commands_rejected : stats_.commands_ok);
+  }
+  if (!error) broadcast(name, room, TimerEvent{reason, room.timer.state(now)});
+  return error;
+}
+
+void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
+                       ClientRef client) {
+  post([this, name = std::move(room), resume_after, client = std::move(client)] {
+    std::optional<Error> error;
+    Room* room = find_or_create(name, error);
+    if (!room) {
+      client->send({Message{0, make_payload(encode_error(*error)), false}});
+      return;
+    }
+    if (resume_after && *resume_after <= room->seq) {
+      if (auto missed = room->history.after(*resume_after)) {
+        client->send(std::move(*missed));
+        return;
+      }
+    }
+    client->send({Message{room->seq, snapshot_payload(name, *room), false}});
+  });
+}
+
+void Hub::on_message(std::string room, std::string payload, ClientRef client) {
+  command(std::move(room), std::move(payload), [client](CommandOutcome outcome) {
+    if (outcome.error) {
+      client->send({Message{0, make_payload(encode_error(*outcome.error, outcome.request_id)), false}});
+    }
+  });
+}
+
+void Hub::command(std::string room, std::string payload, std::function<void(CommandOutcome)> done) {
+  post([this, name = std::move(room), payload = std::move(payload), done = std::move(done)] {
+    CommandOutcome outcome;
+    DecodedCommand decoded = decode_command(payload);
+    outcome.request_id = decoded.request_id;
+    if (decoded.error) {
+      std::lock_guard lock(mutex_);
+      ++stats_.commands_rejected;
+      outcome.error = std::move(decoded.error);
+    } else if (Room* r = find_or_create(name, outcome.error)) {
+      outcome.error = apply(*r, name, *decoded.command);
+      outcome.state = r->timer.state(clock_.now());
+    }
+    done(std::move(outcome));
+  });
+}
+
+void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done) {
+  post([this, name = std::move(room), done = std::move(done)] {
+    std::optional<Error> error;
+    Room* r = find_or_create(name, error);
+    done(error, r ? snapshot_payload(name, *r) : nullptr);
+  });
+}
+
+void Hub::rooms(std::function<void(std::vector<RoomSummary>)> done) {
+  post([this, done = std::move(done)] {
+    std::vector<RoomSummary> out;
+    out.reserve(rooms_.size());
+    const auto now = clock_.now();
+    for (auto& [name, room] : rooms_) out.push_back({name, room->seq, room->timer.state(now)});
+    done(std::move(out));
+  });
+}
+
+HubStats Hub::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace tickcast
