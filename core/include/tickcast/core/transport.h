@@ -51,6 +51,9 @@ struct TransportStats {
   std::uint64_t clients_refused = 0;    ///< connections refused (limits, bad input)
   std::uint64_t clients_closed_slow = 0;///< connections closed for being stuck
   bool accepting = false;               ///< accepts clients now (for /healthz)
+  /// upstream_connected is set by transports that depend on an upstream service (the MQTT
+  /// broker): whether it is connected now. Shown in /healthz and /metrics.
+  std::optional<bool> upstream_connected;
 };
 
 /// Transport is one way of reaching clients (ws, sse, longpoll, mqtt, ...).
