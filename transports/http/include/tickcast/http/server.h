@@ -1,0 +1,115 @@
+#pragma once
+// tickcast::http: the one public port. One libwebsockets listener and service loop serves
+// static files, REST routes, and the long-lived transports (WebSocket, SSE, long-poll)
+// that plug into it. This header includes no libwebsockets header.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "tickcast/core/error.h"
+
+namespace tickcast::http {
+
+namespace internal {
+class Loop;
+}
+
+/// ServerOptions configures the listener.
+struct ServerOptions {
+  std::string host = "127.0.0.1";  ///< address to bind
+  int port = 8080;                 ///< 0 picks a free port; see Server::port()
+  std::string web_root;            ///< folder of static files served at `/`; empty: none
+  /// Origins allowed besides the server's own (same Host); "*" allows every origin.
+  std::vector<std::string> allowed_origins;
+  std::size_t max_body_bytes = 4096;  ///< larger request bodies get 413
+  std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
+};
+
+/// Request is an HTTP request as routes see it; the path is percent-decoded.
+struct Request {
+  std::string method;
+  std::string path;
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> params;   ///< `{name}` segments of the matched route
+  std::map<std::string, std::string> headers;  ///< lower-case names of the headers read
+  std::string body;
+  /// header returns a header's value, or "" when absent. Names are lower-case.
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+/// Response is a complete short HTTP response.
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// json_error returns the JSON error body every HTTP error carries:
+/// {"success":false,"error":message,"code":code}, with the code's HTTP status.
+Response json_error(ErrorCode code, std::string_view message);
+
+/// Responder completes one request, once. Threads: respond() may be called from any thread
+/// (a hub callback, say); a response to a client that has gone away is dropped.
+class Responder {
+ public:
+  Responder(std::weak_ptr<internal::Loop> loop, std::uint64_t exchange_id)
+      : loop_(std::move(loop)), exchange_id_(exchange_id) {}
+  /// respond sends `response`; later calls do nothing.
+  void respond(Response response) const;
+
+ private:
+  std::weak_ptr<internal::Loop> loop_;
+  std::uint64_t exchange_id_;
+};
+
+/// Handler answers a routed request through its Responder, now or later.
+/// Threads: called on the service thread; must not block.
+using Handler = std::function<void(const Request&, Responder)>;
+
+/// Server owns the listener and the service thread.
+/// Threads: route() before start(); start()/stop() from the owning thread; the rest from any.
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// route adds a handler for `method` and a path pattern: a literal path whose segments
+  /// may be `{name}` (any one non-empty segment, given in Request::params).
+  void route(std::string method, std::string pattern, Handler handler);
+
+  /// start binds and runs the service thread; throws std::runtime_error with a clear
+  /// message when the port cannot be bound.
+  void start();
+  /// stop closes every connection (WebSockets with 1001 "going away") and joins the
+  /// service thread. Idempotent.
+  void stop();
+
+  /// port returns the bound port (useful with ServerOptions::port = 0).
+  int port() const;
+  /// base_url returns http://host:port.
+  std::string base_url() const;
+  const ServerOptions& options() const { return options_; }
+
+  /// loop gives transports on this port access to the service loop (internal API).
+  internal::Loop& loop() { return *loop_; }
+
+ private:
+  ServerOptions options_;
+  std::shared_ptr<internal::Loop> loop_;
+};
+
+}  // namespace tickcast::http

@@ -1,0 +1,138 @@
+#pragma once
+// Internal API between the public port (tickcast::http) and the transports that share its
+// libwebsockets service loop (ws, sse, longpoll). Not installed; includes libwebsockets.
+
+#include <libwebsockets.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "tickcast/core/error.h"
+#include "tickcast/http/server.h"
+
+namespace tickcast::http::internal {
+
+/// Session is one long-lived connection (a WebSocket, an SSE stream, a parked poll),
+/// owned by the endpoint that opened it. Threads: every method runs on the service thread.
+class Session {
+ public:
+  virtual ~Session() = default;
+  /// on_writable writes what is queued; false closes the connection.
+  virtual bool on_writable(lws* wsi) = 0;
+  /// on_receive gets WebSocket data; false closes the connection (set the reason first).
+  virtual bool on_receive(lws* wsi, const void* data, std::size_t len) {
+    (void)wsi, (void)data, (void)len;
+    return true;
+  }
+  /// on_closed: the connection is gone; the loop never uses the Session after this.
+  virtual void on_closed() = 0;
+};
+
+/// WebSocketEndpoint accepts WebSocket upgrades under a path prefix.
+class WebSocketEndpoint {
+ public:
+  virtual ~WebSocketEndpoint() = default;
+  /// check_upgrade refuses an upgrade with an error (sent with its HTTP status) or accepts it.
+  virtual std::optional<Error> check_upgrade(const Request& request) = 0;
+  /// open creates the session of an established connection.
+  virtual Session* open(lws* wsi, const Request& request) = 0;
+};
+
+/// StreamEndpoint takes over HTTP requests whose response outlives the callback (SSE, polls).
+class StreamEndpoint {
+ public:
+  virtual ~StreamEndpoint() = default;
+  /// open returns the session that will write the response, or a response to send now.
+  virtual std::variant<Session*, Response> open(lws* wsi, const Request& request) = 0;
+};
+
+/// Loop is the libwebsockets context, its service thread and the per-connection state.
+/// Threads: post(), run_sync() and stopped() from any thread; everything else on the
+/// service thread only (inside a posted task or a Session/endpoint callback).
+class Loop : public std::enable_shared_from_this<Loop> {
+ public:
+  explicit Loop(ServerOptions options);
+  ~Loop();
+
+  // -- any thread
+  /// post runs `task` on the service thread soon; dropped once the loop has stopped.
+  void post(std::function<void()> task);
+  /// run_sync runs `task` on the service thread and waits for it; inline when not running.
+  void run_sync(const std::function<void()>& task);
+
+  // -- owner (Server)
+  void route(std::string method, std::string pattern, Handler handler);
+  void start();
+  void stop();
+  int port() const { return port_; }
+
+  // -- service thread (or before start)
+  void add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint);
+  void add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint);
+  void remove_endpoint(const void* endpoint);
+  /// respond completes the exchange `id` with `response` (from Responder).
+  void respond(std::uint64_t id, Response response);
+  /// origin_allowed tells whether a request's Origin (if any) may use this server.
+  bool origin_allowed(const Request& request) const;
+  /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
+  void add_cors_headers(const Request& request, Response& response) const;
+  /// write_response writes a complete short response on `wsi` in one go.
+  static bool write_response(lws* wsi, const Response& response);
+  const ServerOptions& options() const { return options_; }
+
+  /// callback is the libwebsockets protocol callback (public for the C protocol table).
+  int callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t len);
+
+ private:
+  struct Exchange;
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+    StreamEndpoint* stream = nullptr;
+  };
+
+  Exchange& exchange_of(lws* wsi);
+  void forget(lws* wsi);
+  int on_http(lws* wsi, Exchange& exchange);
+  int dispatch(lws* wsi, Exchange& exchange);
+  int on_confirm_upgrade(lws* wsi);
+  int on_http_writable(lws* wsi, Exchange& exchange);
+  void run_posted();
+  bool read_request(lws* wsi, Request& request, bool websocket);
+  WebSocketEndpoint* websocket_endpoint_for(const std::string& path) const;
+  void serve_static(const Request& request, Response& response) const;
+
+  ServerOptions options_;
+  std::vector<Route> routes_;
+  std::vector<std::pair<std::string, WebSocketEndpoint*>> websocket_endpoints_;
+  std::unordered_map<lws*, std::unique_ptr<Exchange>> by_wsi_;
+  std::unordered_map<std::uint64_t, Exchange*> by_id_;
+  std::uint64_t next_id_ = 1;
+
+  lws_context* context_ = nullptr;
+  std::vector<lws_protocols> protocols_;
+  lws_retry_bo_t retry_{};
+  int port_ = 0;
+  std::thread thread_;
+  std::thread::id service_thread_id_;
+
+  std::mutex mutex_;  // guards posted_, running_, stopping_
+  std::vector<std::function<void()>> posted_;
+  bool running_ = false;
+  bool stopping_ = false;
+};
+
+/// loop_of returns the Loop that owns `wsi`.
+Loop& loop_of(lws* wsi);
+
+}  // namespace tickcast::http::internal

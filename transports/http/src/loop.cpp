@@ -1,0 +1,506 @@
+#include "tickcast/http/internal/loop.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <stdexcept>
+
+#include "routing.h"
+
+namespace tickcast::http::internal {
+
+// What the loop knows of one connection: the request being read, the response owed, and
+// the Session that took the connection over, if any.
+struct Loop::Exchange {
+  std::uint64_t id = 0;
+  lws* wsi = nullptr;
+  Request request;
+  std::size_t body_expected = 0;
+  bool reading_body = false;
+  bool awaiting_response = false;
+  bool close_after_response = false;
+  std::optional<Response> response;
+  Session* session = nullptr;
+};
+
+namespace {
+
+int protocol_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
+                      std::size_t len) {
+  (void)user;
+  lws_context* context = lws_get_context(wsi);
+  auto* loop = context ? static_cast<Loop*>(lws_context_user(context)) : nullptr;
+  if (!loop) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  return loop->callback(wsi, reason, in, len);
+}
+
+// Checks the port up front so that a taken port is reported plainly, not as an lws log line.
+void check_bindable(const std::string& host, int port) {
+  if (port == 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;  // let lws resolve it
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const int error = errno;
+  ::close(fd);
+  if (rc != 0) {
+    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                             std::strerror(error));
+  }
+}
+
+}  // namespace
+
+Loop::Loop(ServerOptions options) : options_(std::move(options)) {}
+
+Loop::~Loop() { stop(); }
+
+Loop& loop_of(lws* wsi) { return *static_cast<Loop*>(lws_context_user(lws_get_context(wsi))); }
+
+void Loop::route(std::string method, std::string pattern, Handler handler) {
+  routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler), nullptr});
+}
+
+void Loop::add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint) {
+  routes_.push_back(Route{std::move(method), split_path(pattern), nullptr, endpoint});
+}
+
+void Loop::add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint) {
+  websocket_endpoints_.emplace_back(std::move(prefix), endpoint);
+}
+
+void Loop::remove_endpoint(const void* endpoint) {
+  std::erase_if(routes_, [&](const Route& r) { return r.stream == endpoint; });
+  std::erase_if(websocket_endpoints_, [&](const auto& e) { return e.second == endpoint; });
+}
+
+void Loop::start() {
+  check_bindable(options_.host, options_.port);
+  lws_set_log_level(LLL_ERR, nullptr);
+
+  protocols_.clear();
+  protocols_.push_back(lws_protocols{"tickcast", protocol_callback, 0, 4096, 0, nullptr, 0});
+  protocols_.push_back(lws_protocols{nullptr, nullptr, 0, 0, 0, nullptr, 0});
+
+  // Keepalive for WebSockets: ping after 20 s without traffic, hang up after 45 s.
+  retry_ = lws_retry_bo_t{};
+  retry_.secs_since_valid_ping = 20;
+  retry_.secs_since_valid_hangup = 45;
+
+  lws_context_creation_info info{};
+  info.port = options_.port;
+  info.iface = options_.host.c_str();
+  info.protocols = protocols_.data();
+  info.user = this;
+  info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+  info.keepalive_timeout = static_cast<int>(options_.keepalive_timeout.count());
+  info.timeout_secs = 10;
+  info.retry_and_idle_policy = &retry_;
+  info.server_string = "tickcast";
+  info.count_threads = 1;
+  context_ = lws_create_context(&info);
+  if (!context_) {
+    throw std::runtime_error("cannot listen on " + options_.host + ":" +
+                             std::to_string(options_.port));
+  }
+  lws_vhost* vhost = lws_get_vhost_by_name(context_, "default");
+  port_ = vhost ? lws_get_vhost_listen_port(vhost) : options_.port;
+  {
+    std::lock_guard lock(mutex_);
+    running_ = true;
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] {
+    service_thread_id_ = std::this_thread::get_id();
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_) break;
+      }
+      if (lws_service(context_, 0) < 0) break;
+    }
+  });
+}
+
+void Loop::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) return;
+    stopping_ = true;
+  }
+  lws_cancel_service(context_);
+  if (thread_.joinable()) thread_.join();
+  lws_context_destroy(context_);  // closes what is left; sessions get on_closed
+  context_ = nullptr;
+  std::lock_guard lock(mutex_);
+  running_ = false;
+  posted_.clear();
+}
+
+void Loop::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_ || stopping_) return;
+    posted_.push_back(std::move(task));
+  }
+  lws_cancel_service(context_);
+}
+
+void Loop::run_sync(const std::function<void()>& task) {
+  {
+    std::unique_lock lock(mutex_);
+    if (!running_ || stopping_ || std::this_thread::get_id() == service_thread_id_) {
+      lock.unlock();
+      task();
+      return;
+    }
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  auto future = done->get_future();
+  post([task, done] {
+    task();
+    done->set_value();
+  });
+  // A loop that stops before running the task drops it: once the service thread is gone,
+  // run it here instead.
+  while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    std::unique_lock lock(mutex_);
+    if (!running_ && future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      lock.unlock();
+      task();
+      return;
+    }
+  }
+}
+
+void Loop::run_posted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(posted_);
+  }
+  for (auto& task : batch) task();
+}
+
+Loop::Exchange& Loop::exchange_of(lws* wsi) {
+  auto& slot = by_wsi_[wsi];
+  if (!slot) {
+    slot = std::make_unique<Exchange>();
+    slot->wsi = wsi;
+  }
+  return *slot;
+}
+
+void Loop::forget(lws* wsi) {
+  auto it = by_wsi_.find(wsi);
+  if (it == by_wsi_.end()) return;
+  std::unique_ptr<Exchange> exchange = std::move(it->second);
+  by_wsi_.erase(it);
+  by_id_.erase(exchange->id);
+  if (exchange->session) exchange->session->on_closed();
+}
+
+bool Loop::origin_allowed(const Request& request) const {
+  const std::string origin = request.header("origin");
+  if (origin.empty()) return true;  // not a browser's cross-site request
+  const std::string host = request.header("host");
+  const auto scheme_end = origin.find("://");
+  if (!host.empty() && scheme_end != std::string::npos &&
+      origin.compare(scheme_end + 3, std::string::npos, host) == 0) {
+    return true;  // same origin
+  }
+  for (const auto& allowed : options_.allowed_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  return false;
+}
+
+void Loop::add_cors_headers(const Request& request, Response& response) const {
+  const std::string origin = request.header("origin");
+  if (origin.empty() || !origin_allowed(request)) return;
+  response.headers.emplace_back("access-control-allow-origin", origin);
+  response.headers.emplace_back("vary", "Origin");
+}
+
+bool Loop::write_response(lws* wsi, const Response& response) {
+  std::size_t header_bytes = 512 + response.content_type.size();
+  for (const auto& [name, value] : response.headers) header_bytes += name.size() + value.size() + 4;
+  std::vector<unsigned char> buffer(LWS_PRE + header_bytes + response.body.size());
+  unsigned char* start = buffer.data() + LWS_PRE;
+  unsigned char* p = start;
+  unsigned char* end = buffer.data() + buffer.size();
+  if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(response.status),
+                                  response.content_type.c_str(), response.body.size(), &p, end)) {
+    return false;
+  }
+  for (const auto& [name, value] : response.headers) {
+    const std::string key = name + ":";
+    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(key.c_str()),
+                                    reinterpret_cast<const unsigned char*>(value.data()),
+                                    static_cast<int>(value.size()), &p, end)) {
+      return false;
+    }
+  }
+  if (lws_finalize_http_header(wsi, &p, end)) return false;
+  std::memcpy(p, response.body.data(), response.body.size());
+  p += response.body.size();
+  const auto size = static_cast<std::size_t>(p - start);
+  return lws_write(wsi, start, size, LWS_WRITE_HTTP_FINAL) == static_cast<int>(size);
+}
+
+void Loop::respond(std::uint64_t id, Response response) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  Exchange& exchange = *it->second;
+  if (!exchange.awaiting_response) return;
+  exchange.awaiting_response = false;
+  add_cors_headers(exchange.request, response);
+  exchange.response = std::move(response);
+  lws_callback_on_writable(exchange.wsi);
+}
+
+WebSocketEndpoint* Loop::websocket_endpoint_for(const std::string& path) const {
+  for (const auto& [prefix, endpoint] : websocket_endpoints_) {
+    if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
+      return endpoint;
+    }
+  }
+  return nullptr;
+}
+
+int Loop::on_confirm_upgrade(lws* wsi) {
+  Request request;
+  request.method = "GET";
+  Response refusal;
+  if (!read_request(wsi, request, /*websocket=*/true)) {
+    refusal = json_error(ErrorCode::bad_request, "malformed upgrade request");
+  } else if (!origin_allowed(request)) {
+    refusal = json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
+  } else if (WebSocketEndpoint* endpoint = websocket_endpoint_for(request.path)) {
+    if (auto error = endpoint->check_upgrade(request)) {
+      refusal = json_error(error->code, error->message);
+    } else {
+      return 0;
+    }
+  } else {
+    refusal = json_error(ErrorCode::not_found, "no WebSocket endpoint at " + request.path);
+  }
+  refusal.headers.emplace_back("connection", "close");
+  write_response(wsi, refusal);
+  return 1;
+}
+
+int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t len) {
+  switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      run_posted();
+      return 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+      return on_confirm_upgrade(wsi);
+
+    case LWS_CALLBACK_ESTABLISHED: {
+      Exchange& exchange = exchange_of(wsi);
+      exchange.id = next_id_++;
+      by_id_[exchange.id] = &exchange;
+      Request request;
+      request.method = "GET";
+      read_request(wsi, request, true);
+      WebSocketEndpoint* endpoint = websocket_endpoint_for(request.path);
+      if (!endpoint) return -1;
+      exchange.session = endpoint->open(wsi, request);
+      return exchange.session ? 0 : -1;
+    }
+
+    case LWS_CALLBACK_RECEIVE: {
+      auto it = by_wsi_.find(wsi);
+      if (it == by_wsi_.end() || !it->second->session) return -1;
+      return it->second->session->on_receive(wsi, in, len) ? 0 : -1;
+    }
+
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+      auto it = by_wsi_.find(wsi);
+      if (it == by_wsi_.end() || !it->second->session) return 0;
+      return it->second->session->on_writable(wsi) ? 0 : -1;
+    }
+
+    case LWS_CALLBACK_HTTP: {
+      Exchange& exchange = exchange_of(wsi);
+      return on_http(wsi, exchange);
+    }
+
+    case LWS_CALLBACK_HTTP_BODY: {
+      Exchange& exchange = exchange_of(wsi);
+      if (!exchange.reading_body) return 0;
+      if (exchange.request.body.size() + len > options_.max_body_bytes) {
+        exchange.reading_body = false;
+        exchange.close_after_response = true;
+        exchange.response = json_error(ErrorCode::too_large, "request body over 4096 bytes");
+        lws_callback_on_writable(wsi);
+        return 0;
+      }
+      exchange.request.body.append(static_cast<const char*>(in), len);
+      return 0;
+    }
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+      Exchange& exchange = exchange_of(wsi);
+      if (!exchange.reading_body) return 0;
+      exchange.reading_body = false;
+      return dispatch(wsi, exchange);
+    }
+
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+      auto it = by_wsi_.find(wsi);
+      if (it == by_wsi_.end()) return 0;
+      return on_http_writable(wsi, *it->second);
+    }
+
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_WSI_DESTROY:
+      forget(wsi);
+      return 0;
+
+    default:
+      return lws_callback_http_dummy(wsi, reason, nullptr, in, len);
+  }
+}
+
+int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
+  if (exchange.session) return exchange.session->on_writable(wsi) ? 0 : -1;
+  if (!exchange.response) return 0;
+  const Response response = std::move(*exchange.response);
+  exchange.response.reset();
+  if (!write_response(wsi, response) || exchange.close_after_response) return -1;
+  by_id_.erase(exchange.id);
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int Loop::on_http(lws* wsi, Exchange& exchange) {
+  if (exchange.id) by_id_.erase(exchange.id);
+  exchange.id = next_id_++;
+  by_id_[exchange.id] = &exchange;
+  exchange.request = Request{};
+  exchange.response.reset();
+  exchange.awaiting_response = false;
+  exchange.close_after_response = false;
+  exchange.reading_body = false;
+
+  if (!read_request(wsi, exchange.request, false)) {
+    exchange.close_after_response = true;
+    exchange.response = json_error(ErrorCode::bad_request, "malformed HTTP request");
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  const std::string length = exchange.request.header("content-length");
+  if (!length.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+    if (errno || end == length.c_str() || *end) {
+      exchange.close_after_response = true;
+      exchange.response = json_error(ErrorCode::bad_request, "bad Content-Length");
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    if (n > options_.max_body_bytes) {
+      exchange.close_after_response = true;
+      exchange.response = json_error(ErrorCode::too_large, "request body over 4096 bytes");
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    if (n > 0) {
+      exchange.reading_body = true;
+      exchange.body_expected = n;
+      return 0;  // dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION
+    }
+  }
+  return dispatch(wsi, exchange);
+}
+
+int Loop::dispatch(lws* wsi, Exchange& exchange) {
+  Request& request = exchange.request;
+  Response response;
+
+  if (request.method == "OPTIONS") {
+    if (!origin_allowed(request)) {
+      response = json_error(ErrorCode::unauthorized, "origin not allowed");
+    } else {
+      response.status = 204;
+      response.content_type = "text/plain";
+      response.headers = {{"access-control-allow-methods", "GET, POST, OPTIONS"},
+                          {"access-control-allow-headers", "Content-Type, Last-Event-ID"},
+                          {"access-control-max-age", "600"}};
+      add_cors_headers(request, response);
+    }
+    exchange.response = std::move(response);
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+
+  // A state-changing request from a page of another origin is refused (CSRF), whatever
+  // its content type.
+  if (request.method != "GET" && request.method != "HEAD" && !origin_allowed(request)) {
+    exchange.response = json_error(ErrorCode::unauthorized, "origin not allowed");
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+
+  const auto segments = split_path(request.path);
+  bool path_matched = false;
+  std::string allowed_methods;
+  for (const Route& route : routes_) {
+    std::map<std::string, std::string> params;
+    if (!match_route(route.segments, segments, params)) continue;
+    path_matched = true;
+    if (route.method != request.method) {
+      if (!allowed_methods.empty()) allowed_methods += ", ";
+      allowed_methods += route.method;
+      continue;
+    }
+    request.params = std::move(params);
+    if (route.stream) {
+      auto opened = route.stream->open(wsi, request);
+      if (auto* session = std::get_if<Session*>(&opened)) {
+        exchange.session = *session;
+        return 0;
+      }
+      response = std::get<Response>(std::move(opened));
+      add_cors_headers(request, response);
+      exchange.response = std::move(response);
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    exchange.awaiting_response = true;
+    route.handler(request, Responder(weak_from_this(), exchange.id));
+    return 0;
+  }
+
+  if (path_matched) {
+    response = json_error(ErrorCode::method_not_allowed,
+                          request.method + " is not allowed here; use " + allowed_methods);
+    response.headers.emplace_back("allow", allowed_methods);
+  } else if ((request.method == "GET" || request.method == "HEAD") &&
+             !options_.web_root.empty()) {
+    serve_static(request, response);
+  } else {
+    response = json_error(ErrorCode::not_found, "no such path: " + request.path);
+  }
+  add_cors_headers(request, response);
+  exchange.response = std::move(response);
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+}  // namespace tickcast::http::internal

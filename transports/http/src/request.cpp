@@ -1,0 +1,88 @@
+// Reads what routes need of a request out of libwebsockets' parsed headers.
+#include <cstring>
+
+#include "tickcast/http/internal/loop.h"
+
+namespace tickcast::http::internal {
+
+namespace {
+
+std::string copy_header(lws* wsi, lws_token_indexes token) {
+  const int length = lws_hdr_total_length(wsi, token);
+  if (length <= 0) return {};
+  std::string value(static_cast<std::size_t>(length) + 1, '\0');
+  const int copied = lws_hdr_copy(wsi, value.data(), length + 1, token);
+  value.resize(copied > 0 ? static_cast<std::size_t>(copied) : 0);
+  return value;
+}
+
+std::string copy_custom_header(lws* wsi, const char* name) {
+  const int name_length = static_cast<int>(std::strlen(name));
+  const int length = lws_hdr_custom_length(wsi, name, name_length);
+  if (length <= 0) return {};
+  std::string value(static_cast<std::size_t>(length) + 1, '\0');
+  const int copied = lws_hdr_custom_copy(wsi, value.data(), length + 1, name, name_length);
+  value.resize(copied > 0 ? static_cast<std::size_t>(copied) : 0);
+  return value;
+}
+
+const char* method_name(int method) {
+  switch (method) {
+    case LWSHUMETH_GET: return "GET";
+    case LWSHUMETH_POST: return "POST";
+    case LWSHUMETH_OPTIONS: return "OPTIONS";
+    case LWSHUMETH_PUT: return "PUT";
+    case LWSHUMETH_PATCH: return "PATCH";
+    case LWSHUMETH_DELETE: return "DELETE";
+    case LWSHUMETH_HEAD: return "HEAD";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
+  char* uri = nullptr;
+  int uri_length = 0;
+  const int method = lws_http_get_uri_and_method(wsi, &uri, &uri_length);
+  if (method < 0 || !uri) return false;
+  if (!websocket) {
+    const char* name = method_name(method);
+    if (!name) return false;
+    request.method = name;
+  }
+  // lws has already percent-decoded the path and refused what it could not decode.
+  request.path.assign(uri, static_cast<std::size_t>(uri_length));
+  if (request.path.empty() || request.path.front() != '/') return false;
+
+  char fragment[512];
+  for (int i = 0;; ++i) {
+    const int n = lws_hdr_copy_fragment(wsi, fragment, sizeof fragment, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n < 0) break;
+    std::string_view arg(fragment, static_cast<std::size_t>(n));
+    const auto eq = arg.find('=');
+    if (eq == std::string_view::npos) {
+      request.query.emplace(std::string(arg), std::string());
+    } else {
+      request.query.emplace(std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1)));
+    }
+  }
+
+  struct Named {
+    const char* name;
+    lws_token_indexes token;
+  };
+  for (const Named& h : {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
+                         Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
+                         Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE},
+                         Named{"accept", WSI_TOKEN_HTTP_ACCEPT}}) {
+    std::string value = copy_header(wsi, h.token);
+    if (!value.empty()) request.headers.emplace(h.name, std::move(value));
+  }
+  if (std::string id = copy_custom_header(wsi, "last-event-id:"); !id.empty()) {
+    request.headers.emplace("last-event-id", std::move(id));
+  }
+  return true;
+}
+
+}  // namespace tickcast::http::internal

@@ -1,0 +1,44 @@
+#include "tickcast/http/server.h"
+
+#include <nlohmann/json.hpp>
+
+#include "tickcast/http/internal/loop.h"
+
+namespace tickcast::http {
+
+Response json_error(ErrorCode code, std::string_view message) {
+  Response response;
+  response.status = http_status(code);
+  response.body = nlohmann::json{{"success", false}, {"error", message}, {"code", to_string(code)}}
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+void Responder::respond(Response response) const {
+  auto loop = loop_.lock();
+  if (!loop) return;
+  loop->post([weak = loop_, id = exchange_id_, response = std::move(response)]() mutable {
+    if (auto loop = weak.lock()) loop->respond(id, std::move(response));
+  });
+}
+
+Server::Server(ServerOptions options)
+    : options_(options), loop_(std::make_shared<internal::Loop>(std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+void Server::route(std::string method, std::string pattern, Handler handler) {
+  loop_->route(std::move(method), std::move(pattern), std::move(handler));
+}
+
+void Server::start() { loop_->start(); }
+
+void Server::stop() { loop_->stop(); }
+
+int Server::port() const { return loop_->port(); }
+
+std::string Server::base_url() const {
+  return "http://" + options_.host + ":" + std::to_string(loop_->port());
+}
+
+}  // namespace tickcast::http
