@@ -1,0 +1,212 @@
+// Shared harness of the browser tests: start the real tickcast-server on a free loopback
+// port, drive Debian's chromium through playwright-core, and wait on conditions with a
+// deadline (never a fixed sleep).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// ESM resolves 'playwright-core' by walking up from this file to <repo>/node_modules
+// (ESM ignores NODE_PATH); a checkout whose node_modules sits elsewhere is found through
+// the working directory or NODE_PATH, as ctest sets them.
+async function loadPlaywright() {
+  const errors = [];
+  try {
+    return await import('playwright-core');
+  } catch (e) {
+    errors.push(e.message);
+  }
+  const bases = [process.cwd(), ...(process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean).map((d) => path.dirname(d))];
+  for (const base of bases) {
+    try {
+      const resolved = createRequire(path.join(base, 'package.json')).resolve('playwright-core');
+      return await import(pathToFileURL(resolved).href);
+    } catch (e) {
+      errors.push(e.message);
+    }
+  }
+  throw new Error(
+    'playwright-core is not installed: run `npm ci` in the repository root ' +
+      "(scripts/setup.sh does it, with PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1: the tests use Debian's chromium). " +
+      `Import failed with: ${errors[0]}`,
+  );
+}
+const { chromium } = await loadPlaywright();
+
+export const CHROMIUM = process.env.TICKCAST_CHROMIUM || '/usr/bin/chromium';
+
+// Without the background-networking flags chromium dials out at start, which a closed
+// network answers slowly or not at all.
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** launchBrowser starts headless chromium with a fresh temporary profile. */
+export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`chromium not found at ${CHROMIUM}: install Debian's "chromium" (scripts/setup.sh) or set TICKCAST_CHROMIUM`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+/** freePort asks the kernel for an unused loopback port. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** waitFor polls check() every intervalMs until it returns a truthy value or the deadline passes. */
+export async function waitFor(check, { timeoutMs = 15_000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * startServer runs $TICKCAST_SERVER on a free loopback port with the given extra flags
+ * and resolves once GET /healthz answers 200. stop() sends SIGTERM (SIGKILL after 5 s).
+ */
+export async function startServer(flags = []) {
+  const bin = process.env.TICKCAST_SERVER;
+  if (!bin) throw new Error('TICKCAST_SERVER is not set: it must name the tickcast-server binary (ctest sets it)');
+  if (!fs.existsSync(bin)) throw new Error(`TICKCAST_SERVER=${bin} does not exist: build the tickcast-server target first`);
+
+  // The port can be taken between our probe and the server's bind: try a few.
+  let lastError;
+  for (let tries = 0; tries < 3; tries++) {
+    const port = await freePort();
+    const server = spawnServer(bin, port, flags);
+    try {
+      await waitFor(
+        async () => {
+          if (server.exited) throw new Error(`tickcast-server exited (${server.exited}) before it was healthy`);
+          const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) });
+          return res.status === 200;
+        },
+        { timeoutMs: 15_000, intervalMs: 50, what: `${server.url}/healthz` },
+      );
+      return server;
+    } catch (e) {
+      lastError = new Error(`${e.message}\n--- server output ---\n${server.output()}`);
+      await server.stop();
+      if (!server.exited?.startsWith('code')) break; // hung, not a bind failure: do not retry
+    }
+  }
+  throw lastError;
+}
+
+function spawnServer(bin, port, flags) {
+  const args = ['--host', '127.0.0.1', '--port', String(port), ...flags];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d) => {
+    out += d;
+    if (out.length > 64_000) out = out.slice(-32_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const server = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    exited: null,
+    output: () => `$ ${bin} ${args.join(' ')}\n${out}`,
+    async stop() {
+      if (server.exited) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exitedPromise;
+      clearTimeout(killer);
+    },
+  };
+  const exitedPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      server.exited = code !== null ? `code ${code}` : `signal ${signal}`;
+      resolve();
+    });
+    child.on('error', (e) => {
+      server.exited = `spawn error ${e.message}`;
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** uniqueRoom gives each test its own room, so nothing leaks between tests. */
+export function uniqueRoom(prefix = 'e2e') {
+  return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** openPage opens the web page for a room and transport and waits until it is connected. */
+export async function openPage(context, server, { room, transport, timeoutMs = 15_000 }) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.problems = problems;
+  const q = new URLSearchParams({ room });
+  if (transport) q.set('transport', transport);
+  await page.goto(`${server.url}/?${q}`);
+  await waitConnected(page, timeoutMs);
+  return page;
+}
+
+/** waitConnected waits for the page's connection state to read "connected". */
+export async function waitConnected(page, timeoutMs = 15_000) {
+  try {
+    await page.waitForFunction(() => document.querySelector('#status')?.dataset.state === 'connected', null, {
+      timeout: timeoutMs,
+      polling: 50,
+    });
+  } catch (e) {
+    const status = await page.textContent('#status').catch(() => '?');
+    throw new Error(`page never connected (status "${status}"; ${(page.problems || []).join(' | ')}): ${e.message}`);
+  }
+}
+
+/** seconds turns "HH:MM:SS" into a number of seconds (NaN for anything else). */
+export function seconds(hhmmss) {
+  const m = /^(\d{2}):(\d{2}):(\d{2})$/.exec(hhmmss ?? '');
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : NaN;
+}
+
+/** waitCountdownBelow waits until the page's #countdown shows less than `than` seconds. */
+export async function waitCountdownBelow(page, than, timeoutMs = 20_000) {
+  await page.waitForFunction(
+    (limit) => {
+      const m = /^(\d{2}):(\d{2}):(\d{2})$/.exec(document.querySelector('#countdown')?.textContent ?? '');
+      return m && Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) < limit;
+    },
+    than,
+    { timeout: timeoutMs, polling: 50 },
+  );
+  return page.textContent('#countdown');
+}
