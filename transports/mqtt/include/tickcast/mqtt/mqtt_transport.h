@@ -1,0 +1,98 @@
+#pragma once
+// The MQTT transport: the server is one client of an MQTT broker (libmosquitto, its own
+// loop thread); the broker does the fan-out to MQTT clients. Without a broker URL it starts
+// its own `mosquitto` as a child process and stops it again.
+//
+// Topics, for a room R and the default prefix `tickcast`:
+//   tickcast/rooms/R/events    every event, QoS 0, not retained
+//   tickcast/rooms/R/state     the room's latest event, QoS 1, retained (every event is
+//                              retained, ticks included, so a late subscriber reads the
+//                              current countdown, not the one of the last state change)
+//   tickcast/rooms/R/commands  commands from clients (the server subscribes to rooms/+/commands)
+//   errors                     to the command's JSON `reply_to` topic, else to the MQTT 5
+//                              response topic (with the correlation data), else to
+//                              tickcast/rooms/R/errors. Never to the room.
+//
+// This header does not include mosquitto.h: an app that embeds the transport needs only
+// libmosquitto at link time.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tickcast/core/transport.h"
+
+namespace tickcast::mqtt {
+
+/// MqttOptions configures the broker connection and, when broker_url is empty, the
+/// embedded broker. A plain aggregate: copy it freely.
+struct MqttOptions {
+  /// broker_url is `mqtt://host:port` (or `mqtts://`, `tcp://`, `ssl://`; optional
+  /// `user:password@`) of an existing broker; empty starts an embedded mosquitto.
+  std::string broker_url;
+  std::string host = "127.0.0.1";  ///< address the embedded broker binds
+  int port = 1883;                 ///< embedded broker's MQTT port
+  int websocket_port = 0;          ///< embedded broker's MQTT-over-WebSocket port; 0 = none
+  std::string username, password;  ///< for an existing broker; empty = anonymous
+  std::string tls_cafile, tls_certfile, tls_keyfile;  ///< TLS to an existing broker
+  bool tls_insecure = false;              ///< skip the broker hostname check (tests only)
+  std::string topic_prefix = "tickcast";  ///< first topic level(s); no wildcards
+  std::size_t max_clients = 10000;        ///< per listener of the embedded broker (max_connections)
+  /// mosquitto_binary is the broker executable; empty searches PATH, then /usr/sbin.
+  std::string mosquitto_binary;
+  std::chrono::milliseconds connect_timeout{10000};       ///< start() gives up after this
+  std::chrono::milliseconds broker_start_timeout{10000};  ///< embedded broker must listen by then
+  int reconnect_delay_min_s = 1;   ///< first back-off after the broker is lost, seconds
+  int reconnect_delay_max_s = 16;  ///< back-off grows (exponentially) up to this
+  int keepalive_s = 15;            ///< MQTT keep-alive with the broker
+  /// max_pending bounds messages handed to libmosquitto but not yet written; past it,
+  /// droppable ticks are dropped (counted), state changes never are.
+  std::size_t max_pending = 100000;
+};
+
+/// MqttTransport publishes room events to an MQTT broker and turns messages on the
+/// commands topics into Sink::on_message calls. name() is "mqtt".
+/// Threads: construct, start, stop and destroy from one owning thread; publish, stats,
+/// broker_url and websocket_url from any thread. publish never blocks: it hands the
+/// payload to libmosquitto's queue, written by libmosquitto's own loop thread, which
+/// also runs every callback (so Sink::on_message is called from that thread).
+class MqttTransport final : public tickcast::Transport {
+ public:
+  /// MqttTransport validates the options; throws std::invalid_argument on a bad URL or prefix.
+  explicit MqttTransport(MqttOptions options);
+  /// ~MqttTransport stops the transport (and the embedded broker).
+  ~MqttTransport() override;
+  MqttTransport(const MqttTransport&) = delete;
+  MqttTransport& operator=(const MqttTransport&) = delete;
+
+  /// name returns "mqtt".
+  std::string_view name() const override;
+  /// start starts the embedded broker if needed, connects and returns once connected.
+  /// Throws std::runtime_error with a clear message (port in use, mosquitto missing, broker
+  /// not up in time, connection refused or timed out). Owning thread only.
+  void start(Sink& sink) override;
+  /// stop disconnects, joins the loop thread and stops the embedded broker. Idempotent.
+  void stop() override;
+  /// publish sends the event to rooms/R/events and retains it on rooms/R/state. Never blocks;
+  /// while the broker is away only the latest state is kept, re-published on reconnect.
+  void publish(std::string_view room, const Message& message) override;
+  /// stats: upstream_connected and accepting follow the broker connection; clients is the
+  /// broker's connected-client count (from $SYS, when the broker publishes it) minus us.
+  TransportStats stats() const override;
+
+  /// broker_url returns the URL MQTT clients use (`mqtt://host:port`). Any thread.
+  std::string broker_url() const;
+  /// websocket_url returns `ws://host:port` of the embedded broker's WebSocket listener,
+  /// or "" when there is none. Any thread.
+  std::string websocket_url() const;
+  /// embedded_broker_pid returns the embedded mosquitto's process id, or 0. Any thread.
+  int embedded_broker_pid() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with reply clients, which may outlive the transport
+};
+
+}  // namespace tickcast::mqtt

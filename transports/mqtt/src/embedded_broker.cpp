@@ -1,0 +1,390 @@
+#include "embedded_broker.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+namespace tickcast::mqtt::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// FileDescriptor closes its fd on destruction.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// AddrInfo owns a getaddrinfo result.
+struct AddrInfoDeleter {
+  void operator()(addrinfo* info) const { ::freeaddrinfo(info); }
+};
+using AddrInfo = std::unique_ptr<addrinfo, AddrInfoDeleter>;
+
+AddrInfo resolve(const std::string& host, int port, bool passive) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo* result = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &result); rc != 0) {
+    throw std::runtime_error("embedded MQTT broker: cannot resolve host '" + host +
+                             "': " + ::gai_strerror(rc));
+  }
+  return AddrInfo(result);
+}
+
+std::string where(const std::string& host, int port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
+}
+
+// Throws when `host:port` cannot be bound now: taken by another process, or not an
+// address of this machine. mosquitto itself sets SO_REUSEADDR, so we do too.
+void check_port_free(const std::string& host, int port, const char* what) {
+  const AddrInfo info = resolve(host, port, true);
+  FileDescriptor fd(::socket(info->ai_family, info->ai_socktype | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), info->ai_addr, info->ai_addrlen) != 0) {
+    const int error = errno;
+    if (error == EADDRINUSE) {
+      throw std::runtime_error(std::string("embedded MQTT broker: ") + what + " port " +
+                               where(host, port) +
+                               " is already in use (another broker?); pick another port "
+                               "or point to an existing broker with --mqtt-broker");
+    }
+    throw std::runtime_error(std::string("embedded MQTT broker: cannot bind ") + what + " " +
+                             where(host, port) + ": " + std::strerror(error));
+  }
+}
+
+// True when a TCP connection to host:port is accepted now.
+bool accepts(const std::string& host, int port) {
+  AddrInfo info;
+  try {
+    info = resolve(host, port, false);
+  } catch (const std::exception&) {
+    return false;
+  }
+  for (const addrinfo* a = info.get(); a; a = a->ai_next) {
+    FileDescriptor fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0));
+    if (fd.get() >= 0 && ::connect(fd.get(), a->ai_addr, a->ai_addrlen) == 0) return true;
+  }
+  return false;
+}
+
+bool executable(const std::string& path) {
+  return !path.empty() && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string find_binary(const std::string& configured) {
+  if (!configured.empty()) {
+    if (executable(configured)) return configured;
+    throw std::runtime_error("embedded MQTT broker: '" + configured +
+                             "' is not an executable mosquitto binary");
+  }
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream in(path);
+    for (std::string dir; std::getline(in, dir, ':');) {
+      if (!dir.empty()) dirs.push_back(dir);
+    }
+  }
+  for (const char* dir : {"/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/sbin"}) {
+    dirs.emplace_back(dir);
+  }
+  for (const auto& dir : dirs) {
+    if (std::string candidate = dir + "/mosquitto"; executable(candidate)) return candidate;
+  }
+  throw std::runtime_error(
+      "embedded MQTT broker: the mosquitto binary was not found in PATH or /usr/sbin; "
+      "install the 'mosquitto' package or point to an existing broker with --mqtt-broker");
+}
+
+// Config values end up in a file mosquitto parses line by line: refuse anything that could
+// add a line or a second token.
+void check_host(const std::string& host) {
+  if (host.empty()) throw std::invalid_argument("embedded MQTT broker: empty host");
+  for (const char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == ':' || c == '-' || c == '_' || c == '%';
+    if (!ok) throw std::invalid_argument("embedded MQTT broker: bad host '" + host + "'");
+  }
+}
+
+void check_port(int port, const char* what) {
+  if (port < 1 || port > 65535) {
+    throw std::invalid_argument(std::string("embedded MQTT broker: bad ") + what + " " +
+                                std::to_string(port));
+  }
+}
+
+// `socket_domain` pins a listener to the address family of a literal address. Without it,
+// mosquitto 2.0's WebSocket listener (libwebsockets) ignores the bind address and listens
+// on every interface.
+std::string socket_domain(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return "socket_domain ipv4\n";
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return "socket_domain ipv6\n";
+  return {};
+}
+
+}  // namespace
+
+std::string broker_config(const EmbeddedBrokerOptions& options) {
+  const std::string max_connections =
+      options.max_connections == 0 ? "-1" : std::to_string(options.max_connections);
+  std::string config =
+      "# Generated by tickcast for its embedded broker; removed when the broker stops.\n"
+      "per_listener_settings false\n"
+      "allow_anonymous true\n"
+      "persistence false\n"
+      "log_dest stderr\n"
+      "log_type error\n"
+      "log_type warning\n"
+      "connection_messages false\n"
+      "set_tcp_nodelay true\n";
+  config += "listener " + std::to_string(options.port) + " " + options.host + "\n";
+  config += "protocol mqtt\n" + socket_domain(options.host);
+  config += "max_connections " + max_connections + "\n";
+  if (options.websocket_port != 0) {
+    config += "listener " + std::to_string(options.websocket_port) + " " + options.host + "\n";
+    config += "protocol websockets\n" + socket_domain(options.host);
+    config += "max_connections " + max_connections + "\n";
+  }
+  return config;
+}
+
+std::string connect_host(const std::string& host) {
+  if (host == "0.0.0.0" || host.empty()) return "127.0.0.1";
+  if (host == "::" || host == "[::]") return "::1";
+  return host;
+}
+
+EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::move(options)) {
+  check_host(options_.host);
+  check_port(options_.port, "MQTT port");
+  if (options_.websocket_port != 0) {
+    check_port(options_.websocket_port, "WebSocket port");
+    if (options_.websocket_port == options_.port) {
+      throw std::invalid_argument("embedded MQTT broker: MQTT and WebSocket ports are equal");
+    }
+  }
+  const std::string binary = find_binary(options_.binary);
+  check_port_free(options_.host, options_.port, "MQTT");
+  if (options_.websocket_port != 0) {
+    check_port_free(options_.host, options_.websocket_port, "MQTT WebSocket");
+  }
+
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/tickcast-mosquitto-XXXXXX";
+  if (!::mkdtemp(pattern.data())) {
+    throw std::runtime_error("embedded MQTT broker: cannot create a temporary directory: " +
+                             std::string(std::strerror(errno)));
+  }
+  dir_ = pattern;
+  config_path_ = dir_ + "/mosquitto.conf";
+  log_path_ = dir_ + "/mosquitto.log";
+  try {
+    {
+      std::ofstream out(config_path_);
+      out << broker_config(options_);
+      if (!out.flush()) throw std::runtime_error("embedded MQTT broker: cannot write config");
+    }
+    spawn(binary);
+    wait_until_listening();
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+EmbeddedBroker::~EmbeddedBroker() { stop(); }
+
+pid_t EmbeddedBroker::pid() const {
+  std::lock_guard lock(mutex_);
+  return exited_ ? 0 : pid_;
+}
+
+bool EmbeddedBroker::exited() const {
+  std::lock_guard lock(mutex_);
+  return exited_;
+}
+
+void EmbeddedBroker::spawn(const std::string& binary) {
+  // Everything the child needs is prepared before fork: between fork and exec only
+  // async-signal-safe calls are allowed in a multi-threaded process.
+  FileDescriptor log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (log.get() < 0 || null.get() < 0) {
+    throw std::runtime_error("embedded MQTT broker: cannot open " + log_path_ + ": " +
+                             std::strerror(errno));
+  }
+  std::vector<std::string> args = {binary, "-c", config_path_};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+
+  // The reaper thread forks, then waits for the child; it ends only once the child is
+  // gone, so PR_SET_PDEATHSIG (tied to the forking thread) fires only when the whole
+  // process dies.
+  int spawn_errno = 0;
+  reaper_ = std::thread([&, this] {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+      ::setpgid(0, 0);  // a terminal's Ctrl-C goes to the server, which stops us cleanly
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      for (int sig = 1; sig < NSIG; ++sig) {
+        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+      }
+      rlimit files{};
+      if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;  // room for max_connections sockets
+        ::setrlimit(RLIMIT_NOFILE, &files);
+      }
+      ::dup2(null.get(), 0);
+      ::dup2(log.get(), 1);
+      ::dup2(log.get(), 2);
+#ifdef SYS_close_range
+      if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+      {
+        for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      spawned_ = true;
+      pid_ = child;
+      if (child < 0) {
+        spawn_errno = errno;
+        exited_ = true;
+      }
+    }
+    changed_.notify_all();
+    if (child < 0) return;
+    // Wait without reaping first, so stop() can never signal a recycled pid.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT) != 0 &&
+           errno == EINTR) {
+    }
+    std::lock_guard lock(mutex_);
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    exited_ = true;
+    status_ = status;
+    changed_.notify_all();
+  });
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return spawned_; });
+  if (pid_ < 0) {
+    pid_ = 0;
+    throw std::runtime_error("embedded MQTT broker: fork failed: " +
+                             std::string(std::strerror(spawn_errno)));
+  }
+}
+
+void EmbeddedBroker::wait_until_listening() {
+  const std::string host = connect_host(options_.host);
+  const auto deadline = Clock::now() + options_.start_timeout;
+  for (;;) {
+    if (exited()) {
+      int status = 0;
+      {
+        std::lock_guard lock(mutex_);
+        status = status_;
+      }
+      std::string how = WIFEXITED(status)
+                            ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                            : "was killed by signal " + std::to_string(WTERMSIG(status));
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 127) how += " (could not run the binary)";
+      throw std::runtime_error("embedded MQTT broker: mosquitto " + how + " during start-up on " +
+                               where(options_.host, options_.port) + "; its log: " + log_tail());
+    }
+    const bool ready = accepts(host, options_.port) &&
+                       (options_.websocket_port == 0 || accepts(host, options_.websocket_port));
+    if (ready && !exited()) return;
+    if (Clock::now() >= deadline) {
+      throw std::runtime_error("embedded MQTT broker: mosquitto did not accept connections on " +
+                               where(options_.host, options_.port) + " within " +
+                               std::to_string(options_.start_timeout.count()) +
+                               " ms; its log: " + log_tail());
+    }
+    // Poll again soon, or at once if the child exits.
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::milliseconds(20), [this] { return exited_; });
+  }
+}
+
+std::string EmbeddedBroker::log_tail() const {
+  std::ifstream in(log_path_);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > 2000) text = "..." + text.substr(text.size() - 2000);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text.empty() ? "(empty)" : text;
+}
+
+void EmbeddedBroker::stop() {
+  {
+    std::unique_lock lock(mutex_);
+    if (spawned_ && !exited_ && pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      if (!changed_.wait_for(lock, std::chrono::seconds(5), [this] { return exited_; })) {
+        ::kill(pid_, SIGKILL);
+        changed_.wait(lock, [this] { return exited_; });
+      }
+    }
+  }
+  if (reaper_.joinable()) reaper_.join();
+  remove_files();
+}
+
+void EmbeddedBroker::remove_files() {
+  if (dir_.empty()) return;
+  ::unlink(config_path_.c_str());
+  ::unlink(log_path_.c_str());
+  ::rmdir(dir_.c_str());
+  dir_.clear();
+}
+
+}  // namespace tickcast::mqtt::detail

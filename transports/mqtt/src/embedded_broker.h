@@ -1,0 +1,73 @@
+#pragma once
+// The embedded broker: a `mosquitto` child process run from a generated config.
+// Internal to tickcast::mqtt (not installed).
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace tickcast::mqtt::detail {
+
+/// EmbeddedBrokerOptions says where the embedded broker listens and how to run it.
+struct EmbeddedBrokerOptions {
+  std::string binary;  ///< mosquitto executable; empty searches PATH, then /usr/sbin
+  std::string host = "127.0.0.1";
+  int port = 1883;
+  int websocket_port = 0;               ///< 0 = no WebSocket listener
+  std::size_t max_connections = 10000;  ///< per listener; 0 = unlimited
+  std::chrono::milliseconds start_timeout{10000};
+};
+
+/// broker_config renders the mosquitto.conf the embedded broker runs with.
+std::string broker_config(const EmbeddedBrokerOptions& options);
+
+/// connect_host returns the address to connect to for a listener bound to `host`
+/// (the loopback address for a wildcard bind).
+std::string connect_host(const std::string& host);
+
+/// EmbeddedBroker runs mosquitto as a child process for as long as it lives (RAII).
+/// The child gets PR_SET_PDEATHSIG(SIGKILL), so it dies with this process even on SIGKILL;
+/// the fork happens on a reaper thread that lives exactly as long as the child, because
+/// the death signal follows the thread that forked, not the process.
+/// Threads: construct, stop and destroy from one thread; pid() from any thread.
+class EmbeddedBroker {
+ public:
+  /// EmbeddedBroker starts mosquitto and returns once every listener accepts connections.
+  /// Throws std::runtime_error with a clear message: binary missing, port in use, broker
+  /// exited at start-up (with its log), or not listening within start_timeout.
+  explicit EmbeddedBroker(EmbeddedBrokerOptions options);
+  ~EmbeddedBroker();
+  EmbeddedBroker(const EmbeddedBroker&) = delete;
+  EmbeddedBroker& operator=(const EmbeddedBroker&) = delete;
+
+  /// stop sends SIGTERM, waits up to 5 s, then SIGKILLs; reaps the child and removes
+  /// the temporary directory. Idempotent.
+  void stop();
+  /// pid returns the child's process id (0 before it started or after it was reaped).
+  pid_t pid() const;
+
+ private:
+  void spawn(const std::string& binary);
+  void wait_until_listening();
+  bool exited() const;
+  std::string log_tail() const;
+  void remove_files();
+
+  EmbeddedBrokerOptions options_;
+  std::string dir_, config_path_, log_path_;
+
+  mutable std::mutex mutex_;  // guards pid_, exited_, status_
+  std::condition_variable changed_;
+  pid_t pid_ = 0;
+  bool spawned_ = false;
+  bool exited_ = false;
+  int status_ = 0;
+  std::thread reaper_;
+};
+
+}  // namespace tickcast::mqtt::detail
