@@ -59,6 +59,31 @@ void check_bindable(const std::string& host, int port) {
   }
 }
 
+// Connections whose first line is not HTTP land here (lws falls back to a raw socket):
+// they get a 400 with the JSON error body every HTTP error carries, then are closed.
+int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
+                            std::size_t len) {
+  (void)user, (void)in, (void)len;
+  switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+    case LWS_CALLBACK_RAW_RX:
+      lws_callback_on_writable(wsi);
+      return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE: {
+      const Response error = json_error(ErrorCode::bad_request, "malformed HTTP request");
+      std::string text = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                         "content-length: " + std::to_string(error.body.size()) +
+                         "\r\nconnection: close\r\n\r\n" + error.body;
+      std::vector<unsigned char> buffer(LWS_PRE + text.size());
+      std::memcpy(buffer.data() + LWS_PRE, text.data(), text.size());
+      lws_write(wsi, buffer.data() + LWS_PRE, text.size(), LWS_WRITE_RAW);
+      return -1;
+    }
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
 
 Loop::Loop(ServerOptions options) : options_(std::move(options)) {}
@@ -90,6 +115,8 @@ void Loop::start() {
 
   protocols_.clear();
   protocols_.push_back(lws_protocols{"tickcast", protocol_callback, 0, 4096, 0, nullptr, 0});
+  protocols_.push_back(
+      lws_protocols{"tickcast-malformed-http", malformed_http_callback, 0, 0, 0, nullptr, 0});
   protocols_.push_back(lws_protocols{nullptr, nullptr, 0, 0, 0, nullptr, 0});
 
   // Keepalive for WebSockets: ping after 20 s without traffic, hang up after 45 s.
@@ -102,7 +129,10 @@ void Loop::start() {
   info.iface = options_.host.c_str();
   info.protocols = protocols_.data();
   info.user = this;
-  info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+  info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6 |
+                 LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+  info.listen_accept_role = "raw-skt";
+  info.listen_accept_protocol = "tickcast-malformed-http";
   info.keepalive_timeout = static_cast<int>(options_.keepalive_timeout.count());
   info.timeout_secs = 10;
   info.retry_and_idle_policy = &retry_;

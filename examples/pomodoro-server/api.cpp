@@ -1,0 +1,159 @@
+#include "api.h"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace tickcast::server {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+http::Response json_response(int status, const json& body) {
+  http::Response response;
+  response.status = status;
+  response.body = body.dump();
+  response.headers.emplace_back("cache-control", "no-store");
+  return response;
+}
+
+json state_json(const TimerState& state) { return json::parse(encode_state(state)); }
+
+std::string metrics_text(const ApiContext& context) {
+  std::ostringstream out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  auto per_transport = [&](const char* name, const char* type, const char* help, auto value) {
+    family(name, type, help);
+    for (Transport* t : context.transports) {
+      out << name << "{transport=\"" << t->name() << "\"} " << value(t->stats()) << '\n';
+    }
+  };
+  per_transport("tickcast_clients", "gauge", "Clients connected now.",
+                [](const TransportStats& s) { return s.clients; });
+  per_transport("tickcast_messages_sent_total", "counter", "Messages written to clients.",
+                [](const TransportStats& s) { return s.messages_sent; });
+  per_transport("tickcast_ticks_dropped_total", "counter",
+                "Ticks dropped from the queues of slow clients.",
+                [](const TransportStats& s) { return s.messages_dropped; });
+  per_transport("tickcast_clients_refused_total", "counter",
+                "Connections refused (limits, bad room, origin).",
+                [](const TransportStats& s) { return s.clients_refused; });
+  per_transport("tickcast_clients_closed_slow_total", "counter",
+                "Clients closed for not reading.",
+                [](const TransportStats& s) { return s.clients_closed_slow; });
+  per_transport("tickcast_transport_accepting", "gauge", "1 when the transport accepts clients.",
+                [](const TransportStats& s) { return s.accepting ? 1 : 0; });
+  family("tickcast_upstream_connected", "gauge",
+         "1 when a transport's upstream (the MQTT broker) is connected.");
+  for (Transport* t : context.transports) {
+    if (auto up = t->stats().upstream_connected) {
+      out << "tickcast_upstream_connected{transport=\"" << t->name() << "\"} " << (*up ? 1 : 0)
+          << '\n';
+    }
+  }
+  const HubStats hub = context.hub->stats();
+  family("tickcast_rooms", "gauge", "Rooms that exist.");
+  out << "tickcast_rooms " << hub.rooms << '\n';
+  family("tickcast_events_broadcast_total", "counter", "Events broadcast to rooms.");
+  out << "tickcast_events_broadcast_total " << hub.events_broadcast << '\n';
+  family("tickcast_commands_total", "counter", "Commands by result.");
+  out << "tickcast_commands_total{result=\"ok\"} " << hub.commands_ok << '\n';
+  out << "tickcast_commands_total{result=\"rejected\"} " << hub.commands_rejected << '\n';
+  return out.str();
+}
+
+}  // namespace
+
+void add_api_routes(http::Server& server, const ApiContext& context) {
+  server.route("POST", "/api/rooms/{room}/commands",
+               [hub = context.hub](const http::Request& request, http::Responder responder) {
+                 const std::string& room = request.params.at("room");
+                 if (!valid_room_name(room)) {
+                   responder.respond(http::json_error(ErrorCode::bad_room,
+                                                      "room names match [A-Za-z0-9_-]{1,64}"));
+                   return;
+                 }
+                 hub->command(room, request.body, [responder](CommandOutcome outcome) {
+                   json body;
+                   int status = 200;
+                   if (outcome.error) {
+                     status = http_status(outcome.error->code);
+                     body = {{"success", false},
+                             {"error", outcome.error->message},
+                             {"code", to_string(outcome.error->code)}};
+                   } else {
+                     body = {{"success", true}, {"state", state_json(outcome.state)}};
+                   }
+                   if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
+                   responder.respond(json_response(status, body));
+                 });
+               });
+
+  server.route("GET", "/api/rooms/{room}",
+               [hub = context.hub](const http::Request& request, http::Responder responder) {
+                 const std::string& room = request.params.at("room");
+                 if (!valid_room_name(room)) {
+                   responder.respond(http::json_error(ErrorCode::bad_room,
+                                                      "room names match [A-Za-z0-9_-]{1,64}"));
+                   return;
+                 }
+                 hub->snapshot(room, [responder](std::optional<Error> error, Payload payload) {
+                   if (error) {
+                     responder.respond(http::json_error(error->code, error->message));
+                     return;
+                   }
+                   http::Response response;
+                   response.body = *payload;
+                   response.headers.emplace_back("cache-control", "no-store");
+                   responder.respond(std::move(response));
+                 });
+               });
+
+  server.route("GET", "/api/rooms",
+               [hub = context.hub](const http::Request&, http::Responder responder) {
+                 hub->rooms([responder](std::vector<RoomSummary> rooms) {
+                   json list = json::array();
+                   for (const auto& room : rooms) {
+                     list.push_back(
+                         {{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
+                   }
+                   responder.respond(json_response(200, {{"rooms", list}}));
+                 });
+               });
+
+  server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
+    json transports = json::array();
+    for (Transport* t : context.transports) transports.push_back(std::string(t->name()));
+    json urls = json::object();
+    for (const auto& [name, url] : context.urls) urls[name] = url;
+    responder.respond(json_response(200, {{"transports", transports},
+                                          {"urls", urls},
+                                          {"tick_ms", context.tick_ms},
+                                          {"version", context.version}}));
+  });
+
+  server.route("GET", "/healthz", [context](const http::Request&, http::Responder responder) {
+    bool ready = true;
+    json transports = json::object();
+    for (Transport* t : context.transports) {
+      const TransportStats s = t->stats();
+      ready = ready && s.accepting;
+      json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
+      if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
+      transports[std::string(t->name())] = entry;
+    }
+    responder.respond(json_response(ready ? 200 : 503,
+                                    {{"status", ready ? "ok" : "starting"}, {"transports", transports}}));
+  });
+
+  server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
+    http::Response response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = metrics_text(context);
+    responder.respond(std::move(response));
+  });
+}
+
+}  // namespace tickcast::server

@@ -1,0 +1,269 @@
+// tickcast-server: the shared, server-authoritative Pomodoro timer on the chosen transports.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "api.h"
+#include "duration.h"
+#include "tickcast/core/hub.h"
+#include "tickcast/http/server.h"
+#ifdef TICKCAST_HAS_WS
+#include "tickcast/ws/ws_transport.h"
+#endif
+#ifdef TICKCAST_HAS_SSE
+#include "tickcast/sse/sse_transport.h"
+#endif
+#ifdef TICKCAST_HAS_LONGPOLL
+#include "tickcast/longpoll/longpoll_transport.h"
+#endif
+#ifdef TICKCAST_HAS_MQTT
+#include "tickcast/mqtt/mqtt_transport.h"
+#endif
+
+namespace {
+
+using namespace tickcast;
+
+const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt"};
+
+std::set<std::string> built_transports() {
+  std::set<std::string> built;
+#ifdef TICKCAST_HAS_WS
+  built.insert("ws");
+#endif
+#ifdef TICKCAST_HAS_SSE
+  built.insert("sse");
+#endif
+#ifdef TICKCAST_HAS_LONGPOLL
+  built.insert("longpoll");
+#endif
+#ifdef TICKCAST_HAS_MQTT
+  built.insert("mqtt");
+#endif
+  return built;
+}
+
+// Splits "ws,sse" into names; "all" means every transport this build has.
+std::vector<std::string> parse_transports(const std::string& list) {
+  const auto built = built_transports();
+  std::vector<std::string> chosen;
+  std::stringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) {
+    if (name.empty()) continue;
+    if (name == "all") {
+      for (const auto& t : kKnownTransports) {
+        if (built.count(t)) chosen.push_back(t);
+      }
+      continue;
+    }
+    if (std::find(kKnownTransports.begin(), kKnownTransports.end(), name) == kKnownTransports.end()) {
+      throw CLI::ValidationError("--transport", "unknown transport '" + name +
+                                                    "'; use ws, sse, longpoll, mqtt or all");
+    }
+    if (!built.count(name)) {
+      throw CLI::ValidationError("--transport", "transport '" + name +
+                                                    "' is not built yet in this version of tickcast");
+    }
+    if (std::find(chosen.begin(), chosen.end(), name) == chosen.end()) chosen.push_back(name);
+  }
+  if (chosen.empty()) throw CLI::ValidationError("--transport", "no transport chosen");
+  return chosen;
+}
+
+CLI::Validator duration_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto d = server::parse_duration(text);
+        if (!d || *d < kMinPhase) return "expected a duration like 90s, 25m or 1h (100ms..24h)";
+        return {};
+      },
+      "DURATION");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tickcast-server: a shared, server-authoritative Pomodoro timer"};
+  std::string transport_list = "ws";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string mqtt_broker;
+  int mqtt_port = 1883;
+  int mqtt_ws_port = 0;
+  std::string mqtt_username, mqtt_password, mqtt_cafile, mqtt_certfile, mqtt_keyfile;
+  bool mqtt_insecure = false;
+  long long tick_ms = 1000;
+  std::string work = "25m", short_break = "5m", long_break = "15m";
+  int cycles = 4;
+  std::size_t max_clients = 10000;
+  std::vector<std::string> allowed_origins;
+  std::string web_root = TICKCAST_WEB_ROOT;
+  std::size_t history = 1024;
+
+  app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
+      ->capture_default_str();
+  app.add_option("--host", host, "address every listener binds")->capture_default_str();
+  app.add_option("--port", port, "the one public port")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--mqtt-broker", mqtt_broker,
+                 "mqtt://host:port of an existing broker (default: start an embedded mosquitto)");
+  app.add_option("--mqtt-port", mqtt_port, "port of the embedded broker")
+      ->capture_default_str()->check(CLI::Range(1, 65535));
+  app.add_option("--mqtt-ws-port", mqtt_ws_port,
+                 "MQTT-over-WebSocket port of the embedded broker, for browsers (0: none)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--mqtt-username", mqtt_username, "user name for --mqtt-broker");
+  app.add_option("--mqtt-password", mqtt_password, "password for --mqtt-broker");
+  app.add_option("--mqtt-cafile", mqtt_cafile, "CA file for TLS to --mqtt-broker");
+  app.add_option("--mqtt-certfile", mqtt_certfile, "client certificate for TLS");
+  app.add_option("--mqtt-keyfile", mqtt_keyfile, "client key for TLS");
+  app.add_flag("--mqtt-insecure", mqtt_insecure, "skip the broker host name check");
+  app.add_option("--tick-ms", tick_ms, "tick period in ms")->capture_default_str()->check(CLI::Range(1, 60000));
+  app.add_option("--work", work, "work phase length")->capture_default_str()->check(duration_validator());
+  app.add_option("--short-break", short_break, "short break length")->capture_default_str()->check(duration_validator());
+  app.add_option("--long-break", long_break, "long break length")->capture_default_str()->check(duration_validator());
+  app.add_option("--cycles", cycles, "work phases before a long break")
+      ->capture_default_str()->check(CLI::Range(1, kMaxCycles));
+  app.add_option("--max-clients", max_clients, "clients per transport")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--allowed-origins", allowed_origins,
+                 "origins allowed besides the server's own, comma separated; * allows any")
+      ->delimiter(',');
+  app.add_option("--web-root", web_root, "folder of the web page")->capture_default_str();
+  app.add_option("--history", history, "events kept per room for resuming clients")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+
+  std::vector<std::string> transports;
+  try {
+    app.parse(argc, argv);
+    transports = parse_transports(transport_list);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  HubOptions hub_options;
+  hub_options.timer.work = *server::parse_duration(work);
+  hub_options.timer.short_break = *server::parse_duration(short_break);
+  hub_options.timer.long_break = *server::parse_duration(long_break);
+  hub_options.timer.cycles = cycles;
+  hub_options.tick = Millis(tick_ms);
+  hub_options.history_capacity = history;
+  SystemClock clock;
+  Hub hub(hub_options, clock);
+
+  http::ServerOptions http_options;
+  http_options.host = host;
+  http_options.port = port;
+  http_options.web_root = web_root;
+  http_options.allowed_origins = allowed_origins;
+  http::Server http_server(http_options);
+
+  std::vector<std::unique_ptr<Transport>> owned;
+  server::ApiContext api;
+  api.hub = &hub;
+  api.tick_ms = tick_ms;
+  api.version = TICKCAST_VERSION;
+  std::vector<std::string> listening;
+
+  try {
+    http_server.start();
+    const std::string base = http_server.base_url();
+    listening.push_back("http      " + base + "/  (web page, REST API, /healthz, /metrics)");
+    for (const std::string& name : transports) {
+#ifdef TICKCAST_HAS_WS
+      if (name == "ws") {
+        ws::WsOptions options;
+        options.max_clients = max_clients;
+        auto t = std::make_unique<ws::WsTransport>(http_server, options);
+        api.urls.emplace_back("ws", t->url_template());
+        owned.push_back(std::move(t));
+      }
+#endif
+#ifdef TICKCAST_HAS_SSE
+      if (name == "sse") {
+        sse::SseOptions options;
+        options.max_clients = max_clients;
+        auto t = std::make_unique<sse::SseTransport>(http_server, options);
+        api.urls.emplace_back("sse", t->url_template());
+        owned.push_back(std::move(t));
+      }
+#endif
+#ifdef TICKCAST_HAS_LONGPOLL
+      if (name == "longpoll") {
+        longpoll::LongPollOptions options;
+        options.max_clients = max_clients;
+        auto t = std::make_unique<longpoll::LongPollTransport>(http_server, options);
+        api.urls.emplace_back("longpoll", t->url_template());
+        owned.push_back(std::move(t));
+      }
+#endif
+#ifdef TICKCAST_HAS_MQTT
+      if (name == "mqtt") {
+        mqtt::MqttOptions options;
+        options.broker_url = mqtt_broker;
+        options.host = host;
+        options.port = mqtt_port;
+        options.websocket_port = mqtt_ws_port;
+        options.username = mqtt_username;
+        options.password = mqtt_password;
+        options.tls_cafile = mqtt_cafile;
+        options.tls_certfile = mqtt_certfile;
+        options.tls_keyfile = mqtt_keyfile;
+        options.tls_insecure = mqtt_insecure;
+        options.max_clients = max_clients;
+        owned.push_back(std::make_unique<mqtt::MqttTransport>(options));
+      }
+#endif
+    }
+    for (auto& t : owned) {
+      api.transports.push_back(t.get());
+      hub.add_transport(*t);
+    }
+    server::add_api_routes(http_server, api);
+    hub.start();
+    for (auto& t : owned) {
+      t->start(hub);
+#ifdef TICKCAST_HAS_MQTT
+      if (auto* m = dynamic_cast<mqtt::MqttTransport*>(t.get())) {
+        listening.push_back("mqtt      " + m->broker_url() + "  (topics tickcast/rooms/{room}/...)");
+        if (!m->websocket_url().empty()) {
+          listening.push_back("mqtt-ws   " + m->websocket_url());
+        }
+        api.urls.emplace_back("mqtt", m->broker_url());
+        continue;
+      }
+#endif
+      for (const auto& [n, url] : api.urls) {
+        if (n == t->name()) listening.push_back(std::string(n) + std::string(10 - n.size(), ' ') + url);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tickcast-server: %s\n", e.what());
+    for (auto& t : owned) t->stop();
+    hub.stop();
+    http_server.stop();
+    return 1;
+  }
+
+  for (const auto& line : listening) std::printf("tickcast-server: %s\n", line.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::fprintf(stderr, "tickcast-server: %s, shutting down\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  for (auto& t : owned) t->stop();
+  hub.stop();
+  http_server.stop();
+  return 0;
+}
