@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -161,7 +163,7 @@ std::string socket_domain(const std::string& host) {
 
 }  // namespace
 
-std::string broker_config(const EmbeddedBrokerOptions& options) {
+std::string broker_config(const EmbeddedBrokerOptions& options, bool stay_root) {
   const std::string max_connections =
       options.max_connections == 0 ? "-1" : std::to_string(options.max_connections);
   std::string config =
@@ -174,6 +176,7 @@ std::string broker_config(const EmbeddedBrokerOptions& options) {
       "log_type warning\n"
       "connection_messages false\n"
       "set_tcp_nodelay true\n";
+  if (stay_root) config += "user root\n";
   config += "listener " + std::to_string(options.port) + " " + options.host + "\n";
   config += "protocol mqtt\n" + socket_domain(options.host);
   config += "max_connections " + max_connections + "\n";
@@ -215,13 +218,36 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
   dir_ = pattern;
   config_path_ = dir_ + "/mosquitto.conf";
   log_path_ = dir_ + "/mosquitto.log";
+  // Started as root, the broker would drop to user `mosquitto` by itself, which clears
+  // PR_SET_PDEATHSIG. So we drop privileges in the child before setting it (when that
+  // user exists and no port needs root), or else keep the broker as root (`user root`).
+  bool drop = false, stay_root = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (::geteuid() == 0) {
+    const passwd* user = ::getpwnam("mosquitto");
+    const bool low_port =
+        options_.port < 1024 || (options_.websocket_port != 0 && options_.websocket_port < 1024);
+    if (user && !low_port) {
+      drop = true;
+      uid = user->pw_uid;
+      gid = user->pw_gid;
+    } else {
+      stay_root = true;
+    }
+  }
   try {
     {
       std::ofstream out(config_path_);
-      out << broker_config(options_);
+      out << broker_config(options_, stay_root);
       if (!out.flush()) throw std::runtime_error("embedded MQTT broker: cannot write config");
     }
-    spawn(binary);
+    if (drop &&
+        (::chown(dir_.c_str(), uid, gid) != 0 || ::chown(config_path_.c_str(), uid, gid) != 0)) {
+      throw std::runtime_error("embedded MQTT broker: cannot hand " + dir_ +
+                               " to user mosquitto: " + std::strerror(errno));
+    }
+    spawn(binary, drop, uid, gid);
     wait_until_listening();
   } catch (...) {
     stop();
@@ -241,7 +267,7 @@ bool EmbeddedBroker::exited() const {
   return exited_;
 }
 
-void EmbeddedBroker::spawn(const std::string& binary) {
+void EmbeddedBroker::spawn(const std::string& binary, bool drop_privileges, uid_t uid, gid_t gid) {
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed in a multi-threaded process.
   FileDescriptor log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -263,6 +289,11 @@ void EmbeddedBroker::spawn(const std::string& binary) {
   reaper_ = std::thread([&, this] {
     const pid_t child = ::fork();
     if (child == 0) {
+      // Credentials first: changing them later would clear the death signal.
+      if (drop_privileges &&
+          (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)) {
+        ::_exit(126);
+      }
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
       ::setpgid(0, 0);  // a terminal's Ctrl-C goes to the server, which stops us cleanly
@@ -338,6 +369,7 @@ void EmbeddedBroker::wait_until_listening() {
                             ? "exited with status " + std::to_string(WEXITSTATUS(status))
                             : "was killed by signal " + std::to_string(WTERMSIG(status));
       if (WIFEXITED(status) && WEXITSTATUS(status) == 127) how += " (could not run the binary)";
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 126) how += " (could not switch user)";
       throw std::runtime_error("embedded MQTT broker: mosquitto " + how + " during start-up on " +
                                where(options_.host, options_.port) + "; its log: " + log_tail());
     }

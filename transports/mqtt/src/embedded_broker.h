@@ -23,8 +23,10 @@ struct EmbeddedBrokerOptions {
   std::chrono::milliseconds start_timeout{10000};
 };
 
-/// broker_config renders the mosquitto.conf the embedded broker runs with.
-std::string broker_config(const EmbeddedBrokerOptions& options);
+/// broker_config renders the mosquitto.conf the embedded broker runs with. `stay_root` adds
+/// `user root`: mosquitto started as root otherwise switches to user `mosquitto` itself,
+/// and that credential change clears PR_SET_PDEATHSIG.
+std::string broker_config(const EmbeddedBrokerOptions& options, bool stay_root = false);
 
 /// connect_host returns the address to connect to for a listener bound to `host`
 /// (the loopback address for a wildcard bind).
@@ -52,7 +54,7 @@ class EmbeddedBroker {
   pid_t pid() const;
 
  private:
-  void spawn(const std::string& binary);
+  void spawn(const std::string& binary, bool drop_privileges, uid_t uid, gid_t gid);
   void wait_until_listening();
   bool exited() const;
   std::string log_tail() const;
