@@ -1,0 +1,55 @@
+#pragma once
+// Starts tickcast-server as a child process on a free loopback port, for integration
+// tests, and stops it. Waits on conditions with deadlines, never fixed sleeps.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tickcast::testing {
+
+/// free_port returns a loopback TCP port that was free a moment ago.
+int free_port();
+
+/// ServerProcess is a running tickcast-server. Threads: one test thread.
+class ServerProcess {
+ public:
+  /// ServerProcess starts the server with `args` (besides --host/--port, which it sets)
+  /// and waits until /healthz answers 200; throws std::runtime_error with the server's
+  /// output if it does not within `timeout`.
+  explicit ServerProcess(std::vector<std::string> args,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string ws_url(const std::string& room) const {
+    return "ws://127.0.0.1:" + std::to_string(port_) + "/rooms/" + room;
+  }
+  /// output returns what the server printed so far (stdout and stderr).
+  std::string output() const;
+  /// terminate sends SIGTERM and waits up to `timeout`; returns the exit status
+  /// (as from waitpid) or nullopt if it did not exit in time (then it is killed).
+  std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
+/// server_binary returns the tickcast-server path (env TICKCAST_SERVER).
+std::string server_binary();
+
+/// raw_http sends `request` bytes to 127.0.0.1:port and returns everything the server
+/// answers until it closes or `timeout` passes.
+std::string raw_http(int port, const std::string& request,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+}  // namespace tickcast::testing

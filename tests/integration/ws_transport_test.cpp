@@ -1,0 +1,273 @@
+// tickcast-server over WebSocket, driven by real libwebsockets clients on loopback.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/server_process.h"
+#include "tickcast/client/ws_client.h"
+
+namespace tickcast {
+namespace {
+
+using namespace std::chrono_literals;
+using client::WsClientPool;
+using client::WsConnection;
+using client::WsConnectOptions;
+using client::WsState;
+using nlohmann::json;
+using testing::ServerProcess;
+
+// Reads the next JSON message, failing the test on timeout.
+json next_json(WsConnection& connection, std::chrono::milliseconds timeout = 5s) {
+  auto message = connection.next_message(timeout);
+  if (!message) {
+    ADD_FAILURE() << "no message within " << timeout.count() << " ms";
+    return json();
+  }
+  return json::parse(*message);
+}
+
+// Reads messages until one with seq >= `seq` arrives; returns every event read.
+std::vector<json> read_until_seq(WsConnection& connection, std::uint64_t seq,
+                                 std::chrono::milliseconds timeout = 10s) {
+  std::vector<json> events;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto message = connection.next_message(std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()));
+    if (!message) break;
+    events.push_back(json::parse(*message));
+    if (events.back().value("seq", 0ULL) >= seq) return events;
+  }
+  ADD_FAILURE() << "seq " << seq << " not reached; got " << events.size() << " events";
+  return events;
+}
+
+json post_command(const ServerProcess& server, const std::string& room, const std::string& body,
+                  int* status = nullptr) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), body, "application/json");
+  if (!res) {
+    ADD_FAILURE() << "POST failed";
+    return json();
+  }
+  if (status) *status = res->status;
+  return json::parse(res->body);
+}
+
+TEST(WsTransport, TwoClientsInOneRoomSeeTheSameEventsAndOtherRoomsSeeNone) {
+  ServerProcess server({"--tick-ms", "50"});
+  WsClientPool pool;
+  auto a = pool.connect(server.ws_url("focus"));
+  auto b = pool.connect(server.ws_url("focus"));
+  auto other = pool.connect(server.ws_url("elsewhere"));
+  for (auto* c : {&a, &b, &other}) ASSERT_TRUE(c->wait_open(5s));
+  const json snap_a = next_json(a), snap_b = next_json(b), snap_other = next_json(other);
+  EXPECT_EQ(snap_a["reason"], "snapshot");
+  EXPECT_EQ(snap_a["data"], "00:25:00");
+  EXPECT_EQ(snap_a["state"]["running"], false);
+  EXPECT_EQ(snap_other["room"], "elsewhere");
+
+  ASSERT_TRUE(a.send_text(R"({"type":"start","request_id":"go"})"));
+  const auto events_a = read_until_seq(a, 20);
+  const auto events_b = read_until_seq(b, 20);
+  ASSERT_EQ(events_a.size(), events_b.size());
+  for (std::size_t i = 0; i < events_a.size(); ++i) {
+    EXPECT_EQ(events_a[i]["seq"], events_b[i]["seq"]);
+    EXPECT_EQ(events_a[i]["data"], events_b[i]["data"]);
+    EXPECT_EQ(events_a[i]["server_time_us"], events_b[i]["server_time_us"]);
+  }
+  EXPECT_EQ(events_a.front()["reason"], "start");
+  EXPECT_EQ(events_a.back()["reason"], "tick");
+  EXPECT_EQ(events_a.back()["room"], "focus");
+  // The other room got its snapshot and nothing since.
+  EXPECT_EQ(other.messages_received(), 1u);
+  EXPECT_FALSE(other.next_message(100ms));
+}
+
+TEST(WsTransport, ALateJoinerGetsASnapshotAtOnce) {
+  // Ticks every 10 s: a snapshot that waited for the next tick would take seconds.
+  ServerProcess server({"--tick-ms", "10000"});
+  int status = 0;
+  post_command(server, "late", R"({"type":"start"})", &status);
+  ASSERT_EQ(status, 200);
+  WsClientPool pool;
+  auto late = pool.connect(server.ws_url("late"));
+  const auto asked = std::chrono::steady_clock::now();
+  const json snapshot = next_json(late, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+  EXPECT_EQ(snapshot["reason"], "snapshot");
+  EXPECT_EQ(snapshot["seq"], 1);
+  EXPECT_EQ(snapshot["state"]["running"], true);
+  EXPECT_EQ(snapshot["success"], true);
+}
+
+TEST(WsTransport, BadInputGetsItsAnswerAndOthersKeepTicking) {
+  ServerProcess server({"--tick-ms", "50"});
+  WsClientPool pool;
+  auto watcher = pool.connect(server.ws_url("calm"));
+  ASSERT_TRUE(watcher.wait_open(5s));
+  const json snapshot = next_json(watcher);
+  ASSERT_TRUE(watcher.send_text(R"({"type":"start"})"));
+
+  // Bad JSON, unknown command, wrong shapes: an error event to the sender only.
+  auto sender = pool.connect(server.ws_url("calm"));
+  ASSERT_TRUE(sender.wait_open(5s));
+  EXPECT_EQ(next_json(sender)["reason"], "snapshot");
+  for (const auto& [input, code] : std::vector<std::pair<std::string, std::string>>{
+           {"{not json", "bad_request"},
+           {"[1,2]", "bad_request"},
+           {R"({"type":"explode","request_id":"r7"})", "unknown_command"},
+           {R"({"type":"configure","work_ms":"soon"})", "bad_request"},
+           {R"({"type":"start","request_id":"again"})", "already_running"}}) {
+    ASSERT_TRUE(sender.send_text(input));
+    // Skip broadcasts (ticks) until the error reply arrives.
+    json reply;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      reply = next_json(sender);
+      if (reply.value("success", true) == false) break;
+    }
+    EXPECT_EQ(reply["code"], code) << input;
+    EXPECT_TRUE(reply["data"].is_null());
+    EXPECT_TRUE(reply["error"].is_string());
+  }
+  EXPECT_EQ(sender.state(), WsState::open) << "errors keep the connection";
+
+  // A binary frame closes with 1003; a frame over 4 KiB with 1009.
+  auto binary = pool.connect(server.ws_url("calm"));
+  ASSERT_TRUE(binary.wait_open(5s));
+  binary.send_binary("\x01\x02");
+  ASSERT_TRUE(binary.wait_closed(5s));
+  EXPECT_EQ(binary.close_code(), 1003);
+
+  auto large = pool.connect(server.ws_url("calm"));
+  ASSERT_TRUE(large.wait_open(5s));
+  large.send_text(R"({"type":"start","pad":")" + std::string(5000, 'x') + "\"}");
+  ASSERT_TRUE(large.wait_closed(5s));
+  EXPECT_EQ(large.close_code(), 1009);
+
+  // A bad room or a foreign Origin is refused at the upgrade.
+  auto bad_room = pool.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/rooms/no%20way");
+  ASSERT_TRUE(bad_room.wait_closed(5s));
+  EXPECT_EQ(bad_room.state(), WsState::failed);
+  EXPECT_EQ(bad_room.http_status(), 404);
+  auto too_long = pool.connect(server.ws_url(std::string(65, 'a')));
+  ASSERT_TRUE(too_long.wait_closed(5s));
+  EXPECT_EQ(too_long.http_status(), 404);
+  WsConnectOptions evil;
+  evil.origin = "http://evil.example";
+  auto foreign = pool.connect(server.ws_url("calm"), evil);
+  ASSERT_TRUE(foreign.wait_closed(5s));
+  EXPECT_EQ(foreign.http_status(), 403);
+  WsConnectOptions own;
+  own.origin = server.base_url();
+  auto same_origin = pool.connect(server.ws_url("calm"), own);
+  EXPECT_TRUE(same_origin.wait_open(5s)) << "the server's own origin is allowed";
+
+  // Malformed HTTP on the same port: 400 with a JSON body.
+  const std::string answer = testing::raw_http(server.port(), "GARBAGE\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find(R"("code":"bad_request")"), std::string::npos) << answer;
+
+  // Through all of it the watcher saw one unbroken sequence.
+  const std::uint64_t first = snapshot["seq"].get<std::uint64_t>() + 1;
+  const auto seen = read_until_seq(watcher, first + 30);
+  std::uint64_t expected = first;
+  for (const auto& event : seen) {
+    ASSERT_EQ(event["seq"], expected) << "gap or error leaked to another client";
+    ASSERT_EQ(event["success"], true);
+    ++expected;
+  }
+  httplib::Client http("127.0.0.1", server.port());
+  auto health = http.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(WsTransport, AllowedOriginsWidenTheDefault) {
+  ServerProcess server({"--allowed-origins", "http://good.example,http://also.example"});
+  WsClientPool pool;
+  WsConnectOptions good;
+  good.origin = "http://also.example";
+  auto connection = pool.connect(server.ws_url("x"), good);
+  EXPECT_TRUE(connection.wait_open(5s));
+  WsConnectOptions bad;
+  bad.origin = "http://evil.example";
+  auto refused = pool.connect(server.ws_url("x"), bad);
+  ASSERT_TRUE(refused.wait_closed(5s));
+  EXPECT_EQ(refused.http_status(), 403);
+}
+
+TEST(WsTransport, MaxClientsRefusesTheNextOneClearly) {
+  ServerProcess server({"--max-clients", "2"});
+  WsClientPool pool;
+  auto one = pool.connect(server.ws_url("r"));
+  auto two = pool.connect(server.ws_url("r"));
+  ASSERT_TRUE(one.wait_open(5s));
+  ASSERT_TRUE(two.wait_open(5s));
+  auto three = pool.connect(server.ws_url("r"));
+  ASSERT_TRUE(three.wait_closed(5s));
+  EXPECT_EQ(three.http_status(), 503);
+  one.close();
+  ASSERT_TRUE(one.wait_closed(5s));
+  // The slot frees once the server has seen the close; retry until then.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  bool opened = false;
+  while (!opened && std::chrono::steady_clock::now() < deadline) {
+    auto retry = pool.connect(server.ws_url("r"));
+    opened = retry.wait_open(2s);
+  }
+  EXPECT_TRUE(opened);
+}
+
+TEST(WsTransport, ShutdownClosesClientsWithGoingAway) {
+  auto server = std::make_unique<ServerProcess>(std::vector<std::string>{"--tick-ms", "50"});
+  WsClientPool pool;
+  auto connection = pool.connect(server->ws_url("bye"));
+  ASSERT_TRUE(connection.wait_open(5s));
+  next_json(connection);
+  const auto status = server->terminate();
+  ASSERT_TRUE(status) << "server did not exit on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  ASSERT_TRUE(connection.wait_closed(5s));
+  EXPECT_EQ(connection.close_code(), 1001);
+}
+
+TEST(WsTransport, TwoHundredClientsGetEveryTickWithoutAGap) {
+  ServerProcess server({"--tick-ms", "50"});
+  WsClientPool pool;
+  std::vector<WsConnection> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(pool.connect(server.ws_url("crowd")));
+  std::vector<std::uint64_t> last_seq(clients.size());
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    ASSERT_TRUE(clients[i].wait_open(10s)) << i;
+    const json snapshot = next_json(clients[i]);
+    ASSERT_EQ(snapshot["reason"], "snapshot");
+    last_seq[i] = snapshot["seq"];
+  }
+  int status = 0;
+  post_command(server, "crowd", R"({"type":"start"})", &status);
+  ASSERT_EQ(status, 200);
+  // 60 ticks at 50 ms: three seconds of fan-out to 200 sockets.
+  const std::uint64_t target = 61;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    while (last_seq[i] < target) {
+      auto message = clients[i].next_message(10s);
+      ASSERT_TRUE(message) << "client " << i << " stalled after seq " << last_seq[i];
+      const auto seq = json::parse(*message)["seq"].get<std::uint64_t>();
+      ASSERT_EQ(seq, last_seq[i] + 1) << "client " << i << " saw a gap";
+      last_seq[i] = seq;
+    }
+  }
+  httplib::Client http("127.0.0.1", server.port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("tickcast_clients{transport=\"ws\"} 200"), std::string::npos);
+  EXPECT_NE(metrics->body.find("tickcast_ticks_dropped_total{transport=\"ws\"} 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tickcast
