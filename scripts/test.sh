@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's second command: installs what is missing, builds, and runs every test:
+# the whole suite on the default build, then unit and integration tests under
+# AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer.
+# TICKCAST_SANITIZERS=0 skips the sanitizer builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+scripts/build.sh default
+ctest --preset default -j 2 --timeout 300
+
+if [[ ${TICKCAST_SANITIZERS:-1} == 1 ]]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  for preset in asan tsan; do
+    scripts/build.sh "$preset"
+    ctest --preset "$preset" -j 2 --timeout 300 --label-exclude "e2e|bench"
+  done
+fi
