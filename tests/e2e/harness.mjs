@@ -80,6 +80,7 @@ export async function waitFor(check, { timeoutMs = 15_000, intervalMs = 50, what
       const v = await check();
       if (v) return v;
     } catch (e) {
+      if (e.fatal) throw e;
       lastError = e;
     }
     if (Date.now() > deadline) {
@@ -106,7 +107,9 @@ export async function startServer(flags = []) {
     try {
       await waitFor(
         async () => {
-          if (server.exited) throw new Error(`tickcast-server exited (${server.exited}) before it was healthy`);
+          if (server.exited) {
+            throw Object.assign(new Error(`tickcast-server exited (${server.exited}) before it was healthy`), { fatal: true });
+          }
           const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) });
           return res.status === 200;
         },
@@ -116,7 +119,8 @@ export async function startServer(flags = []) {
     } catch (e) {
       lastError = new Error(`${e.message}\n--- server output ---\n${server.output()}`);
       await server.stop();
-      if (!server.exited?.startsWith('code')) break; // hung, not a bind failure: do not retry
+      // Only a lost race for the port is worth another try.
+      if (!/address already in use|bind|EADDRINUSE/i.test(server.output())) break;
     }
   }
   throw lastError;
