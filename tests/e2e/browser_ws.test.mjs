@@ -134,6 +134,26 @@ test('room switch from the page joins the other room', async (t) => {
   assert.equal(await b.getAttribute('#error', 'data-code'), 'bad_room');
 });
 
+test('the page shows reconnecting with a back-off while the server is away, then reconnects', async (t) => {
+  let server = await startServer(['--transport', 'ws', '--tick-ms', '200']);
+  t.after(() => server.stop());
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const room = uniqueRoom('re');
+  const page = await openPage(context, server, { room, transport: 'ws' });
+
+  await server.stop();
+  await page.waitForFunction(() => /^reconnecting in \d+s$/.test(document.querySelector('#status').textContent), null, { timeout: 10_000 });
+  assert.equal(await page.getAttribute('#status', 'data-state'), 'reconnecting');
+
+  server = await startServer(['--transport', 'ws', '--tick-ms', '200'], { port: server.port });
+  await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'connected', null, { timeout: 30_000 });
+  assert.equal(await page.textContent('#status'), 'connected via ws', 'a restart is no reason to fall back');
+  const initial = seconds(await page.textContent('#countdown'));
+  await page.click('#start');
+  await waitCountdownBelow(page, initial);
+});
+
 test('theme follows prefers-color-scheme, toggles, and is remembered', async (t) => {
   const server = await startServer(['--transport', 'ws']);
   t.after(() => server.stop());

@@ -94,7 +94,7 @@ export async function waitFor(check, { timeoutMs = 15_000, intervalMs = 50, what
  * startServer runs $TICKCAST_SERVER on a free loopback port with the given extra flags
  * and resolves once GET /healthz answers 200. stop() sends SIGTERM (SIGKILL after 5 s).
  */
-export async function startServer(flags = []) {
+export async function startServer(flags = [], { port: fixedPort } = {}) {
   const bin = process.env.TICKCAST_SERVER;
   if (!bin) throw new Error('TICKCAST_SERVER is not set: it must name the tickcast-server binary (ctest sets it)');
   if (!fs.existsSync(bin)) throw new Error(`TICKCAST_SERVER=${bin} does not exist: build the tickcast-server target first`);
@@ -102,7 +102,7 @@ export async function startServer(flags = []) {
   // The port can be taken between our probe and the server's bind: try a few.
   let lastError;
   for (let tries = 0; tries < 3; tries++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const server = spawnServer(bin, port, flags);
     try {
       await waitFor(
