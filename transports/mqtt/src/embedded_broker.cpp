@@ -15,11 +15,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace tickcast::mqtt::detail {
@@ -38,6 +40,7 @@ class FileDescriptor {
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -217,7 +220,6 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
   }
   dir_ = pattern;
   config_path_ = dir_ + "/mosquitto.conf";
-  log_path_ = dir_ + "/mosquitto.log";
   // Started as root, the broker would drop to user `mosquitto` by itself, which clears
   // PR_SET_PDEATHSIG. So we drop privileges in the child before setting it (when that
   // user exists and no port needs root), or else keep the broker as root (`user root`).
@@ -249,6 +251,12 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
     }
     spawn(binary, drop, uid, gid);
     wait_until_listening();
+    // mosquitto has read its config (it re-reads only on SIGHUP, which we never send):
+    // remove it now, so even a SIGKILLed server leaves nothing behind in /tmp.
+    remove_files();
+    std::lock_guard lock(log_mutex_);
+    forward_log_ = true;
+    if (!log_.empty()) std::fprintf(stderr, "[mosquitto] %s", log_.c_str());
   } catch (...) {
     stop();
     throw;
@@ -270,11 +278,16 @@ bool EmbeddedBroker::exited() const {
 void EmbeddedBroker::spawn(const std::string& binary, bool drop_privileges, uid_t uid, gid_t gid) {
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed in a multi-threaded process.
-  FileDescriptor log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  int pipe_fds[2] = {-1, -1};
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    throw std::runtime_error("embedded MQTT broker: pipe: " + std::string(std::strerror(errno)));
+  }
+  FileDescriptor log_read(pipe_fds[0]);
+  FileDescriptor log(pipe_fds[1]);
   FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (log.get() < 0 || null.get() < 0) {
-    throw std::runtime_error("embedded MQTT broker: cannot open " + log_path_ + ": " +
-                             std::strerror(errno));
+  if (null.get() < 0) {
+    throw std::runtime_error("embedded MQTT broker: cannot open /dev/null: " +
+                             std::string(std::strerror(errno)));
   }
   std::vector<std::string> args = {binary, "-c", config_path_};
   std::vector<char*> argv;
@@ -348,6 +361,11 @@ void EmbeddedBroker::spawn(const std::string& binary, bool drop_privileges, uid_
   });
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return spawned_; });
+  if (pid_ > 0) {
+    // Our copy of the write end closes when `log` goes out of scope: the reader then sees
+    // EOF exactly when mosquitto exits.
+    log_reader_ = std::thread([this, fd = log_read.release()] { read_log(fd); });
+  }
   if (pid_ < 0) {
     pid_ = 0;
     throw std::runtime_error("embedded MQTT broker: fork failed: " +
@@ -360,6 +378,7 @@ void EmbeddedBroker::wait_until_listening() {
   const auto deadline = Clock::now() + options_.start_timeout;
   for (;;) {
     if (exited()) {
+      if (log_reader_.joinable()) log_reader_.join();  // read everything it wrote
       int status = 0;
       {
         std::lock_guard lock(mutex_);
@@ -388,9 +407,35 @@ void EmbeddedBroker::wait_until_listening() {
   }
 }
 
+void EmbeddedBroker::read_log(int fd) {
+  const FileDescriptor owned(fd);
+  char chunk[1024];
+  std::string line;
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    std::lock_guard lock(log_mutex_);
+    if (forward_log_) {
+      line.append(chunk, static_cast<std::size_t>(n));
+      for (auto nl = line.find('\n'); nl != std::string::npos; nl = line.find('\n')) {
+        std::fprintf(stderr, "[mosquitto] %.*s\n", static_cast<int>(nl), line.data());
+        line.erase(0, nl + 1);
+      }
+      if (line.size() > 4096) line.clear();  // a runaway line without a newline
+    } else {
+      log_.append(chunk, static_cast<std::size_t>(n));
+      if (log_.size() > 8192) log_.erase(0, log_.size() - 4096);
+    }
+  }
+}
+
 std::string EmbeddedBroker::log_tail() const {
-  std::ifstream in(log_path_);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  {
+    std::lock_guard lock(log_mutex_);
+    text = log_;
+  }
   if (text.size() > 2000) text = "..." + text.substr(text.size() - 2000);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text.empty() ? "(empty)" : text;
@@ -408,13 +453,13 @@ void EmbeddedBroker::stop() {
     }
   }
   if (reaper_.joinable()) reaper_.join();
+  if (log_reader_.joinable()) log_reader_.join();  // EOF once the child is gone
   remove_files();
 }
 
 void EmbeddedBroker::remove_files() {
   if (dir_.empty()) return;
   ::unlink(config_path_.c_str());
-  ::unlink(log_path_.c_str());
   ::rmdir(dir_.c_str());
   dir_.clear();
 }

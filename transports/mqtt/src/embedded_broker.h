@@ -61,7 +61,15 @@ class EmbeddedBroker {
   void remove_files();
 
   EmbeddedBrokerOptions options_;
-  std::string dir_, config_path_, log_path_;
+  std::string dir_, config_path_;
+
+  // The child's stdout/stderr come through a pipe: kept (bounded) for start-up errors,
+  // then forwarded to our stderr as "[mosquitto] ..." lines.
+  void read_log(int fd);
+  mutable std::mutex log_mutex_;  // guards log_, forward_log_
+  std::string log_;
+  bool forward_log_ = false;
+  std::thread log_reader_;
 
   mutable std::mutex mutex_;  // guards pid_, exited_, status_
   std::condition_variable changed_;
