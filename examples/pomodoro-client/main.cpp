@@ -37,15 +37,17 @@ class Session final : public Events {
     awaited_id_ = std::move(request_id);
   }
 
-  void on_message(std::string json) override {
+  void on_message(std::string json, bool stored) override {
     std::lock_guard lock(mu_);
     std::cout << (json_ ? json : format_event(json)) << std::endl;
     std::string code, request_id;
     const bool error = is_error_reply(json, &code, &request_id);
     if (!error) first_event_ = true;
     if (once_ && !outcome_) {
-      if (awaited_type_.empty()) {
-        if (!error && !command_pending_) outcome_ = 0;
+      if (command_pending_ || stored) {
+        // not a reply: it came before the command went out, or is a stored copy
+      } else if (awaited_type_.empty()) {
+        if (!error) outcome_ = 0;
       } else if (error && (request_id.empty() || request_id == awaited_id_)) {
         outcome_ = 1;
       } else if (!error && (awaited_type_ == "raw" || event_reason(json) == awaited_type_)) {
@@ -221,9 +223,9 @@ int main(int argc, char** argv) {
   int next_id = 1;
   int status = 0;
   for (;;) {
-    // The initial command goes out once the join is confirmed by a first event, so its
-    // own event cannot be missed.
-    if (!command_sent && session.first_event()) {
+    // The initial command goes out once the join is confirmed by a first event (mqtt:
+    // by the subscription acknowledgement in start()), so its own event is not missed.
+    if (!command_sent && (session.first_event() || !client->sends_snapshot_on_join())) {
       client->send(*initial->json);
       command_sent = true;
       session.set_command_pending(false);

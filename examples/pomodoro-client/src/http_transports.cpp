@@ -62,7 +62,7 @@ void post_command(const Endpoint& e, Events& events, const std::string& command_
   if (res->status >= 200 && res->status < 300) return;  // the event arrives on the stream
   auto body = nlohmann::ordered_json::parse(res->body, nullptr, false);
   if (body.is_object() && body.contains("success")) {
-    events.on_message(res->body);
+    events.on_message(res->body, false);
     return;
   }
   nlohmann::ordered_json error{{"event", "timer"},
@@ -72,7 +72,7 @@ void post_command(const Endpoint& e, Events& events, const std::string& command_
                                {"code", "http_" + std::to_string(res->status)}};
   auto cmd = nlohmann::json::parse(command_json, nullptr, false);
   if (cmd.is_object() && cmd.contains("request_id")) error["request_id"] = cmd["request_id"];
-  events.on_message(error.dump());
+  events.on_message(error.dump(), false);
 }
 
 // StreamBase runs one receiving thread with reconnects and back-off, and reports the
@@ -246,7 +246,7 @@ class SseTransport final : public StreamBase {
           }
           parser.feed(data, n, [&](const SseParser::Event& ev) {
             if (!ev.id.empty()) last_event_id_ = ev.id;
-            if (ev.type.empty() || ev.type == "timer") events_.on_message(ev.data);
+            if (ev.type.empty() || ev.type == "timer") events_.on_message(ev.data, false);
           });
           return !stopping();
         });
@@ -283,7 +283,7 @@ class LongpollTransport final : public StreamBase {
         return "bad long-poll response: " + res->body.substr(0, 200);
       }
       connected();
-      for (const auto& ev : body["events"]) events_.on_message(ev.dump());
+      for (const auto& ev : body["events"]) events_.on_message(ev.dump(), false);
       if (body.contains("next") && body["next"].is_number_unsigned()) {
         since_ = body["next"].get<std::uint64_t>();
       } else if (!body["events"].empty() && body["events"].back().contains("seq")) {

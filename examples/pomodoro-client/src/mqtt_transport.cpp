@@ -50,6 +50,8 @@ class MqttTransport final : public ClientTransport {
            events_topic_;
   }
 
+  bool sends_snapshot_on_join() const override { return false; }
+
   std::optional<std::string> start() override {
     mosq_.reset(mosquitto_new(client_id_.c_str(), true, this));
     if (!mosq_) return "mosquitto_new failed";
@@ -150,7 +152,7 @@ class MqttTransport final : public ClientTransport {
       if (seq && self->last_seq_ && *seq <= *self->last_seq_) return;
     }
     if (seq && (!self->last_seq_ || *seq > *self->last_seq_)) self->last_seq_ = seq;
-    self->events_.on_message(std::move(payload));
+    self->events_.on_message(std::move(payload), msg->retain);
   }
 
   Endpoint endpoint_;

@@ -25,8 +25,9 @@ struct Endpoint {
 class Events {
  public:
   virtual ~Events() = default;
-  /// on_message gets one event or error reply, as the server's JSON text.
-  virtual void on_message(std::string json) = 0;
+  /// on_message gets one event or error reply, as the server's JSON text. `stored` marks
+  /// a stored copy rather than a live event (an MQTT retained state).
+  virtual void on_message(std::string json, bool stored) = 0;
   /// on_notice gets a line for stderr (reconnecting, ...).
   virtual void on_notice(std::string text) = 0;
   /// on_fatal says the transport gave up; the client exits non-zero.
@@ -45,6 +46,9 @@ class ClientTransport {
   /// start connects and starts receiving; on failure returns the reason
   /// (e.g. "connection refused", "HTTP 404: unknown room").
   virtual std::optional<std::string> start() = 0;
+  /// sends_snapshot_on_join tells whether joining yields an event at once (ws, sse,
+  /// longpoll); mqtt has none for a room that has no retained state yet.
+  virtual bool sends_snapshot_on_join() const { return true; }
   /// send sends one command; replies and errors come through Events.
   virtual void send(const std::string& command_json) = 0;
   /// stop disconnects and joins the transport's threads.

@@ -22,7 +22,9 @@ class WsTransport final : public ClientTransport {
   std::optional<std::string> start() override {
     WsConnectOptions options;
     if (!endpoint_.origin.empty()) options.origin = endpoint_.origin;
-    options.on_message = [this](WsMessage&& msg) { events_.on_message(std::move(msg.data)); };
+    options.on_message = [this](WsMessage&& msg) {
+      events_.on_message(std::move(msg.data), false);
+    };
     options.on_state = [this](WsState state) {
       if (state != WsState::closed || stopping_.load()) return;
       auto code = conn_.close_code();

@@ -1,0 +1,331 @@
+// client_cli_test: runs tickcast-client as a subprocess against a real tickcast-server
+// (and against closed ports) and checks what it prints and how it exits.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Process is a child with piped stdin, stdout and stderr. Threads: one test thread.
+class Process {
+ public:
+  explicit Process(std::vector<std::string> argv) {
+    int in[2], out[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
+        ::pipe2(err, O_CLOEXEC) != 0) {
+      throw std::runtime_error("pipe failed");
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::dup2(err[1], 2);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    stdin_ = in[1];
+    stdout_ = out[0];
+    stderr_ = err[0];
+  }
+  ~Process() {
+    if (stdin_ >= 0) ::close(stdin_);
+    if (!status_) {
+      ::kill(pid_, SIGKILL);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+    }
+    ::close(stdout_);
+    ::close(stderr_);
+  }
+
+  void write_line(const std::string& line) {
+    const std::string data = line + "\n";
+    ASSERT_EQ(::write(stdin_, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  }
+  void close_stdin() {
+    ::close(stdin_);
+    stdin_ = -1;
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  // wait_for_line waits until a stdout line satisfies `pred`; returns it.
+  std::optional<std::string> wait_for_line(const std::function<bool(const std::string&)>& pred,
+                                           std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      while (next_line_ < lines_.size()) {
+        const std::string& line = lines_[next_line_++];
+        if (pred(line)) return line;
+      }
+      if (!pump(deadline)) return std::nullopt;
+    }
+  }
+
+  // wait_exit waits for the exit status (reading all output); nullopt on timeout.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!out_eof_ || !err_eof_) {
+      if (!pump(deadline)) break;
+    }
+    while (!status_) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      } else if (Clock::now() >= deadline) {
+        return std::nullopt;
+      } else {
+        pollfd none{-1, 0, 0};
+        ::poll(&none, 0, 10);  // no fd to wait on for a child's exit; re-check soon
+      }
+    }
+    return status_;
+  }
+
+  const std::vector<std::string>& lines() const { return lines_; }
+  const std::string& err() const { return err_; }
+  std::string out_text() const {
+    std::string all;
+    for (const auto& l : lines_) all += l + "\n";
+    return all + partial_;
+  }
+
+ private:
+  // pump reads whatever arrives before `deadline`; false when nothing more can come.
+  bool pump(Clock::time_point deadline) {
+    if (out_eof_ && err_eof_) return false;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd fds[2] = {{out_eof_ ? -1 : stdout_, POLLIN, 0}, {err_eof_ ? -1 : stderr_, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(left.count()) + 1) <= 0) return Clock::now() < deadline;
+    char buf[4096];
+    if (fds[0].revents != 0) {
+      const auto n = ::read(stdout_, buf, sizeof buf);
+      if (n <= 0) {
+        out_eof_ = true;
+      } else {
+        partial_.append(buf, static_cast<std::size_t>(n));
+        std::size_t nl;
+        while ((nl = partial_.find('\n')) != std::string::npos) {
+          lines_.push_back(partial_.substr(0, nl));
+          partial_.erase(0, nl + 1);
+        }
+      }
+    }
+    if (fds[1].revents != 0) {
+      const auto n = ::read(stderr_, buf, sizeof buf);
+      if (n <= 0) {
+        err_eof_ = true;
+      } else {
+        err_.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int stdin_ = -1, stdout_ = -1, stderr_ = -1;
+  bool out_eof_ = false, err_eof_ = false;
+  std::vector<std::string> lines_;
+  std::size_t next_line_ = 0;
+  std::string partial_;
+  std::string err_;
+  std::optional<int> status_;
+};
+
+// Server is tickcast-server on free ports, ready once /healthz answers 200.
+class Server {
+ public:
+  Server()
+      : port_(free_port()),
+        mqtt_port_(free_port()),
+        process_({TICKCAST_SERVER_BIN, "--host", "127.0.0.1", "--port", std::to_string(port_),
+                  "--transport", "all", "--mqtt-port", std::to_string(mqtt_port_), "--mqtt-ws-port",
+                  "0", "--tick-ms", "50"}) {
+    httplib::Client cli("127.0.0.1", port_);
+    cli.set_connection_timeout(1s);
+    const auto deadline = Clock::now() + 15s;
+    while (Clock::now() < deadline) {
+      if (auto res = cli.Get("/healthz"); res && res->status == 200) {
+        if (auto config = cli.Get("/api/config"); config && config->status == 200) {
+          auto j = nlohmann::json::parse(config->body, nullptr, false);
+          if (j.is_object() && j["transports"].is_array()) {
+            for (const auto& t : j["transports"]) transports_.push_back(t.get<std::string>());
+          }
+        }
+        return;
+      }
+      if (auto status = process_.wait_exit(50ms)) {  // also paces the retries
+        throw std::runtime_error("tickcast-server exited (" + std::to_string(*status) +
+                                 "): " + process_.err());
+      }
+    }
+    throw std::runtime_error("tickcast-server not healthy within 15 s: " + process_.err());
+  }
+  int port() const { return port_; }
+  int mqtt_port() const { return mqtt_port_; }
+  bool has(const std::string& transport) const {
+    return std::find(transports_.begin(), transports_.end(), transport) != transports_.end();
+  }
+
+ private:
+  int port_;
+  int mqtt_port_;
+  Process process_;
+  std::vector<std::string> transports_;
+};
+
+std::vector<std::string> client_args(const Server& server, const std::string& transport,
+                                     const std::string& room, std::vector<std::string> extra) {
+  std::vector<std::string> args{TICKCAST_CLIENT_BIN,
+                                "--transport",
+                                transport,
+                                "--port",
+                                std::to_string(server.port()),
+                                "--room",
+                                room,
+                                "--mqtt-broker",
+                                "mqtt://127.0.0.1:" + std::to_string(server.mqtt_port()),
+                                "--timeout",
+                                "20"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class ClientCliTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!server_.has(GetParam())) GTEST_SKIP() << "server has no " << GetParam() << " yet";
+  }
+  std::string room(const std::string& base) const { return base + "_" + GetParam(); }
+  Server server_;
+};
+
+TEST_P(ClientCliTest, CommandStartOncePrintsSnapshotThenStart) {
+  Process client(client_args(server_, GetParam(), room("once"), {"--command", "start", "--once"}));
+  ASSERT_EQ(client.wait_exit(20s), 0) << client.out_text() << client.err();
+  ASSERT_FALSE(client.lines().empty());
+  const std::string last = client.lines().back();
+  EXPECT_TRUE(contains(last, room("once") + " #")) << last;
+  EXPECT_TRUE(contains(last, "  work  00:25:00  running  (start)")) << last;
+  if (GetParam() != "mqtt") {  // mqtt has no snapshot on join for a new room
+    EXPECT_TRUE(contains(client.lines().front(), "stopped  (snapshot)")) << client.out_text();
+  }
+}
+
+TEST_P(ClientCliTest, SecondStartPrintsErrorAndFails) {
+  Process first(client_args(server_, GetParam(), room("twice"), {"--command", "start", "--once"}));
+  ASSERT_EQ(first.wait_exit(20s), 0) << first.err();
+  Process second(client_args(server_, GetParam(), room("twice"), {"--command", "start", "--once"}));
+  ASSERT_EQ(second.wait_exit(20s), 1) << second.out_text() << second.err();
+  EXPECT_TRUE(contains(second.out_text(), "error already_running: Timer already started"))
+      << second.out_text();
+}
+
+TEST_P(ClientCliTest, JsonPrintsRawEvents) {
+  Process client(
+      client_args(server_, GetParam(), room("json"), {"--json", "--command", "start", "--once"}));
+  ASSERT_EQ(client.wait_exit(20s), 0) << client.err();
+  auto j = nlohmann::json::parse(client.lines().back(), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << client.lines().back();
+  EXPECT_EQ(j["room"], room("json"));
+  EXPECT_EQ(j["reason"], "start");
+  EXPECT_EQ(j["state"]["running"], true);
+}
+
+TEST_P(ClientCliTest, StdinCommandsThenSigtermExitsCleanly) {
+  Process client(client_args(server_, GetParam(), room("stdin"), {}));
+  if (GetParam() != "mqtt") {
+    ASSERT_TRUE(client.wait_for_line([](auto& l) { return contains(l, "(snapshot)"); }, 10s))
+        << client.err();
+  }  // mqtt: no event on join; the client reads stdin only once it has subscribed
+  client.write_line("start");
+  ASSERT_TRUE(client.wait_for_line([](auto& l) { return contains(l, "running  (start)"); }, 10s))
+      << client.out_text() << client.err();
+  ASSERT_TRUE(client.wait_for_line([](auto& l) { return contains(l, "running  (tick)"); }, 10s));
+  client.write_line("bogus");
+  client.write_line("stop");
+  ASSERT_TRUE(client.wait_for_line([](auto& l) { return contains(l, "stopped  (stop)"); }, 10s))
+      << client.out_text() << client.err();
+  client.signal(SIGTERM);
+  EXPECT_EQ(client.wait_exit(10s), 0);
+  EXPECT_TRUE(contains(client.err(), "unknown command 'bogus'")) << client.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ClientCliTest,
+                         ::testing::Values("ws", "sse", "longpoll", "mqtt"),
+                         [](const auto& info) { return info.param; });
+
+class UnreachableTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(UnreachableTest, ClosedPortExitsNonZeroWithClearMessage) {
+  const int port = free_port();
+  const std::string p = std::to_string(port);
+  Process client({TICKCAST_CLIENT_BIN, "--transport", GetParam(), "--port", p, "--mqtt-broker",
+                  "mqtt://127.0.0.1:" + p});
+  ASSERT_EQ(client.wait_exit(10s), 1);
+  const std::map<std::string, std::string> url{
+      {"ws", "ws://127.0.0.1:" + p + "/rooms/focus"},
+      {"sse", "http://127.0.0.1:" + p + "/sse/rooms/focus"},
+      {"longpoll", "http://127.0.0.1:" + p + "/poll/rooms/focus"},
+      {"mqtt", "mqtt://127.0.0.1:" + p + "/tickcast/rooms/focus/events"}};
+  EXPECT_EQ(client.err(),
+            "tickcast-client: cannot connect to " + url.at(GetParam()) + ": connection refused\n");
+  EXPECT_TRUE(client.lines().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, UnreachableTest,
+                         ::testing::Values("ws", "sse", "longpoll", "mqtt"),
+                         [](const auto& info) { return info.param; });
+
+TEST(ClientArgsTest, BadRoomIsRejectedBeforeConnecting) {
+  Process client({TICKCAST_CLIENT_BIN, "--room", "no/slash"});
+  EXPECT_EQ(client.wait_exit(10s), 2);
+  EXPECT_TRUE(contains(client.err(), "bad room name 'no/slash'")) << client.err();
+}
+
+}  // namespace
