@@ -16,6 +16,7 @@
 #include <random>
 #include <shared_mutex>
 #include <stdexcept>
+#include <vector>
 
 #include "embedded_broker.h"
 #include "tickcast/core/error.h"
@@ -223,13 +224,25 @@ struct MqttTransport::Impl {
       // Subscribing here, not once after connect, makes a reconnect restore it.
       mosquitto_subscribe(m, nullptr, commands_filter.c_str(), 1);
       mosquitto_subscribe(m, nullptr, "$SYS/broker/clients/connected", 0);
-      std::lock_guard lock(state_mutex);
-      connected = true;
-      up = true;
-      pending = 0;  // packets queued on the old connection were discarded with it
-      // The broker may have restarted without persistence: give it every room's state again.
-      for (auto& [name, room] : rooms) {
-        if (room.latest) publish_locked(room.state_topic, room.latest, 1, true);
+      std::vector<std::string> names;
+      {
+        std::lock_guard lock(state_mutex);
+        connected = true;
+        up = true;
+        pending = 0;  // packets queued on the old connection were discarded with it
+        names.reserve(rooms.size());
+        for (const auto& [name, room] : rooms) names.push_back(name);
+      }
+      // The broker may have restarted without persistence: give it every room's state
+      // again. One room per lock, so the hub's publish() waits for one publish at most;
+      // whichever of the two takes a room's lock last publishes its newest state last.
+      for (const auto& name : names) {
+        std::lock_guard lock(state_mutex);
+        if (!connected) break;
+        const auto it = rooms.find(name);
+        if (it != rooms.end() && it->second.latest) {
+          publish_locked(it->second.state_topic, it->second.latest, 1, true);
+        }
       }
     } else {
       set_error(protocol.load() == MQTT_PROTOCOL_V5 ? mosquitto_reason_string(rc)
@@ -303,8 +316,8 @@ struct MqttTransport::Impl {
     if (json.is_object()) {
       if (const auto it = json.find("reply_to"); it != json.end() && !it->is_null()) {
         const std::string* to = it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-        if (!to || mosquitto_pub_topic_check(to->c_str()) != MOSQ_ERR_SUCCESS ||
-            !reply_allowed(*to)) {
+        if (!to || to->find('\0') != std::string::npos ||
+            mosquitto_pub_topic_check(to->c_str()) != MOSQ_ERR_SUCCESS || !reply_allowed(*to)) {
           ++refused;
           std::string request_id;
           if (const auto id = json.find("request_id"); id != json.end() && id->is_string()) {
