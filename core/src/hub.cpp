@@ -155,7 +155,7 @@ void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_aft
     std::optional<Error> error;
     Room* room = find_or_create(name, error);
     if (!room) {
-      client->send({Message{0, make_payload(encode_error(*error)), false}});
+      client->send({Message{0, make_payload(encode_error(*error)), false, MessageKind::error}});
       return;
     }
     if (resume_after && *resume_after <= room->seq) {
@@ -164,14 +164,15 @@ void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_aft
         return;
       }
     }
-    client->send({Message{room->seq, snapshot_payload(name, *room), false}});
+    client->send({Message{room->seq, snapshot_payload(name, *room), false, MessageKind::snapshot}});
   });
 }
 
 void Hub::on_message(std::string room, std::string payload, ClientRef client) {
   command(std::move(room), std::move(payload), [client](CommandOutcome outcome) {
     if (outcome.error) {
-      client->send({Message{0, make_payload(encode_error(*outcome.error, outcome.request_id)), false}});
+      client->send({Message{0, make_payload(encode_error(*outcome.error, outcome.request_id)),
+                            false, MessageKind::error}});
     }
   });
 }

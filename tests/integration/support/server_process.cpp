@@ -36,8 +36,7 @@ int free_port() {
 
 std::string server_binary() {
   const char* path = std::getenv("TICKCAST_SERVER");
-  if (!path || !*path) throw std::runtime_error("TICKCAST_SERVER is not set");
-  return path;
+  return path && *path ? path : TICKCAST_SERVER_PATH;
 }
 
 ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::milliseconds timeout) {

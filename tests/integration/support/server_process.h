@@ -44,7 +44,7 @@ class ServerProcess {
   std::string log_path_;
 };
 
-/// server_binary returns the tickcast-server path (env TICKCAST_SERVER).
+/// server_binary returns the tickcast-server path: env TICKCAST_SERVER, else the one built.
 std::string server_binary();
 
 /// raw_http sends `request` bytes to 127.0.0.1:port and returns everything the server

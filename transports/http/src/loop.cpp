@@ -9,6 +9,7 @@
 #include <cstring>
 #include <future>
 #include <stdexcept>
+#include <utility>
 
 #include "routing.h"
 
@@ -361,7 +362,13 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
       auto it = by_wsi_.find(wsi);
       if (it == by_wsi_.end() || !it->second->session) return 0;
-      return it->second->session->on_writable(wsi) ? 0 : -1;
+      return after_session(wsi, *it->second, it->second->session->on_writable(wsi));
+    }
+
+    case LWS_CALLBACK_TIMER: {
+      auto it = by_wsi_.find(wsi);
+      if (it == by_wsi_.end() || !it->second->session) return 0;
+      return after_session(wsi, *it->second, it->second->session->on_timer(wsi));
     }
 
     case LWS_CALLBACK_HTTP: {
@@ -407,8 +414,22 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
   }
 }
 
+int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
+  switch (after) {
+    case After::keep: return 0;
+    case After::close: return -1;
+    case After::complete: {
+      Session* session = std::exchange(exchange.session, nullptr);
+      by_id_.erase(exchange.id);
+      session->on_closed();
+      return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+  }
+  return -1;
+}
+
 int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
-  if (exchange.session) return exchange.session->on_writable(wsi) ? 0 : -1;
+  if (exchange.session) return after_session(wsi, exchange, exchange.session->on_writable(wsi));
   if (!exchange.response) return 0;
   const Response response = std::move(*exchange.response);
   exchange.response.reset();

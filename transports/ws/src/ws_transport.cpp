@@ -4,16 +4,18 @@
 #include <atomic>
 #include <cstring>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <unordered_map>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
+#include "tickcast/http/internal/outbox.h"
 
 namespace tickcast::ws {
 
+using http::internal::After;
 using http::internal::Loop;
+using http::internal::Outbox;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
@@ -28,8 +30,7 @@ struct WsSession final : http::internal::Session {
   std::string room;
   std::size_t room_index = 0;  // position in the room's vector, for O(1) removal
   bool joined = false;         // room broadcasts are skipped until the join reply arrives
-  std::deque<Message> queue;
-  SteadyTime last_drained;
+  Outbox outbox;
   std::string rx;
   int close_code = 0;
   std::string close_reason;
@@ -37,7 +38,8 @@ struct WsSession final : http::internal::Session {
   SteadyTime tokens_at;
   ClientRef client;
 
-  bool on_writable(lws* wsi) override;
+  explicit WsSession(const WsOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
+  After on_writable(lws* wsi) override;
   bool on_receive(lws* wsi, const void* data, std::size_t len) override;
   void on_closed() override;
 };
@@ -112,15 +114,14 @@ class WsClient final : public Client {
 
 http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& request) {
   if (!sink || !accepting) return nullptr;
-  auto session = std::make_unique<WsSession>();
+  auto session = std::make_unique<WsSession>(options);
   session->owner = this;
   session->keep_alive = shared_from_this();
   session->wsi = wsi;
   session->id = next_id++;
   session->room = request.path.substr(options.path_prefix.size());
-  session->last_drained = std::chrono::steady_clock::now();
   session->tokens = options.command_burst;
-  session->tokens_at = session->last_drained;
+  session->tokens_at = std::chrono::steady_clock::now();
   session->client = std::make_shared<WsClient>(weak_from_this(),
                                                server.loop().weak_from_this(), session->id);
   auto& members = rooms[session->room];
@@ -168,27 +169,18 @@ void WsTransport::Impl::fan_out(const std::string& room, const Message& message)
   }
 }
 
-// A full queue sheds its oldest tick; a queue of nothing but state changes, or one that has
-// not drained for stuck_timeout, means a stuck client, which is closed.
 void WsTransport::Impl::enqueue(WsSession& session, const Message& message) {
   if (session.close_code) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (!session.queue.empty() && now - session.last_drained > options.stuck_timeout) {
-    close_session(session, 1008, "client too slow");
-    return;
-  }
-  if (session.queue.empty()) session.last_drained = now;
-  if (session.queue.size() >= options.max_queue) {
-    auto tick = std::find_if(session.queue.begin(), session.queue.end(),
-                             [](const Message& m) { return m.droppable; });
-    if (tick == session.queue.end()) {
+  switch (session.outbox.push(message, std::chrono::steady_clock::now())) {
+    case Outbox::Push::stuck:
       close_session(session, 1008, "client too slow");
       return;
-    }
-    session.queue.erase(tick);
-    ++dropped;
+    case Outbox::Push::queued_dropping_oldest_tick:
+      ++dropped;
+      break;
+    case Outbox::Push::queued:
+      break;
   }
-  session.queue.push_back(message);
   lws_callback_on_writable(session.wsi);
 }
 
@@ -196,7 +188,7 @@ void WsTransport::Impl::close_session(WsSession& session, int code, std::string 
   if (session.close_code) return;
   session.close_code = code;
   session.close_reason = std::move(reason);
-  session.queue.clear();
+  session.outbox.clear();
   if (code == 1008) ++closed_slow;
   lws_callback_on_writable(session.wsi);
 }
@@ -220,23 +212,25 @@ bool close_with(lws* wsi, int code, std::string_view reason) {
   return false;
 }
 
-bool WsSession::on_writable(lws* wsi) {
-  if (close_code) return close_with(wsi, close_code, close_reason);
+After WsSession::on_writable(lws* wsi) {
+  if (close_code) {
+    close_with(wsi, close_code, close_reason);
+    return After::close;
+  }
   auto& buffer = owner->write_buffer;
-  while (!queue.empty() && !lws_send_pipe_choked(wsi)) {
-    const std::string& payload = *queue.front().payload;
+  while (!outbox.empty() && !lws_send_pipe_choked(wsi)) {
+    const std::string& payload = *outbox.front().payload;
     if (buffer.size() < LWS_PRE + payload.size()) buffer.resize(LWS_PRE + payload.size());
     std::memcpy(buffer.data() + LWS_PRE, payload.data(), payload.size());
     if (lws_write(wsi, buffer.data() + LWS_PRE, payload.size(), LWS_WRITE_TEXT) <
         static_cast<int>(payload.size())) {
-      return false;
+      return After::close;
     }
-    queue.pop_front();
+    outbox.pop(std::chrono::steady_clock::now());
     ++owner->sent;
-    last_drained = std::chrono::steady_clock::now();
   }
-  if (!queue.empty()) lws_callback_on_writable(wsi);
-  return true;
+  if (!outbox.empty()) lws_callback_on_writable(wsi);
+  return After::keep;
 }
 
 bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
@@ -255,7 +249,7 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
     owner->enqueue(*this, Message{0, make_payload(encode_error(
                                          Error{ErrorCode::rate_limited, "too many commands; slow down"},
                                          decoded.request_id)),
-                                  false});
+                                  false, MessageKind::error});
     return true;
   }
   if (owner->sink) owner->sink->on_message(room, std::move(command), client);

@@ -21,13 +21,26 @@
 
 namespace tickcast::http::internal {
 
+/// After is what the loop does with a connection once a Session callback returns.
+enum class After {
+  keep,      ///< keep the connection and the session
+  close,     ///< close the connection (set a WebSocket close reason first)
+  complete,  ///< the session wrote a whole HTTP response: it is released (on_closed) and
+             ///< the connection goes back to keep-alive
+};
+
 /// Session is one long-lived connection (a WebSocket, an SSE stream, a parked poll),
 /// owned by the endpoint that opened it. Threads: every method runs on the service thread.
 class Session {
  public:
   virtual ~Session() = default;
-  /// on_writable writes what is queued; false closes the connection.
-  virtual bool on_writable(lws* wsi) = 0;
+  /// on_writable writes what is queued.
+  virtual After on_writable(lws* wsi) = 0;
+  /// on_timer runs when a timer set with lws_set_timer_usecs fires.
+  virtual After on_timer(lws* wsi) {
+    (void)wsi;
+    return After::keep;
+  }
   /// on_receive gets WebSocket data; false closes the connection (set the reason first).
   virtual bool on_receive(lws* wsi, const void* data, std::size_t len) {
     (void)wsi, (void)data, (void)len;
@@ -107,6 +120,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   int dispatch(lws* wsi, Exchange& exchange);
   int on_confirm_upgrade(lws* wsi);
   int on_http_writable(lws* wsi, Exchange& exchange);
+  int after_session(lws* wsi, Exchange& exchange, After after);
   void run_posted();
   bool read_request(lws* wsi, Request& request, bool websocket);
   WebSocketEndpoint* websocket_endpoint_for(const std::string& path) const;

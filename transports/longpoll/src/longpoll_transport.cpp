@@ -1,0 +1,307 @@
+#include "tickcast/longpoll/longpoll_transport.h"
+
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
+#include <unordered_map>
+
+#include "tickcast/core/protocol.h"
+#include "tickcast/http/internal/loop.h"
+
+namespace tickcast::longpoll {
+
+using http::internal::After;
+using http::internal::Loop;
+
+namespace {
+
+// One parked (or answering) poll. Lives on the loop thread only.
+struct PollSession final : http::internal::Session {
+  LongPollTransport::Impl* owner = nullptr;
+  std::shared_ptr<LongPollTransport::Impl> keep_alive;
+  lws* wsi = nullptr;
+  std::uint64_t id = 0;
+  std::string room;
+  std::size_t room_index = 0;
+  std::optional<std::uint64_t> since;
+  std::uint64_t next = 0;  // the `next` to answer when nothing comes
+  std::vector<std::pair<std::string, std::string>> cors;
+  bool joined = false;
+  bool answering = false;  // an answer is built; the connection is waiting to write it
+  bool timed_out = false;  // the timeout passed before the room answered
+  http::Response answer;
+  std::vector<Message> events;
+  ClientRef client;
+
+  After on_writable(lws* wsi) override;
+  After on_timer(lws* wsi) override;
+  void on_closed() override;
+};
+
+}  // namespace
+
+class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
+                                      public std::enable_shared_from_this<LongPollTransport::Impl> {
+ public:
+  Impl(http::Server& server, LongPollOptions options) : server(server), options(std::move(options)) {}
+
+  std::variant<http::internal::Session*, http::Response> open(lws* wsi,
+                                                              const http::Request& request) override;
+  void closed(PollSession& session);
+  void deliver(std::uint64_t id, std::vector<Message> messages);
+  void fan_out(const std::string& room, const Message& message);
+  void answer(PollSession& session, http::Response response);
+  void answer_events(PollSession& session);
+
+  http::Server& server;
+  LongPollOptions options;
+  Sink* sink = nullptr;
+  std::unordered_map<std::uint64_t, std::unique_ptr<PollSession>> sessions;
+  std::unordered_map<std::string, std::vector<PollSession*>> rooms;
+  std::uint64_t next_id = 1;
+
+  std::mutex closed_mutex;
+  std::condition_variable all_closed;
+  std::atomic<std::uint64_t> clients{0}, sent{0}, refused{0};
+  std::atomic<bool> accepting{false};
+};
+
+namespace {
+
+class PollClient final : public Client {
+ public:
+  PollClient(std::weak_ptr<LongPollTransport::Impl> impl, std::weak_ptr<Loop> loop, std::uint64_t id)
+      : impl_(std::move(impl)), loop_(std::move(loop)), id_(id) {}
+  void send(std::vector<Message> messages) override {
+    if (auto loop = loop_.lock()) {
+      loop->post([impl = impl_, id = id_, messages = std::move(messages)]() mutable {
+        if (auto strong = impl.lock()) strong->deliver(id, std::move(messages));
+      });
+    }
+  }
+  std::string_view transport() const override { return "longpoll"; }
+
+ private:
+  std::weak_ptr<LongPollTransport::Impl> impl_;
+  std::weak_ptr<Loop> loop_;
+  std::uint64_t id_;
+};
+
+// A non-negative decimal integer, nothing else.
+std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+After PollSession::on_writable(lws* wsi) {
+  if (!answering) return After::keep;
+  answer.headers.insert(answer.headers.end(), cors.begin(), cors.end());
+  if (!Loop::write_response(wsi, answer)) return After::close;
+  return After::complete;
+}
+
+After PollSession::on_timer(lws*) {
+  timed_out = true;
+  // The timeout: "events":[]. Before the room's first answer, wait for it instead, so a
+  // backlog is never hidden behind a short timeout.
+  if (joined && !answering) owner->answer_events(*this);
+  return After::keep;
+}
+
+void PollSession::on_closed() {
+  auto keep = keep_alive;
+  keep->closed(*this);
+}
+
+}  // namespace
+
+std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::open(
+    lws* wsi, const http::Request& request) {
+  const std::string room = request.params.count("room") ? request.params.at("room") : "";
+  if (!valid_room_name(room)) {
+    return http::json_error(ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+  }
+  std::optional<std::uint64_t> since;
+  if (auto it = request.query.find("since"); it != request.query.end()) {
+    since = parse_unsigned(it->second);
+    if (!since) return http::json_error(ErrorCode::bad_request, "since must be a non-negative integer");
+  }
+  std::chrono::milliseconds timeout = options.default_timeout;
+  if (auto it = request.query.find("timeout_ms"); it != request.query.end()) {
+    const auto value = parse_unsigned(it->second);
+    if (!value || *value > static_cast<std::uint64_t>(options.max_timeout.count())) {
+      return http::json_error(ErrorCode::bad_request, "timeout_ms must be an integer in 0..60000");
+    }
+    timeout = std::chrono::milliseconds(*value);
+  }
+  if (!sink || !accepting) return http::json_error(ErrorCode::overloaded, "long-poll is shutting down");
+  if (sessions.size() >= options.max_clients) {
+    ++refused;
+    auto response = http::json_error(ErrorCode::overloaded, "too many long-poll clients; try again later");
+    response.headers.emplace_back("retry-after", "5");
+    return response;
+  }
+
+  auto session = std::make_unique<PollSession>();
+  session->owner = this;
+  session->keep_alive = shared_from_this();
+  session->wsi = wsi;
+  session->id = next_id++;
+  session->room = room;
+  session->since = since;
+  session->next = since.value_or(0);
+  http::Response probe;
+  server.loop().add_cors_headers(request, probe);
+  session->cors = probe.headers;
+  session->cors.emplace_back("cache-control", "no-store");
+  session->client = std::make_shared<PollClient>(weak_from_this(), server.loop().weak_from_this(),
+                                                 session->id);
+  auto& members = rooms[room];
+  session->room_index = members.size();
+  members.push_back(session.get());
+  PollSession* raw = session.get();
+  sessions.emplace(raw->id, std::move(session));
+  clients = sessions.size();
+
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+  // A zero timeout still waits for the room's answer to `since`, then returns at once.
+  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
+  sink->on_subscribe(room, since, raw->client);
+  return raw;
+}
+
+void LongPollTransport::Impl::closed(PollSession& session) {
+  if (auto room = rooms.find(session.room); room != rooms.end()) {
+    auto& members = room->second;
+    members[session.room_index] = members.back();
+    members[session.room_index]->room_index = session.room_index;
+    members.pop_back();
+    if (members.empty()) rooms.erase(room);
+  }
+  sessions.erase(session.id);
+  clients = sessions.size();
+  if (sessions.empty()) {
+    std::lock_guard lock(closed_mutex);
+    all_closed.notify_all();
+  }
+}
+
+void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
+  session.answering = true;
+  session.answer = std::move(response);
+  lws_set_timer_usecs(session.wsi, LWS_SET_TIMER_USEC_CANCEL);
+  lws_callback_on_writable(session.wsi);
+}
+
+// Payloads are JSON objects already: the answer is spliced together, not re-encoded.
+void LongPollTransport::Impl::answer_events(PollSession& session) {
+  http::Response response;
+  std::string& body = response.body;
+  body = "{\"events\":[";
+  for (std::size_t i = 0; i < session.events.size(); ++i) {
+    if (i) body += ',';
+    body += *session.events[i].payload;
+  }
+  const std::uint64_t next = session.events.empty() ? session.next : session.events.back().seq;
+  body += "],\"next\":" + std::to_string(next) + "}";
+  sent += session.events.size();
+  session.events.clear();
+  answer(session, std::move(response));
+}
+
+void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
+  auto it = sessions.find(id);
+  if (it == sessions.end()) return;
+  PollSession& session = *it->second;
+  if (session.answering) return;
+  if (!session.joined) {
+    session.joined = true;
+    if (!messages.empty() && messages.front().kind == MessageKind::error) {  // room refused
+      http::Response refusal;
+      refusal.status = 503;
+      refusal.body = *messages.front().payload;
+      answer(session, std::move(refusal));
+      return;
+    }
+    // The room answers a `since` ahead of it with a snapshot older than `since`.
+    if (session.since && !messages.empty() && messages.front().seq < *session.since) {
+      answer(session, http::json_error(ErrorCode::bad_request,
+                                       "since is ahead of the room (latest seq " +
+                                           std::to_string(messages.front().seq) + ")"));
+      return;
+    }
+  }
+  for (auto& m : messages) {
+    if (m.kind == MessageKind::error || session.events.size() >= options.max_batch) continue;
+    session.events.push_back(std::move(m));
+  }
+  if (!session.events.empty() || session.timed_out) answer_events(session);
+}
+
+void LongPollTransport::Impl::fan_out(const std::string& room, const Message& message) {
+  auto it = rooms.find(room);
+  if (it == rooms.end()) return;
+  // answer() leaves the vector as it is, so iterating it is safe.
+  for (PollSession* session : it->second) {
+    if (!session->joined || session->answering) continue;
+    session->events.push_back(message);
+    answer_events(*session);
+  }
+}
+
+LongPollTransport::LongPollTransport(http::Server& server, LongPollOptions options)
+    : impl_(std::make_shared<Impl>(server, std::move(options))) {}
+
+LongPollTransport::~LongPollTransport() { stop(); }
+
+void LongPollTransport::start(Sink& sink) {
+  impl_->server.loop().run_sync([&] {
+    impl_->sink = &sink;
+    impl_->accepting = true;
+    impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
+                                             impl_.get());
+  });
+}
+
+void LongPollTransport::stop() {
+  if (!impl_->sink) return;
+  Loop& loop = impl_->server.loop();
+  loop.run_sync([&] {
+    impl_->accepting = false;
+    loop.remove_endpoint(impl_.get());
+    // Parked polls end now with what they have; clients poll again elsewhere.
+    for (auto& [id, session] : impl_->sessions) {
+      if (!session->answering) impl_->answer_events(*session);
+    }
+  });
+  {
+    std::unique_lock lock(impl_->closed_mutex);
+    impl_->all_closed.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->clients == 0; });
+  }
+  loop.run_sync([&] { impl_->sink = nullptr; });
+}
+
+void LongPollTransport::publish(std::string_view room, const Message& message) {
+  impl_->server.loop().post([weak = std::weak_ptr<Impl>(impl_), room = std::string(room), message] {
+    if (auto impl = weak.lock()) impl->fan_out(room, message);
+  });
+}
+
+TransportStats LongPollTransport::stats() const {
+  TransportStats s;
+  s.clients = impl_->clients;
+  s.messages_sent = impl_->sent;
+  s.clients_refused = impl_->refused;
+  s.accepting = impl_->accepting;
+  return s;
+}
+
+std::string LongPollTransport::url_template() const {
+  return impl_->server.base_url() + impl_->options.path_prefix + "{room}";
+}
+
+}  // namespace tickcast::longpoll
