@@ -34,3 +34,19 @@ test('transport=longpoll: the countdown falls after start, commands go over REST
   assert.equal(await page.getAttribute('#error', 'data-code'), 'already_running');
   assert.deepEqual(posts, [200, 409]);
 });
+
+test('transport=longpoll reconnects after the server restarts, without falling back', async (t) => {
+  let server = await startServer(['--transport', 'ws,sse,longpoll', '--tick-ms', '200']);
+  t.after(() => server.stop());
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await openPage(context, server, { room: uniqueRoom('re'), transport: 'longpoll' });
+  await server.stop();
+  await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'reconnecting', null, { timeout: 40_000 });
+  server = await startServer(['--transport', 'ws,sse,longpoll', '--tick-ms', '200'], { port: server.port });
+  await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'connected', null, { timeout: 30_000 });
+  assert.equal(await page.textContent('#status'), 'connected via longpoll');
+  const initial = seconds(await page.textContent('#countdown'));
+  await page.click('#start');
+  await waitCountdownBelow(page, initial);
+});

@@ -236,7 +236,10 @@
     let request = null;
     (async () => {
       while (!stopped) {
-        const url = pollSince === null ? base : `${base}?since=${pollSince}&timeout_ms=${POLL_TIMEOUT_MS}`;
+        // Resuming (a cursor from an earlier connection): ask with timeout_ms=0 first, so
+        // the missed events, or none, come back at once and the page knows it is connected.
+        const wait = opened ? POLL_TIMEOUT_MS : 0;
+        const url = pollSince === null ? base : `${base}?since=${pollSince}&timeout_ms=${wait}`;
         request = new AbortController();
         const timer = setTimeout(() => request.abort(), POLL_TIMEOUT_MS + POLL_GRACE_MS);
         let res;
