@@ -4,17 +4,28 @@ namespace tickcast {
 
 std::string_view to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::already_running: return "already_running";
-    case ErrorCode::already_stopped: return "already_stopped";
-    case ErrorCode::bad_request: return "bad_request";
-    case ErrorCode::unknown_command: return "unknown_command";
-    case ErrorCode::bad_room: return "bad_room";
-    case ErrorCode::too_large: return "too_large";
-    case ErrorCode::rate_limited: return "rate_limited";
-    case ErrorCode::unauthorized: return "unauthorized";
-    case ErrorCode::overloaded: return "overloaded";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::method_not_allowed: return "method_not_allowed";
+    case ErrorCode::already_running:
+      return "already_running";
+    case ErrorCode::already_stopped:
+      return "already_stopped";
+    case ErrorCode::bad_request:
+      return "bad_request";
+    case ErrorCode::unknown_command:
+      return "unknown_command";
+    case ErrorCode::bad_room:
+      return "bad_room";
+    case ErrorCode::too_large:
+      return "too_large";
+    case ErrorCode::rate_limited:
+      return "rate_limited";
+    case ErrorCode::unauthorized:
+      return "unauthorized";
+    case ErrorCode::overloaded:
+      return "overloaded";
+    case ErrorCode::not_found:
+      return "not_found";
+    case ErrorCode::method_not_allowed:
+      return "method_not_allowed";
   }
   return "bad_request";
 }
@@ -22,27 +33,39 @@ std::string_view to_string(ErrorCode code) {
 int http_status(ErrorCode code) {
   switch (code) {
     case ErrorCode::already_running:
-    case ErrorCode::already_stopped: return 409;
+    case ErrorCode::already_stopped:
+      return 409;
     case ErrorCode::bad_request:
-    case ErrorCode::unknown_command: return 400;
+    case ErrorCode::unknown_command:
+      return 400;
     case ErrorCode::bad_room:
-    case ErrorCode::not_found: return 404;
-    case ErrorCode::too_large: return 413;
-    case ErrorCode::rate_limited: return 429;
-    case ErrorCode::unauthorized: return 403;
-    case ErrorCode::overloaded: return 503;
-    case ErrorCode::method_not_allowed: return 405;
+    case ErrorCode::not_found:
+      return 404;
+    case ErrorCode::too_large:
+      return 413;
+    case ErrorCode::rate_limited:
+      return 429;
+    case ErrorCode::unauthorized:
+      return 403;
+    case ErrorCode::overloaded:
+      return 503;
+    case ErrorCode::method_not_allowed:
+      return 405;
   }
   return 400;
 }
 
 std::optional<int> websocket_close_code(ErrorCode code) {
   switch (code) {
-    case ErrorCode::too_large: return 1009;
+    case ErrorCode::too_large:
+      return 1009;
     case ErrorCode::unauthorized:
-    case ErrorCode::bad_room: return 1008;
-    case ErrorCode::overloaded: return 1013;
-    default: return std::nullopt;
+    case ErrorCode::bad_room:
+      return 1008;
+    case ErrorCode::overloaded:
+      return 1013;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -5,7 +5,8 @@
 namespace tickcast {
 
 struct Hub::Room {
-  Room(const HubOptions& options) : timer(options.timer, options.tick), history(options.history_capacity) {}
+  Room(const HubOptions& options)
+      : timer(options.timer, options.tick), history(options.history_capacity) {}
   Timer timer;
   History history;
   std::uint64_t seq = 0;
@@ -132,10 +133,22 @@ std::optional<Error> Hub::apply(Room& room, const std::string& name, const Comma
   std::optional<Error> error;
   Reason reason = Reason::start;
   switch (command.type) {
-    case CommandType::start: error = room.timer.start(now); reason = Reason::start; break;
-    case CommandType::stop: error = room.timer.stop(now); reason = Reason::stop; break;
-    case CommandType::reset: room.timer.reset(now); reason = Reason::reset; break;
-    case CommandType::skip: room.timer.skip(now); reason = Reason::skip; break;
+    case CommandType::start:
+      error = room.timer.start(now);
+      reason = Reason::start;
+      break;
+    case CommandType::stop:
+      error = room.timer.stop(now);
+      reason = Reason::stop;
+      break;
+    case CommandType::reset:
+      room.timer.reset(now);
+      reason = Reason::reset;
+      break;
+    case CommandType::skip:
+      room.timer.skip(now);
+      reason = Reason::skip;
+      break;
     case CommandType::configure:
       error = room.timer.configure(command.configure, now);
       reason = Reason::configure;

@@ -10,32 +10,46 @@ using std::chrono::nanoseconds;
 
 std::string_view to_string(Phase phase) {
   switch (phase) {
-    case Phase::work: return "work";
-    case Phase::short_break: return "short_break";
-    case Phase::long_break: return "long_break";
+    case Phase::work:
+      return "work";
+    case Phase::short_break:
+      return "short_break";
+    case Phase::long_break:
+      return "long_break";
   }
   return "work";
 }
 
 std::string_view to_string(Reason reason) {
   switch (reason) {
-    case Reason::tick: return "tick";
-    case Reason::start: return "start";
-    case Reason::stop: return "stop";
-    case Reason::reset: return "reset";
-    case Reason::skip: return "skip";
-    case Reason::configure: return "configure";
-    case Reason::phase: return "phase";
-    case Reason::snapshot: return "snapshot";
+    case Reason::tick:
+      return "tick";
+    case Reason::start:
+      return "start";
+    case Reason::stop:
+      return "stop";
+    case Reason::reset:
+      return "reset";
+    case Reason::skip:
+      return "skip";
+    case Reason::configure:
+      return "configure";
+    case Reason::phase:
+      return "phase";
+    case Reason::snapshot:
+      return "snapshot";
   }
   return "tick";
 }
 
 Millis TimerConfig::duration_of(Phase phase) const {
   switch (phase) {
-    case Phase::work: return work;
-    case Phase::short_break: return short_break;
-    case Phase::long_break: return long_break;
+    case Phase::work:
+      return work;
+    case Phase::short_break:
+      return short_break;
+    case Phase::long_break:
+      return long_break;
   }
   return work;
 }
@@ -48,7 +62,8 @@ std::string format_hms(Millis remaining) {
 }
 
 Timer::Timer(TimerConfig config, Millis tick)
-    : config_(config), tick_(tick.count() > 0 ? tick : Millis(1000)),
+    : config_(config),
+      tick_(tick.count() > 0 ? tick : Millis(1000)),
       paused_remaining_(config.work) {}
 
 std::optional<Error> Timer::start(MonotonicTime now) {
@@ -77,8 +92,7 @@ std::optional<Error> Timer::configure(const ConfigureRequest& request, Monotonic
   auto in_range = [](const std::optional<Millis>& v) {
     return !v || (*v >= kMinPhase && *v <= kMaxPhase);
   };
-  if (!in_range(request.work) || !in_range(request.short_break) ||
-      !in_range(request.long_break)) {
+  if (!in_range(request.work) || !in_range(request.short_break) || !in_range(request.long_break)) {
     return Error{ErrorCode::bad_request, "phase lengths must be between 100 ms and 24 h"};
   }
   if (request.cycles && (*request.cycles < 1 || *request.cycles > kMaxCycles)) {

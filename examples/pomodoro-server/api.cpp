@@ -40,8 +40,7 @@ std::string metrics_text(const ApiContext& context) {
   per_transport("tickcast_clients_refused_total", "counter",
                 "Connections refused (limits, bad room, origin).",
                 [](const TransportStats& s) { return s.clients_refused; });
-  per_transport("tickcast_clients_closed_slow_total", "counter",
-                "Clients closed for not reading.",
+  per_transport("tickcast_clients_closed_slow_total", "counter", "Clients closed for not reading.",
                 [](const TransportStats& s) { return s.clients_closed_slow; });
   per_transport("tickcast_transport_accepting", "gauge", "1 when the transport accepts clients.",
                 [](const TransportStats& s) { return s.accepting ? 1 : 0; });
@@ -111,17 +110,17 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                  });
                });
 
-  server.route("GET", "/api/rooms",
-               [hub = context.hub](const http::Request&, http::Responder responder) {
-                 hub->rooms([responder](std::vector<RoomSummary> rooms) {
-                   json list = json::array();
-                   for (const auto& room : rooms) {
-                     list.push_back(
-                         {{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
-                   }
-                   responder.respond(json_response(200, {{"rooms", list}}));
-                 });
-               });
+  server.route(
+      "GET", "/api/rooms", [hub = context.hub](const http::Request&, http::Responder responder) {
+        hub->rooms([responder](std::vector<RoomSummary> rooms) {
+          json list = json::array();
+          for (const auto& room : rooms) {
+            list.push_back(
+                {{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
+          }
+          responder.respond(json_response(200, {{"rooms", list}}));
+        });
+      });
 
   server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
     json transports = json::array();
@@ -144,8 +143,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
       if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
       transports[std::string(t->name())] = entry;
     }
-    responder.respond(json_response(ready ? 200 : 503,
-                                    {{"status", ready ? "ok" : "starting"}, {"transports", transports}}));
+    responder.respond(json_response(
+        ready ? 200 : 503, {{"status", ready ? "ok" : "starting"}, {"transports", transports}}));
   });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {

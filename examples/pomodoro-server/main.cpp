@@ -60,13 +60,14 @@ std::vector<std::string> parse_transports(const std::string& list) {
       }
       continue;
     }
-    if (std::find(kKnownTransports.begin(), kKnownTransports.end(), name) == kKnownTransports.end()) {
-      throw CLI::ValidationError("--transport", "unknown transport '" + name +
-                                                    "'; use ws, sse, longpoll, mqtt or all");
+    if (std::find(kKnownTransports.begin(), kKnownTransports.end(), name) ==
+        kKnownTransports.end()) {
+      throw CLI::ValidationError(
+          "--transport", "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt or all");
     }
     if (!built.count(name)) {
-      throw CLI::ValidationError("--transport", "transport '" + name +
-                                                    "' is not built yet in this version of tickcast");
+      throw CLI::ValidationError(
+          "--transport", "transport '" + name + "' is not built yet in this version of tickcast");
     }
     if (std::find(chosen.begin(), chosen.end(), name) == chosen.end()) chosen.push_back(name);
   }
@@ -103,15 +104,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> allowed_origins;
   std::string web_root = TICKCAST_WEB_ROOT;
   std::size_t history = 1024;
+  std::string sse_heartbeat = "15s";
 
   app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
       ->capture_default_str();
   app.add_option("--host", host, "address every listener binds")->capture_default_str();
-  app.add_option("--port", port, "the one public port")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--port", port, "the one public port")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   app.add_option("--mqtt-broker", mqtt_broker,
                  "mqtt://host:port of an existing broker (default: start an embedded mosquitto)");
   app.add_option("--mqtt-port", mqtt_port, "port of the embedded broker")
-      ->capture_default_str()->check(CLI::Range(1, 65535));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
   app.add_option("--mqtt-ws-port", mqtt_ws_port,
                  "MQTT-over-WebSocket port of the embedded broker, for browsers (0: none)")
       ->check(CLI::Range(0, 65535));
@@ -121,19 +126,35 @@ int main(int argc, char** argv) {
   app.add_option("--mqtt-certfile", mqtt_certfile, "client certificate for TLS");
   app.add_option("--mqtt-keyfile", mqtt_keyfile, "client key for TLS");
   app.add_flag("--mqtt-insecure", mqtt_insecure, "skip the broker host name check");
-  app.add_option("--tick-ms", tick_ms, "tick period in ms")->capture_default_str()->check(CLI::Range(1, 60000));
-  app.add_option("--work", work, "work phase length")->capture_default_str()->check(duration_validator());
-  app.add_option("--short-break", short_break, "short break length")->capture_default_str()->check(duration_validator());
-  app.add_option("--long-break", long_break, "long break length")->capture_default_str()->check(duration_validator());
+  app.add_option("--tick-ms", tick_ms, "tick period in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--work", work, "work phase length")
+      ->capture_default_str()
+      ->check(duration_validator());
+  app.add_option("--short-break", short_break, "short break length")
+      ->capture_default_str()
+      ->check(duration_validator());
+  app.add_option("--long-break", long_break, "long break length")
+      ->capture_default_str()
+      ->check(duration_validator());
   app.add_option("--cycles", cycles, "work phases before a long break")
-      ->capture_default_str()->check(CLI::Range(1, kMaxCycles));
-  app.add_option("--max-clients", max_clients, "clients per transport")->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, kMaxCycles));
+  app.add_option("--max-clients", max_clients, "clients per transport")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--allowed-origins", allowed_origins,
                  "origins allowed besides the server's own, comma separated; * allows any")
       ->delimiter(',');
   app.add_option("--web-root", web_root, "folder of the web page")->capture_default_str();
   app.add_option("--history", history, "events kept per room for resuming clients")
-      ->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+
+  app.add_option("--sse-heartbeat", sse_heartbeat, "SSE comment line period (at most 15s)")
+      ->capture_default_str()
+      ->check(duration_validator());
 
   std::vector<std::string> transports;
   try {
@@ -193,6 +214,7 @@ int main(int argc, char** argv) {
       if (name == "sse") {
         sse::SseOptions options;
         options.max_clients = max_clients;
+        options.heartbeat = std::min(*server::parse_duration(sse_heartbeat), Millis(15000));
         auto t = std::make_unique<sse::SseTransport>(http_server, options);
         api.urls.emplace_back("sse", t->url_template());
         owned.push_back(std::move(t));
@@ -235,7 +257,8 @@ int main(int argc, char** argv) {
       t->start(hub);
 #ifdef TICKCAST_HAS_MQTT
       if (auto* m = dynamic_cast<mqtt::MqttTransport*>(t.get())) {
-        listening.push_back("mqtt      " + m->broker_url() + "  (topics tickcast/rooms/{room}/...)");
+        listening.push_back("mqtt      " + m->broker_url() +
+                            "  (topics tickcast/rooms/{room}/...)");
         if (!m->websocket_url().empty()) {
           listening.push_back("mqtt-ws   " + m->websocket_url());
         }
@@ -244,7 +267,8 @@ int main(int argc, char** argv) {
       }
 #endif
       for (const auto& [n, url] : api.urls) {
-        if (n == t->name()) listening.push_back(std::string(n) + std::string(10 - n.size(), ' ') + url);
+        if (n == t->name())
+          listening.push_back(std::string(n) + std::string(10 - n.size(), ' ') + url);
       }
     }
   } catch (const std::exception& e) {

@@ -14,7 +14,9 @@ using nlohmann::json;
 using testing::ServerProcess;
 
 struct RestApi : ::testing::Test {
-  static void SetUpTestSuite() { server = std::make_unique<ServerProcess>(std::vector<std::string>{}); }
+  static void SetUpTestSuite() {
+    server = std::make_unique<ServerProcess>(std::vector<std::string>{});
+  }
   static void TearDownTestSuite() { server.reset(); }
   httplib::Client http() { return httplib::Client("127.0.0.1", server->port()); }
   static std::unique_ptr<ServerProcess> server;
@@ -23,7 +25,8 @@ std::unique_ptr<ServerProcess> RestApi::server;
 
 TEST_F(RestApi, CommandsAnswer200And409) {
   auto c = http();
-  auto res = c.Post("/api/rooms/rest1/commands", R"({"type":"start","request_id":"a"})", "application/json");
+  auto res = c.Post("/api/rooms/rest1/commands", R"({"type":"start","request_id":"a"})",
+                    "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   auto body = json::parse(res->body);
@@ -53,7 +56,8 @@ TEST_F(RestApi, BadInputGetsA4xxWithAJsonBody) {
            {"/api/rooms/rest2/commands", R"({"type":"dance"})", 400, "unknown_command"},
            {"/api/rooms/rest2/commands", R"({"type":"configure","cycles":0})", 400, "bad_request"},
            {"/api/rooms/rest2/commands", "", 400, "bad_request"},
-           {"/api/rooms/" + std::string(65, 'x') + "/commands", R"({"type":"start"})", 404, "bad_room"},
+           {"/api/rooms/" + std::string(65, 'x') + "/commands", R"({"type":"start"})", 404,
+            "bad_room"},
            {"/api/rooms/a.b/commands", R"({"type":"start"})", 404, "bad_room"},
            {"/api/rooms/rest2/commands", std::string(5000, ' '), 413, "too_large"},
            {"/api/nothing", "{}", 404, "not_found"}}) {
@@ -76,7 +80,8 @@ TEST_F(RestApi, BadInputGetsA4xxWithAJsonBody) {
 
 TEST_F(RestApi, ReadsRoomsConfigHealthAndMetrics) {
   auto c = http();
-  c.Post("/api/rooms/rest3/commands", R"({"type":"configure","work_ms":60000})", "application/json");
+  c.Post("/api/rooms/rest3/commands", R"({"type":"configure","work_ms":60000})",
+         "application/json");
   auto res = c.Get("/api/rooms/rest3");
   ASSERT_TRUE(res);
   auto snapshot = json::parse(res->body);
@@ -90,7 +95,8 @@ TEST_F(RestApi, ReadsRoomsConfigHealthAndMetrics) {
   res = c.Get("/api/config");
   auto config = json::parse(res->body);
   EXPECT_EQ(config["transports"], json::array({"ws"}));
-  EXPECT_EQ(config["urls"]["ws"], "ws://127.0.0.1:" + std::to_string(server->port()) + "/rooms/{room}");
+  EXPECT_EQ(config["urls"]["ws"],
+            "ws://127.0.0.1:" + std::to_string(server->port()) + "/rooms/{room}");
   res = c.Get("/healthz");
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(json::parse(res->body)["transports"]["ws"]["accepting"], true);
@@ -108,7 +114,8 @@ TEST_F(RestApi, ServesThePageAndNothingOutsideIt) {
   EXPECT_EQ(res->status, 200);
   EXPECT_NE(res->get_header_value("Content-Type").find("text/html"), std::string::npos);
   EXPECT_NE(res->body.find("<html"), std::string::npos);
-  const std::string escape = testing::raw_http(server->port(), "GET /../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string escape = testing::raw_http(
+      server->port(), "GET /../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(escape.find("root:"), std::string::npos);
   EXPECT_NE(escape.find(" 404 "), std::string::npos) << escape;
 }
@@ -127,8 +134,9 @@ TEST_F(RestApi, CrossOriginRulesAndPreflight) {
 }
 
 TEST_F(RestApi, MalformedHttpGetsA400JsonBody) {
-  for (const std::string request : {"GARBAGE\r\n\r\n", "\x16\x03\x01\x00\xa5\x01\x00",
-                                    "GET /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"}) {
+  for (const std::string request :
+       {"GARBAGE\r\n\r\n", "\x16\x03\x01\x00\xa5\x01\x00",
+        "GET /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"}) {
     const std::string answer = testing::raw_http(server->port(), request);
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
     EXPECT_NE(answer.find("application/json"), std::string::npos) << answer;

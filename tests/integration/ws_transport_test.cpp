@@ -149,7 +149,8 @@ TEST(WsTransport, BadInputGetsItsAnswerAndOthersKeepTicking) {
   EXPECT_EQ(large.close_code(), 1009);
 
   // A bad room or a foreign Origin is refused at the upgrade.
-  auto bad_room = pool.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/rooms/no%20way");
+  auto bad_room =
+      pool.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/rooms/no%20way");
   ASSERT_TRUE(bad_room.wait_closed(5s));
   EXPECT_EQ(bad_room.state(), WsState::failed);
   EXPECT_EQ(bad_room.http_status(), 404);
@@ -266,7 +267,8 @@ TEST(WsTransport, TwoHundredClientsGetEveryTickWithoutAGap) {
   auto metrics = http.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("tickcast_clients{transport=\"ws\"} 200"), std::string::npos);
-  EXPECT_NE(metrics->body.find("tickcast_ticks_dropped_total{transport=\"ws\"} 0"), std::string::npos);
+  EXPECT_NE(metrics->body.find("tickcast_ticks_dropped_total{transport=\"ws\"} 0"),
+            std::string::npos);
 }
 
 }  // namespace

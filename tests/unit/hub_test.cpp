@@ -36,7 +36,9 @@ class RecordingClient final : public Client {
 };
 
 struct HubTest : ::testing::Test {
-  HubTest() : hub(HubOptions{TimerConfig{}, 1000ms, 16, 100}, clock) { hub.add_transport(transport); }
+  HubTest() : hub(HubOptions{TimerConfig{}, 1000ms, 16, 100}, clock) {
+    hub.add_transport(transport);
+  }
   testing::FakeClock clock;
   RecordingTransport transport;
   Hub hub;

@@ -14,9 +14,12 @@ ErrorCode code_of(std::string_view text) {
 }
 
 TEST(Protocol, DecodesEveryCommandType) {
-  for (auto [text, type] : {std::pair{"start", CommandType::start}, {"stop", CommandType::stop},
-                            {"reset", CommandType::reset}, {"skip", CommandType::skip}}) {
-    const auto decoded = decode_command(std::string(R"({"type":")") + text + R"(","request_id":"r1"})");
+  for (auto [text, type] : {std::pair{"start", CommandType::start},
+                            {"stop", CommandType::stop},
+                            {"reset", CommandType::reset},
+                            {"skip", CommandType::skip}}) {
+    const auto decoded =
+        decode_command(std::string(R"({"type":")") + text + R"(","request_id":"r1"})");
     ASSERT_TRUE(decoded.command) << text;
     EXPECT_EQ(decoded.command->type, type);
     EXPECT_EQ(decoded.command->request_id, "r1");
@@ -73,7 +76,8 @@ TEST(Protocol, KeepsTheRequestIdOnErrors) {
 }
 
 TEST(Protocol, EncodesEventsInTheContractShape) {
-  TimerEvent event{Reason::tick, TimerState{Phase::work, true, Millis(1'499'000), Millis(1'500'000), 0}};
+  TimerEvent event{Reason::tick,
+                   TimerState{Phase::work, true, Millis(1'499'000), Millis(1'500'000), 0}};
   const std::string text = encode_event("focus", 42, event, 1764000000000000);
   EXPECT_EQ(text.rfind(R"({"event":"timer","success":true,"data":"00:24:59","error":null,)", 0), 0u)
       << text;
@@ -97,7 +101,7 @@ TEST(Protocol, ValidatesRoomNames) {
   EXPECT_FALSE(valid_room_name(""));
   EXPECT_FALSE(valid_room_name("a b"));
   EXPECT_FALSE(valid_room_name("a/b"));
-  EXPECT_FALSE(valid_room_name("..")) ;
+  EXPECT_FALSE(valid_room_name(".."));
   EXPECT_FALSE(valid_room_name("caf\xc3\xa9"));
 }
 

@@ -54,9 +54,9 @@ TEST(Timer, FourCyclesEndInALongBreakThenWorkAgain) {
     ASSERT_EQ(events.back().reason, Reason::phase);
     phases.push_back(events.back().state.phase);
   }
-  const std::vector<Phase> expected{Phase::short_break, Phase::work,      Phase::short_break,
+  const std::vector<Phase> expected{Phase::short_break, Phase::work,        Phase::short_break,
                                     Phase::work,        Phase::short_break, Phase::work,
-                                    Phase::long_break,  Phase::work,      Phase::short_break};
+                                    Phase::long_break,  Phase::work,        Phase::short_break};
   EXPECT_EQ(phases, expected);
 }
 

@@ -72,9 +72,10 @@ int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, v
       return 0;
     case LWS_CALLBACK_RAW_WRITEABLE: {
       const Response error = json_error(ErrorCode::bad_request, "malformed HTTP request");
-      std::string text = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                         "content-length: " + std::to_string(error.body.size()) +
-                         "\r\nconnection: close\r\n\r\n" + error.body;
+      std::string text =
+          "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+          "content-length: " +
+          std::to_string(error.body.size()) + "\r\nconnection: close\r\n\r\n" + error.body;
       std::vector<unsigned char> buffer(LWS_PRE + text.size());
       std::memcpy(buffer.data() + LWS_PRE, text.data(), text.size());
       lws_write(wsi, buffer.data() + LWS_PRE, text.size(), LWS_WRITE_RAW);
@@ -316,7 +317,8 @@ int Loop::on_confirm_upgrade(lws* wsi) {
   if (!read_request(wsi, request, /*websocket=*/true)) {
     refusal = json_error(ErrorCode::bad_request, "malformed upgrade request");
   } else if (!origin_allowed(request)) {
-    refusal = json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
+    refusal =
+        json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
   } else if (WebSocketEndpoint* endpoint = websocket_endpoint_for(request.path)) {
     if (auto error = endpoint->check_upgrade(request)) {
       refusal = json_error(error->code, error->message);
@@ -416,8 +418,10 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
 
 int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
   switch (after) {
-    case After::keep: return 0;
-    case After::close: return -1;
+    case After::keep:
+      return 0;
+    case After::close:
+      return -1;
     case After::complete: {
       Session* session = std::exchange(exchange.session, nullptr);
       by_id_.erase(exchange.id);
@@ -542,8 +546,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
     response = json_error(ErrorCode::method_not_allowed,
                           request.method + " is not allowed here; use " + allowed_methods);
     response.headers.emplace_back("allow", allowed_methods);
-  } else if ((request.method == "GET" || request.method == "HEAD") &&
-             !options_.web_root.empty()) {
+  } else if ((request.method == "GET" || request.method == "HEAD") && !options_.web_root.empty()) {
     serve_static(request, response);
   } else {
     response = json_error(ErrorCode::not_found, "no such path: " + request.path);

@@ -9,8 +9,9 @@ namespace tickcast::http {
 Response json_error(ErrorCode code, std::string_view message) {
   Response response;
   response.status = http_status(code);
-  response.body = nlohmann::json{{"success", false}, {"error", message}, {"code", to_string(code)}}
-                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  response.body =
+      nlohmann::json{{"success", false}, {"error", message}, {"code", to_string(code)}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace);
   return response;
 }
 

@@ -37,7 +37,8 @@ void Loop::serve_static(const Request& request, Response& response) const {
   std::error_code error;
   const fs::path root = fs::weakly_canonical(options_.web_root, error);
   const fs::path file = fs::weakly_canonical(root / relative, error);
-  const auto [root_end, ignored] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+  const auto [root_end, ignored] =
+      std::mismatch(root.begin(), root.end(), file.begin(), file.end());
   (void)ignored;
   if (error || root_end != root.end() || !fs::is_regular_file(file, error)) {
     response = json_error(ErrorCode::not_found, "no such path: " + request.path);

@@ -1,6 +1,10 @@
 #include "tickcast/longpoll/longpoll_transport.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
@@ -30,6 +34,7 @@ struct PollSession final : http::internal::Session {
   bool joined = false;
   bool answering = false;  // an answer is built; the connection is waiting to write it
   bool timed_out = false;  // the timeout passed before the room answered
+  std::chrono::steady_clock::time_point deadline;
   http::Response answer;
   std::vector<Message> events;
   ClientRef client;
@@ -44,10 +49,11 @@ struct PollSession final : http::internal::Session {
 class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
                                       public std::enable_shared_from_this<LongPollTransport::Impl> {
  public:
-  Impl(http::Server& server, LongPollOptions options) : server(server), options(std::move(options)) {}
+  Impl(http::Server& server, LongPollOptions options)
+      : server(server), options(std::move(options)) {}
 
-  std::variant<http::internal::Session*, http::Response> open(lws* wsi,
-                                                              const http::Request& request) override;
+  std::variant<http::internal::Session*, http::Response> open(
+      lws* wsi, const http::Request& request) override;
   void closed(PollSession& session);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
@@ -71,7 +77,8 @@ namespace {
 
 class PollClient final : public Client {
  public:
-  PollClient(std::weak_ptr<LongPollTransport::Impl> impl, std::weak_ptr<Loop> loop, std::uint64_t id)
+  PollClient(std::weak_ptr<LongPollTransport::Impl> impl, std::weak_ptr<Loop> loop,
+             std::uint64_t id)
       : impl_(std::move(impl)), loop_(std::move(loop)), id_(id) {}
   void send(std::vector<Message> messages) override {
     if (auto loop = loop_.lock()) {
@@ -104,7 +111,31 @@ After PollSession::on_writable(lws* wsi) {
   return After::complete;
 }
 
-After PollSession::on_timer(lws*) {
+// Nothing is written to a parked poll, so a client that vanished shows only as a socket
+// that reads EOF or an error; it is probed this often.
+constexpr std::chrono::milliseconds kProbeInterval{1000};
+
+bool peer_gone(lws* wsi) {
+  char byte;
+  const ssize_t n = ::recv(lws_get_socket_fd(wsi), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+void arm_timer(lws* wsi, std::chrono::steady_clock::time_point deadline) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto wait =
+      std::max(std::chrono::steady_clock::duration::zero(),
+               std::min<std::chrono::steady_clock::duration>(deadline - now, kProbeInterval));
+  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
+}
+
+After PollSession::on_timer(lws* wsi) {
+  if (answering) return After::keep;
+  if (std::chrono::steady_clock::now() < deadline) {
+    if (peer_gone(wsi)) return After::close;
+    arm_timer(wsi, deadline);
+    return After::keep;
+  }
   timed_out = true;
   // The timeout: "events":[]. Before the room's first answer, wait for it instead, so a
   // backlog is never hidden behind a short timeout.
@@ -128,7 +159,8 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   std::optional<std::uint64_t> since;
   if (auto it = request.query.find("since"); it != request.query.end()) {
     since = parse_unsigned(it->second);
-    if (!since) return http::json_error(ErrorCode::bad_request, "since must be a non-negative integer");
+    if (!since)
+      return http::json_error(ErrorCode::bad_request, "since must be a non-negative integer");
   }
   std::chrono::milliseconds timeout = options.default_timeout;
   if (auto it = request.query.find("timeout_ms"); it != request.query.end()) {
@@ -138,10 +170,12 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
     }
     timeout = std::chrono::milliseconds(*value);
   }
-  if (!sink || !accepting) return http::json_error(ErrorCode::overloaded, "long-poll is shutting down");
+  if (!sink || !accepting)
+    return http::json_error(ErrorCode::overloaded, "long-poll is shutting down");
   if (sessions.size() >= options.max_clients) {
     ++refused;
-    auto response = http::json_error(ErrorCode::overloaded, "too many long-poll clients; try again later");
+    auto response =
+        http::json_error(ErrorCode::overloaded, "too many long-poll clients; try again later");
     response.headers.emplace_back("retry-after", "5");
     return response;
   }
@@ -158,8 +192,8 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   server.loop().add_cors_headers(request, probe);
   session->cors = probe.headers;
   session->cors.emplace_back("cache-control", "no-store");
-  session->client = std::make_shared<PollClient>(weak_from_this(), server.loop().weak_from_this(),
-                                                 session->id);
+  session->client =
+      std::make_shared<PollClient>(weak_from_this(), server.loop().weak_from_this(), session->id);
   auto& members = rooms[room];
   session->room_index = members.size();
   members.push_back(session.get());
@@ -169,7 +203,8 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
 
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
-  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
+  raw->deadline = std::chrono::steady_clock::now() + timeout;
+  arm_timer(wsi, raw->deadline);
   sink->on_subscribe(room, since, raw->client);
   return raw;
 }

@@ -47,8 +47,8 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
  public:
   Impl(http::Server& server, SseOptions options) : server(server), options(std::move(options)) {}
 
-  std::variant<http::internal::Session*, http::Response> open(lws* wsi,
-                                                              const http::Request& request) override;
+  std::variant<http::internal::Session*, http::Response> open(
+      lws* wsi, const http::Request& request) override;
   void closed(SseSession& session);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
@@ -117,8 +117,8 @@ After SseSession::on_writable(lws* wsi) {
     unsigned char headers[1024];
     unsigned char* p = headers;
     unsigned char* end = headers + sizeof headers;
-    if (lws_add_http_common_headers(wsi, 200, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN,
-                                    &p, end)) {
+    if (lws_add_http_common_headers(wsi, 200, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN, &p,
+                                    end)) {
       return After::close;
     }
     std::vector<std::pair<std::string, std::string>> extra{{"cache-control:", "no-cache"},
@@ -148,8 +148,8 @@ After SseSession::on_writable(lws* wsi) {
   heartbeat_due = false;
   const std::size_t size = out.size() - LWS_PRE;
   if (size == 0) return After::keep;
-  if (lws_write(wsi, reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE, size,
-                LWS_WRITE_HTTP) < static_cast<int>(size)) {
+  if (lws_write(wsi, reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE, size, LWS_WRITE_HTTP) <
+      static_cast<int>(size)) {
     return After::close;
   }
   owner->sent += written;
@@ -159,8 +159,8 @@ After SseSession::on_writable(lws* wsi) {
 After SseSession::on_timer(lws* wsi) {
   heartbeat_due = true;
   lws_callback_on_writable(wsi);
-  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(
-                               owner->options.heartbeat).count());
+  lws_set_timer_usecs(
+      wsi, std::chrono::duration_cast<std::chrono::microseconds>(owner->options.heartbeat).count());
   return After::keep;
 }
 
@@ -182,7 +182,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   }
   if (sessions.size() >= options.max_clients) {
     ++refused;
-    auto response = http::json_error(ErrorCode::overloaded, "too many SSE clients; try again later");
+    auto response =
+        http::json_error(ErrorCode::overloaded, "too many SSE clients; try again later");
     response.headers.emplace_back("retry-after", "5");
     return response;
   }
@@ -202,8 +203,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   http::Response probe;
   server.loop().add_cors_headers(request, probe);
   session->cors = probe.headers;
-  session->client = std::make_shared<SseClient>(weak_from_this(), server.loop().weak_from_this(),
-                                                session->id);
+  session->client =
+      std::make_shared<SseClient>(weak_from_this(), server.loop().weak_from_this(), session->id);
   auto& members = rooms[room];
   session->room_index = members.size();
   members.push_back(session.get());
@@ -214,7 +215,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   // The stream never times out on its own; the heartbeat notices a vanished client.
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   lws_http_mark_sse(wsi);
-  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(options.heartbeat).count());
+  lws_set_timer_usecs(
+      wsi, std::chrono::duration_cast<std::chrono::microseconds>(options.heartbeat).count());
   lws_callback_on_writable(wsi);  // headers and retry: at once
   sink->on_subscribe(room, resume_after, raw->client);
   return raw;

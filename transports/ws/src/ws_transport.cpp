@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -122,8 +122,8 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   session->room = request.path.substr(options.path_prefix.size());
   session->tokens = options.command_burst;
   session->tokens_at = std::chrono::steady_clock::now();
-  session->client = std::make_shared<WsClient>(weak_from_this(),
-                                               server.loop().weak_from_this(), session->id);
+  session->client =
+      std::make_shared<WsClient>(weak_from_this(), server.loop().weak_from_this(), session->id);
   auto& members = rooms[session->room];
   session->room_index = members.size();
   members.push_back(session.get());
@@ -197,7 +197,8 @@ bool WsTransport::Impl::take_token(WsSession& session) {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - session.tokens_at).count();
   session.tokens_at = now;
-  session.tokens = std::min(options.command_burst, session.tokens + elapsed * options.commands_per_second);
+  session.tokens =
+      std::min(options.command_burst, session.tokens + elapsed * options.commands_per_second);
   if (session.tokens < 1) return false;
   session.tokens -= 1;
   return true;
@@ -246,9 +247,10 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   rx.clear();
   if (!owner->take_token(*this)) {
     const auto decoded = decode_command(command);
-    owner->enqueue(*this, Message{0, make_payload(encode_error(
-                                         Error{ErrorCode::rate_limited, "too many commands; slow down"},
-                                         decoded.request_id)),
+    owner->enqueue(*this, Message{0,
+                                  make_payload(encode_error(Error{ErrorCode::rate_limited,
+                                                                  "too many commands; slow down"},
+                                                            decoded.request_id)),
                                   false, MessageKind::error});
     return true;
   }
@@ -282,7 +284,8 @@ void WsTransport::stop() {
   loop.run_sync([&] {
     impl_->accepting = false;
     loop.remove_endpoint(impl_.get());
-    for (auto& [id, session] : impl_->sessions) impl_->close_session(*session, 1001, "server shutting down");
+    for (auto& [id, session] : impl_->sessions)
+      impl_->close_session(*session, 1001, "server shutting down");
   });
   {
     std::unique_lock lock(impl_->closed_mutex);

@@ -25,10 +25,10 @@ namespace tickcast {
 
 /// HubOptions configures every room's timer and the Hub's bounds.
 struct HubOptions {
-  TimerConfig timer;                  ///< default lengths of a new room
-  Millis tick{1000};                  ///< tick period
-  std::size_t history_capacity = 1024;///< events kept per room for resume
-  std::size_t max_rooms = 10000;      ///< beyond it new rooms are refused (overloaded)
+  TimerConfig timer;                    ///< default lengths of a new room
+  Millis tick{1000};                    ///< tick period
+  std::size_t history_capacity = 1024;  ///< events kept per room for resume
+  std::size_t max_rooms = 10000;        ///< beyond it new rooms are refused (overloaded)
 };
 
 /// CommandOutcome is the result of a command sent through Hub::command (REST).

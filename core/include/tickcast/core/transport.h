@@ -45,12 +45,12 @@ class Sink {
 
 /// TransportStats is what /metrics shows of a transport.
 struct TransportStats {
-  std::uint64_t clients = 0;            ///< connections open now
-  std::uint64_t messages_sent = 0;      ///< messages written to clients
-  std::uint64_t messages_dropped = 0;   ///< droppable messages lost to full queues
-  std::uint64_t clients_refused = 0;    ///< connections refused (limits, bad input)
-  std::uint64_t clients_closed_slow = 0;///< connections closed for being stuck
-  bool accepting = false;               ///< accepts clients now (for /healthz)
+  std::uint64_t clients = 0;              ///< connections open now
+  std::uint64_t messages_sent = 0;        ///< messages written to clients
+  std::uint64_t messages_dropped = 0;     ///< droppable messages lost to full queues
+  std::uint64_t clients_refused = 0;      ///< connections refused (limits, bad input)
+  std::uint64_t clients_closed_slow = 0;  ///< connections closed for being stuck
+  bool accepting = false;                 ///< accepts clients now (for /healthz)
   /// upstream_connected is set by transports that depend on an upstream service (the MQTT
   /// broker): whether it is connected now. Shown in /healthz and /metrics.
   std::optional<bool> upstream_connected;

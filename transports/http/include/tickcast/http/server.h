@@ -5,12 +5,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -29,7 +29,7 @@ struct ServerOptions {
   std::string web_root;            ///< folder of static files served at `/`; empty: none
   /// Origins allowed besides the server's own (same Host); "*" allows every origin.
   std::vector<std::string> allowed_origins;
-  std::size_t max_body_bytes = 4096;  ///< larger request bodies get 413
+  std::size_t max_body_bytes = 4096;           ///< larger request bodies get 413
   std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
 };
 

@@ -15,7 +15,7 @@ namespace tickcast::longpoll {
 /// LongPollOptions configures the long-poll transport.
 struct LongPollOptions {
   std::string path_prefix = "/poll/rooms/";  ///< polls go to {prefix}{room}
-  std::size_t max_clients = 10000;            ///< parked polls; beyond: 503 + Retry-After
+  std::size_t max_clients = 10000;           ///< parked polls; beyond: 503 + Retry-After
   std::chrono::milliseconds default_timeout{25000};
   std::chrono::milliseconds max_timeout{60000};
   std::size_t max_batch = 1024;  ///< events per answer at most

@@ -14,10 +14,10 @@ namespace tickcast::ws {
 
 /// WsOptions configures the WebSocket transport.
 struct WsOptions {
-  std::string path_prefix = "/rooms/";  ///< clients connect to {prefix}{room}
-  std::size_t max_clients = 10000;      ///< beyond it an upgrade gets 503 overloaded
-  std::size_t max_queue = 256;          ///< messages queued per client before ticks drop
-  std::size_t max_message_bytes = 4096; ///< larger frames close the connection with 1009
+  std::string path_prefix = "/rooms/";   ///< clients connect to {prefix}{room}
+  std::size_t max_clients = 10000;       ///< beyond it an upgrade gets 503 overloaded
+  std::size_t max_queue = 256;           ///< messages queued per client before ticks drop
+  std::size_t max_message_bytes = 4096;  ///< larger frames close the connection with 1009
   /// A client whose queue has not drained for this long is closed (1008).
   std::chrono::seconds stuck_timeout{30};
   double commands_per_second = 20;  ///< per-connection rate; excess gets rate_limited

@@ -32,8 +32,8 @@ class Outbox {
     }
     Push result = Push::queued;
     if (queue_.size() >= capacity_) {
-      auto tick = std::find_if(queue_.begin(), queue_.end(),
-                               [](const Message& m) { return m.droppable; });
+      auto tick =
+          std::find_if(queue_.begin(), queue_.end(), [](const Message& m) { return m.droppable; });
       if (tick == queue_.end()) return Push::stuck;
       queue_.erase(tick);
       result = Push::queued_dropping_oldest_tick;

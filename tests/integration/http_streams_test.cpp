@@ -1,0 +1,372 @@
+// SSE and long-poll on tickcast-server, with raw-socket SSE readers and cpp-httplib.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/server_process.h"
+#include "support/sse_reader.h"
+#include "tickcast/client/ws_client.h"
+
+namespace tickcast {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::ServerProcess;
+using testing::SseReader;
+
+std::uint64_t room_seq(const ServerProcess& server, const std::string& room) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Get(("/api/rooms/" + room).c_str());
+  return res ? json::parse(res->body)["seq"].get<std::uint64_t>() : 0;
+}
+
+void post(const ServerProcess& server, const std::string& room, const std::string& command) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), command, "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+}
+
+// Waits until the room's seq reaches `seq`, polling its REST snapshot with a deadline.
+void wait_for_seq(const ServerProcess& server, const std::string& room, std::uint64_t seq) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (room_seq(server, room) < seq) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "room " << room << " stuck";
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+std::uint64_t metric(const ServerProcess& server, const std::string& line_prefix) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Get("/metrics");
+  if (!res) return ~0ULL;
+  const auto at = res->body.find(line_prefix + " ");
+  if (at == std::string::npos) return ~0ULL;
+  return std::stoull(res->body.substr(at + line_prefix.size() + 1));
+}
+
+json poll(const ServerProcess& server, const std::string& query, int* status = nullptr) {
+  httplib::Client http("127.0.0.1", server.port());
+  http.set_read_timeout(70s);
+  auto res = http.Get(("/poll/rooms/" + query).c_str());
+  if (!res) return json();
+  if (status) *status = res->status;
+  return json::parse(res->body, nullptr, false);
+}
+
+TEST(Sse, StreamsTheContractFormat) {
+  ServerProcess server({"--transport", "sse", "--tick-ms", "50", "--sse-heartbeat", "200ms"});
+  SseReader reader(server.port(), "/sse/rooms/fmt");
+  ASSERT_EQ(reader.wait_status(5s), 200);
+  EXPECT_EQ(reader.header("content-type"), "text/event-stream");
+  EXPECT_EQ(reader.header("cache-control"), "no-cache");
+  EXPECT_EQ(reader.header("x-accel-buffering"), "no");
+  auto first = reader.next(5s);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->retry.empty()) << "retry: comes once, first";
+  auto snapshot = reader.next_event(5s);
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->event, "timer");
+  EXPECT_EQ(snapshot->id, "0");
+  EXPECT_EQ(json::parse(snapshot->data)["reason"], "snapshot");
+  // With nothing happening in the room, the heartbeat comment keeps the stream alive.
+  auto heartbeat = reader.next(5s);
+  ASSERT_TRUE(heartbeat);
+  EXPECT_TRUE(heartbeat->comment);
+  post(server, "fmt", R"({"type":"start"})");
+  auto start = reader.next_event(5s);
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->id, "1");
+  EXPECT_EQ(json::parse(start->data)["reason"], "start");
+}
+
+TEST(Sse, ResumeWithLastEventIdGetsExactlyTheMissedEvents) {
+  ServerProcess server({"--transport", "sse", "--tick-ms", "50"});
+  post(server, "resume", R"({"type":"start"})");
+  std::uint64_t last = 0;
+  {
+    SseReader reader(server.port(), "/sse/rooms/resume");
+    for (int i = 0; i < 4; ++i) {
+      auto event = reader.next_event(5s);
+      ASSERT_TRUE(event);
+      last = std::stoull(event->id);
+    }
+    reader.abort();
+  }
+  wait_for_seq(server, "resume", last + 10);
+  SseReader again(server.port(), "/sse/rooms/resume", {{"Last-Event-ID", std::to_string(last)}});
+  for (std::uint64_t expected = last + 1; expected <= last + 10; ++expected) {
+    auto event = again.next_event(5s);
+    ASSERT_TRUE(event);
+    ASSERT_EQ(event->id, std::to_string(expected)) << "missed, repeated or out of order";
+    EXPECT_NE(json::parse(event->data)["reason"], "snapshot");
+  }
+}
+
+TEST(Sse, ResumePastTheHistoryStartsWithASnapshot) {
+  ServerProcess server({"--transport", "sse", "--tick-ms", "20", "--history", "5"});
+  post(server, "old", R"({"type":"start"})");
+  wait_for_seq(server, "old", 20);
+  SseReader reader(server.port(), "/sse/rooms/old", {{"Last-Event-ID", "2"}});
+  auto event = reader.next_event(5s);
+  ASSERT_TRUE(event);
+  const json first = json::parse(event->data);
+  EXPECT_EQ(first["reason"], "snapshot");
+  EXPECT_GE(first["seq"].get<std::uint64_t>(), 20u);
+}
+
+TEST(LongPoll, SinceTimeoutAndNextFollowTheContract) {
+  ServerProcess server({"--transport", "longpoll", "--tick-ms", "50"});
+  // No since: a snapshot at once.
+  json answer = poll(server, "lp");
+  ASSERT_EQ(answer["events"].size(), 1u);
+  EXPECT_EQ(answer["events"][0]["reason"], "snapshot");
+  EXPECT_EQ(answer["next"], 0);
+  // Nothing new: held until the timeout, then an empty answer with the same next.
+  answer = poll(server, "lp?since=0&timeout_ms=200");
+  EXPECT_TRUE(answer["events"].empty());
+  EXPECT_EQ(answer["next"], 0);
+  // A parked poll is woken by the next event itself, long before its timeout.
+  std::thread starter([&] {
+    // Start once the poll is parked; /metrics counts it.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (metric(server, "tickcast_clients{transport=\"longpoll\"}") != 1 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    post(server, "lp", R"({"type":"start"})");
+  });
+  const auto asked = std::chrono::steady_clock::now();
+  answer = poll(server, "lp?since=0&timeout_ms=30000");
+  starter.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 20s);
+  ASSERT_GE(answer["events"].size(), 1u);
+  EXPECT_EQ(answer["events"][0]["reason"], "start");
+  EXPECT_EQ(answer["events"][0]["seq"], 1);
+  // A backlog comes back at once, batched; repeating the same since is safe.
+  wait_for_seq(server, "lp", 12);
+  const json backlog = poll(server, "lp?since=3");
+  const json repeat = poll(server, "lp?since=3");
+  ASSERT_GE(backlog["events"].size(), 9u);
+  for (std::size_t i = 0; i < backlog["events"].size(); ++i) {
+    EXPECT_EQ(backlog["events"][i]["seq"], 4 + i);
+  }
+  EXPECT_EQ(backlog["next"], backlog["events"].back()["seq"]);
+  EXPECT_EQ(repeat["events"][0], backlog["events"][0]);
+}
+
+TEST(HttpStreams, BadInputGetsAJsonError) {
+  ServerProcess server({"--transport", "sse,longpoll"});
+  httplib::Client http("127.0.0.1", server.port());
+  struct Case {
+    std::string path;
+    int status;
+    std::string code;
+  };
+  for (const Case& k : std::vector<Case>{{"/sse/rooms/bad.room", 404, "bad_room"},
+                                         {"/poll/rooms/bad.room", 404, "bad_room"},
+                                         {"/poll/rooms/" + std::string(65, 'a'), 404, "bad_room"},
+                                         {"/poll/rooms/r?since=-1", 400, "bad_request"},
+                                         {"/poll/rooms/r?since=abc", 400, "bad_request"},
+                                         {"/poll/rooms/r?since=1.5", 400, "bad_request"},
+                                         {"/poll/rooms/r?since=99", 400, "bad_request"},
+                                         {"/poll/rooms/r?timeout_ms=60001", 400, "bad_request"},
+                                         {"/poll/rooms/r?timeout_ms=-5", 400, "bad_request"},
+                                         {"/poll/rooms/r?timeout_ms=soon", 400, "bad_request"},
+                                         {"/poll/rooms/r/extra", 404, "not_found"},
+                                         {"/sse/nothing", 404, "not_found"}}) {
+    auto res = http.Get(k.path.c_str());
+    ASSERT_TRUE(res) << k.path;
+    EXPECT_EQ(res->status, k.status) << k.path << ": " << res->body;
+    const json body = json::parse(res->body, nullptr, false);
+    EXPECT_EQ(body["code"], k.code) << k.path;
+    EXPECT_EQ(body["success"], false) << k.path;
+  }
+  for (const char* path : {"/sse/rooms/r", "/poll/rooms/r"}) {
+    auto res = http.Post(path, "{}", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 405) << path;
+    EXPECT_EQ(json::parse(res->body)["code"], "method_not_allowed");
+  }
+  auto res = http.Post("/api/rooms/r/commands", std::string(5000, 'x'), "application/json");
+  EXPECT_EQ(res->status, 413);
+  res = http.Options("/api/rooms/r/commands", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(res->status, 403);
+}
+
+TEST(HttpStreams, CorsForAllowedOrigins) {
+  ServerProcess server({"--transport", "sse,longpoll", "--allowed-origins", "http://app.example"});
+  httplib::Client http("127.0.0.1", server.port());
+  httplib::Headers origin{{"Origin", "http://app.example"},
+                          {"Access-Control-Request-Method", "POST"}};
+  auto res = http.Options("/api/rooms/c/commands", origin);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 204);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "http://app.example");
+  EXPECT_NE(res->get_header_value("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+  res = http.Post("/api/rooms/c/commands", origin, R"({"type":"start"})", "application/json");
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "http://app.example");
+  res = http.Get("/poll/rooms/c", origin);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "http://app.example");
+  SseReader reader(server.port(), "/sse/rooms/c", {{"Origin", "http://app.example"}});
+  ASSERT_EQ(reader.wait_status(5s), 200);
+  EXPECT_EQ(reader.header("access-control-allow-origin"), "http://app.example");
+}
+
+TEST(HttpStreams, AMixedRoomSeesOneSequence) {
+  ServerProcess server({"--transport", "ws,sse,longpoll", "--tick-ms", "50"});
+  client::WsClientPool pool;
+  auto ws = pool.connect(server.ws_url("mixed"));
+  SseReader sse(server.port(), "/sse/rooms/mixed");
+  ASSERT_TRUE(ws.wait_open(5s));
+  ASSERT_TRUE(ws.next_message(5s));                  // snapshot
+  ASSERT_TRUE(sse.next_event(5s));                   // snapshot
+  ASSERT_TRUE(ws.send_text(R"({"type":"start"})"));  // a ws command, seen by everyone
+  std::map<std::uint64_t, std::string> by_ws, by_sse, by_poll;
+  while (by_ws.size() < 20) {
+    auto m = ws.next_message(5s);
+    ASSERT_TRUE(m);
+    const json e = json::parse(*m);
+    by_ws[e["seq"]] = e["data"];
+  }
+  while (by_sse.size() < 20) {
+    auto e = sse.next_event(5s);
+    ASSERT_TRUE(e);
+    by_sse[std::stoull(e->id)] = json::parse(e->data)["data"];
+  }
+  std::uint64_t since = 0;
+  while (by_poll.size() < 20) {
+    const json answer = poll(server, "mixed?since=" + std::to_string(since));
+    for (const auto& e : answer["events"]) by_poll[e["seq"]] = e["data"];
+    since = answer["next"];
+  }
+  for (std::uint64_t seq = 1; seq <= 20; ++seq) {
+    ASSERT_TRUE(by_ws.count(seq) && by_sse.count(seq) && by_poll.count(seq)) << seq;
+    EXPECT_EQ(by_ws[seq], by_sse[seq]);
+    EXPECT_EQ(by_ws[seq], by_poll[seq]);
+  }
+}
+
+TEST(HttpStreams, TwoHundredSseAndTwoHundredLongPollClientsMissNothing) {
+  ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "50"});
+  std::vector<std::unique_ptr<SseReader>> streams;
+  for (int i = 0; i < 200; ++i) {
+    streams.push_back(std::make_unique<SseReader>(server.port(), "/sse/rooms/crowd"));
+  }
+  std::vector<std::uint64_t> last(streams.size());
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    auto snapshot = streams[i]->next_event(10s);
+    ASSERT_TRUE(snapshot) << i;
+    last[i] = std::stoull(snapshot->id);
+  }
+  // Long-poll clients, one thread each, as 200 browsers would be.
+  constexpr std::uint64_t kTarget = 60;
+  std::atomic<int> gaps{0}, failures{0};
+  std::vector<std::thread> pollers;
+  for (int i = 0; i < 200; ++i) {
+    pollers.emplace_back([&] {
+      httplib::Client http("127.0.0.1", server.port());
+      http.set_read_timeout(30s);
+      std::uint64_t since = 0;
+      while (since < kTarget) {
+        auto res = http.Get(("/poll/rooms/crowd?since=" + std::to_string(since)).c_str());
+        if (!res || res->status != 200) {
+          ++failures;
+          return;
+        }
+        const json answer = json::parse(res->body);
+        for (const auto& e : answer["events"]) {
+          if (e["seq"].get<std::uint64_t>() != since + 1) ++gaps;
+          since = e["seq"];
+        }
+      }
+    });
+  }
+  post(server, "crowd", R"({"type":"start"})");
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    while (last[i] < kTarget) {
+      auto event = streams[i]->next_event(10s);
+      ASSERT_TRUE(event) << "stream " << i << " stalled after " << last[i];
+      const std::uint64_t seq = std::stoull(event->id);
+      ASSERT_EQ(seq, last[i] + 1) << "stream " << i << " saw a gap";
+      last[i] = seq;
+    }
+  }
+  for (auto& t : pollers) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(gaps, 0);
+  EXPECT_EQ(metric(server, "tickcast_ticks_dropped_total{transport=\"sse\"}"), 0u);
+}
+
+TEST(HttpStreams, AThousandAbruptDisconnectsLeaveNothingBehind) {
+  ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "100"});
+  post(server, "churn", R"({"type":"start"})");
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::unique_ptr<SseReader>> streams;
+    for (int i = 0; i < 250; ++i) {
+      streams.push_back(std::make_unique<SseReader>(server.port(), "/sse/rooms/churn"));
+    }
+    for (auto& s : streams) ASSERT_EQ(s->wait_status(10s), 200);
+    EXPECT_EQ(metric(server, "tickcast_clients{transport=\"sse\"}"), 250u);
+    for (auto& s : streams) s->abort();
+    streams.clear();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (metric(server, "tickcast_clients{transport=\"sse\"}") != 0) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "vanished clients still held";
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  // Parked long-polls that vanish are freed too.
+  {
+    std::vector<std::unique_ptr<SseReader>> polls;  // a raw GET that is never answered
+    post(server, "churn", R"({"type":"stop"})");    // nothing more happens in the room
+    const std::uint64_t seq = room_seq(server, "churn");
+    for (int i = 0; i < 100; ++i) {
+      polls.push_back(std::make_unique<SseReader>(
+          server.port(), "/poll/rooms/churn?timeout_ms=60000&since=" + std::to_string(seq)));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (metric(server, "tickcast_clients{transport=\"longpoll\"}") != 100) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << metric(server, "tickcast_clients{transport=\"longpoll\"}") << " parked; "
+          << polls.front()->body();
+      std::this_thread::sleep_for(20ms);
+    }
+    for (auto& p : polls) p->abort();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (metric(server, "tickcast_clients{transport=\"longpoll\"}") != 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "vanished polls still held";
+    std::this_thread::sleep_for(20ms);
+  }
+  httplib::Client http("127.0.0.1", server.port());
+  EXPECT_EQ(http.Get("/healthz")->status, 200);
+}
+
+TEST(HttpStreams, FullStreamSlotsAnswer503AndRestStillAnswers) {
+  ServerProcess server({"--transport", "sse,longpoll", "--max-clients", "20"});
+  std::vector<std::unique_ptr<SseReader>> streams;
+  for (int i = 0; i < 20; ++i) {
+    streams.push_back(std::make_unique<SseReader>(server.port(), "/sse/rooms/full"));
+    ASSERT_EQ(streams.back()->wait_status(5s), 200);
+  }
+  SseReader refused(server.port(), "/sse/rooms/full");
+  ASSERT_EQ(refused.wait_status(5s), 503);
+  EXPECT_EQ(refused.header("retry-after"), "5");
+  EXPECT_NE(refused.body().find("overloaded"), std::string::npos);
+  httplib::Client http("127.0.0.1", server.port());
+  http.set_read_timeout(2s);
+  auto health = http.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto command = http.Post("/api/rooms/full/commands", R"({"type":"start"})", "application/json");
+  ASSERT_TRUE(command);
+  EXPECT_EQ(command->status, 200);
+}
+
+}  // namespace
+}  // namespace tickcast
