@@ -39,6 +39,7 @@ class Session final : public Events {
 
   void on_message(std::string json, bool stored) override {
     std::lock_guard lock(mu_);
+    if (outcome_) return;  // --once is satisfied: nothing more is printed
     std::cout << (json_ ? json : format_event(json)) << std::endl;
     std::string code, request_id;
     const bool error = is_error_reply(json, &code, &request_id);
@@ -226,9 +227,9 @@ int main(int argc, char** argv) {
     // The initial command goes out once the join is confirmed by a first event (mqtt:
     // by the subscription acknowledgement in start()), so its own event is not missed.
     if (!command_sent && (session.first_event() || !client->sends_snapshot_on_join())) {
+      session.set_command_pending(false);  // before: a REST reply arrives inside send()
       client->send(*initial->json);
       command_sent = true;
-      session.set_command_pending(false);
     }
     if (session.fatal()) {
       status = 1;

@@ -14,8 +14,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -326,6 +328,165 @@ TEST(ClientArgsTest, BadRoomIsRejectedBeforeConnecting) {
   Process client({TICKCAST_CLIENT_BIN, "--room", "no/slash"});
   EXPECT_EQ(client.wait_exit(10s), 2);
   EXPECT_TRUE(contains(client.err(), "bad room name 'no/slash'")) << client.err();
+}
+
+// FakeHttpServer plays the server side of sse, longpoll and REST by the contract, so the
+// client's HTTP transports are checked before (and apart from) the real ones.
+class FakeHttpServer {
+ public:
+  FakeHttpServer() {
+    server_.Get("/sse/rooms/fake", [this](const httplib::Request& req, httplib::Response& res) {
+      std::string last_id = req.get_header_value("Last-Event-ID");
+      {
+        std::lock_guard lock(mu_);
+        sse_last_ids_.push_back(last_id);
+      }
+      std::string body;
+      if (last_id.empty()) {
+        // A first stream: retry, two events (one split over lines), a comment; then it ends.
+        body = "retry: 100\n\nid: 1\nevent: timer\ndata: " + event(1, "snapshot") +
+               "\n\n: keepalive\n\nid: 2\r\nevent: timer\r\ndata: " + event(2, "tick") + "\r\n\r\n";
+      } else {
+        body = "id: 3\nevent: timer\ndata: " + event(3, "start") + "\n\n";
+      }
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [this, body, resumed = !last_id.empty()](std::size_t offset, httplib::DataSink& sink) {
+            if (offset == 0) sink.write(body.data(), body.size());
+            if (!resumed) {
+              sink.done();  // end the first stream: the client must resume
+              return true;
+            }
+            std::unique_lock lock(mu_);  // hold the resumed stream open until teardown
+            cv_.wait(lock, [&] { return stopping_; });
+            sink.done();
+            return true;
+          });
+    });
+    server_.Get("/poll/rooms/fake", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mu_);
+        poll_targets_.push_back(req.target);
+      }
+      const std::string since = req.get_param_value("since");
+      if (since.empty()) {
+        res.set_content(R"({"events":[)" + event(5, "snapshot") + R"(],"next":5})",
+                        "application/json");
+      } else if (since == "5") {
+        res.set_content(
+            R"({"events":[)" + event(6, "start") + "," + event(7, "tick") + R"(],"next":7})",
+            "application/json");
+      } else {
+        std::unique_lock lock(mu_);  // a parked poll, woken only by teardown
+        cv_.wait(lock, [&] { return stopping_; });
+        res.set_content(R"({"events":[],"next":7})", "application/json");
+      }
+    });
+    server_.Post("/api/rooms/fake/commands",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   {
+                     std::lock_guard lock(mu_);
+                     commands_.push_back(req.body);
+                   }
+                   res.status = 409;
+                   res.set_content(R"({"event":"timer","success":false,"data":null,)"
+                                   R"("error":"Timer already started","code":"already_running"})",
+                                   "application/json");
+                 });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    // Bound and listening already: connections wait in the backlog until accepted.
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FakeHttpServer() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> sse_last_ids() {
+    std::lock_guard lock(mu_);
+    return sse_last_ids_;
+  }
+  std::vector<std::string> poll_targets() {
+    std::lock_guard lock(mu_);
+    return poll_targets_;
+  }
+  std::vector<std::string> commands() {
+    std::lock_guard lock(mu_);
+    return commands_;
+  }
+
+ private:
+  static std::string event(int seq, const std::string& reason) {
+    nlohmann::ordered_json j{
+        {"event", "timer"},   {"success", true},
+        {"data", "00:25:00"}, {"error", nullptr},
+        {"room", "fake"},     {"seq", seq},
+        {"reason", reason},   {"state", {{"phase", "work"}, {"running", reason != "snapshot"}}}};
+    return j.dump();
+  }
+
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::vector<std::string> sse_last_ids_, poll_targets_, commands_;
+};
+
+TEST(FakeServerTest, SseParsesEventsAndResumesWithLastEventId) {
+  FakeHttpServer fake;
+  Process client({TICKCAST_CLIENT_BIN, "--transport", "sse", "--port", std::to_string(fake.port()),
+                  "--room", "fake", "--timeout", "20"});
+  ASSERT_TRUE(client.wait_for_line([](auto& l) { return contains(l, "#3 "); }, 10s))
+      << client.out_text() << client.err();
+  EXPECT_EQ(client.lines(),
+            (std::vector<std::string>{"fake #1  work  00:25:00  stopped  (snapshot)",
+                                      "fake #2  work  00:25:00  running  (tick)",
+                                      "fake #3  work  00:25:00  running  (start)"}));
+  EXPECT_EQ(fake.sse_last_ids(), (std::vector<std::string>{"", "2"}));
+  client.write_line("start");
+  ASSERT_TRUE(
+      client.wait_for_line([](auto& l) { return contains(l, "error already_running"); }, 10s))
+      << client.err();
+  EXPECT_EQ(fake.commands(), (std::vector<std::string>{R"({"type":"start","request_id":"c1"})"}));
+  client.signal(SIGTERM);
+  EXPECT_EQ(client.wait_exit(10s), 0);
+}
+
+TEST(FakeServerTest, LongpollFollowsNextAndStopsWhileParked) {
+  FakeHttpServer fake;
+  Process client({TICKCAST_CLIENT_BIN, "--transport", "longpoll", "--port",
+                  std::to_string(fake.port()), "--room", "fake", "--timeout", "20"});
+  ASSERT_TRUE(client.wait_for_line([](auto& l) { return contains(l, "#7 "); }, 10s))
+      << client.out_text() << client.err();
+  EXPECT_EQ(client.lines(),
+            (std::vector<std::string>{"fake #5  work  00:25:00  stopped  (snapshot)",
+                                      "fake #6  work  00:25:00  running  (start)",
+                                      "fake #7  work  00:25:00  running  (tick)"}));
+  auto targets = fake.poll_targets();
+  ASSERT_GE(targets.size(), 2u);
+  EXPECT_EQ(targets[0], "/poll/rooms/fake");
+  EXPECT_EQ(targets[1], "/poll/rooms/fake?since=5&timeout_ms=25000");
+  client.signal(SIGTERM);  // its next poll (since=7) is parked on the server
+  EXPECT_EQ(client.wait_exit(5s), 0);
+}
+
+TEST(FakeServerTest, RestErrorReplyEndsOnceWithStatus1) {
+  FakeHttpServer fake;
+  Process client({TICKCAST_CLIENT_BIN, "--transport", "longpoll", "--port",
+                  std::to_string(fake.port()), "--room", "fake", "--command", "start", "--once",
+                  "--timeout", "20"});
+  EXPECT_EQ(client.wait_exit(20s), 1) << client.out_text() << client.err();
+  ASSERT_FALSE(client.lines().empty());
+  EXPECT_EQ(client.lines().front(), "fake #5  work  00:25:00  stopped  (snapshot)");
+  EXPECT_TRUE(contains(client.out_text(), "error already_running: Timer already started\n"));
+  EXPECT_EQ(fake.commands(), (std::vector<std::string>{R"({"type":"start","request_id":"c0"})"}));
 }
 
 }  // namespace
