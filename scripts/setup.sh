@@ -36,8 +36,10 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/d
 fi
 
 if [[ ${TICKCAST_SETUP_NODE:-1} == 1 && -f package-lock.json ]]; then
-  if [[ ! -d node_modules ]] || ! cmp -s package-lock.json node_modules/.package-lock.json; then
+  # npm ci again only when the lock file changed since the last install (a stamp copy).
+  if [[ ! -d node_modules ]] || ! cmp -s package-lock.json node_modules/.tickcast-lock-stamp; then
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+    cp package-lock.json node_modules/.tickcast-lock-stamp
   fi
 fi
 echo "setup: done"

@@ -37,6 +37,8 @@ class ServerProcess {
   /// terminate sends SIGTERM and waits up to `timeout`; returns the exit status
   /// (as from waitpid) or nullopt if it did not exit in time (then it is killed).
   std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// kill_hard sends SIGKILL and reaps the server, as a crash would end it.
+  void kill_hard();
 
  private:
   int port_ = 0;
@@ -49,6 +51,12 @@ std::string server_binary();
 
 /// raw_http sends `request` bytes to 127.0.0.1:port and returns everything the server
 /// answers until it closes or `timeout` passes.
+/// port_accepts tells whether something accepts TCP connections on 127.0.0.1:port.
+bool port_accepts(int port);
+
+/// run_command runs `command` with /bin/sh and returns what it printed on stdout.
+std::string run_command(const std::string& command);
+
 std::string raw_http(int port, const std::string& request,
                      std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
