@@ -1,0 +1,54 @@
+#pragma once
+// The clients of one run: N connections of one transport to one room, opened from this
+// process, event-driven. Each transport implements ClientSet; the runner drives them all
+// the same way.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "recorder.h"
+
+namespace tickcast::bench {
+
+/// Endpoint is where the clients connect.
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 0;       ///< HTTP port (ws, sse, longpoll, REST) or the tcp floor's port
+  int mqtt_port = 0;  ///< broker port (mqtt)
+  std::string room = "bench";
+};
+
+/// ClientSet is N clients of one transport.
+/// Threads: every member from the runner's thread; the clients run on their own thread
+/// and report into recorder().
+class ClientSet {
+ public:
+  virtual ~ClientSet() = default;
+  /// start begins connecting `n` clients, at most `in_flight` connecting at a time.
+  virtual void start(std::size_t n, std::size_t in_flight) = 0;
+  /// failed counts clients that could not connect or were closed.
+  virtual std::size_t failed() const = 0;
+  /// first_error describes the first failure; empty when none.
+  virtual std::string first_error() const = 0;
+  /// send_command sends `json` as client 0 would on this transport (ws: its socket;
+  /// sse, longpoll: REST; mqtt: a publish; tcp: a frame). False when it could not be sent.
+  virtual bool send_command(std::string_view json) = 0;
+  /// recorder is what the clients saw.
+  Recorder& recorder() { return *recorder_; }
+
+ protected:
+  std::unique_ptr<Recorder> recorder_;
+};
+
+/// fds_per_client is how many file descriptors one client of `transport` needs in this
+/// process: 3 for mqtt (libmosquitto keeps a socketpair per client besides its socket).
+std::size_t fds_per_client(std::string_view transport);
+
+/// make_client_set creates the clients of `transport` (ws, sse, longpoll, mqtt, tcp) for
+/// `n` connections to `endpoint`; throws std::invalid_argument for an unknown name.
+std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const Endpoint& endpoint,
+                                           std::size_t n);
+
+}  // namespace tickcast::bench

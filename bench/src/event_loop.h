@@ -1,0 +1,57 @@
+#pragma once
+// A small epoll loop on its own thread: level-triggered watchers, tasks posted from other
+// threads (woken through an eventfd), and one periodic hook.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tickcast::bench {
+
+/// EventLoop runs watchers of file descriptors on one thread.
+/// Threads: post() and stop() from any thread; add/modify/remove and everything the
+/// watchers do only on the loop thread (i.e. from watchers, posted tasks or the hook).
+class EventLoop {
+ public:
+  /// Watcher is told which epoll events its descriptor has.
+  class Watcher {
+   public:
+    virtual ~Watcher() = default;
+    virtual void on_ready(std::uint32_t events) = 0;
+  };
+
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  /// start runs the loop on a new thread; `every` is called at least every `period`.
+  void start(std::chrono::milliseconds period = std::chrono::milliseconds(100),
+             std::function<void()> every = {});
+  /// stop ends the loop and joins its thread. Idempotent.
+  void stop();
+  /// post runs `task` on the loop thread soon.
+  void post(std::function<void()> task);
+
+  bool add(int fd, std::uint32_t events, Watcher* watcher);
+  void modify(int fd, std::uint32_t events, Watcher* watcher);
+  void remove(int fd);
+
+ private:
+  void run();
+  void run_posted();
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::chrono::milliseconds period_{100};
+  std::function<void()> every_;
+  std::mutex mutex_;
+  std::vector<std::function<void()>> posted_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tickcast::bench

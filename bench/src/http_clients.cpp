@@ -1,0 +1,128 @@
+// SSE and long-poll clients over plain sockets: an HTTP/1.1 GET, then either an
+// event-stream read line by line, or one response after another on a keep-alive
+// connection, each request asking for the events after the last `next`.
+#include "event_scan.h"
+#include "http_request.h"
+#include "stream_clients.h"
+
+namespace tickcast::bench {
+
+namespace {
+
+std::string get_request(const Endpoint& endpoint, const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: " + endpoint.host + ":" +
+         std::to_string(endpoint.port) + "\r\nAccept: */*\r\n\r\n";
+}
+
+// Commands for the HTTP transports go through REST, as a browser client would send them.
+bool rest_command(const Endpoint& endpoint, std::string_view json) {
+  const auto result = http_request(endpoint.host, endpoint.port, "POST",
+                                   "/api/rooms/" + endpoint.room + "/commands", json);
+  return result.error.empty() && result.status != 0;
+}
+
+class SseClients final : public StreamClients {
+ public:
+  using StreamClients::StreamClients;
+  bool send_command(std::string_view json) override { return rest_command(endpoint_, json); }
+
+ protected:
+  std::string greeting(Conn&) override {
+    return get_request(endpoint_, "/sse/rooms/" + endpoint_.room);
+  }
+
+  bool on_bytes(Conn& conn, std::int64_t received_us, std::string& error) override {
+    const auto r = conn.http.feed(conn.in, conn.body);
+    if (r == HttpResponseReader::Result::error) {
+      error = conn.http.error();
+      return false;
+    }
+    if (conn.http.status() != 0 && conn.http.status() != 200) {
+      error = "HTTP status " + std::to_string(conn.http.status());
+      return false;
+    }
+    if (r == HttpResponseReader::Result::complete) {
+      error = "the event stream ended";
+      return false;
+    }
+    // Lines: `data: {json}` collects, an empty line ends the event; others are ignored.
+    std::size_t used = 0;
+    for (;;) {
+      const std::size_t end = conn.body.find('\n', used);
+      if (end == std::string::npos) break;
+      std::string_view line(conn.body.data() + used, end - used);
+      used = end + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty()) {
+        if (!conn.data.empty()) deliver(conn, conn.data, received_us);
+        conn.data.clear();
+      } else if (line.starts_with("data:")) {
+        line.remove_prefix(5);
+        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+        if (!conn.data.empty()) conn.data.push_back('\n');
+        conn.data.append(line);
+      }
+    }
+    conn.body.erase(0, used);
+    return true;
+  }
+};
+
+class LongPollClients final : public StreamClients {
+ public:
+  using StreamClients::StreamClients;
+  bool send_command(std::string_view json) override { return rest_command(endpoint_, json); }
+
+ protected:
+  std::string greeting(Conn& conn) override { return request(conn); }
+  bool reopen_on_close() const override { return true; }
+
+  bool on_bytes(Conn& conn, std::int64_t received_us, std::string& error) override {
+    for (;;) {
+      const auto r = conn.http.feed(conn.in, conn.body);
+      if (r == HttpResponseReader::Result::error) {
+        error = conn.http.error();
+        return false;
+      }
+      if (r == HttpResponseReader::Result::more) return true;
+      if (conn.http.status() != 200) {
+        error =
+            "HTTP status " + std::to_string(conn.http.status()) + ": " + conn.body.substr(0, 200);
+        return false;
+      }
+      const auto poll = scan_poll_body(conn.body);
+      if (!poll) {
+        error = "not a long-poll body: " + conn.body.substr(0, 200);
+        return false;
+      }
+      for (std::string_view event : poll->events) deliver(conn, event, received_us);
+      if (poll->next) {
+        conn.since = *poll->next;
+        conn.have_since = true;
+      }
+      conn.body.clear();
+      if (!conn.http.keep_alive()) return true;  // the close reopens it
+      queue_write(conn, request(conn));
+      if (conn.in.empty()) return true;
+    }
+  }
+
+ private:
+  std::string request(const Conn& conn) const {
+    std::string path = "/poll/rooms/" + endpoint_.room + "?timeout_ms=25000";
+    if (conn.have_since) path += "&since=" + std::to_string(conn.since);
+    return get_request(endpoint_, path);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ClientSet> make_sse_clients(const Endpoint& endpoint, std::size_t n) {
+  return std::make_unique<SseClients>(endpoint, n);
+}
+
+std::unique_ptr<ClientSet> make_longpoll_clients(const Endpoint& endpoint, std::size_t n) {
+  return std::make_unique<LongPollClients>(endpoint, n);
+}
+
+}  // namespace tickcast::bench

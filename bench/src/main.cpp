@@ -1,0 +1,219 @@
+// tickcast-bench: tick latency, command propagation, loss and server cost of every
+// tickcast transport against a plain-TCP floor measured in the same run.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "report.h"
+#include "runner.h"
+#include "tcp_floor.h"
+
+namespace {
+
+using namespace tickcast::bench;
+
+const std::vector<std::string> kTransports{"ws", "sse", "longpoll", "mqtt"};
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard one: 10,000 clients need 10,000 descriptors.
+void raise_fd_limit(Machine& machine) {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      std::fprintf(stderr, "tickcast-bench: cannot raise the file descriptor limit: %s\n",
+                   std::strerror(errno));
+    }
+  }
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  machine.fd_limit = limit.rlim_cur;
+  machine.fd_hard_limit = limit.rlim_max;
+}
+
+// Parses http://host:port into its parts.
+bool parse_url(const std::string& url, const std::string& scheme, std::string& host, int& port) {
+  const std::string prefix = scheme + "://";
+  if (url.rfind(prefix, 0) != 0) return false;
+  std::string rest = url.substr(prefix.size());
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = rest.substr(0, colon);
+  try {
+    port = std::stoi(rest.substr(colon + 1));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return port > 0 && port < 65536;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Hidden mode: the tcp floor server, started by the bench itself as a child process.
+  if (argc == 5 && std::strcmp(argv[1], "--floor-server") == 0) {
+    return run_tcp_floor(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+  }
+
+  CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
+  std::string transports_list = "ws,sse,longpoll,mqtt";
+  std::string sizes_list = "100";
+  bool compare = false;
+  bool no_floor = false;
+  std::string target, target_mqtt, json_path, csv_path;
+  RunOptions options;
+  options.server_path = TICKCAST_SERVER_PATH;
+  app.add_flag("--compare", compare,
+               "every transport and tcp for N in 1,100,1000,10000 (see --sizes)");
+  app.add_option("--transports", transports_list,
+                 "comma list of ws,sse,longpoll,mqtt (tcp is always added)")
+      ->capture_default_str();
+  app.add_option("--sizes,--clients", sizes_list, "comma list of client counts per transport")
+      ->capture_default_str();
+  app.add_option("--duration", options.duration_s, "seconds of tick latency per run")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--tick-ms", options.tick_ms, "tick period of the server and the floor")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--commands", options.commands, "stop/start commands timed per run")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--in-flight", options.in_flight, "clients connecting at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--connect-timeout", options.connect_timeout_s, "seconds to connect every client")
+      ->capture_default_str();
+  app.add_option("--server", options.server_path, "tickcast-server to start for each run")
+      ->capture_default_str();
+  app.add_option("--host", options.host, "loopback address for servers and clients")
+      ->capture_default_str();
+  app.add_option("--target", target,
+                 "http://host:port of a running tickcast-server (no server is started)");
+  app.add_option("--target-mqtt", target_mqtt,
+                 "mqtt://host:port of its broker (default: its host, 1883)");
+  app.add_flag("--no-floor", no_floor, "skip the tcp floor (no ratios)");
+  app.add_option("--json", json_path, "write every result as JSON");
+  app.add_option("--csv", csv_path, "write every result as CSV");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<std::size_t> sizes;
+  try {
+    if (compare && app.count("--sizes") == 0) sizes_list = "1,100,1000,10000";
+    for (const auto& s : split(sizes_list)) sizes.push_back(std::stoul(s));
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "tickcast-bench: --sizes wants numbers, e.g. 1,100,1000\n");
+    return 2;
+  }
+  std::vector<std::string> transports;
+  for (const auto& t : split(transports_list)) {
+    if (t == "tcp") continue;
+    if (t == "all") {
+      transports = kTransports;
+      continue;
+    }
+    if (std::find(kTransports.begin(), kTransports.end(), t) == kTransports.end()) {
+      std::fprintf(stderr, "tickcast-bench: unknown transport '%s'\n", t.c_str());
+      return 2;
+    }
+    transports.push_back(t);
+  }
+  if (!target.empty()) {
+    int port = 0;
+    std::string host;
+    if (!parse_url(target, "http", host, port)) {
+      std::fprintf(stderr, "tickcast-bench: --target wants http://host:port\n");
+      return 2;
+    }
+    options.host = host;
+    options.target_port = port;
+    options.target_mqtt_port = 1883;
+    if (!target_mqtt.empty()) {
+      std::string mqtt_host;
+      if (!parse_url(target_mqtt, "mqtt", mqtt_host, options.target_mqtt_port)) {
+        std::fprintf(stderr, "tickcast-bench: --target-mqtt wants mqtt://host:port\n");
+        return 2;
+      }
+    }
+  } else if (::access(options.server_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "tickcast-bench: no tickcast-server at %s (use --server PATH)\n",
+                 options.server_path.c_str());
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Machine machine = describe_machine();
+  raise_fd_limit(machine);
+  options.fd_limit = machine.fd_limit;
+  char self[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  options.self_path = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : argv[0];
+
+  const bool live = ::isatty(STDERR_FILENO) != 0;
+  options.progress = [live](const std::string& text) {
+    if (live) std::fprintf(stderr, "\r\033[K%s", text.c_str());
+  };
+  std::fprintf(stderr,
+               "tickcast-bench: %d CPUs, file descriptor limit %llu (hard %llu), tick %d ms, %.1f "
+               "s per run\n",
+               machine.cpus, static_cast<unsigned long long>(machine.fd_limit),
+               static_cast<unsigned long long>(machine.fd_hard_limit), options.tick_ms,
+               options.duration_s);
+  for (std::size_t size : sizes) {
+    const std::uint64_t needed = size * 3 + 64;
+    if (needed > machine.fd_limit) {
+      std::fprintf(
+          stderr,
+          "tickcast-bench: N=%zu may not fit: the limit of %llu descriptors is below %llu (mqtt "
+          "needs 3 per client); as root, raise the hard limit (ulimit -Hn) before running\n",
+          size, static_cast<unsigned long long>(machine.fd_limit),
+          static_cast<unsigned long long>(needed));
+    }
+  }
+
+  std::vector<RunResult> results;
+  for (std::size_t size : sizes) {
+    std::vector<std::string> order;
+    if (!no_floor) order.push_back("tcp");
+    order.insert(order.end(), transports.begin(), transports.end());
+    for (const auto& transport : order) {
+      RunResult r = run_one(options, transport, size);
+      if (live) std::fprintf(stderr, "\r\033[K");
+      std::fprintf(
+          stderr, "tickcast-bench: %-8s N=%-6zu %s\n", transport.c_str(), size,
+          r.held ? ("p99 " + std::to_string(r.latency.percentile(99) / 1000.0) + " ms").c_str()
+                 : r.note.c_str());
+      results.push_back(std::move(r));
+    }
+  }
+  std::cout << "\n";
+  print_table(std::cout, results);
+
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << to_json(results, machine, options).dump(2) << "\n";
+    if (!out) std::fprintf(stderr, "tickcast-bench: cannot write %s\n", json_path.c_str());
+  }
+  if (!csv_path.empty()) {
+    std::ofstream out(csv_path);
+    write_csv(out, results);
+    if (!out) std::fprintf(stderr, "tickcast-bench: cannot write %s\n", csv_path.c_str());
+  }
+  return 0;
+}

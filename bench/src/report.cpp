@@ -1,0 +1,196 @@
+#include "report.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+namespace tickcast::bench {
+
+namespace {
+
+const RunResult* floor_of(const std::vector<RunResult>& results, std::size_t clients) {
+  for (const auto& r : results) {
+    if (r.transport == "tcp" && r.clients == clients && r.held && r.latency.count() > 0) return &r;
+  }
+  return nullptr;
+}
+
+std::optional<double> ratio(const RunResult& r, const std::vector<RunResult>& results, double p) {
+  const RunResult* tcp = floor_of(results, r.clients);
+  if (!tcp || !r.held || r.latency.count() == 0) return std::nullopt;
+  const auto base = static_cast<double>(tcp->latency.percentile(p));
+  if (base <= 0) return std::nullopt;
+  return static_cast<double>(r.latency.percentile(p)) / base;
+}
+
+std::string ms(std::int64_t us) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f", static_cast<double>(us) / 1000.0);
+  return buffer;
+}
+
+std::string num(double value, const char* format = "%.1f") {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+nlohmann::json percentiles(const Histogram& h) {
+  return {{"count", h.count()},      {"p50", h.percentile(50)},     {"p90", h.percentile(90)},
+          {"p99", h.percentile(99)}, {"p99_9", h.percentile(99.9)}, {"max", h.max()},
+          {"mean", h.mean()}};
+}
+
+}  // namespace
+
+Machine describe_machine() {
+  Machine m;
+  m.cpus = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      m.cpu_model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  utsname u{};
+  if (::uname(&u) == 0) m.kernel = std::string(u.sysname) + " " + u.release;
+#if defined(__clang__)
+  m.compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  m.compiler = "gcc " __VERSION__;
+#endif
+  return m;
+}
+
+void print_table(std::ostream& out, const std::vector<RunResult>& results) {
+  const std::vector<std::pair<std::string, int>> columns{
+      {"transport", 9}, {"N", 6},        {"connect s", 9}, {"p50 ms", 8},  {"p90 ms", 8},
+      {"p99 ms", 8},    {"p99.9 ms", 8}, {"max ms", 8},    {"p50/tcp", 7}, {"p99/tcp", 7},
+      {"cmd p50", 8},   {"cmd p99", 8},  {"events/s", 9},  {"lost", 6},    {"dup", 4},
+      {"ooo", 4},       {"srv cpu%", 8}, {"peak MiB", 8},  {"KiB/conn", 8}};
+  auto row = [&](const std::vector<std::string>& cells) {
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const int width = columns[i].second;
+      std::string cell = cells[i];
+      if (static_cast<int>(cell.size()) < width) {
+        cell = i == 0 ? cell + std::string(width - cell.size(), ' ')
+                      : std::string(width - cell.size(), ' ') + cell;
+      }
+      out << cell << (i + 1 < cells.size() ? "  " : "\n");
+    }
+  };
+  std::vector<std::string> header;
+  for (const auto& c : columns) header.push_back(c.first);
+  row(header);
+  std::vector<std::string> notes;
+  for (const auto& r : results) {
+    const std::string label = r.transport + " " + std::to_string(r.clients);
+    if (!r.note.empty()) notes.push_back(label + ": " + r.note);
+    if (!r.held && r.latency.count() == 0) {
+      std::vector<std::string> cells{r.transport, std::to_string(r.clients), "not held"};
+      cells.resize(columns.size(), "-");
+      row(cells);
+      continue;
+    }
+    auto r50 = ratio(r, results, 50), r99 = ratio(r, results, 99);
+    row({r.transport, std::to_string(r.clients), num(r.connect_s, "%.2f"),
+         ms(r.latency.percentile(50)), ms(r.latency.percentile(90)), ms(r.latency.percentile(99)),
+         ms(r.latency.percentile(99.9)), ms(r.latency.max()), r50 ? num(*r50, "%.2f") : "-",
+         r99 ? num(*r99, "%.2f") : "-", r.command.count() ? ms(r.command.percentile(50)) : "-",
+         r.command.count() ? ms(r.command.percentile(99)) : "-", num(r.events_per_s, "%.0f"),
+         std::to_string(r.lost), std::to_string(r.duplicated), std::to_string(r.out_of_order),
+         r.server_measured ? num(r.server_cpu_percent) : "-",
+         r.server_measured ? num(static_cast<double>(r.server_peak_rss_kib) / 1024.0) : "-",
+         r.server_measured ? num(r.rss_per_conn_kib, "%.2f") : "-"});
+  }
+  if (!notes.empty()) {
+    out << "\n";
+    for (const auto& n : notes) out << "  " << n << "\n";
+  }
+}
+
+nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& machine,
+                       const RunOptions& options) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& r : results) {
+    nlohmann::json ratios = nlohmann::json::object();
+    for (auto [name, p] : {std::pair{"p50", 50.0}, {"p90", 90.0}, {"p99", 99.0}, {"p99_9", 99.9}}) {
+      auto value = ratio(r, results, p);
+      ratios[name] = value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+    }
+    runs.push_back({
+        {"transport", r.transport},
+        {"clients", r.clients},
+        {"held", r.held},
+        {"note", r.note},
+        {"connected", r.connected},
+        {"connect_s", r.connect_s},
+        {"latency_us", percentiles(r.latency)},
+        {"ratio_to_tcp", ratios},
+        {"command_us", percentiles(r.command)},
+        {"command_timeouts", r.command_timeouts},
+        {"events", r.events},
+        {"events_per_s", r.events_per_s},
+        {"lost", r.lost},
+        {"duplicated", r.duplicated},
+        {"out_of_order", r.out_of_order},
+        {"resyncs", r.resyncs},
+        {"server",
+         {{"measured", r.server_measured},
+          {"cpu_percent", r.server_cpu_percent},
+          {"peak_rss_kib", r.server_peak_rss_kib},
+          {"rss_per_conn_kib", r.rss_per_conn_kib}}},
+        {"client_cpu_percent", r.client_cpu_percent},
+        {"load_average", {{"before", r.load_before}, {"after", r.load_after}}},
+    });
+  }
+  return {
+      {"tool", "tickcast-bench"},
+      {"machine",
+       {{"cpus", machine.cpus},
+        {"cpu_model", machine.cpu_model},
+        {"kernel", machine.kernel},
+        {"compiler", machine.compiler},
+        {"fd_limit", machine.fd_limit},
+        {"fd_hard_limit", machine.fd_hard_limit}}},
+      {"options",
+       {{"tick_ms", options.tick_ms},
+        {"duration_s", options.duration_s},
+        {"commands", options.commands},
+        {"in_flight", options.in_flight},
+        {"target",
+         options.target_port ? nlohmann::json(*options.target_port) : nlohmann::json(nullptr)}}},
+      {"runs", runs},
+  };
+}
+
+void write_csv(std::ostream& out, const std::vector<RunResult>& results) {
+  out << "transport,clients,held,connected,connect_s,p50_us,p90_us,p99_us,p99_9_us,max_us,p50_"
+         "ratio_tcp,"
+         "p99_ratio_tcp,cmd_p50_us,cmd_p99_us,command_timeouts,events_per_s,lost,duplicated,out_of_"
+         "order,"
+         "server_cpu_percent,server_peak_rss_kib,rss_per_conn_kib,client_cpu_percent,note\n";
+  for (const auto& r : results) {
+    auto opt = [](std::optional<double> v) { return v ? num(*v, "%.3f") : std::string(); };
+    std::string note = r.note;
+    for (char& c : note) {
+      if (c == '"' || c == '\n') c = '\'';
+    }
+    out << r.transport << ',' << r.clients << ',' << (r.held ? 1 : 0) << ',' << r.connected << ','
+        << num(r.connect_s, "%.3f") << ',' << r.latency.percentile(50) << ','
+        << r.latency.percentile(90) << ',' << r.latency.percentile(99) << ','
+        << r.latency.percentile(99.9) << ',' << r.latency.max() << ',' << opt(ratio(r, results, 50))
+        << ',' << opt(ratio(r, results, 99)) << ',' << r.command.percentile(50) << ','
+        << r.command.percentile(99) << ',' << r.command_timeouts << ','
+        << num(r.events_per_s, "%.1f") << ',' << r.lost << ',' << r.duplicated << ','
+        << r.out_of_order << ',' << num(r.server_cpu_percent) << ',' << r.server_peak_rss_kib << ','
+        << num(r.rss_per_conn_kib, "%.3f") << ',' << num(r.client_cpu_percent) << ",\"" << note
+        << "\"\n";
+  }
+}
+
+}  // namespace tickcast::bench

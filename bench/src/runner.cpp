@@ -1,0 +1,260 @@
+#include "runner.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "child_process.h"
+#include "client_set.h"
+#include "http_request.h"
+
+namespace tickcast::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0;
+  in >> one;
+  return one;
+}
+
+double self_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(usage.ru_utime) + secs(usage.ru_stime);
+}
+
+// Waits for `ready` while the child lives, up to `timeout`; the error says why not.
+bool wait_for(const std::function<bool()>& ready, ChildProcess* child, double timeout_s,
+              std::string& error) {
+  const auto start = Clock::now();
+  while (seconds_since(start) < timeout_s) {
+    if (ready()) return true;
+    if (child && !child->running()) {
+      error = "the server exited: " + child->output(600);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  error = "timed out after " + std::to_string(static_cast<int>(timeout_s)) + " s";
+  return false;
+}
+
+// Starts what the clients of `transport` talk to; fills the endpoint's ports.
+std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std::string& transport,
+                                           std::size_t clients, Endpoint& endpoint,
+                                           std::string& error) {
+  if (transport == "tcp") {
+    endpoint.port = free_port();
+    auto child = std::make_unique<ChildProcess>(
+        std::vector<std::string>{options.self_path, "--floor-server", options.host,
+                                 std::to_string(endpoint.port), std::to_string(options.tick_ms)});
+    ChildProcess* c = child.get();
+    if (!wait_for([&] { return c->output().find("listening") != std::string::npos; }, c, 10, error))
+      return nullptr;
+    return child;
+  }
+  if (options.target_port) {
+    endpoint.port = *options.target_port;
+    endpoint.mqtt_port = options.target_mqtt_port;
+    return nullptr;
+  }
+  endpoint.port = free_port();
+  endpoint.mqtt_port = free_port();
+  auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
+      options.server_path, "--transport", transport, "--host", options.host, "--port",
+      std::to_string(endpoint.port), "--mqtt-port", std::to_string(endpoint.mqtt_port), "--tick-ms",
+      std::to_string(options.tick_ms), "--max-clients", std::to_string(clients + 16), "--work",
+      "24h"});
+  ChildProcess* c = child.get();
+  if (!wait_for(
+          [&] {
+            return http_request(options.host, endpoint.port, "GET", "/healthz", {},
+                                std::chrono::seconds(1))
+                       .status == 200;
+          },
+          c, 30, error)) {
+    return nullptr;
+  }
+  return child;
+}
+
+std::string fmt(const char* format, auto... args) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer, format, args...);
+  return buffer;
+}
+
+}  // namespace
+
+RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients) {
+  RunResult result;
+  result.transport = transport;
+  result.clients = clients;
+  result.load_before = load_average();
+  auto progress = [&](const std::string& text) {
+    if (options.progress)
+      options.progress(transport + " N=" + std::to_string(clients) + ": " + text);
+  };
+
+  const std::uint64_t fds_needed = clients * fds_per_client(transport) + 64;
+  if (options.fd_limit != 0 && fds_needed > options.fd_limit) {
+    result.note =
+        fmt("not held: needs about %llu file descriptors in the bench process (%zu per client), "
+            "RLIMIT_NOFILE is %llu",
+            static_cast<unsigned long long>(fds_needed), fds_per_client(transport),
+            static_cast<unsigned long long>(options.fd_limit));
+    return result;
+  }
+
+  Endpoint endpoint;
+  endpoint.host = options.host;
+  endpoint.room =
+      "bench-" + std::to_string(::getpid()) + "-" + transport + "-" + std::to_string(clients);
+  std::string error;
+  progress("starting server");
+  std::unique_ptr<ChildProcess> server;
+  try {
+    server = start_server(options, transport, clients, endpoint, error);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (!error.empty()) {
+    result.note = "not held: server did not start: " + error;
+    return result;
+  }
+  const bool measure_server = server != nullptr;
+  result.server_measured = measure_server;
+  const pid_t pid = server ? server->pid() : 0;
+  const ProcessSample before = measure_server ? sample_tree(pid) : ProcessSample{};
+
+  auto set = make_client_set(transport, endpoint, clients);
+  Recorder& recorder = set->recorder();
+  const auto connect_start = Clock::now();
+  set->start(clients, options.in_flight);
+  auto last_progress = Clock::now();
+  const double connect_timeout = std::max(options.connect_timeout_s, 10.0);
+  while (recorder.ready() + set->failed() < clients &&
+         seconds_since(connect_start) < connect_timeout) {
+    if (server && !server->running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (seconds_since(last_progress) > 0.25) {
+      last_progress = Clock::now();
+      progress(fmt("connecting %zu/%zu (%zu failed)", recorder.ready(), clients, set->failed()));
+    }
+  }
+  result.connect_s = seconds_since(connect_start);
+  result.connected = recorder.ready();
+  if (result.connected < clients) {
+    std::string why = set->first_error();
+    if (why.empty()) why = fmt("timed out after %.0f s", result.connect_s);
+    if (server && !server->running()) why = "the server exited: " + server->output(600);
+    result.note = fmt("not held: %zu of %zu connected; ", result.connected, clients) + why;
+    return result;
+  }
+
+  // Idle memory: every client connected, the timer stopped, nothing flowing.
+  progress("idle");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  if (measure_server) {
+    const ProcessSample idle = sample_tree(pid);
+    result.rss_per_conn_kib =
+        static_cast<double>(idle.rss_kib - before.rss_kib) / static_cast<double>(clients);
+  }
+
+  auto timed_command = [&](bool start) {
+    const std::int64_t sent_us = now_us();
+    if (!set->send_command(start ? R"({"type":"start"})" : R"({"type":"stop"})")) {
+      ++result.command_timeouts;
+      return;
+    }
+    std::optional<std::int64_t> reached;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (!(reached = recorder.running_reached(start)) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    if (reached) {
+      result.command.record(*reached - sent_us);
+    } else {
+      ++result.command_timeouts;
+    }
+  };
+
+  // The latency window: the timer runs, every tick goes to every client.
+  const ProcessSample cpu_before = measure_server ? sample_tree(pid) : ProcessSample{};
+  const double self_before = self_cpu_seconds();
+  timed_command(true);
+  recorder.set_measuring(true);
+  const auto window_start = Clock::now();
+  while (seconds_since(window_start) < options.duration_s) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    const auto t = recorder.totals();
+    progress(fmt("measuring %.0f/%.0f s, %llu ticks, p99 %.2f ms", seconds_since(window_start),
+                 options.duration_s, static_cast<unsigned long long>(t.latency.count()),
+                 static_cast<double>(t.latency.percentile(99)) / 1000));
+    if (server && !server->running()) break;
+  }
+  recorder.set_measuring(false);
+  const double window = seconds_since(window_start);
+  if (measure_server) {
+    const ProcessSample cpu_after = sample_tree(pid);
+    result.server_cpu_percent = 100.0 * (cpu_after.cpu_seconds - cpu_before.cpu_seconds) / window;
+  }
+  result.client_cpu_percent = 100.0 * (self_cpu_seconds() - self_before) / window;
+  const RecorderTotals in_window = recorder.totals();
+
+  // Command propagation: stop and start in turn, off the tick grid, ending stopped.
+  for (int i = 0; i < options.commands; ++i) {
+    progress(fmt("command %d/%d", i + 1, options.commands));
+    std::this_thread::sleep_for(std::chrono::milliseconds(options.tick_ms * 5 / 2));
+    timed_command(i % 2 == 1);
+  }
+  if (options.commands % 2 == 0) timed_command(false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::max(200, options.tick_ms * 2)));
+
+  const RecorderTotals totals = recorder.totals();
+  result.latency = in_window.latency;
+  result.events_per_s = static_cast<double>(in_window.measured_events) / window;
+  result.events = totals.events;
+  result.lost = totals.lost;
+  result.duplicated = totals.duplicated;
+  result.out_of_order = totals.out_of_order;
+  result.resyncs = totals.snapshots;
+  if (measure_server) result.server_peak_rss_kib = sample_tree(pid).peak_rss_kib;
+  result.held = true;
+  if (set->failed() > 0) {
+    result.held = false;
+    result.note = fmt("%zu clients dropped during the run; ", set->failed()) + set->first_error();
+  }
+  if (server && !server->running()) {
+    result.held = false;
+    result.note = "the server exited during the run: " + server->output(600);
+  }
+  if (result.command_timeouts > 0) {
+    if (!result.note.empty()) result.note += "; ";
+    result.note +=
+        fmt("%zu commands did not reach every client within 5 s", result.command_timeouts);
+  }
+  progress("closing");
+  set.reset();
+  server.reset();
+  result.load_after = load_average();
+  return result;
+}
+
+}  // namespace tickcast::bench

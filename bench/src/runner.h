@@ -1,0 +1,58 @@
+#pragma once
+// One run of the benchmark: one transport, N clients, one server (or the tcp floor)
+// started for it alone, so that its CPU and memory belong to this run only.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "histogram.h"
+
+namespace tickcast::bench {
+
+/// RunOptions is what every run of a bench shares.
+struct RunOptions {
+  std::string server_path;  ///< tickcast-server to start per run
+  std::string self_path;    ///< this binary, started with --floor-server for tcp
+  std::string host = "127.0.0.1";
+  /// target_port, when set, is a running server's HTTP port: no server is started.
+  std::optional<int> target_port;
+  int target_mqtt_port = 1883;
+  int tick_ms = 100;
+  double duration_s = 10;       ///< tick-latency window
+  int commands = 10;            ///< stop/start commands timed after the window
+  std::size_t in_flight = 200;  ///< clients connecting at once
+  double connect_timeout_s = 60;
+  std::uint64_t fd_limit = 0;                        ///< RLIMIT_NOFILE of this process
+  std::function<void(const std::string&)> progress;  ///< live status, may be empty
+};
+
+/// RunResult is everything measured in one run.
+struct RunResult {
+  std::string transport;
+  std::size_t clients = 0;
+  bool held = false;  ///< every client connected and the run completed
+  std::string note;   ///< why not held, or what else to know
+  std::size_t connected = 0;
+  double connect_s = 0;  ///< time until every client had its first message/subscription
+  Histogram latency;     ///< tick latency, µs
+  Histogram command;     ///< command propagation to every client, µs
+  std::size_t command_timeouts = 0;
+  std::uint64_t events = 0, lost = 0, duplicated = 0, out_of_order = 0, resyncs = 0;
+  double events_per_s = 0;
+  bool server_measured = false;
+  double server_cpu_percent = 0;  ///< of one core, during the latency window
+  double client_cpu_percent = 0;  ///< this process, same window
+  std::int64_t server_peak_rss_kib = 0;
+  double rss_per_conn_kib = 0;
+  double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
+};
+
+/// run_one runs `transport` (ws, sse, longpoll, mqtt or tcp) with `clients` clients.
+/// Never throws for what a size cannot hold: the result says so.
+RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients);
+
+}  // namespace tickcast::bench

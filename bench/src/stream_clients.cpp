@@ -1,0 +1,162 @@
+#include "stream_clients.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace tickcast::bench {
+
+StreamClients::StreamClients(Endpoint endpoint, std::size_t n) : endpoint_(std::move(endpoint)) {
+  recorder_ = std::make_unique<Recorder>(n);
+  conns_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto conn = std::make_unique<Conn>();
+    conn->owner = this;
+    conn->index = i;
+    conns_.push_back(std::move(conn));
+  }
+  loop_.start();
+}
+
+StreamClients::~StreamClients() {
+  loop_.stop();
+  for (auto& conn : conns_) {
+    if (conn->fd >= 0) ::close(conn->fd);
+  }
+}
+
+std::string StreamClients::first_error() const {
+  std::lock_guard lock(error_mutex_);
+  return first_error_;
+}
+
+void StreamClients::start(std::size_t n, std::size_t in_flight) {
+  loop_.post([this, n, in_flight] {
+    target_ = std::min(n, conns_.size());
+    in_flight_limit_ = std::max<std::size_t>(1, in_flight);
+    launch();
+  });
+}
+
+void StreamClients::launch() {
+  while (next_ < target_ && in_flight_ < in_flight_limit_) {
+    Conn& conn = *conns_[next_++];
+    ++in_flight_;
+    open(conn);
+  }
+}
+
+void StreamClients::open(Conn& conn) {
+  conn.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (conn.fd < 0) return fail(conn, std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(endpoint_.port));
+  ::inet_pton(AF_INET, endpoint_.host.c_str(), &addr.sin_addr);
+  const int rc = ::connect(conn.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (rc != 0 && errno != EINPROGRESS)
+    return fail(conn, std::string("connect: ") + std::strerror(errno));
+  conn.connecting = true;
+  conn.in.clear();
+  conn.out.clear();
+  conn.body.clear();
+  conn.data.clear();
+  conn.http = HttpResponseReader{};
+  loop_.add(conn.fd, EPOLLIN | EPOLLOUT, &conn);
+}
+
+void StreamClients::close_fd(Conn& conn) {
+  if (conn.fd < 0) return;
+  loop_.remove(conn.fd);
+  ::close(conn.fd);
+  conn.fd = -1;
+}
+
+void StreamClients::fail(Conn& conn, const std::string& why) {
+  close_fd(conn);
+  if (conn.failed) return;
+  conn.failed = true;
+  failed_.fetch_add(1);
+  {
+    std::lock_guard lock(error_mutex_);
+    if (first_error_.empty()) first_error_ = "client " + std::to_string(conn.index) + ": " + why;
+  }
+  if (!conn.ready) {
+    --in_flight_;
+    launch();
+  }
+}
+
+void StreamClients::deliver(Conn& conn, std::string_view json, std::int64_t received_us) {
+  recorder_->on_message(conn.index, json, received_us);
+  if (!conn.ready) {
+    conn.ready = true;
+    --in_flight_;
+    launch();
+  }
+}
+
+void StreamClients::queue_write(Conn& conn, std::string_view bytes) {
+  conn.out.append(bytes);
+  if (!conn.connecting) flush(conn);
+}
+
+void StreamClients::flush(Conn& conn) {
+  while (!conn.out.empty()) {
+    const ssize_t n = ::send(conn.fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return fail(conn, std::string("write: ") + std::strerror(errno));
+    }
+    conn.out.erase(0, static_cast<std::size_t>(n));
+  }
+  loop_.modify(conn.fd, conn.out.empty() ? EPOLLIN : (EPOLLIN | EPOLLOUT), &conn);
+}
+
+void StreamClients::on_ready(Conn& conn, std::uint32_t events) {
+  if (conn.fd < 0) return;
+  if (conn.connecting) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int error = 0;
+    socklen_t len = sizeof error;
+    ::getsockopt(conn.fd, SOL_SOCKET, SO_ERROR, &error, &len);
+    if (error != 0) return fail(conn, std::string("connect: ") + std::strerror(error));
+    conn.connecting = false;
+    conn.out = greeting(conn) + conn.out;
+    flush(conn);
+    return;
+  }
+  if (events & EPOLLOUT) {
+    flush(conn);
+    if (conn.fd < 0) return;
+  }
+  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+  std::array<char, 65536> buffer;
+  const ssize_t n = ::read(conn.fd, buffer.data(), buffer.size());
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  const std::int64_t received_us = now_us();
+  if (n <= 0) {
+    const std::string why =
+        n == 0 ? "closed by the server" : std::string("read: ") + std::strerror(errno);
+    if (conn.ready && reopen_on_close() && n == 0) {
+      close_fd(conn);
+      open(conn);
+      return;
+    }
+    return fail(conn, why);
+  }
+  conn.in.append(buffer.data(), static_cast<std::size_t>(n));
+  std::string error;
+  if (!on_bytes(conn, received_us, error)) fail(conn, error);
+}
+
+}  // namespace tickcast::bench

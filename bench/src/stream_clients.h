@@ -1,0 +1,84 @@
+#pragma once
+// The clients that read a plain TCP byte stream in the bench's own epoll loop: tcp (the
+// floor), sse and longpoll. This base opens the sockets at a bounded pace and moves
+// bytes; each transport parses them in on_bytes().
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "client_set.h"
+#include "event_loop.h"
+#include "http_response.h"
+
+namespace tickcast::bench {
+
+/// StreamClients runs N socket clients on one EventLoop thread.
+/// Threads: ClientSet members from the runner's thread; the rest on the loop thread.
+class StreamClients : public ClientSet {
+ public:
+  StreamClients(Endpoint endpoint, std::size_t n);
+  ~StreamClients() override;
+
+  void start(std::size_t n, std::size_t in_flight) override;
+  std::size_t failed() const override { return failed_.load(); }
+  std::string first_error() const override;
+
+ protected:
+  /// Conn is one client connection and whatever its protocol needs to parse.
+  struct Conn final : EventLoop::Watcher {
+    StreamClients* owner = nullptr;
+    std::size_t index = 0;
+    int fd = -1;
+    bool connecting = false;
+    bool ready = false;  ///< has had its first message
+    bool failed = false;
+    std::string in, out;  ///< bytes read but not parsed / not yet written
+    HttpResponseReader http;
+    std::string body;         ///< de-chunked HTTP body not yet parsed
+    std::string data;         ///< SSE: data lines of the event being read
+    std::uint64_t since = 0;  ///< longpoll: the `next` to ask after
+    bool have_since = false;
+    void on_ready(std::uint32_t events) override { owner->on_ready(*this, events); }
+  };
+
+  /// greeting returns the bytes to send once connected (an HTTP request, or nothing).
+  virtual std::string greeting(Conn& conn) = 0;
+  /// on_bytes parses conn.in; calls deliver() per message; false closes the client.
+  virtual bool on_bytes(Conn& conn, std::int64_t received_us, std::string& error) = 0;
+  /// reopen_on_close: a server close of a ready client is normal (long-poll keep-alive
+  /// end); reconnect it instead of counting a failure.
+  virtual bool reopen_on_close() const { return false; }
+
+  /// deliver hands one message to the recorder and paces the connects.
+  void deliver(Conn& conn, std::string_view json, std::int64_t received_us);
+  /// queue_write appends bytes to the client's output and writes what the socket takes.
+  void queue_write(Conn& conn, std::string_view bytes);
+
+  Endpoint endpoint_;
+  EventLoop loop_;
+  std::vector<std::unique_ptr<Conn>> conns_;  // never shrinks while the loop runs
+
+ private:
+  void on_ready(Conn& conn, std::uint32_t events);
+  void open(Conn& conn);
+  void fail(Conn& conn, const std::string& why);
+  void close_fd(Conn& conn);
+  void flush(Conn& conn);
+  void launch();
+
+  std::size_t next_ = 0, target_ = 0, in_flight_limit_ = 0, in_flight_ = 0;
+  std::atomic<std::size_t> failed_{0};
+  mutable std::mutex error_mutex_;
+  std::string first_error_;
+};
+
+/// make_tcp_clients, make_sse_clients and make_longpoll_clients create the stream clients.
+std::unique_ptr<ClientSet> make_tcp_clients(const Endpoint& endpoint, std::size_t n);
+std::unique_ptr<ClientSet> make_sse_clients(const Endpoint& endpoint, std::size_t n);
+std::unique_ptr<ClientSet> make_longpoll_clients(const Endpoint& endpoint, std::size_t n);
+
+}  // namespace tickcast::bench

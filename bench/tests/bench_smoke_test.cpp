@@ -1,0 +1,68 @@
+// Runs tickcast-bench for a few seconds with 10 clients per transport and checks its
+// JSON: well formed, every transport present and held, nothing lost or duplicated on
+// ws, sse and long-poll. No timing assertions: the machine may be busy.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+namespace {
+
+TEST(BenchSmoke, TenClientsPerTransport) {
+  char dir_template[] = "/tmp/tickcast-bench-smoke-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string json_path = dir + "/bench.json";
+  const std::string csv_path = dir + "/bench.csv";
+  const std::string command =
+      std::string(TICKCAST_BENCH_PATH) +
+      " --transports ws,sse,longpoll,mqtt --sizes 10 --duration 2 --commands 2"
+      " --tick-ms 50 --json " +
+      json_path + " --csv " + csv_path + " > " + dir + "/out.txt 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream out_text(dir + "/out.txt");
+  const std::string output((std::istreambuf_iterator<char>(out_text)),
+                           std::istreambuf_iterator<char>());
+  ASSERT_EQ(status, 0) << output;
+
+  std::ifstream in(json_path);
+  ASSERT_TRUE(in) << output;
+  nlohmann::json report;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << output;
+  ASSERT_TRUE(report.contains("runs")) << report.dump(2);
+  ASSERT_TRUE(report.contains("machine"));
+
+  std::set<std::string> seen;
+  for (const auto& run : report["runs"]) {
+    const std::string transport = run.at("transport");
+    seen.insert(transport);
+    EXPECT_EQ(run.at("clients"), 10) << transport;
+    EXPECT_TRUE(run.at("held").get<bool>()) << transport << ": " << run.at("note");
+    EXPECT_EQ(run.at("connected"), 10) << transport;
+    EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 0u) << transport;
+    EXPECT_TRUE(run.at("latency_us").at("p99").is_number()) << transport;
+    EXPECT_TRUE(run.at("server").at("peak_rss_kib").is_number()) << transport;
+    if (transport == "ws" || transport == "sse" || transport == "longpoll" || transport == "tcp") {
+      EXPECT_EQ(run.at("lost"), 0) << transport;
+      EXPECT_EQ(run.at("duplicated"), 0) << transport;
+      EXPECT_EQ(run.at("out_of_order"), 0) << transport;
+    }
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt"}));
+
+  std::ifstream csv(csv_path);
+  std::string header;
+  ASSERT_TRUE(std::getline(csv, header));
+  EXPECT_EQ(header.rfind("transport,clients,held", 0), 0u);
+  std::remove(json_path.c_str());
+  std::remove(csv_path.c_str());
+  std::remove((dir + "/out.txt").c_str());
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
