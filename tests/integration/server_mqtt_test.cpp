@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 
 #include "support/server_process.h"
@@ -67,13 +68,15 @@ TEST(ServerMqtt, OneRoomServesWsSseLongPollAndMqttAtOnce) {
     stopped = e["state"]["running"] == false;
   }
   EXPECT_TRUE(stopped);
-  std::thread requester([&] { std::this_thread::sleep_for(300ms); });  // let the sub below attach
-  requester.join();
   std::string error_text;
-  std::thread listen([&] { error_text = sub_one(mqtt_port, "tickcast/rooms/mix/errors"); });
-  // mosquitto_sub needs a moment to subscribe; publish until the reply is seen.
+  std::atomic<bool> replied{false};
+  std::thread listen([&] {
+    error_text = sub_one(mqtt_port, "tickcast/rooms/mix/errors");
+    replied = true;
+  });
+  // mosquitto_sub needs a moment to subscribe; publish until its reply is seen.
   const auto error_deadline = std::chrono::steady_clock::now() + 5s;
-  while (error_text.empty() && std::chrono::steady_clock::now() < error_deadline) {
+  while (!replied && std::chrono::steady_clock::now() < error_deadline) {
     pub(mqtt_port, "tickcast/rooms/mix/commands", R"({"type":"stop","request_id":"m1"})");
     std::this_thread::sleep_for(100ms);
   }
