@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libwebsockets-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libmosquitto-dev mosquitto mosquitto-clients
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev python3-matplotlib
   curl chromium nodejs npm
 )
 
