@@ -152,8 +152,8 @@ void Loop::start() {
     running_ = true;
     stopping_ = false;
   }
+  std::lock_guard lock(mutex_);  // service_thread_id_ is read under it by run_sync
   thread_ = std::thread([this] {
-    service_thread_id_ = std::this_thread::get_id();
     for (;;) {
       {
         std::lock_guard lock(mutex_);
@@ -162,6 +162,7 @@ void Loop::start() {
       if (lws_service(context_, 0) < 0) break;
     }
   });
+  service_thread_id_ = thread_.get_id();
 }
 
 void Loop::stop() {
