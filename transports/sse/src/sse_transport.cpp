@@ -213,8 +213,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   clients = sessions.size();
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
+  // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-  lws_http_mark_sse(wsi);
   lws_set_timer_usecs(
       wsi, std::chrono::duration_cast<std::chrono::microseconds>(options.heartbeat).count());
   lws_callback_on_writable(wsi);  // headers and retry: at once
