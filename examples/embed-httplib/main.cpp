@@ -1,0 +1,75 @@
+// embed-httplib: the Pomodoro Hub served by an app's own cpp-httplib server through
+// tickcast::httplib (SSE, long-poll, REST), one worker thread per open stream. The
+// thread-per-stream counterpart of `tickcast-server --transport sse,longpoll`, for comparing
+// the two I/O models (tickcast-bench's `sse-httplib` row).
+//
+//   embed-httplib --port 8080 --threads 1100 --max-clients 1000 --tick-ms 1000
+//   curl -N http://127.0.0.1:8080/sse/rooms/focus
+//   curl -d '{"type":"start"}' http://127.0.0.1:8080/api/rooms/focus/commands
+#include <httplib.h>
+
+#include <csignal>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "tickcast/core/hub.h"
+#include "tickcast/httplib/httplib_transport.h"
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> flag{{"--host", "127.0.0.1"},
+                                          {"--port", "8080"},
+                                          {"--threads", "64"},
+                                          {"--max-clients", "56"},
+                                          {"--tick-ms", "1000"}};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!flag.count(argv[i])) return std::cerr << "unknown flag " << argv[i] << '\n', 2;
+    flag[argv[i]] = argv[i + 1];
+  }
+  std::signal(SIGINT, SIG_DFL);  // a non-interactive shell starts background jobs ignoring it
+  sigset_t signals;              // taken by sigwait below; blocked before any thread starts
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  tickcast::SystemClock clock;
+  tickcast::HubOptions hub_options;
+  hub_options.tick = tickcast::Millis(std::stoll(flag["--tick-ms"]));
+  tickcast::Hub hub(hub_options, clock);
+
+  // Every open stream holds a worker: the pool is sized for max-clients plus REST.
+  httplib::Server server;
+  const auto threads = std::stoul(flag["--threads"]);
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // httplib's API
+  tickcast::httplib::HttplibOptions options;
+  options.max_clients = std::stoul(flag["--max-clients"]);
+  tickcast::httplib::HttplibTransport transport(server, options);
+  tickcast::httplib::mount_rest(server, hub);
+  server.Get("/healthz", [&transport](const httplib::Request&, httplib::Response& response) {
+    const bool ok = transport.stats().accepting;
+    response.status = ok ? 200 : 503;
+    response.set_content(ok ? R"({"status":"ok"})" : R"({"status":"starting"})",
+                         "application/json");
+  });
+
+  const int port = std::stoi(flag["--port"]);
+  if (!server.bind_to_port(flag["--host"].c_str(), port)) {
+    return std::cerr << "embed-httplib: cannot listen on port " << port << '\n', 1;
+  }
+  hub.add_transport(transport);
+  hub.start();
+  transport.start(hub);
+  std::thread listener([&server] { server.listen_after_bind(); });
+  std::cout << "embed-httplib: http://" << flag["--host"] << ':' << port << " (sse-httplib)"
+            << std::endl;
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  transport.stop();  // before server.stop(): ends the streams that hold workers
+  server.stop();
+  listener.join();
+  hub.stop();
+}
