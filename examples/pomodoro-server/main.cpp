@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   std::string web_root = TICKCAST_WEB_ROOT;
   std::size_t history = 1024;
   std::string sse_heartbeat = "15s";
+  int ws_ping_s = 20, ws_hangup_s = 45;
 
   app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
       ->capture_default_str();
@@ -156,6 +157,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(duration_validator());
 
+  app.add_option("--ws-ping", ws_ping_s, "seconds of silence before a WebSocket is pinged")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--ws-hangup", ws_hangup_s,
+                 "seconds of silence (no pong) before a WebSocket is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 7200));
+
   std::vector<std::string> transports;
   try {
     app.parse(argc, argv);
@@ -187,6 +196,8 @@ int main(int argc, char** argv) {
   http_options.port = port;
   http_options.web_root = web_root;
   http_options.allowed_origins = allowed_origins;
+  http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
+  http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;

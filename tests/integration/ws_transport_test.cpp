@@ -237,6 +237,39 @@ TEST(WsTransport, ShutdownClosesClientsWithGoingAway) {
   EXPECT_EQ(connection.close_code(), 1001);
 }
 
+// A client that never answers pings is pinged, then closed, on the server's schedule.
+TEST(WsTransport, KeepalivePingsAndClosesASilentClient) {
+  ServerProcess server({"--ws-ping", "1", "--ws-hangup", "3"});
+  const std::string upgrade =
+      "GET /rooms/quiet HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  const auto asked = std::chrono::steady_clock::now();
+  // raw_http reads until the server closes: a silent client is closed within the deadline.
+  const std::string answer = testing::raw_http(server.port(), upgrade, 15s);
+  const auto lasted = std::chrono::steady_clock::now() - asked;
+  EXPECT_EQ(answer.rfind("HTTP/1.1 101", 0), 0u) << answer;
+  // Walk the server's (unmasked) frames after the handshake, looking for a ping (0x9).
+  std::size_t at = answer.find("\r\n\r\n");
+  ASSERT_NE(at, std::string::npos);
+  bool pinged = false;
+  for (at += 4; at + 2 <= answer.size();) {
+    const int opcode = static_cast<unsigned char>(answer[at]) & 0x0f;
+    std::size_t length = static_cast<unsigned char>(answer[at + 1]) & 0x7f;
+    std::size_t header = 2;
+    if (length == 126 && at + 4 <= answer.size()) {
+      length = (static_cast<unsigned char>(answer[at + 2]) << 8) |
+               static_cast<unsigned char>(answer[at + 3]);
+      header = 4;
+    }
+    pinged = pinged || opcode == 0x9;
+    at += header + length;
+  }
+  EXPECT_TRUE(pinged) << "no ping frame was sent";
+  EXPECT_GE(lasted, 2s);
+  EXPECT_LT(lasted, 15s) << "a silent client was never closed";
+}
+
 TEST(WsTransport, TwoHundredClientsGetEveryTickWithoutAGap) {
   ServerProcess server({"--tick-ms", "50"});
   WsClientPool pool;

@@ -121,10 +121,12 @@ void Loop::start() {
       lws_protocols{"tickcast-malformed-http", malformed_http_callback, 0, 0, 0, nullptr, 0});
   protocols_.push_back(lws_protocols{nullptr, nullptr, 0, 0, 0, nullptr, 0});
 
-  // Keepalive for WebSockets: ping after 20 s without traffic, hang up after 45 s.
+  // Keepalive for WebSockets: libwebsockets pings a connection that has been silent and
+  // hangs up on one that stays silent (no pong) for longer.
   retry_ = lws_retry_bo_t{};
-  retry_.secs_since_valid_ping = 20;
-  retry_.secs_since_valid_hangup = 45;
+  retry_.secs_since_valid_ping = static_cast<std::uint16_t>(options_.websocket_ping_after.count());
+  retry_.secs_since_valid_hangup =
+      static_cast<std::uint16_t>(options_.websocket_hangup_after.count());
 
   lws_context_creation_info info{};
   info.port = options_.port;

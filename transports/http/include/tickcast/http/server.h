@@ -31,6 +31,9 @@ struct ServerOptions {
   std::vector<std::string> allowed_origins;
   std::size_t max_body_bytes = 4096;           ///< larger request bodies get 413
   std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
+  /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
+  std::chrono::seconds websocket_ping_after{20};
+  std::chrono::seconds websocket_hangup_after{45};
 };
 
 /// Request is an HTTP request as routes see it; the path is percent-decoded.
