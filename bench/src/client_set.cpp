@@ -7,13 +7,15 @@
 namespace tickcast::bench {
 
 std::unique_ptr<ClientSet> make_ws_clients(const Endpoint& endpoint, std::size_t n);
+std::unique_ptr<ClientSet> make_ws_raw_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_mqtt_clients(const Endpoint& endpoint, std::size_t n);
 
 std::size_t fds_per_client(std::string_view transport) { return transport == "mqtt" ? 3 : 1; }
 
 std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const Endpoint& endpoint,
                                            std::size_t n) {
-  if (transport == "ws") return make_ws_clients(endpoint, n);
+  if (transport == "ws") return make_ws_raw_clients(endpoint, n);
+  if (transport == "ws-lws") return make_ws_clients(endpoint, n);
   if (transport == "sse") return make_sse_clients(endpoint, n);
   if (transport == "longpoll") return make_longpoll_clients(endpoint, n);
   if (transport == "mqtt") return make_mqtt_clients(endpoint, n);

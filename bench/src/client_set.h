@@ -46,8 +46,10 @@ class ClientSet {
 /// process: 3 for mqtt (libmosquitto keeps a socketpair per client besides its socket).
 std::size_t fds_per_client(std::string_view transport);
 
-/// make_client_set creates the clients of `transport` (ws, sse, longpoll, mqtt, tcp) for
-/// `n` connections to `endpoint`; throws std::invalid_argument for an unknown name.
+/// make_client_set creates the clients of `transport` for `n` connections to `endpoint`:
+/// tcp, ws, sse and longpoll on the bench's own epoll loop (one client code path for all,
+/// so that what differs is the server and the protocol), ws-lws on tickcast::wsclient
+/// (libwebsockets), mqtt on libmosquitto. Throws std::invalid_argument for other names.
 std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const Endpoint& endpoint,
                                            std::size_t n);
 

@@ -24,6 +24,7 @@ bool rest_command(const Endpoint& endpoint, std::string_view json) {
 class SseClients final : public StreamClients {
  public:
   using StreamClients::StreamClients;
+  ~SseClients() override { stop(); }
   bool send_command(std::string_view json) override { return rest_command(endpoint_, json); }
 
  protected:
@@ -71,6 +72,7 @@ class SseClients final : public StreamClients {
 class LongPollClients final : public StreamClients {
  public:
   using StreamClients::StreamClients;
+  ~LongPollClients() override { stop(); }
   bool send_command(std::string_view json) override { return rest_command(endpoint_, json); }
 
  protected:

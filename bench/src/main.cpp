@@ -19,7 +19,9 @@ namespace {
 
 using namespace tickcast::bench;
 
-const std::vector<std::string> kTransports{"ws", "sse", "longpoll", "mqtt"};
+// ws-lws is the ws transport read by tickcast::wsclient (libwebsockets) instead of the
+// bench's own client loop: the difference is the client library's share.
+const std::vector<std::string> kTransports{"ws", "sse", "longpoll", "mqtt", "ws-lws"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
-  std::string transports_list = "ws,sse,longpoll,mqtt";
+  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws";
   std::string sizes_list = "100";
   bool compare = false;
   bool no_floor = false;
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   app.add_flag("--compare", compare,
                "every transport and tcp for N in 1,100,1000,10000 (see --sizes)");
   app.add_option("--transports", transports_list,
-                 "comma list of ws,sse,longpoll,mqtt (tcp is always added)")
+                 "comma list of ws,sse,longpoll,mqtt,ws-lws or all (tcp is always added)")
       ->capture_default_str();
   app.add_option("--sizes,--clients", sizes_list, "comma list of client counts per transport")
       ->capture_default_str();
@@ -195,10 +197,12 @@ int main(int argc, char** argv) {
     for (const auto& transport : order) {
       RunResult r = run_one(options, transport, size);
       if (live) std::fprintf(stderr, "\r\033[K");
-      std::fprintf(
-          stderr, "tickcast-bench: %-8s N=%-6zu %s\n", transport.c_str(), size,
-          r.held ? ("p99 " + std::to_string(r.latency.percentile(99) / 1000.0) + " ms").c_str()
-                 : r.note.c_str());
+      char line[128];
+      std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
+                    static_cast<double>(r.latency.percentile(50)) / 1000,
+                    static_cast<double>(r.latency.percentile(99)) / 1000);
+      std::fprintf(stderr, "tickcast-bench: %-8s N=%-6zu %s\n", transport.c_str(), size,
+                   r.held ? line : r.note.c_str());
       results.push_back(std::move(r));
     }
   }

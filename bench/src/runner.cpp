@@ -77,10 +77,10 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
   endpoint.port = free_port();
   endpoint.mqtt_port = free_port();
   auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
-      options.server_path, "--transport", transport, "--host", options.host, "--port",
-      std::to_string(endpoint.port), "--mqtt-port", std::to_string(endpoint.mqtt_port), "--tick-ms",
-      std::to_string(options.tick_ms), "--max-clients", std::to_string(clients + 16), "--work",
-      "24h"});
+      options.server_path, "--transport", server_transport(transport), "--host", options.host,
+      "--port", std::to_string(endpoint.port), "--mqtt-port", std::to_string(endpoint.mqtt_port),
+      "--tick-ms", std::to_string(options.tick_ms), "--max-clients", std::to_string(clients + 16),
+      "--work", "24h"});
   ChildProcess* c = child.get();
   if (!wait_for(
           [&] {
@@ -101,6 +101,10 @@ std::string fmt(const char* format, auto... args) {
 }
 
 }  // namespace
+
+std::string server_transport(const std::string& transport) {
+  return transport == "ws-lws" ? "ws" : transport;
+}
 
 RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients) {
   RunResult result;

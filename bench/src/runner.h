@@ -51,7 +51,10 @@ struct RunResult {
   double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
 };
 
-/// run_one runs `transport` (ws, sse, longpoll, mqtt or tcp) with `clients` clients.
+/// server_transport names the server transport a bench transport uses ("ws" for ws-lws).
+std::string server_transport(const std::string& transport);
+
+/// run_one runs `transport` (tcp, ws, ws-lws, sse, longpoll or mqtt) with `clients` clients.
 /// Never throws for what a size cannot hold: the result says so.
 RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients);
 

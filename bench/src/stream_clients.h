@@ -42,6 +42,7 @@ class StreamClients : public ClientSet {
     std::string data;         ///< SSE: data lines of the event being read
     std::uint64_t since = 0;  ///< longpoll: the `next` to ask after
     bool have_since = false;
+    bool upgraded = false;  ///< ws: the HTTP upgrade is done
     void on_ready(std::uint32_t events) override { owner->on_ready(*this, events); }
   };
 
@@ -52,6 +53,10 @@ class StreamClients : public ClientSet {
   /// reopen_on_close: a server close of a ready client is normal (long-poll keep-alive
   /// end); reconnect it instead of counting a failure.
   virtual bool reopen_on_close() const { return false; }
+
+  /// stop ends the loop thread; every final class calls it in its destructor, so that
+  /// no virtual hook runs while the derived part is being destroyed. Idempotent.
+  void stop() { loop_.stop(); }
 
   /// deliver hands one message to the recorder and paces the connects.
   void deliver(Conn& conn, std::string_view json, std::int64_t received_us);

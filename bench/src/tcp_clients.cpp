@@ -10,6 +10,7 @@ namespace {
 class TcpClients final : public StreamClients {
  public:
   using StreamClients::StreamClients;
+  ~TcpClients() override { stop(); }
 
   bool send_command(std::string_view json) override {
     std::string frame = encode_frame(json);

@@ -21,7 +21,7 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   const std::string csv_path = dir + "/bench.csv";
   const std::string command =
       std::string(TICKCAST_BENCH_PATH) +
-      " --transports ws,sse,longpoll,mqtt --sizes 10 --duration 2 --commands 2"
+      " --transports ws,sse,longpoll,mqtt,ws-lws --sizes 10 --duration 2 --commands 2"
       " --tick-ms 50 --json " +
       json_path + " --csv " + csv_path + " > " + dir + "/out.txt 2>&1";
   const int status = std::system(command.c_str());
@@ -47,13 +47,14 @@ TEST(BenchSmoke, TenClientsPerTransport) {
     EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 0u) << transport;
     EXPECT_TRUE(run.at("latency_us").at("p99").is_number()) << transport;
     EXPECT_TRUE(run.at("server").at("peak_rss_kib").is_number()) << transport;
-    if (transport == "ws" || transport == "sse" || transport == "longpoll" || transport == "tcp") {
+    if (transport == "ws" || transport == "ws-lws" || transport == "sse" ||
+        transport == "longpoll" || transport == "tcp") {
       EXPECT_EQ(run.at("lost"), 0) << transport;
       EXPECT_EQ(run.at("duplicated"), 0) << transport;
       EXPECT_EQ(run.at("out_of_order"), 0) << transport;
     }
   }
-  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt"}));
+  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws"}));
 
   std::ifstream csv(csv_path);
   std::string header;
