@@ -83,6 +83,22 @@ TEST(Sse, StreamsTheContractFormat) {
   EXPECT_EQ(json::parse(start->data)["reason"], "start");
 }
 
+TEST(Sse, CurlReadsTheStreamAndResumes) {
+  ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "50"});
+  post(server, "curl", R"({"type":"start"})");
+  wait_for_seq(server, "curl", 5);
+  const std::string url = server.base_url() + "/sse/rooms/curl";
+  // curl stops after 1 s (exit 28); what it printed is what a third-party client sees.
+  const std::string stream =
+      testing::run_command("curl -sN --max-time 1 -H 'Last-Event-ID: 2' " + url + " 2>/dev/null");
+  EXPECT_NE(stream.find("retry: "), std::string::npos) << stream;
+  EXPECT_NE(stream.find("id: 3\nevent: timer\ndata: {"), std::string::npos) << stream;
+  EXPECT_EQ(stream.find("id: 2\n"), std::string::npos) << "an event it had was sent again";
+  const json answer = json::parse(testing::run_command("curl -s '" + server.base_url() +
+                                                       "/poll/rooms/curl?since=2&timeout_ms=0'"));
+  EXPECT_EQ(answer["events"][0]["seq"], 3);
+}
+
 TEST(Sse, ResumeWithLastEventIdGetsExactlyTheMissedEvents) {
   ServerProcess server({"--transport", "sse", "--tick-ms", "50"});
   post(server, "resume", R"({"type":"start"})");

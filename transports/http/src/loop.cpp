@@ -325,6 +325,7 @@ int Loop::on_confirm_upgrade(lws* wsi) {
   } else if (WebSocketEndpoint* endpoint = websocket_endpoint_for(request.path)) {
     if (auto error = endpoint->check_upgrade(request)) {
       refusal = json_error(error->code, error->message);
+      if (error->code == ErrorCode::overloaded) refusal.headers.emplace_back("retry-after", "5");
     } else {
       return 0;
     }
