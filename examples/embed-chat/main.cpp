@@ -5,6 +5,7 @@
 //   embed-chat --transport ws,sse,longpoll,mqtt --port 8080 --mqtt-port 1883
 //   curl -N http://127.0.0.1:8080/sse/rooms/lobby &
 //   curl -d 'hello' http://127.0.0.1:8080/chat/rooms/lobby
+#include <chrono>
 #include <csignal>
 #include <deque>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tickcast/core/protocol.h"
@@ -24,17 +26,15 @@
 namespace {
 
 using tickcast::Message, tickcast::MessageKind, tickcast::make_payload;
+volatile std::sig_atomic_t stopping = 0;
 
 // quoted renders text as a JSON string.
 std::string quoted(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
-    if (c == '"' || c == '\\')
-      out += {'\\', static_cast<char>(c)};
-    else if (c < 0x20)
-      out += "\\u00" + std::string{"0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]};
-    else
-      out += static_cast<char>(c);
+    if (c == '"' || c == '\\') out += '\\';
+    if (c >= 0x20) out += static_cast<char>(c);
+    if (c < 0x20) out += "\\u00" + std::string{"01"[c >> 4], "0123456789abcdef"[c & 15]};
   }
   return out + '"';
 }
@@ -103,12 +103,8 @@ int main(int argc, char** argv) {
     if (!flag.count(argv[i])) return std::cerr << "unknown flag " << argv[i] << '\n', 2;
     flag[argv[i]] = argv[i + 1];
   }
-  std::signal(SIGINT, SIG_DFL);  // a non-interactive shell starts background jobs ignoring it
-  sigset_t signals;              // taken by sigwait below; blocked before any thread starts
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGINT, [](int) { stopping = 1; });
+  std::signal(SIGTERM, [](int) { stopping = 1; });
   std::signal(SIGPIPE, SIG_IGN);
 
   tickcast::http::ServerOptions http_options;
@@ -151,8 +147,7 @@ int main(int argc, char** argv) {
   std::cout << "embed-chat: on " << server.base_url() << " (" << flag["--transport"] << ")"
             << std::endl;
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (!stopping) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (auto& t : transports) t->stop();
   server.stop();
 }
