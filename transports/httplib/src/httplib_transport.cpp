@@ -197,8 +197,9 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
           if (out.empty() && now >= *next_heartbeat) out = ": keepalive\n\n";
           if (!out.empty()) *next_heartbeat = now + self->options.heartbeat;
         }
-        // Returning with nothing written lets cpp-httplib check whether it is stopping.
-        if (out.empty()) return true;
+        // Nothing to write: return, so cpp-httplib checks whether it is stopping, and end the
+        // stream if the client has gone (is_writable also checks that the socket is alive).
+        if (out.empty()) return sink.is_writable();
         if (!sink.write(out.data(), out.size())) return false;
         self->sent += written;
         return true;
