@@ -173,7 +173,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  // Signals are taken by sigwait below; block them before any thread starts.
+  // Signals are taken by sigwait below; block them before any thread starts. A shell that
+  // starts us in the background sets SIGINT to ignored, which would discard it even for
+  // sigwait, so the defaults come back first.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -98,13 +98,15 @@ std::optional<std::uint64_t> parse_seq(const std::string& text) {
 
 // Appends one event in the wire format: `id:` only for room events, so an error reply
 // never moves the client's Last-Event-ID.
-void append_event(std::string& out, const Message& message) {
+void append_event(std::string& out, const Message& message, const std::string& event_name) {
   if (message.kind != MessageKind::error) {
     out += "id: ";
     out += std::to_string(message.seq);
     out += '\n';
   }
-  out += "event: timer\ndata: ";
+  out += "event: ";
+  out += event_name;
+  out += "\ndata: ";
   out += *message.payload;
   out += "\n\n";
 }
@@ -140,7 +142,7 @@ After SseSession::on_writable(lws* wsi) {
   const auto now = std::chrono::steady_clock::now();
   std::uint64_t written = 0;
   while (!outbox.empty()) {
-    append_event(out, outbox.front());
+    append_event(out, outbox.front(), owner->options.event_name);
     outbox.pop(now);
     ++written;
   }

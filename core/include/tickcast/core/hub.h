@@ -33,7 +33,7 @@ struct HubOptions {
 
 /// CommandOutcome is the result of a command sent through Hub::command (REST).
 struct CommandOutcome {
-  std::optional<Error> error;
+  std::optional<Error> error;  ///< why the command was refused, if it was
   std::string request_id;
   TimerState state;  ///< the room's state after the command (when no error)
 };
@@ -47,10 +47,10 @@ struct RoomSummary {
 
 /// HubStats is what /metrics shows of the Hub.
 struct HubStats {
-  std::uint64_t rooms = 0;
-  std::uint64_t events_broadcast = 0;
-  std::uint64_t commands_ok = 0;
-  std::uint64_t commands_rejected = 0;
+  std::uint64_t rooms = 0;              ///< rooms that exist
+  std::uint64_t events_broadcast = 0;   ///< events given to the transports
+  std::uint64_t commands_ok = 0;        ///< commands that changed a room
+  std::uint64_t commands_rejected = 0;  ///< commands answered with an error
 };
 
 /// Hub is the timer core: rooms, their timers and histories, and the broadcast fan-out.
@@ -58,7 +58,9 @@ struct HubStats {
 /// except pump() (tests drive the strand by hand with it instead of start()).
 class Hub final : public Sink {
  public:
+  /// Hub reads time from `clock`, which must outlive it. Nothing runs until start() or pump().
   Hub(HubOptions options, const Clock& clock);
+  /// ~Hub stops the strand thread.
   ~Hub() override;
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;

@@ -26,11 +26,11 @@ enum class MessageKind {
 struct Message {
   /// seq is the room's sequence number (SSE `id:`, long-poll `next`); 0 for errors.
   std::uint64_t seq = 0;
-  Payload payload;
+  Payload payload;  ///< the encoded event, shared by every transport and client
   /// droppable marks a message that a newer one supersedes (a tick): a slow client's
   /// full queue drops these first and never drops the others (state changes).
   bool droppable = false;
-  MessageKind kind = MessageKind::event;
+  MessageKind kind = MessageKind::event;  ///< event, snapshot or error
 };
 
 }  // namespace tickcast

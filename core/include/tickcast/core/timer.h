@@ -13,6 +13,7 @@
 
 namespace tickcast {
 
+/// Millis is the unit of every phase length and remaining time.
 using Millis = std::chrono::milliseconds;
 
 /// Phase is one of the three Pomodoro phases.
@@ -27,6 +28,7 @@ struct TimerConfig {
   Millis short_break{std::chrono::minutes(5)};
   Millis long_break{std::chrono::minutes(15)};
   int cycles = 4;
+  /// duration_of returns the length of `phase`.
   Millis duration_of(Phase phase) const;
 };
 
@@ -86,6 +88,7 @@ class Timer {
   /// state returns the state as of `now`.
   TimerState state(MonotonicTime now) const;
 
+  /// config returns the lengths in force.
   const TimerConfig& config() const { return config_; }
 
  private:

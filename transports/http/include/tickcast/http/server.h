@@ -67,6 +67,7 @@ Response json_error(ErrorCode code, std::string_view message);
 /// (a hub callback, say); a response to a client that has gone away is dropped.
 class Responder {
  public:
+  /// Responder is made by the loop for each routed request; apps receive it, never build it.
   Responder(std::weak_ptr<internal::Loop> loop, std::uint64_t exchange_id)
       : loop_(std::move(loop)), exchange_id_(exchange_id) {}
   /// respond sends `response`; later calls do nothing.
@@ -85,7 +86,9 @@ using Handler = std::function<void(const Request&, Responder)>;
 /// Threads: route() before start(); start()/stop() from the owning thread; the rest from any.
 class Server {
  public:
+  /// Server prepares a listener; nothing is bound until start().
   explicit Server(ServerOptions options);
+  /// ~Server stops it.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -105,6 +108,7 @@ class Server {
   int port() const;
   /// base_url returns http://host:port.
   std::string base_url() const;
+  /// options returns the options it was made with.
   const ServerOptions& options() const { return options_; }
 
   /// loop gives transports on this port access to the service loop (internal API).

@@ -20,6 +20,7 @@ struct SseOptions {
   std::chrono::milliseconds heartbeat{15000};  ///< a comment line at least this often
   std::chrono::milliseconds retry{2000};       ///< the `retry:` sent once to EventSource
   std::chrono::seconds stuck_timeout{30};      ///< a client not drained for this long is closed
+  std::string event_name = "timer";            ///< the `event:` field of every event
 };
 
 /// SseTransport streams each room's events as `id: {seq}`, `event: timer`, `data: {json}`.
