@@ -94,8 +94,10 @@ Loop::~Loop() { stop(); }
 
 Loop& loop_of(lws* wsi) { return *static_cast<Loop*>(lws_context_user(lws_get_context(wsi))); }
 
+// Routes are read on the service thread, so one added while it runs goes through it.
 void Loop::route(std::string method, std::string pattern, Handler handler) {
-  routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler), nullptr});
+  Route r{std::move(method), split_path(pattern), std::move(handler), nullptr};
+  run_sync([&] { routes_.push_back(std::move(r)); });
 }
 
 void Loop::add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint) {

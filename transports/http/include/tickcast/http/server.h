@@ -83,7 +83,7 @@ class Responder {
 using Handler = std::function<void(const Request&, Responder)>;
 
 /// Server owns the listener and the service thread.
-/// Threads: route() before start(); start()/stop() from the owning thread; the rest from any.
+/// Threads: start()/stop() from the owning thread; route() and the rest from any.
 class Server {
  public:
   /// Server prepares a listener; nothing is bound until start().

@@ -82,7 +82,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   /// run_sync runs `task` on the service thread and waits for it; inline when not running.
   void run_sync(const std::function<void()>& task);
 
-  // -- owner (Server)
+  // -- owner (Server); route() from any thread
   void route(std::string method, std::string pattern, Handler handler);
   void start();
   void stop();
