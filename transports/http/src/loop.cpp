@@ -185,11 +185,10 @@ void Loop::stop() {
 }
 
 void Loop::post(std::function<void()> task) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!running_ || stopping_) return;
-    posted_.push_back(std::move(task));
-  }
+  // The wake-up happens under the lock, so stop() cannot destroy the context in between.
+  std::lock_guard lock(mutex_);
+  if (!running_ || stopping_) return;
+  posted_.push_back(std::move(task));
   lws_cancel_service(context_);
 }
 
