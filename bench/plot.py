@@ -55,7 +55,7 @@ def main():
     options = report.get("options", {})
     fig.suptitle(
         f"tickcast-bench: {machine.get('cpus', '?')} CPUs ({machine.get('cpu_model', '')}), "
-        f"tick {options.get('tick_ms', '?')} ms, {options.get('duration_s', '?')} s per run; "
+        f"tick {options.get('tick_ms') or 'N/10 (100..1000)'} ms, {options.get('duration_s', '?')} s per run; "
         "missing points: size not held (see the table)",
         fontsize=9,
     )

@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", options.duration_s, "seconds of tick latency per run")
       ->capture_default_str()
       ->check(CLI::Range(0.5, 3600.0));
-  app.add_option("--tick-ms", options.tick_ms, "tick period of the server and the floor")
+  app.add_option("--tick-ms", options.tick_ms,
+                 "tick period of the server and the floor (0: N/10 ms within 100..1000)")
       ->capture_default_str()
       ->check(CLI::Range(1, 60000));
   app.add_option("--commands", options.commands, "stop/start commands timed per run")
@@ -172,8 +173,8 @@ int main(int argc, char** argv) {
     if (live) std::fprintf(stderr, "\r\033[K%s", text.c_str());
   };
   std::fprintf(stderr,
-               "tickcast-bench: %d CPUs, file descriptor limit %llu (hard %llu), tick %d ms, %.1f "
-               "s per run\n",
+               "tickcast-bench: %d CPUs, file descriptor limit %llu (hard %llu), tick %d ms (0: by "
+               "size), %.1f s per run\n",
                machine.cpus, static_cast<unsigned long long>(machine.fd_limit),
                static_cast<unsigned long long>(machine.fd_hard_limit), options.tick_ms,
                options.duration_s);

@@ -68,10 +68,11 @@ Machine describe_machine() {
 
 void print_table(std::ostream& out, const std::vector<RunResult>& results) {
   const std::vector<std::pair<std::string, int>> columns{
-      {"transport", 9}, {"N", 6},        {"connect s", 9}, {"p50 ms", 8},  {"p90 ms", 8},
-      {"p99 ms", 8},    {"p99.9 ms", 8}, {"max ms", 8},    {"p50/tcp", 7}, {"p99/tcp", 7},
-      {"cmd p50", 8},   {"cmd p99", 8},  {"events/s", 9},  {"lost", 6},    {"dup", 4},
-      {"ooo", 4},       {"srv cpu%", 8}, {"peak MiB", 8},  {"KiB/conn", 8}};
+      {"transport", 9}, {"N", 6},        {"connect s", 9}, {"p50 ms", 8},   {"p90 ms", 8},
+      {"p99 ms", 8},    {"p99.9 ms", 8}, {"max ms", 8},    {"p50/tcp", 7},  {"p99/tcp", 7},
+      {"cmd p50", 8},   {"cmd p99", 8},  {"events/s", 9},  {"lost", 6},     {"dup", 4},
+      {"ooo", 4},       {"srv cpu%", 8}, {"peak MiB", 8},  {"KiB/conn", 8}, {"tick ms", 7},
+      {"load", 5}};
   auto row = [&](const std::vector<std::string>& cells) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
       const int width = columns[i].second;
@@ -97,15 +98,27 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
       continue;
     }
     auto r50 = ratio(r, results, 50), r99 = ratio(r, results, 99);
-    row({r.transport, std::to_string(r.clients), num(r.connect_s, "%.2f"),
-         ms(r.latency.percentile(50)), ms(r.latency.percentile(90)), ms(r.latency.percentile(99)),
-         ms(r.latency.percentile(99.9)), ms(r.latency.max()), r50 ? num(*r50, "%.2f") : "-",
-         r99 ? num(*r99, "%.2f") : "-", r.command.count() ? ms(r.command.percentile(50)) : "-",
-         r.command.count() ? ms(r.command.percentile(99)) : "-", num(r.events_per_s, "%.0f"),
-         std::to_string(r.lost), std::to_string(r.duplicated), std::to_string(r.out_of_order),
+    row({r.transport,
+         std::to_string(r.clients),
+         num(r.connect_s, "%.2f"),
+         ms(r.latency.percentile(50)),
+         ms(r.latency.percentile(90)),
+         ms(r.latency.percentile(99)),
+         ms(r.latency.percentile(99.9)),
+         ms(r.latency.max()),
+         r50 ? num(*r50, "%.2f") : "-",
+         r99 ? num(*r99, "%.2f") : "-",
+         r.command.count() ? ms(r.command.percentile(50)) : "-",
+         r.command.count() ? ms(r.command.percentile(99)) : "-",
+         num(r.events_per_s, "%.0f"),
+         std::to_string(r.lost),
+         std::to_string(r.duplicated),
+         std::to_string(r.out_of_order),
          r.server_measured ? num(r.server_cpu_percent) : "-",
          r.server_measured ? num(static_cast<double>(r.server_peak_rss_kib) / 1024.0) : "-",
-         r.server_measured ? num(r.rss_per_conn_kib, "%.2f") : "-"});
+         r.server_measured ? num(r.rss_per_conn_kib, "%.2f") : "-",
+         std::to_string(r.tick_ms),
+         num(r.load_before, "%.1f")});
   }
   if (!notes.empty()) {
     out << "\n";
@@ -125,6 +138,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
     runs.push_back({
         {"transport", r.transport},
         {"clients", r.clients},
+        {"tick_ms", r.tick_ms},
         {"held", r.held},
         {"note", r.note},
         {"connected", r.connected},

@@ -57,13 +57,13 @@ bool wait_for(const std::function<bool()>& ready, ChildProcess* child, double ti
 
 // Starts what the clients of `transport` talk to; fills the endpoint's ports.
 std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std::string& transport,
-                                           std::size_t clients, Endpoint& endpoint,
+                                           std::size_t clients, int tick_ms, Endpoint& endpoint,
                                            std::string& error) {
   if (transport == "tcp") {
     endpoint.port = free_port();
     auto child = std::make_unique<ChildProcess>(
         std::vector<std::string>{options.self_path, "--floor-server", options.host,
-                                 std::to_string(endpoint.port), std::to_string(options.tick_ms)});
+                                 std::to_string(endpoint.port), std::to_string(tick_ms)});
     ChildProcess* c = child.get();
     if (!wait_for([&] { return c->output().find("listening") != std::string::npos; }, c, 10, error))
       return nullptr;
@@ -79,8 +79,8 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
   auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
       options.server_path, "--transport", server_transport(transport), "--host", options.host,
       "--port", std::to_string(endpoint.port), "--mqtt-port", std::to_string(endpoint.mqtt_port),
-      "--tick-ms", std::to_string(options.tick_ms), "--max-clients", std::to_string(clients + 16),
-      "--work", "24h"});
+      "--tick-ms", std::to_string(tick_ms), "--max-clients", std::to_string(clients + 16), "--work",
+      "24h"});
   ChildProcess* c = child.get();
   if (!wait_for(
           [&] {
@@ -102,6 +102,11 @@ std::string fmt(const char* format, auto... args) {
 
 }  // namespace
 
+int tick_ms_for(const RunOptions& options, std::size_t clients) {
+  if (options.tick_ms > 0) return options.tick_ms;
+  return static_cast<int>(std::clamp<std::size_t>(clients / 10, 100, 1000));
+}
+
 std::string server_transport(const std::string& transport) {
   return transport == "ws-lws" ? "ws" : transport;
 }
@@ -110,6 +115,8 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   RunResult result;
   result.transport = transport;
   result.clients = clients;
+  result.tick_ms = tick_ms_for(options, clients);
+  const int tick_ms = result.tick_ms;
   result.load_before = load_average();
   auto progress = [&](const std::string& text) {
     if (options.progress)
@@ -134,7 +141,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   progress("starting server");
   std::unique_ptr<ChildProcess> server;
   try {
-    server = start_server(options, transport, clients, endpoint, error);
+    server = start_server(options, transport, clients, tick_ms, endpoint, error);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -225,11 +232,11 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   // Command propagation: stop and start in turn, off the tick grid, ending stopped.
   for (int i = 0; i < options.commands; ++i) {
     progress(fmt("command %d/%d", i + 1, options.commands));
-    std::this_thread::sleep_for(std::chrono::milliseconds(options.tick_ms * 5 / 2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(tick_ms * 5 / 2));
     timed_command(i % 2 == 1);
   }
   if (options.commands % 2 == 0) timed_command(false);
-  std::this_thread::sleep_for(std::chrono::milliseconds(std::max(200, options.tick_ms * 2)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::max(200, tick_ms * 2)));
 
   const RecorderTotals totals = recorder.totals();
   result.latency = in_window.latency;

@@ -21,7 +21,8 @@ struct RunOptions {
   /// target_port, when set, is a running server's HTTP port: no server is started.
   std::optional<int> target_port;
   int target_mqtt_port = 1883;
-  int tick_ms = 100;
+  /// tick_ms is the tick period; 0 picks it per size (see tick_ms_for).
+  int tick_ms = 0;
   double duration_s = 10;       ///< tick-latency window
   int commands = 10;            ///< stop/start commands timed after the window
   std::size_t in_flight = 200;  ///< clients connecting at once
@@ -34,6 +35,7 @@ struct RunOptions {
 struct RunResult {
   std::string transport;
   std::size_t clients = 0;
+  int tick_ms = 0;
   bool held = false;  ///< every client connected and the run completed
   std::string note;   ///< why not held, or what else to know
   std::size_t connected = 0;
@@ -50,6 +52,13 @@ struct RunResult {
   double rss_per_conn_kib = 0;
   double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
 };
+
+/// tick_ms_for returns the tick period of a run with `clients` clients: options.tick_ms
+/// when set, else N/10 ms within 100..1000, so that every size carries about the same
+/// 10,000 events/s: 100 ms up to 1,000 clients, 1 s at 10,000. A fixed 100 ms would make
+/// the 10,000 row a saturation test of this 2-core machine (100,000 writes/s plus as many
+/// reads), not a measure of one tick's fan-out.
+int tick_ms_for(const RunOptions& options, std::size_t clients);
 
 /// server_transport names the server transport a bench transport uses ("ws" for ws-lws).
 std::string server_transport(const std::string& transport);
