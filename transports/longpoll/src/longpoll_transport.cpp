@@ -3,15 +3,12 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <condition_variable>
-#include <mutex>
-#include <unordered_map>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
+#include "tickcast/http/internal/session_table.h"
 
 namespace tickcast::longpoll {
 
@@ -63,37 +60,11 @@ class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
   http::Server& server;
   LongPollOptions options;
   Sink* sink = nullptr;
-  std::unordered_map<std::uint64_t, std::unique_ptr<PollSession>> sessions;
-  std::unordered_map<std::string, std::vector<PollSession*>> rooms;
-  std::uint64_t next_id = 1;
-
-  std::mutex closed_mutex;
-  std::condition_variable all_closed;
-  std::atomic<std::uint64_t> clients{0}, sent{0}, refused{0};
-  std::atomic<bool> accepting{false};
+  http::internal::SessionTable<PollSession> sessions;
+  http::internal::Counters counters;
 };
 
 namespace {
-
-class PollClient final : public Client {
- public:
-  PollClient(std::weak_ptr<LongPollTransport::Impl> impl, std::weak_ptr<Loop> loop,
-             std::uint64_t id)
-      : impl_(std::move(impl)), loop_(std::move(loop)), id_(id) {}
-  void send(std::vector<Message> messages) override {
-    if (auto loop = loop_.lock()) {
-      loop->post([impl = impl_, id = id_, messages = std::move(messages)]() mutable {
-        if (auto strong = impl.lock()) strong->deliver(id, std::move(messages));
-      });
-    }
-  }
-  std::string_view transport() const override { return "longpoll"; }
-
- private:
-  std::weak_ptr<LongPollTransport::Impl> impl_;
-  std::weak_ptr<Loop> loop_;
-  std::uint64_t id_;
-};
 
 // A non-negative decimal integer, nothing else.
 std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
@@ -170,36 +141,30 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
     }
     timeout = std::chrono::milliseconds(*value);
   }
-  if (!sink || !accepting)
+  if (!sink || !counters.accepting)
     return http::json_error(ErrorCode::overloaded, "long-poll is shutting down");
   if (sessions.size() >= options.max_clients) {
-    ++refused;
+    ++counters.refused;
     auto response =
         http::json_error(ErrorCode::overloaded, "too many long-poll clients; try again later");
     response.headers.emplace_back("retry-after", "5");
     return response;
   }
 
-  auto session = std::make_unique<PollSession>();
-  session->owner = this;
-  session->keep_alive = shared_from_this();
-  session->wsi = wsi;
-  session->id = next_id++;
-  session->room = room;
-  session->since = since;
-  session->next = since.value_or(0);
+  auto fresh = std::make_unique<PollSession>();
+  fresh->owner = this;
+  fresh->keep_alive = shared_from_this();
+  fresh->wsi = wsi;
+  fresh->room = room;
+  fresh->since = since;
+  fresh->next = since.value_or(0);
   http::Response probe;
   server.loop().add_cors_headers(request, probe);
-  session->cors = probe.headers;
-  session->cors.emplace_back("cache-control", "no-store");
-  session->client =
-      std::make_shared<PollClient>(weak_from_this(), server.loop().weak_from_this(), session->id);
-  auto& members = rooms[room];
-  session->room_index = members.size();
-  members.push_back(session.get());
-  PollSession* raw = session.get();
-  sessions.emplace(raw->id, std::move(session));
-  clients = sessions.size();
+  fresh->cors = probe.headers;
+  fresh->cors.emplace_back("cache-control", "no-store");
+  PollSession* raw = &sessions.add(std::move(fresh));
+  raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "longpoll");
 
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
@@ -209,21 +174,7 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   return raw;
 }
 
-void LongPollTransport::Impl::closed(PollSession& session) {
-  if (auto room = rooms.find(session.room); room != rooms.end()) {
-    auto& members = room->second;
-    members[session.room_index] = members.back();
-    members[session.room_index]->room_index = session.room_index;
-    members.pop_back();
-    if (members.empty()) rooms.erase(room);
-  }
-  sessions.erase(session.id);
-  clients = sessions.size();
-  if (sessions.empty()) {
-    std::lock_guard lock(closed_mutex);
-    all_closed.notify_all();
-  }
-}
+void LongPollTransport::Impl::closed(PollSession& session) { sessions.remove(session); }
 
 void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
   session.answering = true;
@@ -243,16 +194,15 @@ void LongPollTransport::Impl::answer_events(PollSession& session) {
   }
   const std::uint64_t next = session.events.empty() ? session.next : session.events.back().seq;
   body += "],\"next\":" + std::to_string(next) + "}";
-  sent += session.events.size();
+  counters.sent += session.events.size();
   session.events.clear();
   answer(session, std::move(response));
 }
 
 void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  auto it = sessions.find(id);
-  if (it == sessions.end()) return;
-  PollSession& session = *it->second;
-  if (session.answering) return;
+  PollSession* found = sessions.find(id);
+  if (!found || found->answering) return;
+  PollSession& session = *found;
   if (!session.joined) {
     session.joined = true;
     if (!messages.empty() && messages.front().kind == MessageKind::error) {  // room refused
@@ -278,10 +228,8 @@ void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mes
 }
 
 void LongPollTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  auto it = rooms.find(room);
-  if (it == rooms.end()) return;
-  // answer() leaves the vector as it is, so iterating it is safe.
-  for (PollSession* session : it->second) {
+  // answer() leaves the room's vector as it is, so walking it is safe.
+  for (PollSession* session : sessions.members(room)) {
     if (!session->joined || session->answering) continue;
     session->events.push_back(message);
     answer_events(*session);
@@ -296,7 +244,7 @@ LongPollTransport::~LongPollTransport() { stop(); }
 void LongPollTransport::start(Sink& sink) {
   impl_->server.loop().run_sync([&] {
     impl_->sink = &sink;
-    impl_->accepting = true;
+    impl_->counters.accepting = true;
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
   });
@@ -306,33 +254,23 @@ void LongPollTransport::stop() {
   if (!impl_->sink) return;
   Loop& loop = impl_->server.loop();
   loop.run_sync([&] {
-    impl_->accepting = false;
+    impl_->counters.accepting = false;
     loop.remove_endpoint(impl_.get());
     // Parked polls end now with what they have; clients poll again elsewhere.
-    for (auto& [id, session] : impl_->sessions) {
+    for (PollSession* session : impl_->sessions.all()) {
       if (!session->answering) impl_->answer_events(*session);
     }
   });
-  {
-    std::unique_lock lock(impl_->closed_mutex);
-    impl_->all_closed.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->clients == 0; });
-  }
+  impl_->sessions.wait_empty(std::chrono::seconds(2));
   loop.run_sync([&] { impl_->sink = nullptr; });
 }
 
 void LongPollTransport::publish(std::string_view room, const Message& message) {
-  impl_->server.loop().post([weak = std::weak_ptr<Impl>(impl_), room = std::string(room), message] {
-    if (auto impl = weak.lock()) impl->fan_out(room, message);
-  });
+  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
 }
 
 TransportStats LongPollTransport::stats() const {
-  TransportStats s;
-  s.clients = impl_->clients;
-  s.messages_sent = impl_->sent;
-  s.clients_refused = impl_->refused;
-  s.accepting = impl_->accepting;
-  return s;
+  return impl_->counters.stats(impl_->sessions.size());
 }
 
 std::string LongPollTransport::url_template() const {

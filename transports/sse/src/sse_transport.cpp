@@ -1,14 +1,11 @@
 #include "tickcast/sse/sse_transport.h"
 
-#include <atomic>
 #include <charconv>
-#include <condition_variable>
-#include <mutex>
-#include <unordered_map>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
+#include "tickcast/http/internal/session_table.h"
 
 namespace tickcast::sse {
 
@@ -57,37 +54,12 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
   http::Server& server;
   SseOptions options;
   Sink* sink = nullptr;
-  std::unordered_map<std::uint64_t, std::unique_ptr<SseSession>> sessions;
-  std::unordered_map<std::string, std::vector<SseSession*>> rooms;
-  std::uint64_t next_id = 1;
+  http::internal::SessionTable<SseSession> sessions;
   std::string write_buffer;
-
-  std::mutex closed_mutex;
-  std::condition_variable all_closed;
-  std::atomic<std::uint64_t> clients{0}, sent{0}, dropped{0}, refused{0}, closed_slow{0};
-  std::atomic<bool> accepting{false};
+  http::internal::Counters counters;
 };
 
 namespace {
-
-class SseClient final : public Client {
- public:
-  SseClient(std::weak_ptr<SseTransport::Impl> impl, std::weak_ptr<Loop> loop, std::uint64_t id)
-      : impl_(std::move(impl)), loop_(std::move(loop)), id_(id) {}
-  void send(std::vector<Message> messages) override {
-    if (auto loop = loop_.lock()) {
-      loop->post([impl = impl_, id = id_, messages = std::move(messages)]() mutable {
-        if (auto strong = impl.lock()) strong->deliver(id, std::move(messages));
-      });
-    }
-  }
-  std::string_view transport() const override { return "sse"; }
-
- private:
-  std::weak_ptr<SseTransport::Impl> impl_;
-  std::weak_ptr<Loop> loop_;
-  std::uint64_t id_;
-};
 
 std::optional<std::uint64_t> parse_seq(const std::string& text) {
   std::uint64_t value = 0;
@@ -154,7 +126,7 @@ After SseSession::on_writable(lws* wsi) {
       static_cast<int>(size)) {
     return After::close;
   }
-  owner->sent += written;
+  owner->counters.sent += written;
   return After::keep;
 }
 
@@ -179,11 +151,11 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   if (!valid_room_name(room)) {
     return http::json_error(ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
   }
-  if (!sink || !accepting) {
+  if (!sink || !counters.accepting) {
     return http::json_error(ErrorCode::overloaded, "SSE is shutting down");
   }
   if (sessions.size() >= options.max_clients) {
-    ++refused;
+    ++counters.refused;
     auto response =
         http::json_error(ErrorCode::overloaded, "too many SSE clients; try again later");
     response.headers.emplace_back("retry-after", "5");
@@ -196,23 +168,17 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   }
   if (!last_event_id.empty()) resume_after = parse_seq(last_event_id);
 
-  auto session = std::make_unique<SseSession>(options);
-  session->owner = this;
-  session->keep_alive = shared_from_this();
-  session->wsi = wsi;
-  session->id = next_id++;
-  session->room = room;
+  auto fresh = std::make_unique<SseSession>(options);
+  fresh->owner = this;
+  fresh->keep_alive = shared_from_this();
+  fresh->wsi = wsi;
+  fresh->room = room;
   http::Response probe;
   server.loop().add_cors_headers(request, probe);
-  session->cors = probe.headers;
-  session->client =
-      std::make_shared<SseClient>(weak_from_this(), server.loop().weak_from_this(), session->id);
-  auto& members = rooms[room];
-  session->room_index = members.size();
-  members.push_back(session.get());
-  SseSession* raw = session.get();
-  sessions.emplace(raw->id, std::move(session));
-  clients = sessions.size();
+  fresh->cors = probe.headers;
+  SseSession* raw = &sessions.add(std::move(fresh));
+  raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse");
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
   // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
@@ -224,33 +190,17 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   return raw;
 }
 
-void SseTransport::Impl::closed(SseSession& session) {
-  if (auto room = rooms.find(session.room); room != rooms.end()) {
-    auto& members = room->second;
-    members[session.room_index] = members.back();
-    members[session.room_index]->room_index = session.room_index;
-    members.pop_back();
-    if (members.empty()) rooms.erase(room);
-  }
-  sessions.erase(session.id);
-  clients = sessions.size();
-  if (sessions.empty()) {
-    std::lock_guard lock(closed_mutex);
-    all_closed.notify_all();
-  }
-}
+void SseTransport::Impl::closed(SseSession& session) { sessions.remove(session); }
 
 void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  auto it = sessions.find(id);
-  if (it == sessions.end()) return;
-  it->second->joined = true;
-  for (const Message& m : messages) enqueue(*it->second, m);
+  SseSession* session = sessions.find(id);
+  if (!session) return;
+  session->joined = true;
+  for (const Message& m : messages) enqueue(*session, m);
 }
 
 void SseTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  auto it = rooms.find(room);
-  if (it == rooms.end()) return;
-  for (SseSession* session : it->second) {
+  for (SseSession* session : sessions.members(room)) {
     if (session->joined) enqueue(*session, message);
   }
 }
@@ -261,10 +211,10 @@ void SseTransport::Impl::enqueue(SseSession& session, const Message& message) {
     case Outbox::Push::stuck:
       session.closing = true;
       session.outbox.clear();
-      ++closed_slow;
+      ++counters.closed_slow;
       break;
     case Outbox::Push::queued_dropping_oldest_tick:
-      ++dropped;
+      ++counters.dropped;
       break;
     case Outbox::Push::queued:
       break;
@@ -280,7 +230,7 @@ SseTransport::~SseTransport() { stop(); }
 void SseTransport::start(Sink& sink) {
   impl_->server.loop().run_sync([&] {
     impl_->sink = &sink;
-    impl_->accepting = true;
+    impl_->counters.accepting = true;
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
   });
@@ -290,36 +240,22 @@ void SseTransport::stop() {
   if (!impl_->sink) return;
   Loop& loop = impl_->server.loop();
   loop.run_sync([&] {
-    impl_->accepting = false;
+    impl_->counters.accepting = false;
     loop.remove_endpoint(impl_.get());
-    for (auto& [id, session] : impl_->sessions) {
+    for (SseSession* session : impl_->sessions.all()) {
       session->closing = true;
       lws_callback_on_writable(session->wsi);
     }
   });
-  {
-    std::unique_lock lock(impl_->closed_mutex);
-    impl_->all_closed.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->clients == 0; });
-  }
+  impl_->sessions.wait_empty(std::chrono::seconds(2));
   loop.run_sync([&] { impl_->sink = nullptr; });
 }
 
 void SseTransport::publish(std::string_view room, const Message& message) {
-  impl_->server.loop().post([weak = std::weak_ptr<Impl>(impl_), room = std::string(room), message] {
-    if (auto impl = weak.lock()) impl->fan_out(room, message);
-  });
+  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
 }
 
-TransportStats SseTransport::stats() const {
-  TransportStats s;
-  s.clients = impl_->clients;
-  s.messages_sent = impl_->sent;
-  s.messages_dropped = impl_->dropped;
-  s.clients_refused = impl_->refused;
-  s.clients_closed_slow = impl_->closed_slow;
-  s.accepting = impl_->accepting;
-  return s;
-}
+TransportStats SseTransport::stats() const { return impl_->counters.stats(impl_->sessions.size()); }
 
 std::string SseTransport::url_template() const {
   return impl_->server.base_url() + impl_->options.path_prefix + "{room}";

@@ -2,20 +2,19 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
-#include <unordered_map>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
+#include "tickcast/http/internal/session_table.h"
 
 namespace tickcast::ws {
 
 using http::internal::After;
 using http::internal::Loop;
 using http::internal::Outbox;
+using http::internal::SessionTable;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
@@ -55,11 +54,11 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   std::optional<Error> check_upgrade(const http::Request& request) override {
     const std::string room = request.path.substr(options.path_prefix.size());
     if (!valid_room_name(room)) {
-      ++refused;
+      ++counters.refused;
       return Error{ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}"};
     }
     if (sessions.size() >= options.max_clients) {
-      ++refused;
+      ++counters.refused;
       return Error{ErrorCode::overloaded, "too many WebSocket clients; try again later"};
     }
     return std::nullopt;
@@ -76,95 +75,40 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   http::Server& server;
   WsOptions options;
   Sink* sink = nullptr;
-  std::unordered_map<std::uint64_t, std::unique_ptr<WsSession>> sessions;
-  std::unordered_map<std::string, std::vector<WsSession*>> rooms;
-  std::uint64_t next_id = 1;
+  SessionTable<WsSession> sessions;
   std::vector<unsigned char> write_buffer;
-
-  std::mutex closed_mutex;
-  std::condition_variable all_closed;
-
-  std::atomic<std::uint64_t> clients{0}, sent{0}, dropped{0}, refused{0}, closed_slow{0};
-  std::atomic<bool> accepting{false};
+  http::internal::Counters counters;
 };
-
-namespace {
-
-// The reply channel the Hub gets for a WebSocket client.
-class WsClient final : public Client {
- public:
-  WsClient(std::weak_ptr<WsTransport::Impl> impl, std::weak_ptr<Loop> loop, std::uint64_t id)
-      : impl_(std::move(impl)), loop_(std::move(loop)), id_(id) {}
-  void send(std::vector<Message> messages) override {
-    auto loop = loop_.lock();
-    if (!loop) return;
-    loop->post([impl = impl_, id = id_, messages = std::move(messages)]() mutable {
-      if (auto strong = impl.lock()) strong->deliver(id, std::move(messages));
-    });
-  }
-  std::string_view transport() const override { return "ws"; }
-
- private:
-  std::weak_ptr<WsTransport::Impl> impl_;
-  std::weak_ptr<Loop> loop_;
-  std::uint64_t id_;
-};
-
-}  // namespace
 
 http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& request) {
-  if (!sink || !accepting) return nullptr;
-  auto session = std::make_unique<WsSession>(options);
-  session->owner = this;
-  session->keep_alive = shared_from_this();
-  session->wsi = wsi;
-  session->id = next_id++;
-  session->room = request.path.substr(options.path_prefix.size());
-  session->tokens = options.command_burst;
-  session->tokens_at = std::chrono::steady_clock::now();
-  session->client =
-      std::make_shared<WsClient>(weak_from_this(), server.loop().weak_from_this(), session->id);
-  auto& members = rooms[session->room];
-  session->room_index = members.size();
-  members.push_back(session.get());
-  WsSession* raw = session.get();
-  sessions.emplace(raw->id, std::move(session));
-  clients = sessions.size();
-  sink->on_subscribe(raw->room, std::nullopt, raw->client);
-  return raw;
+  if (!sink || !counters.accepting) return nullptr;
+  auto fresh = std::make_unique<WsSession>(options);
+  fresh->owner = this;
+  fresh->keep_alive = shared_from_this();
+  fresh->wsi = wsi;
+  fresh->room = request.path.substr(options.path_prefix.size());
+  fresh->tokens = options.command_burst;
+  fresh->tokens_at = std::chrono::steady_clock::now();
+  WsSession& session = sessions.add(std::move(fresh));
+  session.client = std::make_shared<http::internal::LoopClient<Impl>>(
+      weak_from_this(), server.loop().weak_from_this(), session.id, "ws");
+  sink->on_subscribe(session.room, std::nullopt, session.client);
+  return &session;
 }
 
-void WsTransport::Impl::closed(WsSession& session) {
-  auto room = rooms.find(session.room);
-  if (room != rooms.end()) {
-    auto& members = room->second;
-    members[session.room_index] = members.back();
-    members[session.room_index]->room_index = session.room_index;
-    members.pop_back();
-    if (members.empty()) rooms.erase(room);
-  }
-  sessions.erase(session.id);  // destroys `session`
-  clients = sessions.size();
-  if (sessions.empty()) {
-    std::lock_guard lock(closed_mutex);
-    all_closed.notify_all();
-  }
-}
+void WsTransport::Impl::closed(WsSession& session) { sessions.remove(session); }
 
 void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  auto it = sessions.find(id);
-  if (it == sessions.end()) return;
-  WsSession& session = *it->second;
-  session.joined = true;
-  for (const Message& message : messages) enqueue(session, message);
+  WsSession* session = sessions.find(id);
+  if (!session) return;
+  session->joined = true;
+  for (const Message& message : messages) enqueue(*session, message);
 }
 
+// Closing a session only marks it (it leaves the room on its close callback), so the
+// room's vector is stable while this walks it.
 void WsTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  auto it = rooms.find(room);
-  if (it == rooms.end()) return;
-  // Copy: enqueue may close a session, which edits the room's vector.
-  const std::vector<WsSession*> members = it->second;
-  for (WsSession* session : members) {
+  for (WsSession* session : sessions.members(room)) {
     if (session->joined && !session->close_code) enqueue(*session, message);
   }
 }
@@ -176,7 +120,7 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message) {
       close_session(session, 1008, "client too slow");
       return;
     case Outbox::Push::queued_dropping_oldest_tick:
-      ++dropped;
+      ++counters.dropped;
       break;
     case Outbox::Push::queued:
       break;
@@ -189,7 +133,7 @@ void WsTransport::Impl::close_session(WsSession& session, int code, std::string 
   session.close_code = code;
   session.close_reason = std::move(reason);
   session.outbox.clear();
-  if (code == 1008) ++closed_slow;
+  if (code == 1008) ++counters.closed_slow;
   lws_callback_on_writable(session.wsi);
 }
 
@@ -228,7 +172,7 @@ After WsSession::on_writable(lws* wsi) {
       return After::close;
     }
     outbox.pop(std::chrono::steady_clock::now());
-    ++owner->sent;
+    ++owner->counters.sent;
   }
   if (!outbox.empty()) lws_callback_on_writable(wsi);
   return After::keep;
@@ -273,7 +217,7 @@ WsTransport::~WsTransport() { stop(); }
 void WsTransport::start(Sink& sink) {
   impl_->server.loop().run_sync([&] {
     impl_->sink = &sink;
-    impl_->accepting = true;
+    impl_->counters.accepting = true;
     impl_->server.loop().add_websocket_endpoint(impl_->options.path_prefix, impl_.get());
   });
 }
@@ -282,36 +226,23 @@ void WsTransport::stop() {
   if (!impl_->sink) return;
   Loop& loop = impl_->server.loop();
   loop.run_sync([&] {
-    impl_->accepting = false;
+    impl_->counters.accepting = false;
     loop.remove_endpoint(impl_.get());
-    for (auto& [id, session] : impl_->sessions)
+    for (WsSession* session : impl_->sessions.all()) {
       impl_->close_session(*session, 1001, "server shutting down");
+    }
   });
-  {
-    std::unique_lock lock(impl_->closed_mutex);
-    impl_->all_closed.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->clients == 0; });
-  }
+  impl_->sessions.wait_empty(std::chrono::seconds(2));
   // Whatever did not close in time is dropped by the loop when the Server stops; from now
   // on nothing of ours is called.
   loop.run_sync([&] { impl_->sink = nullptr; });
 }
 
 void WsTransport::publish(std::string_view room, const Message& message) {
-  impl_->server.loop().post([weak = std::weak_ptr<Impl>(impl_), room = std::string(room), message] {
-    if (auto impl = weak.lock()) impl->fan_out(room, message);
-  });
+  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
 }
 
-TransportStats WsTransport::stats() const {
-  TransportStats s;
-  s.clients = impl_->clients;
-  s.messages_sent = impl_->sent;
-  s.messages_dropped = impl_->dropped;
-  s.clients_refused = impl_->refused;
-  s.clients_closed_slow = impl_->closed_slow;
-  s.accepting = impl_->accepting;
-  return s;
-}
+TransportStats WsTransport::stats() const { return impl_->counters.stats(impl_->sessions.size()); }
 
 std::string WsTransport::url_template() const {
   const auto& options = impl_->server.options();
