@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Configures and builds one CMake preset (default: "default").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Configures and builds one CMake preset (default: "default"); more arguments name targets.
 preset=${1:-default}
+shift || true
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j "$(nproc)"
+if (($#)); then
+  cmake --build --preset "$preset" -j "$(nproc)" --target "$@"
+else
+  cmake --build --preset "$preset" -j "$(nproc)"
+fi

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TICKCAST_SETUP_NODE=0 scripts/setup.sh
-scripts/build.sh default
+scripts/build.sh default tickcast-server tickcast-client
 exec build/default/examples/pomodoro-server/tickcast-server "$@"
