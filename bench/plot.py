@@ -14,13 +14,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["tcp", "ws", "sse", "longpoll", "mqtt"]
+ORDER = ["tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws"]
 STYLE = {
     "tcp": dict(color="black", linestyle="--", marker="s"),
     "ws": dict(color="tab:blue", marker="o"),
     "sse": dict(color="tab:green", marker="^"),
     "longpoll": dict(color="tab:red", marker="v"),
     "mqtt": dict(color="tab:purple", marker="D"),
+    "ws-lws": dict(color="tab:cyan", linestyle=":", marker="o", markerfacecolor="none"),
 }
 PERCENTILES = [("p50", "p50"), ("p99", "p99"), ("p99_9", "p99.9")]
 
