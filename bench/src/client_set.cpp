@@ -16,7 +16,7 @@ std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const End
                                            std::size_t n) {
   if (transport == "ws") return make_ws_raw_clients(endpoint, n);
   if (transport == "ws-lws") return make_ws_clients(endpoint, n);
-  if (transport == "sse") return make_sse_clients(endpoint, n);
+  if (transport == "sse" || transport == "sse-httplib") return make_sse_clients(endpoint, n);
   if (transport == "longpoll") return make_longpoll_clients(endpoint, n);
   if (transport == "mqtt") return make_mqtt_clients(endpoint, n);
   if (transport == "tcp") return make_tcp_clients(endpoint, n);

@@ -21,7 +21,8 @@ using namespace tickcast::bench;
 
 // ws-lws is the ws transport read by tickcast::wsclient (libwebsockets) instead of the
 // bench's own client loop: the difference is the client library's share.
-const std::vector<std::string> kTransports{"ws", "sse", "longpoll", "mqtt", "ws-lws"};
+const std::vector<std::string> kTransports{"ws",   "sse",    "longpoll",
+                                           "mqtt", "ws-lws", "sse-httplib"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;
@@ -74,17 +75,21 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
-  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws";
+  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws,sse-httplib";
   std::string sizes_list = "100";
   bool compare = false;
   bool no_floor = false;
   std::string target, target_mqtt, json_path, csv_path;
   RunOptions options;
   options.server_path = TICKCAST_SERVER_PATH;
+#ifdef TICKCAST_HTTPLIB_SERVER_PATH
+  options.httplib_server_path = TICKCAST_HTTPLIB_SERVER_PATH;
+#endif
   app.add_flag("--compare", compare,
                "every transport and tcp for N in 1,100,1000,10000 (see --sizes)");
-  app.add_option("--transports", transports_list,
-                 "comma list of ws,sse,longpoll,mqtt,ws-lws or all (tcp is always added)")
+  app.add_option(
+         "--transports", transports_list,
+         "comma list of ws,sse,longpoll,mqtt,ws-lws,sse-httplib or all (tcp is always added)")
       ->capture_default_str();
   app.add_option("--sizes,--clients", sizes_list, "comma list of client counts per transport")
       ->capture_default_str();
@@ -103,6 +108,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--connect-timeout", options.connect_timeout_s, "seconds to connect every client")
       ->capture_default_str();
+  app.add_option("--httplib-server", options.httplib_server_path,
+                 "embed-httplib to start for the sse-httplib row");
   app.add_option("--server", options.server_path, "tickcast-server to start for each run")
       ->capture_default_str();
   app.add_option("--host", options.host, "loopback address for servers and clients")

@@ -76,11 +76,41 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
   }
   endpoint.port = free_port();
   endpoint.mqtt_port = free_port();
-  auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
-      options.server_path, "--transport", server_transport(transport), "--host", options.host,
-      "--port", std::to_string(endpoint.port), "--mqtt-port", std::to_string(endpoint.mqtt_port),
-      "--tick-ms", std::to_string(tick_ms), "--max-clients", std::to_string(clients + 16), "--work",
-      "24h"});
+  std::vector<std::string> argv{options.server_path,
+                                "--transport",
+                                server_transport(transport),
+                                "--host",
+                                options.host,
+                                "--port",
+                                std::to_string(endpoint.port),
+                                "--mqtt-port",
+                                std::to_string(endpoint.mqtt_port),
+                                "--tick-ms",
+                                std::to_string(tick_ms),
+                                "--max-clients",
+                                std::to_string(clients + 16),
+                                "--work",
+                                "24h"};
+  if (transport == "sse-httplib") {
+    // The same SSE, on an app's cpp-httplib server: one pool thread per open stream, so the
+    // pool holds every client plus room for REST and /healthz.
+    if (options.httplib_server_path.empty()) {
+      error = "embed-httplib was not built";
+      return nullptr;
+    }
+    argv = {options.httplib_server_path,
+            "--host",
+            options.host,
+            "--port",
+            std::to_string(endpoint.port),
+            "--tick-ms",
+            std::to_string(tick_ms),
+            "--threads",
+            std::to_string(clients + 24),
+            "--max-clients",
+            std::to_string(clients + 8)};
+  }
+  auto child = std::make_unique<ChildProcess>(argv);
   ChildProcess* c = child.get();
   if (!wait_for(
           [&] {

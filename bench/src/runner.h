@@ -16,7 +16,10 @@ namespace tickcast::bench {
 /// RunOptions is what every run of a bench shares.
 struct RunOptions {
   std::string server_path;  ///< tickcast-server to start per run
-  std::string self_path;    ///< this binary, started with --floor-server for tcp
+  /// httplib_server_path is embed-httplib (tickcast::httplib on cpp-httplib, a thread per
+  /// stream), started for the sse-httplib row; empty when it was not built.
+  std::string httplib_server_path;
+  std::string self_path;  ///< this binary, started with --floor-server for tcp
   std::string host = "127.0.0.1";
   /// target_port, when set, is a running server's HTTP port: no server is started.
   std::optional<int> target_port;
