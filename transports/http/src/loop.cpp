@@ -21,7 +21,6 @@ struct Loop::Exchange {
   std::uint64_t id = 0;
   lws* wsi = nullptr;
   Request request;
-  std::size_t body_expected = 0;
   bool reading_body = false;
   bool awaiting_response = false;
   bool close_after_response = false;
@@ -482,7 +481,6 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
     }
     if (n > 0) {
       exchange.reading_body = true;
-      exchange.body_expected = n;
       return 0;  // dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION
     }
   }
