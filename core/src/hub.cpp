@@ -93,7 +93,7 @@ void Hub::advance_timers(MonotonicTime now) {
 
 Hub::Room* Hub::find_or_create(const std::string& name, std::optional<Error>& error) {
   if (!valid_room_name(name)) {
-    error = Error{ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}"};
+    error = Error{ErrorCode::bad_room, std::string(kBadRoomMessage)};
     return nullptr;
   }
   if (auto it = rooms_.find(name); it != rooms_.end()) return it->second.get();

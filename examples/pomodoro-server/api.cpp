@@ -70,8 +70,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                [hub = context.hub](const http::Request& request, http::Responder responder) {
                  const std::string& room = request.params.at("room");
                  if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room,
-                                                      "room names match [A-Za-z0-9_-]{1,64}"));
+                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
                    return;
                  }
                  hub->command(room, request.body, [responder](CommandOutcome outcome) {
@@ -94,8 +93,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                [hub = context.hub](const http::Request& request, http::Responder responder) {
                  const std::string& room = request.params.at("room");
                  if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room,
-                                                      "room names match [A-Za-z0-9_-]{1,64}"));
+                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
                    return;
                  }
                  hub->snapshot(room, [responder](std::optional<Error> error, Payload payload) {

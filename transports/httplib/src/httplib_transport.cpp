@@ -142,7 +142,7 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
                                        ::httplib::Response& response) {
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
-    detail::set_error(response, ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+    detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
     return;
   }
   std::optional<std::uint64_t> resume_after;
@@ -211,7 +211,7 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
                                         ::httplib::Response& response) {
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
-    detail::set_error(response, ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+    detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
     return;
   }
   std::optional<std::uint64_t> since;

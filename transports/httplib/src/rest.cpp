@@ -37,7 +37,7 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
                                                  ::httplib::Response& response) {
     const std::string room = request.matches[1];
     if (!valid_room_name(room)) {
-      detail::set_error(response, ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+      detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
       return;
     }
     if (request.body.size() > kMaxCommandBytes) {
@@ -71,7 +71,7 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
       base + "/([^/]*)", [&hub](const ::httplib::Request& request, ::httplib::Response& response) {
         const std::string room = request.matches[1];
         if (!valid_room_name(room)) {
-          detail::set_error(response, ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+          detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
           return;
         }
         using Answer = std::pair<std::optional<Error>, Payload>;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <span>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
@@ -33,7 +34,6 @@ struct PollSession final : http::internal::Session {
   bool timed_out = false;  // the timeout passed before the room answered
   std::chrono::steady_clock::time_point deadline;
   http::Response answer;
-  std::vector<Message> events;
   ClientRef client;
 
   After on_writable(lws* wsi) override;
@@ -55,7 +55,7 @@ class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
   void answer(PollSession& session, http::Response response);
-  void answer_events(PollSession& session);
+  void answer_events(PollSession& session, std::span<const Message> events);
 
   http::Server& server;
   LongPollOptions options;
@@ -110,7 +110,7 @@ After PollSession::on_timer(lws* wsi) {
   timed_out = true;
   // The timeout: "events":[]. Before the room's first answer, wait for it instead, so a
   // backlog is never hidden behind a short timeout.
-  if (joined && !answering) owner->answer_events(*this);
+  if (joined && !answering) owner->answer_events(*this, {});
   return After::keep;
 }
 
@@ -125,7 +125,7 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
     lws* wsi, const http::Request& request) {
   const std::string room = request.params.count("room") ? request.params.at("room") : "";
   if (!valid_room_name(room)) {
-    return http::json_error(ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+    return http::json_error(ErrorCode::bad_room, kBadRoomMessage);
   }
   std::optional<std::uint64_t> since;
   if (auto it = request.query.find("since"); it != request.query.end()) {
@@ -183,19 +183,23 @@ void LongPollTransport::Impl::answer(PollSession& session, http::Response respon
   lws_callback_on_writable(session.wsi);
 }
 
+namespace {
 // Payloads are JSON objects already: the answer is spliced together, not re-encoded.
-void LongPollTransport::Impl::answer_events(PollSession& session) {
-  http::Response response;
-  std::string& body = response.body;
-  body = "{\"events\":[";
-  for (std::size_t i = 0; i < session.events.size(); ++i) {
+std::string events_body(std::span<const Message> events, std::uint64_t next) {
+  std::string body = "{\"events\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
     if (i) body += ',';
-    body += *session.events[i].payload;
+    body += *events[i].payload;
   }
-  const std::uint64_t next = session.events.empty() ? session.next : session.events.back().seq;
   body += "],\"next\":" + std::to_string(next) + "}";
-  counters.sent += session.events.size();
-  session.events.clear();
+  return body;
+}
+}  // namespace
+
+void LongPollTransport::Impl::answer_events(PollSession& session, std::span<const Message> events) {
+  http::Response response;
+  response.body = events_body(events, events.empty() ? session.next : events.back().seq);
+  counters.sent += events.size();
   answer(session, std::move(response));
 }
 
@@ -220,19 +224,24 @@ void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mes
       return;
     }
   }
+  std::vector<Message> events;
   for (auto& m : messages) {
-    if (m.kind == MessageKind::error || session.events.size() >= options.max_batch) continue;
-    session.events.push_back(std::move(m));
+    if (m.kind == MessageKind::error || events.size() >= options.max_batch) continue;
+    events.push_back(std::move(m));
   }
-  if (!session.events.empty() || session.timed_out) answer_events(session);
+  if (!events.empty() || session.timed_out) answer_events(session, events);
 }
 
+// A parked poll holds nothing (a backlog is answered at once), so every parked poll of the
+// room gets the same answer: it is built once per event, not once per client.
 void LongPollTransport::Impl::fan_out(const std::string& room, const Message& message) {
+  http::Response response;
   // answer() leaves the room's vector as it is, so walking it is safe.
   for (PollSession* session : sessions.members(room)) {
     if (!session->joined || session->answering) continue;
-    session->events.push_back(message);
-    answer_events(*session);
+    if (response.body.empty()) response.body = events_body({&message, 1}, message.seq);
+    ++counters.sent;
+    answer(*session, response);
   }
 }
 
@@ -258,7 +267,7 @@ void LongPollTransport::stop() {
     loop.remove_endpoint(impl_.get());
     // Parked polls end now with what they have; clients poll again elsewhere.
     for (PollSession* session : impl_->sessions.all()) {
-      if (!session->answering) impl_->answer_events(*session);
+      if (!session->answering) impl_->answer_events(*session, {});
     }
   });
   impl_->sessions.wait_empty(std::chrono::seconds(2));

@@ -12,6 +12,7 @@ namespace tickcast::sse {
 using http::internal::After;
 using http::internal::Loop;
 using http::internal::Outbox;
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
 
@@ -49,7 +50,7 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
   void closed(SseSession& session);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
-  void enqueue(SseSession& session, const Message& message);
+  void enqueue(SseSession& session, const Message& message, SteadyTime now);
 
   http::Server& server;
   SseOptions options;
@@ -149,7 +150,7 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     lws* wsi, const http::Request& request) {
   const std::string room = request.params.count("room") ? request.params.at("room") : "";
   if (!valid_room_name(room)) {
-    return http::json_error(ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}");
+    return http::json_error(ErrorCode::bad_room, kBadRoomMessage);
   }
   if (!sink || !counters.accepting) {
     return http::json_error(ErrorCode::overloaded, "SSE is shutting down");
@@ -196,18 +197,20 @@ void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages
   SseSession* session = sessions.find(id);
   if (!session) return;
   session->joined = true;
-  for (const Message& m : messages) enqueue(*session, m);
+  const auto now = std::chrono::steady_clock::now();
+  for (const Message& m : messages) enqueue(*session, m, now);
 }
 
 void SseTransport::Impl::fan_out(const std::string& room, const Message& message) {
+  const auto now = std::chrono::steady_clock::now();  // once per event, not per client
   for (SseSession* session : sessions.members(room)) {
-    if (session->joined) enqueue(*session, message);
+    if (session->joined) enqueue(*session, message, now);
   }
 }
 
-void SseTransport::Impl::enqueue(SseSession& session, const Message& message) {
+void SseTransport::Impl::enqueue(SseSession& session, const Message& message, SteadyTime now) {
   if (session.closing) return;
-  switch (session.outbox.push(message, std::chrono::steady_clock::now())) {
+  switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
       session.closing = true;
       session.outbox.clear();

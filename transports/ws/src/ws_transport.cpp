@@ -55,7 +55,7 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
     const std::string room = request.path.substr(options.path_prefix.size());
     if (!valid_room_name(room)) {
       ++counters.refused;
-      return Error{ErrorCode::bad_room, "room names match [A-Za-z0-9_-]{1,64}"};
+      return Error{ErrorCode::bad_room, std::string(kBadRoomMessage)};
     }
     if (sessions.size() >= options.max_clients) {
       ++counters.refused;
@@ -68,7 +68,7 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   void closed(WsSession& session);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
-  void enqueue(WsSession& session, const Message& message);
+  void enqueue(WsSession& session, const Message& message, SteadyTime now);
   void close_session(WsSession& session, int code, std::string reason);
   bool take_token(WsSession& session);
 
@@ -102,20 +102,22 @@ void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages)
   WsSession* session = sessions.find(id);
   if (!session) return;
   session->joined = true;
-  for (const Message& message : messages) enqueue(*session, message);
+  const auto now = std::chrono::steady_clock::now();
+  for (const Message& message : messages) enqueue(*session, message, now);
 }
 
 // Closing a session only marks it (it leaves the room on its close callback), so the
 // room's vector is stable while this walks it.
 void WsTransport::Impl::fan_out(const std::string& room, const Message& message) {
+  const auto now = std::chrono::steady_clock::now();  // once per event, not per client
   for (WsSession* session : sessions.members(room)) {
-    if (session->joined && !session->close_code) enqueue(*session, message);
+    if (session->joined && !session->close_code) enqueue(*session, message, now);
   }
 }
 
-void WsTransport::Impl::enqueue(WsSession& session, const Message& message) {
+void WsTransport::Impl::enqueue(WsSession& session, const Message& message, SteadyTime now) {
   if (session.close_code) return;
-  switch (session.outbox.push(message, std::chrono::steady_clock::now())) {
+  switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
       close_session(session, 1008, "client too slow");
       return;
@@ -194,11 +196,13 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   rx.clear();
   if (!owner->take_token(*this)) {
     const auto decoded = decode_command(command);
-    owner->enqueue(*this, Message{0,
-                                  make_payload(encode_error(Error{ErrorCode::rate_limited,
-                                                                  "too many commands; slow down"},
-                                                            decoded.request_id)),
-                                  false, MessageKind::error});
+    owner->enqueue(*this,
+                   Message{0,
+                           make_payload(encode_error(
+                               Error{ErrorCode::rate_limited, "too many commands; slow down"},
+                               decoded.request_id)),
+                           false, MessageKind::error},
+                   std::chrono::steady_clock::now());
     return true;
   }
   if (owner->sink) owner->sink->on_message(room, std::move(command), client);

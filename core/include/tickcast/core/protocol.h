@@ -19,6 +19,9 @@ inline constexpr std::size_t kMaxCommandBytes = 4096;
 /// valid_room_name tells whether `room` matches [A-Za-z0-9_-]{1,64}.
 bool valid_room_name(std::string_view room);
 
+/// kBadRoomMessage is the message of every bad_room error.
+inline constexpr std::string_view kBadRoomMessage = "room names match [A-Za-z0-9_-]{1,64}";
+
 /// CommandType is the `type` of a command.
 enum class CommandType { start, stop, reset, skip, configure };
 
