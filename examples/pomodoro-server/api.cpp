@@ -66,53 +66,79 @@ std::string metrics_text(const ApiContext& context) {
 }  // namespace
 
 void add_api_routes(http::Server& server, const ApiContext& context) {
-  server.route("POST", "/api/rooms/{room}/commands",
-               [hub = context.hub](const http::Request& request, http::Responder responder) {
-                 const std::string& room = request.params.at("room");
-                 if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
-                   return;
-                 }
-                 hub->command(room, request.body, [responder](CommandOutcome outcome) {
-                   json body;
-                   int status = 200;
-                   if (outcome.error) {
-                     status = http_status(outcome.error->code);
-                     body = {{"success", false},
-                             {"error", outcome.error->message},
-                             {"code", to_string(outcome.error->code)}};
-                   } else {
-                     body = {{"success", true}, {"state", state_json(outcome.state)}};
-                   }
-                   if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
-                   responder.respond(json_response(status, body));
-                 });
-               });
-
-  server.route("GET", "/api/rooms/{room}",
-               [hub = context.hub](const http::Request& request, http::Responder responder) {
-                 const std::string& room = request.params.at("room");
-                 if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
-                   return;
-                 }
-                 hub->snapshot(room, [responder](std::optional<Error> error, Payload payload) {
-                   if (error) {
-                     responder.respond(http::json_error(error->code, error->message));
-                     return;
-                   }
-                   http::Response response;
-                   response.body = *payload;
-                   response.headers.emplace_back("cache-control", "no-store");
-                   responder.respond(std::move(response));
-                 });
-               });
+  const http::ServerOptions* options = &server.options();
+  server.route(
+      "POST", "/api/rooms/{room}/commands",
+      [hub = context.hub, options](const http::Request& request, http::Responder responder) {
+        const std::string& room = request.params.at("room");
+        if (!valid_room_name(room)) {
+          responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
+          return;
+        }
+        if (auto access = http::authorize(*options, request, room, auth::Permission::command);
+            !access) {
+          responder.respond(http::json_error(*access.refusal));
+          return;
+        }
+        hub->command(room, request.body, [responder](CommandOutcome outcome) {
+          json body;
+          int status = 200;
+          if (outcome.error) {
+            status = http_status(outcome.error->code);
+            body = {{"success", false},
+                    {"error", outcome.error->message},
+                    {"code", to_string(outcome.error->code)}};
+          } else {
+            body = {{"success", true}, {"state", state_json(outcome.state)}};
+          }
+          if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
+          responder.respond(json_response(status, body));
+        });
+      });
 
   server.route(
-      "GET", "/api/rooms", [hub = context.hub](const http::Request&, http::Responder responder) {
-        hub->rooms([responder](std::vector<RoomSummary> rooms) {
+      "GET", "/api/rooms/{room}",
+      [hub = context.hub, options](const http::Request& request, http::Responder responder) {
+        const std::string& room = request.params.at("room");
+        if (!valid_room_name(room)) {
+          responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
+          return;
+        }
+        if (auto access = http::authorize(*options, request, room, auth::Permission::subscribe);
+            !access) {
+          responder.respond(http::json_error(*access.refusal));
+          return;
+        }
+        hub->snapshot(room, [responder](std::optional<Error> error, Payload payload) {
+          if (error) {
+            responder.respond(http::json_error(error->code, error->message));
+            return;
+          }
+          http::Response response;
+          response.body = *payload;
+          response.headers.emplace_back("cache-control", "no-store");
+          responder.respond(std::move(response));
+        });
+      });
+
+  server.route(
+      "GET", "/api/rooms",
+      [hub = context.hub, options](const http::Request& request, http::Responder responder) {
+        // With tokens required, the list shows only the rooms the token may subscribe to.
+        std::optional<auth::Grant> grant;
+        if (options->auth) {
+          auto result = options->auth->verify(http::token_of(request), auth::Clock::now());
+          if (auto* refusal = std::get_if<auth::Refusal>(&result)) {
+            responder.respond(http::json_error(
+                Error{ErrorCode::unauthorized, refusal->message, refusal->status}));
+            return;
+          }
+          grant = std::get<auth::Grant>(std::move(result));
+        }
+        hub->rooms([responder, grant](std::vector<RoomSummary> rooms) {
           json list = json::array();
           for (const auto& room : rooms) {
+            if (grant && !grant->allows(room.name, auth::Permission::subscribe)) continue;
             list.push_back(
                 {{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
           }
@@ -131,19 +157,24 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                                           {"version", context.version}}));
   });
 
-  server.route("GET", "/healthz", [context](const http::Request&, http::Responder responder) {
-    bool ready = true;
-    json transports = json::object();
-    for (Transport* t : context.transports) {
-      const TransportStats s = t->stats();
-      ready = ready && s.accepting;
-      json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
-      if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
-      transports[std::string(t->name())] = entry;
-    }
-    responder.respond(json_response(
-        ready ? 200 : 503, {{"status", ready ? "ok" : "starting"}, {"transports", transports}}));
-  });
+  server.route(
+      "GET", "/healthz", [context, options](const http::Request&, http::Responder responder) {
+        bool ready = true;
+        json transports = json::object();
+        for (Transport* t : context.transports) {
+          const TransportStats s = t->stats();
+          ready = ready && s.accepting;
+          json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
+          if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
+          transports[std::string(t->name())] = entry;
+        }
+        // "auth": "off" (anyone may join and command), or the token algorithm required.
+        responder.respond(json_response(
+            ready ? 200 : 503, {{"status", ready ? "ok" : "starting"},
+                                {"transports", transports},
+                                {"tls", options->tls()},
+                                {"auth", options->auth ? options->auth->algorithm() : "off"}}));
+      });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
     http::Response response;

@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
   std::size_t history = 1024;
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
+  std::string tls_cert, tls_key;
+  std::string auth_secret, auth_public_key;
 
   app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
       ->capture_default_str();
@@ -165,10 +167,24 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
 
+  app.add_option("--tls-cert", tls_cert,
+                 "PEM certificate (then intermediates): serve https/wss (and HTTP/2) on --port; "
+                 "SIGHUP reloads it");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  auto* secret_option = app.add_option(
+      "--auth-secret", auth_secret,
+      "require room tokens signed HS256 with this file's bytes (less a trailing newline)");
+  app.add_option("--auth-public-key", auth_public_key,
+                 "require room tokens signed RS256/ES256, checked with this PEM public key")
+      ->excludes(secret_option);
+
   std::vector<std::string> transports;
   try {
     app.parse(argc, argv);
     transports = parse_transports(transport_list);
+    if (tls_cert.empty() != tls_key.empty()) {
+      throw CLI::ValidationError("--tls-cert/--tls-key", "give both, or neither");
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
@@ -182,6 +198,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -202,6 +219,26 @@ int main(int argc, char** argv) {
   http_options.allowed_origins = allowed_origins;
   http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
   http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
+  http_options.tls_cert_file = tls_cert;
+  http_options.tls_key_file = tls_key;
+  try {
+    if (!auth_secret.empty()) {
+      http_options.auth =
+          std::make_shared<const auth::Verifier>(auth::Verifier::from_secret_file(auth_secret));
+      if (http_options.auth->key_bytes() < 32) {
+        std::fprintf(stderr,
+                     "tickcast-server: warning: --auth-secret is %zu bytes; use 32 or more "
+                     "random bytes (head -c 32 /dev/urandom | base64)\n",
+                     http_options.auth->key_bytes());
+      }
+    } else if (!auth_public_key.empty()) {
+      http_options.auth = std::make_shared<const auth::Verifier>(
+          auth::Verifier::from_public_key_file(auth_public_key));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tickcast-server: %s\n", e.what());
+    return 1;
+  }
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;
@@ -214,7 +251,8 @@ int main(int argc, char** argv) {
   try {
     http_server.start();
     const std::string base = http_server.base_url();
-    listening.push_back("http      " + base + "/  (web page, REST API, /healthz, /metrics)");
+    listening.push_back((http_options.tls() ? "https     " : "http      ") + base +
+                        "/  (web page, REST API, /healthz, /metrics)");
     for (const std::string& name : transports) {
 #ifdef TICKCAST_HAS_WS
       if (name == "ws") {
@@ -294,11 +332,28 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  listening.push_back(http_options.auth ? "auth      room tokens required (" +
+                                              http_options.auth->algorithm() + ")"
+                                        : "auth      off: anyone may join and command");
   for (const auto& line : listening) std::printf("tickcast-server: %s\n", line.c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  // SIGHUP reloads the TLS certificate and key (open connections keep theirs); SIGINT and
+  // SIGTERM end the server.
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    if (!http_options.tls()) {
+      std::fprintf(stderr, "tickcast-server: SIGHUP: nothing to reload (no --tls-cert)\n");
+      continue;
+    }
+    try {
+      const std::string served = http_server.reload_tls();
+      std::fprintf(stderr, "tickcast-server: SIGHUP: TLS certificate reloaded: %s\n",
+                   served.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tickcast-server: SIGHUP: kept the old certificate: %s\n", e.what());
+    }
+  }
   std::fprintf(stderr, "tickcast-server: %s, shutting down\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& t : owned) t->stop();

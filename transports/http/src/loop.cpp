@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "routing.h"
+#include "tls_credentials.h"
 
 namespace tickcast::http::internal {
 
@@ -36,6 +37,11 @@ int protocol_callback(lws* wsi, lws_callback_reasons reason, void* user, void* i
   lws_context* context = lws_get_context(wsi);
   auto* loop = context ? static_cast<Loop*>(lws_context_user(context)) : nullptr;
   if (!loop) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  // Called once at listener creation with the TLS context, which SIGHUP reloads update.
+  if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+    loop->set_tls_context(user);
+    return 0;
+  }
   return loop->callback(wsi, reason, in, len);
 }
 
@@ -61,6 +67,9 @@ void check_bindable(const std::string& host, int port) {
 
 // Connections whose first line is not HTTP land here (lws falls back to a raw socket):
 // they get a 400 with the JSON error body every HTTP error carries, then are closed.
+// With TLS, so does every connection that does not start with a TLS handshake (lws
+// ALLOW_NON_SSL_ON_SSL_PORT + FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG): plain HTTP, or
+// ws://, on the TLS port is answered with a 400 that says what to use instead.
 int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
                             std::size_t len) {
   (void)user, (void)in, (void)len;
@@ -70,7 +79,11 @@ int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, v
       lws_callback_on_writable(wsi);
       return 0;
     case LWS_CALLBACK_RAW_WRITEABLE: {
-      const Response error = json_error(ErrorCode::bad_request, "malformed HTTP request");
+      const bool tls_port = loop_of(wsi).options().tls();
+      const Response error = tls_port
+                                 ? json_error(ErrorCode::bad_request,
+                                              "this port speaks TLS only: use https:// or wss://")
+                                 : json_error(ErrorCode::bad_request, "malformed HTTP request");
       std::string text =
           "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
           "content-length: " +
@@ -143,11 +156,21 @@ void Loop::start() {
   info.retry_and_idle_policy = &retry_;
   info.server_string = "tickcast";
   info.count_threads = 1;
+  if (options_.tls()) {
+    // Checked here first, so that a bad file is a clear error, not an lws log line.
+    TlsCredentials::load(options_.tls_cert_file, options_.tls_key_file);
+    info.options |=
+        LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT;
+    info.ssl_cert_filepath = options_.tls_cert_file.c_str();
+    info.ssl_private_key_filepath = options_.tls_key_file.c_str();
+    info.alpn = "h2,http/1.1";
+  }
   context_ = lws_create_context(&info);
   if (!context_) {
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
-                             std::to_string(options_.port));
+                             std::to_string(options_.port) + (options_.tls() ? " with TLS" : ""));
   }
+  if (!sweeps_.empty()) schedule_sweep();
   lws_vhost* vhost = lws_get_vhost_by_name(context_, "default");
   port_ = vhost ? lws_get_vhost_listen_port(vhost) : options_.port;
   {
@@ -181,6 +204,15 @@ void Loop::stop() {
   std::lock_guard lock(mutex_);
   running_ = false;
   posted_.clear();
+}
+
+std::string Loop::reload_tls() {
+  if (!options_.tls()) throw std::runtime_error("TLS is off (no --tls-cert/--tls-key)");
+  const TlsCredentials fresh = TlsCredentials::load(options_.tls_cert_file, options_.tls_key_file);
+  bool installed = false;
+  run_sync([&] { installed = fresh.install(static_cast<SSL_CTX*>(ssl_ctx_)); });
+  if (!installed) throw std::runtime_error("the listener's TLS context could not take the files");
+  return fresh.describe();
 }
 
 void Loop::post(std::function<void()> task) {
@@ -287,6 +319,16 @@ bool Loop::write_response(lws* wsi, const Response& response) {
     }
   }
   if (lws_finalize_http_header(wsi, &p, end)) return false;
+  if (is_http2_stream(wsi)) {
+    // HTTP/2: the headers are their own (HPACK) frame; the body follows as DATA with
+    // END_STREAM. lws queues the second write behind the first if the pipe is choked.
+    const auto header_size = static_cast<std::size_t>(p - start);
+    if (lws_write(wsi, start, header_size, LWS_WRITE_HTTP_HEADERS) !=
+        static_cast<int>(header_size)) {
+      return false;
+    }
+    p = start;
+  }
   std::memcpy(p, response.body.data(), response.body.size());
   p += response.body.size();
   const auto size = static_cast<std::size_t>(p - start);
@@ -324,7 +366,7 @@ int Loop::on_confirm_upgrade(lws* wsi) {
         json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
   } else if (WebSocketEndpoint* endpoint = websocket_endpoint_for(request.path)) {
     if (auto error = endpoint->check_upgrade(request)) {
-      refusal = json_error(error->code, error->message);
+      refusal = json_error(*error);
       if (error->code == ErrorCode::overloaded) refusal.headers.emplace_back("retry-after", "5");
     } else {
       return 0;

@@ -80,12 +80,19 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
     const char* name;
     lws_token_indexes token;
   };
-  for (const Named& h : {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
-                         Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
-                         Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE},
-                         Named{"accept", WSI_TOKEN_HTTP_ACCEPT}}) {
+  for (const Named& h :
+       {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
+        Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
+        Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE}, Named{"accept", WSI_TOKEN_HTTP_ACCEPT},
+        Named{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+        Named{"cookie", WSI_TOKEN_HTTP_COOKIE}}) {
     std::string value = copy_header(wsi, h.token);
     if (!value.empty()) request.headers.emplace(h.name, std::move(value));
+  }
+  // HTTP/2 has no Host header: the authority is the :authority pseudo-header.
+  if (!request.headers.count("host")) {
+    std::string authority = copy_header(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY);
+    if (!authority.empty()) request.headers.emplace("host", std::move(authority));
   }
   if (std::string id = copy_custom_header(wsi, "last-event-id:"); !id.empty()) {
     request.headers.emplace("last-event-id", std::move(id));

@@ -15,6 +15,13 @@ Response json_error(ErrorCode code, std::string_view message) {
   return response;
 }
 
+Response json_error(const Error& error) {
+  Response response = json_error(error.code, error.message);
+  if (error.http_status) response.status = error.http_status;
+  if (response.status == 401) response.headers.emplace_back("www-authenticate", "Bearer");
+  return response;
+}
+
 void Responder::respond(Response response) const {
   auto loop = loop_.lock();
   if (!loop) return;
@@ -38,8 +45,16 @@ void Server::stop() { loop_->stop(); }
 
 int Server::port() const { return loop_->port(); }
 
+std::string Server::reload_tls() { return loop_->reload_tls(); }
+
 std::string Server::base_url() const {
-  return "http://" + options_.host + ":" + std::to_string(loop_->port());
+  return (options_.tls() ? "https://" : "http://") + options_.host + ":" +
+         std::to_string(loop_->port());
+}
+
+std::string Server::websocket_base_url() const {
+  return (options_.tls() ? "wss://" : "ws://") + options_.host + ":" +
+         std::to_string(loop_->port());
 }
 
 }  // namespace tickcast::http

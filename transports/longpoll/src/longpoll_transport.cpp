@@ -150,6 +150,12 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
     response.headers.emplace_back("retry-after", "5");
     return response;
   }
+  // Every poll carries the token, so an expired one is refused at the next poll.
+  if (auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
+      !access) {
+    ++counters.refused;
+    return http::json_error(*access.refusal);
+  }
 
   auto fresh = std::make_unique<PollSession>();
   fresh->owner = this;

@@ -1,6 +1,7 @@
 #include "tickcast/sse/sse_transport.h"
 
 #include <charconv>
+#include <map>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
@@ -30,6 +31,7 @@ struct SseSession final : http::internal::Session {
   bool joined = false;
   bool heartbeat_due = false;
   bool closing = false;
+  bool close_when_written = false;  // the token expired: end after the error event
   Outbox outbox;
   ClientRef client;
 
@@ -51,6 +53,7 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
   void enqueue(SseSession& session, const Message& message, SteadyTime now);
+  void expire(auth::Clock::time_point now);
 
   http::Server& server;
   SseOptions options;
@@ -58,6 +61,7 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
   http::internal::SessionTable<SseSession> sessions;
   std::string write_buffer;
   http::internal::Counters counters;
+  std::multimap<auth::Clock::time_point, std::uint64_t> expiries;  // token expiry -> session
 };
 
 namespace {
@@ -107,7 +111,18 @@ After SseSession::on_writable(lws* wsi) {
       }
     }
     if (lws_finalize_http_header(wsi, &p, end)) return After::close;
-    out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+    if (http::internal::is_http2_stream(wsi)) {
+      // HTTP/2: the headers are their own HEADERS frame; the events follow as DATA.
+      std::string frame(LWS_PRE, '\0');
+      frame.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+      const std::size_t size = frame.size() - LWS_PRE;
+      if (lws_write(wsi, reinterpret_cast<unsigned char*>(frame.data()) + LWS_PRE, size,
+                    LWS_WRITE_HTTP_HEADERS) != static_cast<int>(size)) {
+        return After::close;
+      }
+    } else {
+      out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+    }
     out += "retry: " + std::to_string(owner->options.retry.count()) + "\n\n";
     headers_sent = true;
   }
@@ -128,6 +143,10 @@ After SseSession::on_writable(lws* wsi) {
     return After::close;
   }
   owner->counters.sent += written;
+  if (close_when_written && outbox.empty()) {
+    closing = true;  // the stream ends at the next writable callback, once this is out
+    lws_callback_on_writable(wsi);
+  }
   return After::keep;
 }
 
@@ -162,6 +181,11 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     response.headers.emplace_back("retry-after", "5");
     return response;
   }
+  auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
+  if (!access) {
+    ++counters.refused;
+    return http::json_error(*access.refusal);
+  }
   std::optional<std::uint64_t> resume_after;
   std::string last_event_id = request.header("last-event-id");
   if (last_event_id.empty() && request.query.count("last_event_id")) {
@@ -178,11 +202,14 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
   SseSession* raw = &sessions.add(std::move(fresh));
+  if (access.grant) expiries.emplace(access.grant->expires, raw->id);
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
       weak_from_this(), server.loop().weak_from_this(), raw->id, "sse");
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
-  // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
+  // On HTTP/2, lws_http_mark_sse also keeps the shared connection from idling out while
+  // the stream is open; on h1 clearing the timeout is what counts.
+  if (http::internal::is_http2_stream(wsi)) lws_http_mark_sse(wsi);
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   lws_set_timer_usecs(
       wsi, std::chrono::duration_cast<std::chrono::microseconds>(options.heartbeat).count());
@@ -192,6 +219,25 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
 }
 
 void SseTransport::Impl::closed(SseSession& session) { sessions.remove(session); }
+
+// Called by the loop's once-a-second sweep: a stream whose token has expired gets an
+// `unauthorized` "token expired" error event (no id), then ends. EventSource will retry
+// with the same URL and get a 401, which ends it for good; the page asks for a new token.
+void SseTransport::Impl::expire(auth::Clock::time_point now) {
+  const auto steady_now = std::chrono::steady_clock::now();
+  while (!expiries.empty() && expiries.begin()->first <= now) {
+    const std::uint64_t id = expiries.begin()->second;
+    expiries.erase(expiries.begin());
+    SseSession* session = sessions.find(id);
+    if (!session || session->closing) continue;
+    session->outbox.clear();
+    enqueue(*session,
+            Message{0, make_payload(encode_error(Error{ErrorCode::unauthorized, "token expired"})),
+                    false, MessageKind::error},
+            steady_now);
+    session->close_when_written = true;
+  }
+}
 
 void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   SseSession* session = sessions.find(id);
@@ -236,6 +282,11 @@ void SseTransport::start(Sink& sink) {
     impl_->counters.accepting = true;
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
+    if (impl_->server.options().auth) {
+      impl_->server.loop().add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
+        if (auto impl = weak.lock()) impl->expire(now);
+      });
+    }
   });
 }
 
@@ -245,6 +296,7 @@ void SseTransport::stop() {
   loop.run_sync([&] {
     impl_->counters.accepting = false;
     loop.remove_endpoint(impl_.get());
+    loop.remove_sweep(impl_.get());
     for (SseSession* session : impl_->sessions.all()) {
       session->closing = true;
       lws_callback_on_writable(session->wsi);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
@@ -36,6 +37,7 @@ struct WsSession final : http::internal::Session {
   double tokens = 0;
   SteadyTime tokens_at;
   ClientRef client;
+  std::optional<auth::Grant> grant;  // the token's grant, when the port requires tokens
 
   explicit WsSession(const WsOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
   After on_writable(lws* wsi) override;
@@ -61,6 +63,13 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
       ++counters.refused;
       return Error{ErrorCode::overloaded, "too many WebSocket clients; try again later"};
     }
+    // The token is checked here, at the handshake, so that a refusal is an HTTP 401/403;
+    // open() checks it again for the grant it keeps (a handshake costs two checks).
+    if (auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
+        !access) {
+      ++counters.refused;
+      return access.refusal;
+    }
     return std::nullopt;
   }
 
@@ -71,6 +80,7 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   void enqueue(WsSession& session, const Message& message, SteadyTime now);
   void close_session(WsSession& session, int code, std::string reason);
   bool take_token(WsSession& session);
+  void expire(auth::Clock::time_point now);
 
   http::Server& server;
   WsOptions options;
@@ -78,6 +88,7 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   SessionTable<WsSession> sessions;
   std::vector<unsigned char> write_buffer;
   http::internal::Counters counters;
+  std::multimap<auth::Clock::time_point, std::uint64_t> expiries;  // token expiry -> session
 };
 
 http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& request) {
@@ -89,7 +100,12 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   fresh->room = request.path.substr(options.path_prefix.size());
   fresh->tokens = options.command_burst;
   fresh->tokens_at = std::chrono::steady_clock::now();
+  auto access =
+      http::authorize(server.options(), request, fresh->room, auth::Permission::subscribe);
+  if (!access) return nullptr;  // expired between the handshake and now
+  fresh->grant = std::move(access.grant);
   WsSession& session = sessions.add(std::move(fresh));
+  if (session.grant) expiries.emplace(session.grant->expires, session.id);
   session.client = std::make_shared<http::internal::LoopClient<Impl>>(
       weak_from_this(), server.loop().weak_from_this(), session.id, "ws");
   sink->on_subscribe(session.room, std::nullopt, session.client);
@@ -97,6 +113,17 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
 }
 
 void WsTransport::Impl::closed(WsSession& session) { sessions.remove(session); }
+
+// Called by the loop's once-a-second sweep: clients whose token has expired are closed
+// with 4401 "token expired"; they may reconnect with a fresh token.
+void WsTransport::Impl::expire(auth::Clock::time_point now) {
+  while (!expiries.empty() && expiries.begin()->first <= now) {
+    const std::uint64_t id = expiries.begin()->second;
+    expiries.erase(expiries.begin());
+    if (WsSession* session = sessions.find(id))
+      close_session(*session, kTokenExpiredClose, "token expired");
+  }
+}
 
 void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   WsSession* session = sessions.find(id);
@@ -194,6 +221,17 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) return true;
   std::string command = std::move(rx);
   rx.clear();
+  if (grant && (!grant->command || grant->expires <= auth::Clock::now())) {
+    // A subscribe-only (or just expired) token: an error event; the socket stays.
+    const auto decoded = decode_command(command);
+    const Error refusal{ErrorCode::unauthorized,
+                        grant->command ? "token expired" : "the token does not allow commands"};
+    owner->enqueue(*this,
+                   Message{0, make_payload(encode_error(refusal, decoded.request_id)), false,
+                           MessageKind::error},
+                   std::chrono::steady_clock::now());
+    return true;
+  }
   if (!owner->take_token(*this)) {
     const auto decoded = decode_command(command);
     owner->enqueue(*this,
@@ -226,6 +264,11 @@ void WsTransport::start(Sink& sink) {
     impl_->sink = &sink;
     impl_->counters.accepting = true;
     impl_->server.loop().add_websocket_endpoint(impl_->options.path_prefix, impl_.get());
+    if (impl_->server.options().auth) {
+      impl_->server.loop().add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
+        if (auto impl = weak.lock()) impl->expire(now);
+      });
+    }
   });
 }
 
@@ -235,6 +278,7 @@ void WsTransport::stop() {
   loop.run_sync([&] {
     impl_->counters.accepting = false;
     loop.remove_endpoint(impl_.get());
+    loop.remove_sweep(impl_.get());
     for (WsSession* session : impl_->sessions.all()) {
       impl_->close_session(*session, 1001, "server shutting down");
     }
@@ -252,9 +296,7 @@ void WsTransport::publish(std::string_view room, const Message& message) {
 TransportStats WsTransport::stats() const { return impl_->counters.stats(impl_->sessions.size()); }
 
 std::string WsTransport::url_template() const {
-  const auto& options = impl_->server.options();
-  return "ws://" + options.host + ":" + std::to_string(impl_->server.port()) +
-         impl_->options.path_prefix + "{room}";
+  return impl_->server.websocket_base_url() + impl_->options.path_prefix + "{room}";
 }
 
 }  // namespace tickcast::ws

@@ -87,18 +87,30 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void start();
   void stop();
   int port() const { return port_; }
+  /// reload_tls: see Server::reload_tls. Reads the files on the calling thread and
+  /// installs them on the service thread.
+  std::string reload_tls();
+  /// set_tls_context records the listener's SSL_CTX (from the lws callback that reports it).
+  void set_tls_context(void* ssl_ctx) { ssl_ctx_ = ssl_ctx; }
 
   // -- service thread (or before start)
   void add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint);
   void add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint);
   void remove_endpoint(const void* endpoint);
+  /// add_sweep runs `task` on the service thread about once a second, from one loop-wide
+  /// timer (lws 4.1 keeps timers in one sorted list: no per-connection timer for this).
+  /// Transports use it to close clients whose token has expired.
+  void add_sweep(const void* owner, std::function<void(auth::Clock::time_point)> task);
+  /// remove_sweep drops the tasks of `owner`.
+  void remove_sweep(const void* owner);
   /// respond completes the exchange `id` with `response` (from Responder).
   void respond(std::uint64_t id, Response response);
   /// origin_allowed tells whether a request's Origin (if any) may use this server.
   bool origin_allowed(const Request& request) const;
   /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
   void add_cors_headers(const Request& request, Response& response) const;
-  /// write_response writes a complete short response on `wsi` in one go.
+  /// write_response writes a complete short response on `wsi` in one go (on an HTTP/2
+  /// stream: a HEADERS frame, then the body with END_STREAM).
   static bool write_response(lws* wsi, const Response& response);
   const ServerOptions& options() const { return options_; }
 
@@ -122,6 +134,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   int on_http_writable(lws* wsi, Exchange& exchange);
   int after_session(lws* wsi, Exchange& exchange, After after);
   void run_posted();
+  void schedule_sweep();
+  static void on_sweep(lws_sorted_usec_list_t* sul);
   bool read_request(lws* wsi, Request& request, bool websocket);
   WebSocketEndpoint* websocket_endpoint_for(const std::string& path) const;
   void serve_static(const Request& request, Response& response) const;
@@ -134,6 +148,12 @@ class Loop : public std::enable_shared_from_this<Loop> {
   std::uint64_t next_id_ = 1;
 
   lws_context* context_ = nullptr;
+  struct SweepTimer {
+    lws_sorted_usec_list_t sul;  // first: the lws callback gets its address
+    Loop* loop;
+  } sweep_timer_{{}, this};
+  std::vector<std::pair<const void*, std::function<void(auth::Clock::time_point)>>> sweeps_;
+  void* ssl_ctx_ = nullptr;  // the listener's SSL_CTX, with TLS
   std::vector<lws_protocols> protocols_;
   lws_retry_bo_t retry_{};
   int port_ = 0;
@@ -145,6 +165,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool running_ = false;
   bool stopping_ = false;
 };
+
+/// is_http2_stream tells whether `wsi` is a stream of an HTTP/2 connection (whose headers
+/// go out as their own HEADERS frame, written with LWS_WRITE_HTTP_HEADERS).
+inline bool is_http2_stream(lws* wsi) { return lws_get_network_wsi(wsi) != wsi; }
 
 /// loop_of returns the Loop that owns `wsi`.
 Loop& loop_of(lws* wsi);
