@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "routing.h"
+#include "tickcast/http/internal/response_writer.h"
 #include "tls_credentials.h"
 
 namespace tickcast::http::internal {
@@ -26,6 +27,7 @@ struct Loop::Exchange {
   bool awaiting_response = false;
   bool close_after_response = false;
   std::optional<Response> response;
+  std::optional<ResponseWriter> writer;  // the response being written (h2: in frames)
   Session* session = nullptr;
 };
 
@@ -300,39 +302,9 @@ void Loop::add_cors_headers(const Request& request, Response& response) const {
 }
 
 bool Loop::write_response(lws* wsi, const Response& response) {
-  std::size_t header_bytes = 512 + response.content_type.size();
-  for (const auto& [name, value] : response.headers) header_bytes += name.size() + value.size() + 4;
-  std::vector<unsigned char> buffer(LWS_PRE + header_bytes + response.body.size());
-  unsigned char* start = buffer.data() + LWS_PRE;
-  unsigned char* p = start;
-  unsigned char* end = buffer.data() + buffer.size();
-  if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(response.status),
-                                  response.content_type.c_str(), response.body.size(), &p, end)) {
-    return false;
-  }
-  for (const auto& [name, value] : response.headers) {
-    const std::string key = name + ":";
-    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(key.c_str()),
-                                    reinterpret_cast<const unsigned char*>(value.data()),
-                                    static_cast<int>(value.size()), &p, end)) {
-      return false;
-    }
-  }
-  if (lws_finalize_http_header(wsi, &p, end)) return false;
-  if (is_http2_stream(wsi)) {
-    // HTTP/2: the headers are their own (HPACK) frame; the body follows as DATA with
-    // END_STREAM. lws queues the second write behind the first if the pipe is choked.
-    const auto header_size = static_cast<std::size_t>(p - start);
-    if (lws_write(wsi, start, header_size, LWS_WRITE_HTTP_HEADERS) !=
-        static_cast<int>(header_size)) {
-      return false;
-    }
-    p = start;
-  }
-  std::memcpy(p, response.body.data(), response.body.size());
-  p += response.body.size();
-  const auto size = static_cast<std::size_t>(p - start);
-  return lws_write(wsi, start, size, LWS_WRITE_HTTP_FINAL) == static_cast<int>(size);
+  // One step: all of it on HTTP/1.1; on HTTP/2 the headers and at most one DATA frame,
+  // which is all of a short response (refusals). Longer ones use a ResponseWriter.
+  return ResponseWriter(response).write(wsi) == ResponseWriter::Step::done;
 }
 
 void Loop::respond(std::uint64_t id, Response response) {
@@ -480,10 +452,21 @@ int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
 
 int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
   if (exchange.session) return after_session(wsi, exchange, exchange.session->on_writable(wsi));
-  if (!exchange.response) return 0;
-  const Response response = std::move(*exchange.response);
-  exchange.response.reset();
-  if (!write_response(wsi, response) || exchange.close_after_response) return -1;
+  if (!exchange.writer) {
+    if (!exchange.response) return 0;
+    exchange.writer.emplace(std::move(*exchange.response));
+    exchange.response.reset();
+  }
+  switch (exchange.writer->write(wsi)) {
+    case ResponseWriter::Step::failed:
+      return -1;
+    case ResponseWriter::Step::more:
+      return 0;
+    case ResponseWriter::Step::done:
+      break;
+  }
+  exchange.writer.reset();
+  if (exchange.close_after_response) return -1;
   by_id_.erase(exchange.id);
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -494,6 +477,7 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   by_id_[exchange.id] = &exchange;
   exchange.request = Request{};
   exchange.response.reset();
+  exchange.writer.reset();
   exchange.awaiting_response = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;

@@ -9,6 +9,7 @@
 
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
+#include "tickcast/http/internal/response_writer.h"
 #include "tickcast/http/internal/session_table.h"
 
 namespace tickcast::longpoll {
@@ -34,6 +35,7 @@ struct PollSession final : http::internal::Session {
   bool timed_out = false;  // the timeout passed before the room answered
   std::chrono::steady_clock::time_point deadline;
   http::Response answer;
+  std::optional<http::internal::ResponseWriter> writer;  // the answer being written
   ClientRef client;
 
   After on_writable(lws* wsi) override;
@@ -77,8 +79,19 @@ std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
 
 After PollSession::on_writable(lws* wsi) {
   if (!answering) return After::keep;
-  answer.headers.insert(answer.headers.end(), cors.begin(), cors.end());
-  if (!Loop::write_response(wsi, answer)) return After::close;
+  if (!writer) {
+    answer.headers.insert(answer.headers.end(), cors.begin(), cors.end());
+    writer.emplace(std::move(answer));
+  }
+  // A batch of events can be long: on HTTP/2 it goes out in frames, one per callback.
+  switch (writer->write(wsi)) {
+    case http::internal::ResponseWriter::Step::failed:
+      return After::close;
+    case http::internal::ResponseWriter::Step::more:
+      return After::keep;
+    case http::internal::ResponseWriter::Step::done:
+      break;
+  }
   return After::complete;
 }
 

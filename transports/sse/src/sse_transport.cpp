@@ -1,5 +1,6 @@
 #include "tickcast/sse/sse_transport.h"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 
@@ -126,11 +127,29 @@ After SseSession::on_writable(lws* wsi) {
     out += "retry: " + std::to_string(owner->options.retry.count()) + "\n\n";
     headers_sent = true;
   }
-  // Everything queued goes out in one write; a stream has no frames to keep apart.
+  // Everything queued goes out in one write; a stream has no frames to keep apart. On
+  // HTTP/2 a write is one DATA frame: at most 16 KiB and the peer's flow-control credit;
+  // the rest waits for the next writable callback.
+  std::size_t limit = std::string::npos;
+  if (http::internal::is_http2_stream(wsi)) {
+    limit = 16384;
+    const lws_fileofs_t allowance = lws_get_peer_write_allowance(wsi);
+    if (allowance >= 0) limit = std::min<std::size_t>(limit, static_cast<std::size_t>(allowance));
+    if (limit < 2048) {  // wait for credit (lws calls back when the peer grants it)
+      lws_callback_on_writable(wsi);
+      return After::keep;
+    }
+  }
   const auto now = std::chrono::steady_clock::now();
   std::uint64_t written = 0;
   while (!outbox.empty()) {
+    const std::size_t before = out.size();
     append_event(out, outbox.front(), owner->options.event_name);
+    if (written > 0 && out.size() - LWS_PRE > limit) {
+      out.resize(before);  // next time
+      lws_callback_on_writable(wsi);
+      break;
+    }
     outbox.pop(now);
     ++written;
   }
@@ -143,6 +162,10 @@ After SseSession::on_writable(lws* wsi) {
     return After::close;
   }
   owner->counters.sent += written;
+  // lws 4.1 on HTTP/2 leaves a partly written frame in the connection's buffer until a
+  // stream asks to write again (see response_writer.cpp): one more (empty) callback
+  // after a write longer than one 4 KiB TLS write flushes it.
+  if (size > 4000 && http::internal::is_http2_stream(wsi)) lws_callback_on_writable(wsi);
   if (close_when_written && outbox.empty()) {
     closing = true;  // the stream ends at the next writable callback, once this is out
     lws_callback_on_writable(wsi);
