@@ -296,6 +296,11 @@ int main(int argc, char** argv) {
         options.tls_keyfile = mqtt_keyfile;
         options.tls_insecure = mqtt_insecure;
         options.max_clients = max_clients;
+        if (http_options.auth && mqtt_broker.empty()) {
+          // The embedded broker checks the same tokens (the MQTT password is the token).
+          options.broker_auth_algorithm = http_options.auth->algorithm();
+          options.broker_auth_key = http_options.auth->key();
+        }
         owned.push_back(std::make_unique<mqtt::MqttTransport>(options));
       }
 #endif

@@ -314,3 +314,94 @@ TEST_F(Auth, TokensNeverAppearInTheServerOutput) {
 
 }  // namespace
 }  // namespace tickcast
+
+#ifdef TICKCAST_TEST_MQTT
+namespace tickcast {
+namespace {
+
+// The embedded broker with room tokens, with the mosquitto CLI clients: the MQTT
+// password is the token.
+TEST_F(Auth, MqttEmbeddedBrokerChecksTokensPerTopic) {
+  const int mqtt_port = testing::free_port();
+  ServerProcess server({"--transport", "ws,mqtt", "--mqtt-port", std::to_string(mqtt_port),
+                        "--tick-ms", "100", "--auth-secret", secret_file});
+  const std::string p = " -p " + std::to_string(mqtt_port) + " ";
+  const std::string reader = token("m*", {Permission::subscribe});
+  const std::string commander = token("m1", {Permission::subscribe, Permission::command});
+  const std::string admin = token("*", {Permission::subscribe, Permission::command});
+  auto sh = [](const std::string& command) { return testing::run_command(command + " 2>&1"); };
+  auto running = [&](const std::string& room) {
+    auto body = json::parse(curl("-H " + quote("Authorization: Bearer " + admin) + " " +
+                                 quote(server.base_url() + "/api/rooms/" + room))
+                                .body,
+                            nullptr, false);
+    return body.is_object() && body["state"]["running"] == true;
+  };
+
+  // No token, or a bad one: CONNACK "not authorised".
+  EXPECT_NE(
+      sh("timeout 5 mosquitto_sub" + p + "-t tickcast/rooms/m1/state -C 1").find("not authorised"),
+      std::string::npos);
+  EXPECT_NE(
+      sh("timeout 5 mosquitto_sub" + p + "-u x -P not.a.token -t tickcast/rooms/m1/state -C 1")
+          .find("not authorised"),
+      std::string::npos);
+
+  // A subscribe-only token cannot command: MQTT 5 PUBACK "Not authorized", nothing changes.
+  EXPECT_NE(sh("timeout 5 mosquitto_pub -V mqttv5 -q 1" + p + "-u x -P " + quote(reader) +
+               " -t tickcast/rooms/m1/commands -m " + quote(R"({"type":"start"})"))
+                .find("Not authorized"),
+            std::string::npos);
+  // Nor forge events, even with "command".
+  EXPECT_NE(sh("timeout 5 mosquitto_pub -V mqttv5 -q 1" + p + "-u x -P " + quote(commander) +
+               " -t tickcast/rooms/m1/events -m " + quote(R"({"forged":true})"))
+                .find("Not authorized"),
+            std::string::npos);
+  EXPECT_FALSE(running("m1"));
+
+  // The command token starts the room.
+  EXPECT_EQ(sh("timeout 5 mosquitto_pub -V mqttv5 -q 1" + p + "-u x -P " + quote(commander) +
+               " -t tickcast/rooms/m1/commands -m " + quote(R"({"type":"start"})")),
+            "");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!running("m1")) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the MQTT command did not start m1";
+    std::this_thread::sleep_for(20ms);
+  }
+
+  // Reading: the token's rooms only (the retained state of m1 comes; of zz, nothing).
+  ASSERT_EQ(
+      curl("-X POST -H " + quote("Authorization: Bearer " + admin) + " -d " +
+           quote(R"({"type":"start"})") + " " + quote(server.base_url() + "/api/rooms/zz/commands"))
+          .status,
+      200);
+  EXPECT_NE(sh("timeout 5 mosquitto_sub" + p + "-u x -P " + quote(reader) +
+               " -t tickcast/rooms/m1/state -C 1")
+                .find("\"room\":\"m1\""),
+            std::string::npos);
+  EXPECT_EQ(sh("timeout 5 mosquitto_sub" + p + "-u x -P " + quote(reader) +
+               " -t tickcast/rooms/zz/state -C 1 -W 2")
+                .find("\"room\":\"zz\""),
+            std::string::npos);
+  // The admin token sees zz, so the retained message is there to be refused.
+  EXPECT_NE(sh("timeout 5 mosquitto_sub" + p + "-u x -P " + quote(admin) +
+               " -t tickcast/rooms/zz/state -C 1")
+                .find("\"room\":\"zz\""),
+            std::string::npos);
+
+  // Expiry: the broker disconnects the client, and its token no longer logs in.
+  const std::string brief = token("m1", {Permission::subscribe}, 2s);
+  const std::string out = sh("timeout 15 mosquitto_sub" + p + "-u x -P " + quote(brief) +
+                             " -t tickcast/rooms/m1/events");
+  EXPECT_NE(out.find("\"room\":\"m1\""), std::string::npos) << "it read events until then";
+  EXPECT_NE(out.find("not authorised"), std::string::npos) << out;
+
+  server.terminate();
+  for (const auto& t : {reader, commander, admin, brief}) {
+    EXPECT_EQ(server.output().find(t), std::string::npos) << "a token in the server's output";
+  }
+}
+
+}  // namespace
+}  // namespace tickcast
+#endif

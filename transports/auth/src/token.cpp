@@ -97,11 +97,19 @@ std::string read_secret_file(const std::string& path) {
 }
 
 Verifier Verifier::from_secret_file(const std::string& path) {
-  return Verifier("HS256", read_secret_file(path));
+  return from_secret(read_secret_file(path), "--auth-secret " + path);
+}
+
+Verifier Verifier::from_secret(std::string secret, const std::string& what) {
+  if (secret.empty()) throw std::runtime_error(what + " is empty");
+  return Verifier("HS256", std::move(secret));
 }
 
 Verifier Verifier::from_public_key_file(const std::string& path) {
-  std::string pem = read_file(path, "--auth-public-key");
+  return from_public_key_pem(read_file(path, "--auth-public-key"), "--auth-public-key " + path);
+}
+
+Verifier Verifier::from_public_key_pem(std::string pem, const std::string& what) {
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::unique_ptr<EVP_PKEY, KeyFree> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
@@ -111,23 +119,29 @@ Verifier Verifier::from_public_key_file(const std::string& path) {
     if (cert) key.reset(X509_get_pubkey(cert.get()));
   }
   if (!key) {
-    throw std::runtime_error("--auth-public-key " + path +
-                             " holds no PEM public key (-----BEGIN PUBLIC KEY-----)");
+    throw std::runtime_error(what + " holds no PEM public key (-----BEGIN PUBLIC KEY-----)");
   }
+  // libjwt reads a PUBLIC KEY block: keep the key in that form whatever it came in.
+  std::unique_ptr<BIO, BioFree> out(BIO_new(BIO_s_mem()));
+  if (!out || PEM_write_bio_PUBKEY(out.get(), key.get()) != 1) {
+    throw std::runtime_error(what + ": cannot re-encode the public key");
+  }
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(out.get(), &data);
+  pem.assign(data, static_cast<std::size_t>(length));
   switch (EVP_PKEY_base_id(key.get())) {
     case EVP_PKEY_RSA:
       if (EVP_PKEY_bits(key.get()) < 2048) {
-        throw std::runtime_error("--auth-public-key " + path + ": RSA keys need 2048 bits or more");
+        throw std::runtime_error(what + ": RSA keys need 2048 bits or more");
       }
       return Verifier("RS256", std::move(pem));
     case EVP_PKEY_EC:
       if (EVP_PKEY_bits(key.get()) != 256) {
-        throw std::runtime_error("--auth-public-key " + path + ": EC keys must be P-256 (ES256)");
+        throw std::runtime_error(what + ": EC keys must be P-256 (ES256)");
       }
       return Verifier("ES256", std::move(pem));
     default:
-      throw std::runtime_error("--auth-public-key " + path +
-                               ": only RSA (RS256) and EC P-256 (ES256) keys are supported");
+      throw std::runtime_error(what + ": only RSA (RS256) and EC P-256 (ES256) keys are supported");
   }
 }
 

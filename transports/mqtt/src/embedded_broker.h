@@ -21,6 +21,10 @@ struct EmbeddedBrokerOptions {
   int websocket_port = 0;               ///< 0 = no WebSocket listener
   std::size_t max_connections = 10000;  ///< per listener; 0 = unlimited
   std::chrono::milliseconds start_timeout{10000};
+  /// With auth_plugin set: no anonymous clients; the plugin checks room tokens (see
+  /// MqttOptions::broker_auth_*) and lets server_user/server_password do anything.
+  std::string auth_plugin, auth_algorithm, auth_key, server_user, server_password;
+  std::string topic_prefix = "tickcast";
 };
 
 /// broker_config renders the mosquitto.conf the embedded broker runs with. `stay_root` adds

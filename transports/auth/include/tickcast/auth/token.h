@@ -56,6 +56,11 @@ class Verifier {
   /// from_public_key_file reads a PEM public key (or certificate): RSA -> RS256, EC
   /// P-256 -> ES256. Throws std::runtime_error for anything else.
   static Verifier from_public_key_file(const std::string& path);
+  /// from_secret and from_public_key_pem are the same with the key's bytes (`what` names
+  /// where they came from, for errors).
+  static Verifier from_secret(std::string secret, const std::string& what = "--auth-secret");
+  static Verifier from_public_key_pem(std::string pem,
+                                      const std::string& what = "--auth-public-key");
 
   /// verify checks the signature, the algorithm and the claims (`room`, `perm`, `exp` in
   /// the future, optional `sub`), and returns what the token allows.
@@ -68,6 +73,8 @@ class Verifier {
   const std::string& algorithm() const { return algorithm_; }
   /// key_bytes is how long the key is (a short HS256 secret deserves a warning).
   std::size_t key_bytes() const { return key_.size(); }
+  /// key is the secret or PEM public key (handed to the embedded MQTT broker's plugin).
+  const std::string& key() const { return key_; }
 
  private:
   Verifier(std::string algorithm, std::string key)

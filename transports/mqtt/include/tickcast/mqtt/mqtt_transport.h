@@ -50,6 +50,16 @@ struct MqttOptions {
   /// max_pending bounds messages handed to libmosquitto but not yet written; past it,
   /// droppable ticks are dropped (counted), state changes never are.
   std::size_t max_pending = 100000;
+  /// Room tokens on the embedded broker: with an algorithm ("HS256", "RS256", "ES256")
+  /// and its key (the secret, or the PEM public key), MQTT clients must log in with a
+  /// token as the password (any user name) and may only read the rooms it covers with
+  /// "subscribe" and publish commands where it has "command"; it is checked by tickcast's
+  /// mosquitto plugin (broker_auth_plugin; empty: the one built with tickcast). The
+  /// transport itself logs in as "tickcast-server" with a random password. For an
+  /// existing broker (broker_url) these are ignored: see transports/mqtt/README.md.
+  std::string broker_auth_algorithm;
+  std::string broker_auth_key;
+  std::string broker_auth_plugin;
 };
 
 /// MqttTransport publishes room events to an MQTT broker and turns messages on the
