@@ -14,6 +14,11 @@ std::size_t fds_per_client(std::string_view transport) { return transport == "mq
 
 std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const Endpoint& endpoint,
                                            std::size_t n) {
+  if (transport == "ws-tls" || transport == "sse-tls") {
+    Endpoint tls = endpoint;
+    tls.tls = true;
+    return transport == "ws-tls" ? make_ws_raw_clients(tls, n) : make_sse_clients(tls, n);
+  }
   if (transport == "ws") return make_ws_raw_clients(endpoint, n);
   if (transport == "ws-lws") return make_ws_clients(endpoint, n);
   if (transport == "sse" || transport == "sse-httplib") return make_sse_clients(endpoint, n);

@@ -18,6 +18,7 @@ struct Endpoint {
   int port = 0;       ///< HTTP port (ws, sse, longpoll, REST) or the tcp floor's port
   int mqtt_port = 0;  ///< broker port (mqtt)
   std::string room = "bench";
+  bool tls = false;  ///< https / wss (the *-tls rows)
 };
 
 /// ClientSet is N clients of one transport.
@@ -37,6 +38,9 @@ class ClientSet {
   virtual bool send_command(std::string_view json) = 0;
   /// recorder is what the clients saw.
   Recorder& recorder() { return *recorder_; }
+  /// mean_connect_ms is the mean time from TCP connect to a usable connection (with TLS:
+  /// handshake done), over the clients that got there; 0 when not measured.
+  virtual double mean_connect_ms() const { return 0; }
 
  protected:
   std::unique_ptr<Recorder> recorder_;

@@ -21,8 +21,9 @@ using namespace tickcast::bench;
 
 // ws-lws is the ws transport read by tickcast::wsclient (libwebsockets) instead of the
 // bench's own client loop: the difference is the client library's share.
-const std::vector<std::string> kTransports{"ws",   "sse",    "longpoll",
-                                           "mqtt", "ws-lws", "sse-httplib"};
+// ws-tls and sse-tls are ws and sse over TLS (the same clients, with OpenSSL).
+const std::vector<std::string> kTransports{"ws",     "sse",         "longpoll", "mqtt",
+                                           "ws-lws", "sse-httplib", "ws-tls",   "sse-tls"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;

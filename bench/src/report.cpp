@@ -157,7 +157,9 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
          {{"measured", r.server_measured},
           {"cpu_percent", r.server_cpu_percent},
           {"peak_rss_kib", r.server_peak_rss_kib},
-          {"rss_per_conn_kib", r.rss_per_conn_kib}}},
+          {"rss_per_conn_kib", r.rss_per_conn_kib},
+          {"connect_cpu_ms_per_client", r.connect_server_cpu_ms_per_client}}},
+        {"connect_ms_mean", r.connect_ms_mean},
         {"client_cpu_percent", r.client_cpu_percent},
         {"load_average", {{"before", r.load_before}, {"after", r.load_after}}},
     });

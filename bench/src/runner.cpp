@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "child_process.h"
 #include "client_set.h"
@@ -55,6 +58,27 @@ bool wait_for(const std::function<bool()>& ready, ChildProcess* child, double ti
   return false;
 }
 
+bool is_tls(const std::string& transport) {
+  return transport.size() > 4 && transport.compare(transport.size() - 4, 4, "-tls") == 0;
+}
+
+// A self-signed certificate for the *-tls rows, made once per process with the openssl CLI.
+std::pair<std::string, std::string> bench_certificate() {
+  static const std::pair<std::string, std::string> files = [] {
+    char dir[] = "/tmp/tickcast-bench-tls-XXXXXX";
+    if (!::mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+    const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=localhost -keyout " +
+        key + " -out " + cert + " >/dev/null 2>&1";
+    if (std::system(command.c_str()) != 0)
+      throw std::runtime_error("openssl could not make a certificate");
+    return std::pair{cert, key};
+  }();
+  return files;
+}
+
 // Starts what the clients of `transport` talk to; fills the endpoint's ports.
 std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std::string& transport,
                                            std::size_t clients, int tick_ms, Endpoint& endpoint,
@@ -91,6 +115,11 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
                                 std::to_string(clients + 16),
                                 "--work",
                                 "24h"};
+  if (is_tls(transport)) {
+    const auto [cert, key] = bench_certificate();
+    argv.insert(argv.end(), {"--tls-cert", cert, "--tls-key", key});
+    endpoint.tls = true;
+  }
   if (transport == "sse-httplib") {
     // The same SSE, on an app's cpp-httplib server: one pool thread per open stream, so the
     // pool holds every client plus room for REST and /healthz.
@@ -115,7 +144,7 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
   if (!wait_for(
           [&] {
             return http_request(options.host, endpoint.port, "GET", "/healthz", {},
-                                std::chrono::seconds(1))
+                                std::chrono::seconds(1), endpoint.tls)
                        .status == 200;
           },
           c, 30, error)) {
@@ -138,7 +167,9 @@ int tick_ms_for(const RunOptions& options, std::size_t clients) {
 }
 
 std::string server_transport(const std::string& transport) {
-  return transport == "ws-lws" ? "ws" : transport;
+  if (transport == "ws-lws" || transport == "ws-tls") return "ws";
+  if (transport == "sse-tls") return "sse";
+  return transport;
 }
 
 RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients) {
@@ -201,6 +232,12 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   }
   result.connect_s = seconds_since(connect_start);
   result.connected = recorder.ready();
+  result.connect_ms_mean = set->mean_connect_ms();
+  if (measure_server && result.connected > 0) {
+    result.connect_server_cpu_ms_per_client = 1000.0 *
+                                              (sample_tree(pid).cpu_seconds - before.cpu_seconds) /
+                                              static_cast<double>(result.connected);
+  }
   if (result.connected < clients) {
     std::string why = set->first_error();
     if (why.empty()) why = fmt("timed out after %.0f s", result.connect_s);

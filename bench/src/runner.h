@@ -53,6 +53,11 @@ struct RunResult {
   double client_cpu_percent = 0;  ///< this process, same window
   std::int64_t server_peak_rss_kib = 0;
   double rss_per_conn_kib = 0;
+  /// connect_ms_mean: mean client-side time from TCP connect to a usable connection (TLS
+  /// handshake included for the *-tls rows); 0 when the client set does not measure it.
+  double connect_ms_mean = 0;
+  /// connect_server_cpu_ms_per_client: server CPU while the N clients connected, / N.
+  double connect_server_cpu_ms_per_client = 0;
   double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
 };
 
@@ -66,7 +71,9 @@ int tick_ms_for(const RunOptions& options, std::size_t clients);
 /// server_transport names the server transport a bench transport uses ("ws" for ws-lws).
 std::string server_transport(const std::string& transport);
 
-/// run_one runs `transport` (tcp, ws, ws-lws, sse, longpoll or mqtt) with `clients` clients.
+/// run_one runs `transport` (tcp, ws, ws-lws, sse, longpoll, mqtt, or ws-tls / sse-tls:
+/// ws / sse over TLS, the server with a throw-away self-signed certificate) with `clients`
+/// clients.
 /// Never throws for what a size cannot hold: the result says so.
 RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients);
 
