@@ -169,7 +169,9 @@ TEST_F(Auth, WrongRoomOrPermissionIs403AndPrefixesMatchByPrefix) {
   auto rooms = curl("-H " + quote("Authorization: Bearer " + token("a-*", both)) + " " +
                     quote(server.base_url() + "/api/rooms"));
   ASSERT_EQ(rooms.status, 200);
-  for (const auto& room : json::parse(rooms.body)["rooms"]) {
+  const json listed = json::parse(rooms.body);
+  ASSERT_FALSE(listed["rooms"].empty());
+  for (const auto& room : listed["rooms"]) {
     EXPECT_EQ(room["room"].get<std::string>().rfind("a-", 0), 0u) << room;
   }
 }
