@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   std::string mqtt_broker;
   int mqtt_port = 1883;
   int mqtt_ws_port = 0;
+  int mqtt_tls_port = 8883;
   std::string mqtt_username, mqtt_password, mqtt_cafile, mqtt_certfile, mqtt_keyfile;
   bool mqtt_insecure = false;
   long long tick_ms = 1000;
@@ -122,6 +123,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--mqtt-ws-port", mqtt_ws_port,
                  "MQTT-over-WebSocket port of the embedded broker, for browsers (0: none)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--mqtt-tls-port", mqtt_tls_port,
+                 "with --tls-cert: MQTT-over-TLS port of the embedded broker, same certificate "
+                 "(0: none)")
+      ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--mqtt-username", mqtt_username, "user name for --mqtt-broker");
   app.add_option("--mqtt-password", mqtt_password, "password for --mqtt-broker");
@@ -296,6 +302,11 @@ int main(int argc, char** argv) {
         options.tls_keyfile = mqtt_keyfile;
         options.tls_insecure = mqtt_insecure;
         options.max_clients = max_clients;
+        if (http_options.tls() && mqtt_broker.empty() && mqtt_tls_port != 0) {
+          options.tls_listener_port = mqtt_tls_port;
+          options.tls_listener_cert = tls_cert;
+          options.tls_listener_key = tls_key;
+        }
         if (http_options.auth && mqtt_broker.empty()) {
           // The embedded broker checks the same tokens (the MQTT password is the token).
           options.broker_auth_algorithm = http_options.auth->algorithm();
@@ -317,6 +328,10 @@ int main(int argc, char** argv) {
       if (auto* m = dynamic_cast<mqtt::MqttTransport*>(t.get())) {
         listening.push_back("mqtt      " + m->broker_url() +
                             "  (topics tickcast/rooms/{room}/...)");
+        if (http_options.tls() && mqtt_broker.empty() && mqtt_tls_port != 0) {
+          listening.push_back("mqtts     mqtts://" + host + ":" + std::to_string(mqtt_tls_port) +
+                              "  (same certificate as https)");
+        }
         if (!m->websocket_url().empty()) {
           listening.push_back("mqtt-ws   " + m->websocket_url());
         }

@@ -215,3 +215,33 @@ TEST_F(Tls, SighupReloadsTheCertificateWithoutDroppingConnections) {
 
 }  // namespace
 }  // namespace tickcast
+
+#ifdef TICKCAST_TEST_MQTT
+namespace tickcast {
+namespace {
+
+TEST_F(Tls, EmbeddedMqttBrokerGetsATlsListenerWithTheSameCertificate) {
+  const int mqtt_port = testing::free_port(), mqtts_port = testing::free_port();
+  auto server = start({"--transport", "ws,mqtt", "--mqtt-port", std::to_string(mqtt_port),
+                       "--mqtt-tls-port", std::to_string(mqtts_port)});
+  EXPECT_NE(server.output().find("mqtts://127.0.0.1:" + std::to_string(mqtts_port)),
+            std::string::npos);
+  ASSERT_EQ(curl(trusted() + "-X POST -d " + quote(R"({"type":"start"})") + " " +
+                 url(server, "/api/rooms/mq/commands"))
+                .status,
+            200);
+  // mosquitto_sub over TLS, checking the certificate against ours: the retained state.
+  const std::string state = testing::run_command(
+      "timeout 10 mosquitto_sub -h localhost -p " + std::to_string(mqtts_port) + " --cafile " +
+      quote(cert) + " -t tickcast/rooms/mq/state -C 1 2>&1");
+  EXPECT_NE(state.find("\"room\":\"mq\""), std::string::npos) << state;
+  // The certificate is the https one.
+  const std::string subject = testing::run_command(
+      "echo | openssl s_client -connect 127.0.0.1:" + std::to_string(mqtts_port) +
+      " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null");
+  EXPECT_NE(subject.find("CN = localhost"), std::string::npos) << subject;
+}
+
+}  // namespace
+}  // namespace tickcast
+#endif

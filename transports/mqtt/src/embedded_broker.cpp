@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -209,6 +210,13 @@ std::string broker_config(const EmbeddedBrokerOptions& options, bool stay_root) 
     config += "protocol websockets\n" + socket_domain(options.host);
     config += "max_connections " + max_connections + "\n";
   }
+  if (options.tls_port != 0) {
+    config += "listener " + std::to_string(options.tls_port) + " " + options.host + "\n";
+    config += "protocol mqtt\n" + socket_domain(options.host);
+    config += "max_connections " + max_connections + "\n";
+    config += "certfile " + options.tls_cert_file + "\n";
+    config += "keyfile " + options.tls_key_file + "\n";
+  }
   return config;
 }
 
@@ -227,7 +235,14 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
       throw std::invalid_argument("embedded MQTT broker: MQTT and WebSocket ports are equal");
     }
   }
+  if (options_.tls_port != 0) {
+    check_port(options_.tls_port, "MQTT TLS port");
+    if (options_.tls_port == options_.port || options_.tls_port == options_.websocket_port) {
+      throw std::invalid_argument("embedded MQTT broker: the TLS port must differ from the others");
+    }
+  }
   const std::string binary = find_binary(options_.binary);
+  if (options_.tls_port != 0) check_port_free(options_.host, options_.tls_port, "MQTT TLS");
   check_port_free(options_.host, options_.port, "MQTT");
   if (options_.websocket_port != 0) {
     check_port_free(options_.host, options_.websocket_port, "MQTT WebSocket");
@@ -260,6 +275,26 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
     }
   }
   try {
+    if (options_.tls_port != 0) {
+      // Copies the broker may read whatever user it runs as; removed with the config.
+      for (auto* file : {&options_.tls_cert_file, &options_.tls_key_file}) {
+        const std::string copy =
+            dir_ + (file == &options_.tls_cert_file ? "/cert.pem" : "/key.pem");
+        std::ifstream in(*file, std::ios::binary);
+        std::ofstream out(copy, std::ios::binary | std::ios::trunc);
+        out << in.rdbuf();
+        if (!in || !out.flush()) {
+          throw std::runtime_error("embedded MQTT broker: cannot copy " + *file);
+        }
+        ::chmod(copy.c_str(), 0600);
+        if (drop && ::chown(copy.c_str(), uid, gid) != 0) {
+          throw std::runtime_error("embedded MQTT broker: cannot hand " + copy +
+                                   " to user mosquitto: " + std::strerror(errno));
+        }
+        tls_copies_.push_back(copy);
+        *file = copy;
+      }
+    }
     {
       std::ofstream out(config_path_);
       out << broker_config(options_, stay_root);
@@ -414,7 +449,8 @@ void EmbeddedBroker::wait_until_listening() {
                                where(options_.host, options_.port) + "; its log: " + log_tail());
     }
     const bool ready = accepts(host, options_.port) &&
-                       (options_.websocket_port == 0 || accepts(host, options_.websocket_port));
+                       (options_.websocket_port == 0 || accepts(host, options_.websocket_port)) &&
+                       (options_.tls_port == 0 || accepts(host, options_.tls_port));
     if (ready && !exited()) return;
     if (Clock::now() >= deadline) {
       throw std::runtime_error("embedded MQTT broker: mosquitto did not accept connections on " +
@@ -481,6 +517,8 @@ void EmbeddedBroker::stop() {
 void EmbeddedBroker::remove_files() {
   if (dir_.empty()) return;
   ::unlink(config_path_.c_str());
+  for (const auto& copy : tls_copies_) ::unlink(copy.c_str());
+  tls_copies_.clear();
   ::rmdir(dir_.c_str());
   dir_.clear();
 }

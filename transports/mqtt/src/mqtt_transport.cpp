@@ -540,6 +540,9 @@ void MqttTransport::start(Sink& sink) {
     broker.websocket_port = impl.options.websocket_port;
     broker.max_connections = impl.options.max_clients;
     broker.start_timeout = impl.options.broker_start_timeout;
+    broker.tls_port = impl.options.tls_listener_port;
+    broker.tls_cert_file = impl.options.tls_listener_cert;
+    broker.tls_key_file = impl.options.tls_listener_key;
     if (!impl.options.broker_auth_algorithm.empty()) {
       broker.auth_plugin = impl.options.broker_auth_plugin;
 #ifdef TICKCAST_MOSQUITTO_AUTH_PLUGIN

@@ -60,6 +60,11 @@ struct MqttOptions {
   std::string broker_auth_algorithm;
   std::string broker_auth_key;
   std::string broker_auth_plugin;
+  /// tls_listener_port, when not 0, gives the embedded broker an MQTT-over-TLS listener
+  /// (mqtts://host:port) with this PEM certificate and key, besides the plain one that
+  /// the transport itself uses. The broker keeps the certificate until it restarts.
+  int tls_listener_port = 0;
+  std::string tls_listener_cert, tls_listener_key;
 };
 
 /// MqttTransport publishes room events to an MQTT broker and turns messages on the
