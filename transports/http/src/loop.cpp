@@ -302,8 +302,8 @@ void Loop::add_cors_headers(const Request& request, Response& response) const {
 }
 
 bool Loop::write_response(lws* wsi, const Response& response) {
-  // One step: all of it on HTTP/1.1; on HTTP/2 the headers and at most one DATA frame,
-  // which is all of a short response (refusals). Longer ones use a ResponseWriter.
+  // One step: all of it on HTTP/1.1 (its one user is the refusal of a WebSocket upgrade).
+  // On HTTP/2 a response ends in a later writable callback: use a ResponseWriter there.
   return ResponseWriter(response).write(wsi) == ResponseWriter::Step::done;
 }
 

@@ -33,6 +33,8 @@ struct SseSession final : http::internal::Session {
   bool heartbeat_due = false;
   bool closing = false;
   bool close_when_written = false;  // the token expired: end after the error event
+  // Its entry in the transport's expiries, erased when the stream closes first.
+  std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
   Outbox outbox;
   ClientRef client;
 
@@ -225,7 +227,7 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
   SseSession* raw = &sessions.add(std::move(fresh));
-  if (access.grant) expiries.emplace(access.grant->expires, raw->id);
+  if (access.grant) raw->expiry = expiries.emplace(access.grant->expires, raw->id);
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
       weak_from_this(), server.loop().weak_from_this(), raw->id, "sse");
 
@@ -241,7 +243,10 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   return raw;
 }
 
-void SseTransport::Impl::closed(SseSession& session) { sessions.remove(session); }
+void SseTransport::Impl::closed(SseSession& session) {
+  if (session.expiry) expiries.erase(*session.expiry);
+  sessions.remove(session);
+}
 
 // Called by the loop's once-a-second sweep: a stream whose token has expired gets an
 // `unauthorized` "token expired" error event (no id), then ends. EventSource will retry
@@ -252,7 +257,9 @@ void SseTransport::Impl::expire(auth::Clock::time_point now) {
     const std::uint64_t id = expiries.begin()->second;
     expiries.erase(expiries.begin());
     SseSession* session = sessions.find(id);
-    if (!session || session->closing) continue;
+    if (!session) continue;
+    session->expiry.reset();
+    if (session->closing) continue;
     session->outbox.clear();
     enqueue(*session,
             Message{0, make_payload(encode_error(Error{ErrorCode::unauthorized, "token expired"})),

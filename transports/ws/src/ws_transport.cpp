@@ -38,6 +38,8 @@ struct WsSession final : http::internal::Session {
   SteadyTime tokens_at;
   ClientRef client;
   std::optional<auth::Grant> grant;  // the token's grant, when the port requires tokens
+  // Its entry in the transport's expiries, erased when the session closes first.
+  std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
   explicit WsSession(const WsOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
   After on_writable(lws* wsi) override;
@@ -105,14 +107,17 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   if (!access) return nullptr;  // expired between the handshake and now
   fresh->grant = std::move(access.grant);
   WsSession& session = sessions.add(std::move(fresh));
-  if (session.grant) expiries.emplace(session.grant->expires, session.id);
+  if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
   session.client = std::make_shared<http::internal::LoopClient<Impl>>(
       weak_from_this(), server.loop().weak_from_this(), session.id, "ws");
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
 }
 
-void WsTransport::Impl::closed(WsSession& session) { sessions.remove(session); }
+void WsTransport::Impl::closed(WsSession& session) {
+  if (session.expiry) expiries.erase(*session.expiry);
+  sessions.remove(session);
+}
 
 // Called by the loop's once-a-second sweep: clients whose token has expired are closed
 // with 4401 "token expired"; they may reconnect with a fresh token.
@@ -120,8 +125,10 @@ void WsTransport::Impl::expire(auth::Clock::time_point now) {
   while (!expiries.empty() && expiries.begin()->first <= now) {
     const std::uint64_t id = expiries.begin()->second;
     expiries.erase(expiries.begin());
-    if (WsSession* session = sessions.find(id))
+    if (WsSession* session = sessions.find(id)) {
+      session->expiry.reset();
       close_session(*session, kTokenExpiredClose, "token expired");
+    }
   }
 }
 

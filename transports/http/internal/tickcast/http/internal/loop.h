@@ -109,8 +109,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool origin_allowed(const Request& request) const;
   /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
   void add_cors_headers(const Request& request, Response& response) const;
-  /// write_response writes a complete short response (under 16 KiB on HTTP/2) on `wsi`
-  /// in one go; longer ones go through a ResponseWriter across writable callbacks.
+  /// write_response writes a complete response on an HTTP/1.1 `wsi` in one go; false on
+  /// failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
   static bool write_response(lws* wsi, const Response& response);
   const ServerOptions& options() const { return options_; }
 
