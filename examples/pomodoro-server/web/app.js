@@ -205,7 +205,11 @@
   }
 
   function openSse(r, h) {
-    const es = new EventSource(withToken(`/sse/rooms/${roomPath(r)}`));
+    // Our own reconnects resume from the last event seen: ?last_event_id= works where the
+    // Last-Event-ID header is not seen (HTTP/2 on lws 4.1); the browser's own retry also
+    // sends the header, which the server prefers. Repeats are dropped by seq.
+    const resume = lastSeq >= 0 ? `?last_event_id=${lastSeq}` : '';
+    const es = new EventSource(withToken(`/sse/rooms/${roomPath(r)}${resume}`));
     let opened = false;
     let droppedOnce = false;
     let closed = false;
