@@ -222,6 +222,17 @@ TEST_F(Auth, Rs256PublicKey) {
   const std::string pem((std::istreambuf_iterator<char>(in)), {});
   const std::string t = auth::mint(claims("r", {Permission::subscribe}), "RS256", pem);
   EXPECT_EQ(http_statuses(server, "r", t), (std::vector<int>{200, 403, 200, 200}));
+  // With a long `sub`: longer than the 512 bytes a query argument once had room for.
+  auto long_claims = claims("r", {Permission::subscribe});
+  long_claims.subject = std::string(400, 's');
+  const std::string long_token = auth::mint(long_claims, "RS256", pem);
+  ASSERT_GT(long_token.size(), 800u);
+  // As ?token= too (EventSource and browsers' WebSocket can send it no other way).
+  EXPECT_EQ(curl("-N --max-time 2 " + quote(server.base_url() + "/sse/rooms/r?token=" + long_token))
+                .status,
+            200);
+  EXPECT_EQ(curl(quote(server.base_url() + "/poll/rooms/r?token=" + long_token)).status, 200);
+  EXPECT_TRUE(pool.connect(server.ws_url("r") + "?token=" + long_token).wait_open(5s));
   const std::string hs = token("r", {Permission::subscribe});  // HS256: not accepted here
   EXPECT_EQ(http_statuses(server, "r", hs), (std::vector<int>{401, 401, 401, 401}));
 }

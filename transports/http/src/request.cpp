@@ -1,4 +1,5 @@
 // Reads what routes need of a request out of libwebsockets' parsed headers.
+#include <algorithm>
 #include <cstring>
 
 #include "tickcast/http/internal/loop.h"
@@ -63,11 +64,16 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
   request.path.assign(uri, static_cast<std::size_t>(uri_length));
   if (request.path.empty() || request.path.front() != '/') return false;
 
-  char fragment[512];
+  // Sized per argument: a ?token= (an RS256 token is ~600 bytes) must not be cut or lost.
+  std::string fragment;
   for (int i = 0;; ++i) {
-    const int n = lws_hdr_copy_fragment(wsi, fragment, sizeof fragment, WSI_TOKEN_HTTP_URI_ARGS, i);
+    // 0 both for an empty argument and for none: lws_hdr_copy_fragment tells them apart.
+    const int length = std::max(0, lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i));
+    fragment.resize(static_cast<std::size_t>(length) + 1);
+    const int n =
+        lws_hdr_copy_fragment(wsi, fragment.data(), length + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0) break;
-    std::string_view arg(fragment, static_cast<std::size_t>(n));
+    std::string_view arg(fragment.data(), static_cast<std::size_t>(n));
     const auto eq = arg.find('=');
     if (eq == std::string_view::npos) {
       request.query.emplace(std::string(arg), std::string());
