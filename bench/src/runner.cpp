@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -72,6 +73,9 @@ std::pair<std::string, std::string> bench_certificate() {
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
         "-subj /CN=localhost -keyout " +
         key + " -out " + cert + " >/dev/null 2>&1";
+    static std::string made_dir;  // removed with its two files when the bench exits
+    made_dir = dir;
+    std::atexit([] { std::filesystem::remove_all(made_dir); });
     if (std::system(command.c_str()) != 0)
       throw std::runtime_error("openssl could not make a certificate");
     return std::pair{cert, key};
