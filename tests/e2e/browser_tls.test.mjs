@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openPage, seconds, startServer, uniqueRoom, waitCountdownBelow, waitFor } from './harness.mjs';
+import { launchBrowser, openPage, seconds, startServer, statusLog, uniqueRoom, waitCountdownBelow, waitFor } from './harness.mjs';
 
 let browser;
 let dir;
@@ -109,4 +109,25 @@ test('with room tokens: ?token= works on every transport, without one the page s
   const other = await openPage(context, server, { room: `${room}-b`, transport: 'ws', token, connected: false });
   await waitFor(async () => (await other.textContent('#status')).startsWith('not allowed'), { what: '"not allowed" for another room' });
   assert.match(await other.textContent('#status'), /not for room/);
+});
+
+test('a token that expires while the page is open: "not allowed: token expired", on ws and sse', async (t) => {
+  const secret = path.join(dir, 'secret-exp.txt');
+  fs.writeFileSync(secret, 'e2e-expiry-secret-e2e-expiry-secret\n');
+  const server = await startServer([...tlsFlags, '--transport', 'ws,sse,longpoll', '--tick-ms', '200', '--auth-secret', secret]);
+  t.after(() => server.stop());
+  const context = await newContext();
+  t.after(() => context.close());
+  for (const transport of ['ws', 'sse']) {
+    const room = uniqueRoom(`exp-${transport}`);
+    const token = execFileSync(tokenTool(), ['--secret', secret, '--room', room, '--ttl', '3s']).toString().trim();
+    const page = await openPage(context, server, { room, transport, token });
+    try {
+      await page.waitForFunction(() => document.querySelector('#status')?.dataset.state === 'denied', null, { timeout: 20_000, polling: 50 });
+    } catch (e) {
+      throw new Error(`${transport}: ${e.message}; shown: ${JSON.stringify(await statusLog(page))}; ${page.problems.join(' | ')}`);
+    }
+    assert.match(await page.textContent('#status'), /^not allowed: token expired$/, transport);
+    await page.close();
+  }
 });

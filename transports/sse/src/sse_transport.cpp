@@ -92,7 +92,16 @@ void append_event(std::string& out, const Message& message, const std::string& e
 }
 
 After SseSession::on_writable(lws* wsi) {
-  if (closing) return After::close;
+  if (closing) {
+    // On HTTP/2 closing the stream's wsi does not end the stream for the client (lws 4.1
+    // leaves it open, and the browser waits): end it with an empty END_STREAM frame.
+    if (headers_sent && http::internal::is_http2_stream(wsi)) {
+      unsigned char end_stream[LWS_PRE + 1];
+      if (lws_write(wsi, end_stream + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0) return After::close;
+      return After::complete;
+    }
+    return After::close;
+  }
   std::string& out = owner->write_buffer;
   out.assign(LWS_PRE, '\0');
   if (!headers_sent) {
