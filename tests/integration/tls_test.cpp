@@ -73,6 +73,13 @@ TEST_F(Tls, PageRestSseAndLongPollOverHttp2) {
   ASSERT_TRUE(body.is_object()) << poll.body;
   EXPECT_FALSE(body["events"].empty());
 
+  // A poll that waits (no event for 2.5 s in a stopped room) is answered at its timeout.
+  auto waited =
+      curl(trusted() + "--max-time 10 " + url(server, "/poll/rooms/quiet?since=0&timeout_ms=2500"));
+  EXPECT_EQ(waited.status, 200);
+  EXPECT_EQ(waited.http_version, "2");
+  EXPECT_EQ(json::parse(waited.body, nullptr, false)["events"], json::array()) << waited.body;
+
   // A client without h2 gets http/1.1 on the same port.
   auto h1 = curl(trusted() + "--http1.1 " + url(server, "/healthz"));
   EXPECT_EQ(h1.status, 200);

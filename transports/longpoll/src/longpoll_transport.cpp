@@ -100,6 +100,9 @@ After PollSession::on_writable(lws* wsi) {
 constexpr std::chrono::milliseconds kProbeInterval{1000};
 
 bool peer_gone(lws* wsi) {
+  // An HTTP/2 stream has no socket of its own (its fd is -1, which read as "gone" and
+  // closed every poll of more than a second); lws closes a connection's streams with it.
+  if (http::internal::is_http2_stream(wsi)) return false;
   char byte;
   const ssize_t n = ::recv(lws_get_socket_fd(wsi), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
