@@ -2,17 +2,17 @@
 
 #include <algorithm>
 
+#include "hub_room.h"
+
 namespace tickcast {
 
-struct Hub::Room {
-  Room(const HubOptions& options)
-      : timer(options.timer, options.tick), history(options.history_capacity) {}
-  Timer timer;
-  History history;
-  std::uint64_t seq = 0;
-};
-
-Hub::Hub(HubOptions options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
+Hub::Hub(HubOptions options, const Clock& clock, RoomStore* store)
+    : options_(std::move(options)),
+      clock_(clock),
+      own_store_(store ? nullptr : std::make_unique<MemoryRoomStore>()),
+      store_(store ? store : own_store_.get()) {
+  load_rooms();
+}
 
 Hub::~Hub() { stop(); }
 
@@ -54,6 +54,7 @@ void Hub::run_posted() {
 void Hub::pump() {
   run_posted();
   advance_timers(clock_.now());
+  flush();
 }
 
 std::optional<MonotonicTime> Hub::next_due() {
@@ -87,7 +88,7 @@ void Hub::advance_timers(MonotonicTime now) {
   for (auto& [name, room] : rooms_) {
     events.clear();
     room->timer.advance(now, events);
-    for (const auto& event : events) broadcast(name, *room, event);
+    for (const auto& event : events) emit(*room, event);
   }
 }
 
@@ -101,21 +102,35 @@ Hub::Room* Hub::find_or_create(const std::string& name, std::optional<Error>& er
     error = Error{ErrorCode::overloaded, "too many rooms"};
     return nullptr;
   }
-  auto [it, inserted] = rooms_.emplace(name, std::make_unique<Room>(options_));
+  auto [it, inserted] =
+      rooms_.emplace(name, std::make_unique<Room>(name, Timer(options_.timer, options_.tick),
+                                                  options_.history_capacity));
+  Room& room = *it->second;
+  // A new room is a new history: its seq starts at a wall-clock base (see Hub).
+  start_new_history(room);
+  mark_dirty(room);
   std::lock_guard lock(mutex_);
   stats_.rooms = rooms_.size();
-  return it->second.get();
+  return &room;
 }
 
-void Hub::broadcast(const std::string& name, Room& room, const TimerEvent& event) {
+Message Hub::encode(const Room& room, std::uint64_t seq, const TimerEvent& event,
+                    std::int64_t server_time_us) const {
   Message message;
-  message.seq = ++room.seq;
-  message.payload = make_payload(encode_event(name, message.seq, event, clock_.wall_time_us()));
+  message.seq = seq;
+  message.payload = make_payload(encode_event(room.name, seq, event, server_time_us));
   message.droppable = event.reason == Reason::tick && event.state.remaining.count() > 0;
+  return message;
+}
+
+// An event gets the room's next seq and joins the ring now; flush() commits it, then
+// publishes it.
+void Hub::emit(Room& room, const TimerEvent& event) {
+  const std::int64_t now_us = clock_.wall_time_us();
+  Message message = encode(room, ++room.seq, event, now_us);
   room.history.append(message);
-  for (Transport* transport : transports_) transport->publish(name, message);
-  std::lock_guard lock(mutex_);
-  ++stats_.events_broadcast;
+  if (event.reason == Reason::phase) mark_dirty(room);  // the timer record changed
+  pending_.push_back(Pending{&room, event, now_us, std::move(message)});
 }
 
 Payload Hub::snapshot_payload(const std::string& name, Room& room) {
@@ -128,7 +143,7 @@ std::optional<Error> Hub::apply(Room& room, const std::string& name, const Comma
   // Catch up first, so a command never lands before a tick that was already due.
   std::vector<TimerEvent> due;
   room.timer.advance(now, due);
-  for (const auto& event : due) broadcast(name, room, event);
+  for (const auto& event : due) emit(room, event);
 
   std::optional<Error> error;
   Reason reason = Reason::start;
@@ -158,20 +173,28 @@ std::optional<Error> Hub::apply(Room& room, const std::string& name, const Comma
     std::lock_guard lock(mutex_);
     ++(error ? stats_.commands_rejected : stats_.commands_ok);
   }
-  if (!error) broadcast(name, room, TimerEvent{reason, room.timer.state(now)});
+  if (!error) {
+    mark_dirty(room);
+    emit(room, TimerEvent{reason, room.timer.state(now)});
+  }
+  (void)name;
   return error;
 }
 
 void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
                        ClientRef client) {
   post([this, name = std::move(room), resume_after, client = std::move(client)] {
+    flush();  // the answer's seq and the published sequence must agree
     std::optional<Error> error;
     Room* room = find_or_create(name, error);
     if (!room) {
       client->send({Message{0, make_payload(encode_error(*error)), false, MessageKind::error}});
       return;
     }
-    if (resume_after && *resume_after <= room->seq) {
+    // The resume rule: a position of the room's current history, with every event after it
+    // still in the ring, gets exactly those events; anything else (an older history's
+    // position, one ahead of the room, one past the ring) gets a snapshot.
+    if (resume_after) {
       if (auto missed = room->history.after(*resume_after)) {
         client->send(std::move(*missed));
         return;
@@ -203,12 +226,16 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
       outcome.error = apply(*r, name, *decoded.command);
       outcome.state = r->timer.state(clock_.now());
     }
-    done(std::move(outcome));
+    // Answered once the command's event is stored (write-ahead).
+    after_commit_.push_back([done = std::move(done), outcome = std::move(outcome)]() mutable {
+      done(std::move(outcome));
+    });
   });
 }
 
 void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done) {
   post([this, name = std::move(room), done = std::move(done)] {
+    flush();
     std::optional<Error> error;
     Room* r = find_or_create(name, error);
     done(error, r ? snapshot_payload(name, *r) : nullptr);
@@ -217,6 +244,7 @@ void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Pa
 
 void Hub::rooms(std::function<void(std::vector<RoomSummary>)> done) {
   post([this, done = std::move(done)] {
+    flush();
     std::vector<RoomSummary> out;
     out.reserve(rooms_.size());
     const auto now = clock_.now();

@@ -53,8 +53,9 @@ TEST_F(HubTest, CommandsBroadcastToTheirRoomOnly) {
   EXPECT_TRUE(client->received.empty()) << "success is not echoed to the sender";
   ASSERT_EQ(transport.published["a"].size(), 2u) << "start, then one merged tick";
   EXPECT_EQ(transport.published.count("b"), 0u);
+  const auto start = json::parse(*transport.published["a"][0].payload);
   const auto tick = json::parse(*transport.published["a"][1].payload);
-  EXPECT_EQ(tick["seq"], 2);
+  EXPECT_EQ(tick["seq"], start["seq"].get<std::uint64_t>() + 1);
   EXPECT_EQ(tick["data"], "00:24:57");
   EXPECT_TRUE(transport.published["a"][1].droppable);
   EXPECT_FALSE(transport.published["a"][0].droppable);
@@ -79,6 +80,8 @@ TEST_F(HubTest, AJoinerGetsASnapshotAtOnceAndAResumerGetsWhatItMissed) {
   auto first = std::make_shared<RecordingClient>();
   hub.on_message("r", R"({"type":"start"})", first);
   hub.pump();
+  // Positions relative to the room's base: its first event (start) is base + 1.
+  const std::uint64_t base = transport.published["r"].at(0).seq - 1;
   for (int i = 0; i < 5; ++i) {
     clock.advance(1s);
     hub.pump();
@@ -88,22 +91,22 @@ TEST_F(HubTest, AJoinerGetsASnapshotAtOnceAndAResumerGetsWhatItMissed) {
   hub.pump();
   ASSERT_EQ(late->received.size(), 1u);
   EXPECT_EQ(late->received[0]["reason"], "snapshot");
-  EXPECT_EQ(late->received[0]["seq"], 6);
+  EXPECT_EQ(late->received[0]["seq"], base + 6);
   EXPECT_EQ(late->received[0]["data"], "00:24:55");
 
   auto resumer = std::make_shared<RecordingClient>();
-  hub.on_subscribe("r", 3, resumer);
+  hub.on_subscribe("r", base + 3, resumer);
   hub.pump();
   ASSERT_EQ(resumer->received.size(), 3u);
-  EXPECT_EQ(resumer->received[0]["seq"], 4);
-  EXPECT_EQ(resumer->received[2]["seq"], 6);
+  EXPECT_EQ(resumer->received[0]["seq"], base + 4);
+  EXPECT_EQ(resumer->received[2]["seq"], base + 6);
 
   for (int i = 0; i < 20; ++i) {
     clock.advance(1s);
     hub.pump();
   }
   auto too_late = std::make_shared<RecordingClient>();
-  hub.on_subscribe("r", 2, too_late);
+  hub.on_subscribe("r", base + 2, too_late);
   hub.pump();
   ASSERT_EQ(too_late->received.size(), 1u) << "past the history: a snapshot";
   EXPECT_EQ(too_late->received[0]["reason"], "snapshot");
@@ -177,7 +180,8 @@ TEST(HubThread, TicksOnItsOwnThreadByRealDeadline) {
   }
   hub.stop();
   ASSERT_GE(transport.published["t"].size(), 5u);
-  EXPECT_EQ(json::parse(*transport.published["t"][4].payload)["seq"], 5);
+  EXPECT_EQ(json::parse(*transport.published["t"][4].payload)["seq"],
+            transport.published["t"][0].seq + 4);
 }
 
 }  // namespace

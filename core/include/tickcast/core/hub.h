@@ -18,6 +18,7 @@
 #include "tickcast/core/clock.h"
 #include "tickcast/core/history.h"
 #include "tickcast/core/protocol.h"
+#include "tickcast/core/room_store.h"
 #include "tickcast/core/timer.h"
 #include "tickcast/core/transport.h"
 
@@ -47,19 +48,33 @@ struct RoomSummary {
 
 /// HubStats is what /metrics shows of the Hub.
 struct HubStats {
-  std::uint64_t rooms = 0;              ///< rooms that exist
-  std::uint64_t events_broadcast = 0;   ///< events given to the transports
-  std::uint64_t commands_ok = 0;        ///< commands that changed a room
-  std::uint64_t commands_rejected = 0;  ///< commands answered with an error
+  std::uint64_t rooms = 0;               ///< rooms that exist
+  std::uint64_t events_broadcast = 0;    ///< events given to the transports
+  std::uint64_t commands_ok = 0;         ///< commands that changed a room
+  std::uint64_t commands_rejected = 0;   ///< commands answered with an error
+  std::uint64_t store_commits = 0;       ///< batches the room store committed
+  std::uint64_t store_write_errors = 0;  ///< batches the room store failed to commit
 };
 
 /// Hub is the timer core: rooms, their timers and histories, and the broadcast fan-out.
+///
+/// Sequence numbers: every history of a room (a new room, a restart without its events, a
+/// history lost to a failed write) starts at a base of max(wall time in µs, the room's last
+/// known seq + 1), and its events are base + 1, base + 2, ... A room makes far fewer than
+/// 10^6 events a second, so a later base is above every seq an earlier history produced:
+/// no lifetime repeats a seq, and a position tells its history by its range.
+///
+/// Write-ahead: the events and room changes of one strand wake-up are committed to the
+/// RoomStore in one batch, and only then published to the transports.
+///
 /// Threads: every public method is safe from any thread and only posts work to the strand,
 /// except pump() (tests drive the strand by hand with it instead of start()).
 class Hub final : public Sink {
  public:
-  /// Hub reads time from `clock`, which must outlive it. Nothing runs until start() or pump().
-  Hub(HubOptions options, const Clock& clock);
+  /// Hub reads time from `clock`, which must outlive it, and loads the rooms of `store`
+  /// (nullptr: a MemoryRoomStore of its own), which must outlive it too. Throws what the
+  /// store's load throws. Nothing runs until start() or pump().
+  Hub(HubOptions options, const Clock& clock, RoomStore* store = nullptr);
   /// ~Hub stops the strand thread.
   ~Hub() override;
   Hub(const Hub&) = delete;
@@ -97,12 +112,27 @@ class Hub final : public Sink {
  private:
   struct Room;
   using Task = std::function<void()>;
+  /// Pending is an event emitted in this wake-up, not yet committed nor published.
+  struct Pending {
+    Room* room;
+    TimerEvent event;
+    std::int64_t server_time_us;
+    Message message;
+  };
 
   void post(Task task);
   void run_posted();
   void advance_timers(MonotonicTime now);
   Room* find_or_create(const std::string& name, std::optional<Error>& error);
-  void broadcast(const std::string& name, Room& room, const TimerEvent& event);
+  void emit(Room& room, const TimerEvent& event);
+  Message encode(const Room& room, std::uint64_t seq, const TimerEvent& event,
+                 std::int64_t server_time_us) const;
+  // The room store (hub_store.cpp): load at start, commit-then-publish, new histories.
+  void load_rooms();
+  void flush();
+  std::uint64_t new_base(std::uint64_t previous);
+  void start_new_history(Room& room);
+  void mark_dirty(Room& room);
   Payload snapshot_payload(const std::string& name, Room& room);
   std::optional<Error> apply(Room& room, const std::string& name, const Command& command);
   void run_thread();
@@ -111,6 +141,14 @@ class Hub final : public Sink {
   const Clock& clock_;
   std::vector<Transport*> transports_;
   std::map<std::string, std::unique_ptr<Room>, std::less<>> rooms_;  // strand only
+  std::unique_ptr<RoomStore> own_store_;
+  RoomStore* store_;
+  // Strand only: what this wake-up produced, committed and published by flush().
+  std::vector<Pending> pending_;
+  std::vector<Room*> dirty_;
+  std::vector<Task> after_commit_;
+  bool store_failing_ = false;
+  bool clamp_logged_ = false;
 
   mutable std::mutex mutex_;  // guards posted_, stopping_ and stats_
   std::condition_variable wake_;

@@ -1,0 +1,27 @@
+#pragma once
+// A room as the Hub keeps it (private to the core).
+
+#include <cstdint>
+#include <string>
+
+#include "tickcast/core/history.h"
+#include "tickcast/core/hub.h"
+#include "tickcast/core/timer.h"
+
+namespace tickcast {
+
+struct Hub::Room {
+  Room(std::string room_name, Timer room_timer, std::size_t history_capacity)
+      : name(std::move(room_name)), timer(std::move(room_timer)), history(history_capacity) {}
+  std::string name;
+  Timer timer;
+  History history;
+  std::uint64_t seq = 0;    ///< the seq of the room's newest event (its snapshot's seq)
+  std::uint64_t epoch = 0;  ///< the base of the current history: its first event is epoch + 1
+  /// durable: the store holds every event of the current history that was published (false
+  /// after a failed write, until a write of the room succeeds again).
+  bool durable = true;
+  bool dirty = false;  ///< the room's record changed since the last commit
+};
+
+}  // namespace tickcast
