@@ -60,6 +60,12 @@ std::string metrics_text(const ApiContext& context) {
   family("tickcast_commands_total", "counter", "Commands by result.");
   out << "tickcast_commands_total{result=\"ok\"} " << hub.commands_ok << '\n';
   out << "tickcast_commands_total{result=\"rejected\"} " << hub.commands_rejected << '\n';
+  family("tickcast_store_commits_total", "counter",
+         "Batches (one strand wake-up each) committed to the room store.");
+  out << "tickcast_store_commits_total " << hub.store_commits << '\n';
+  family("tickcast_store_write_errors_total", "counter",
+         "Batches the room store failed to write (rooms went on in memory, new histories).");
+  out << "tickcast_store_write_errors_total " << hub.store_write_errors << '\n';
   return out.str();
 }
 

@@ -11,6 +11,7 @@
 #include "duration.h"
 #include "tickcast/core/hub.h"
 #include "tickcast/http/server.h"
+#include "tickcast/sqlite/sqlite_store.h"
 #ifdef TICKCAST_HAS_WS
 #include "tickcast/ws/ws_transport.h"
 #endif
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> allowed_origins;
   std::string web_root = TICKCAST_WEB_ROOT;
   std::size_t history = 1024;
+  std::string data_dir = "tickcast-data";
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
 
@@ -153,6 +155,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
 
+  app.add_option("--data-dir", data_dir,
+                 "folder of the SQLite room store (rooms, timers and recent events survive a "
+                 "restart); none: keep rooms in memory only")
+      ->capture_default_str();
+
   app.add_option("--sse-heartbeat", sse_heartbeat, "SSE comment line period (at most 15s)")
       ->capture_default_str()
       ->check(duration_validator());
@@ -193,7 +200,23 @@ int main(int argc, char** argv) {
   hub_options.tick = Millis(tick_ms);
   hub_options.history_capacity = history;
   SystemClock clock;
-  Hub hub(hub_options, clock);
+  // The store is opened before anything listens: a data folder that cannot be used is a
+  // start error (path and reason), never a silent fallback to memory.
+  std::unique_ptr<RoomStore> store;
+  std::unique_ptr<Hub> hub_owner;
+  try {
+    if (data_dir == "none") {
+      store = std::make_unique<MemoryRoomStore>();
+    } else {
+      store = sqlite::SqliteRoomStore::open(data_dir);
+    }
+    hub_owner = std::make_unique<Hub>(hub_options, clock, store.get());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tickcast-server: cannot use --data-dir %s: %s\n", data_dir.c_str(),
+                 e.what());
+    return 1;
+  }
+  Hub& hub = *hub_owner;
 
   http::ServerOptions http_options;
   http_options.host = host;
@@ -215,6 +238,10 @@ int main(int argc, char** argv) {
     http_server.start();
     const std::string base = http_server.base_url();
     listening.push_back("http      " + base + "/  (web page, REST API, /healthz, /metrics)");
+    listening.push_back("store     " +
+                        (data_dir == "none" ? std::string("none (rooms in memory only)")
+                                            : data_dir + "/tickcast.db") +
+                        "  (" + std::to_string(hub.stats().rooms) + " rooms loaded)");
     for (const std::string& name : transports) {
 #ifdef TICKCAST_HAS_WS
       if (name == "ws") {

@@ -44,6 +44,13 @@ std::vector<json> read_until_seq(WsConnection& connection, std::uint64_t seq,
   return events;
 }
 
+// Reads a room's snapshot over REST (creating the room).
+json room_snapshot(const ServerProcess& server, const std::string& room) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Get(("/api/rooms/" + room).c_str());
+  return res ? json::parse(res->body) : json();
+}
+
 json post_command(const ServerProcess& server, const std::string& room, const std::string& body,
                   int* status = nullptr) {
   httplib::Client http("127.0.0.1", server.port());
@@ -70,8 +77,9 @@ TEST(WsTransport, TwoClientsInOneRoomSeeTheSameEventsAndOtherRoomsSeeNone) {
   EXPECT_EQ(snap_other["room"], "elsewhere");
 
   ASSERT_TRUE(a.send_text(R"({"type":"start","request_id":"go"})"));
-  const auto events_a = read_until_seq(a, 20);
-  const auto events_b = read_until_seq(b, 20);
+  const std::uint64_t base = snap_a["seq"];
+  const auto events_a = read_until_seq(a, base + 20);
+  const auto events_b = read_until_seq(b, base + 20);
   ASSERT_EQ(events_a.size(), events_b.size());
   for (std::size_t i = 0; i < events_a.size(); ++i) {
     EXPECT_EQ(events_a[i]["seq"], events_b[i]["seq"]);
@@ -96,15 +104,16 @@ TEST(WsTransport, ALateJoinerGetsASnapshotAtOnce) {
   // Ticks every 10 s: a snapshot that waited for the next tick would take seconds.
   ServerProcess server({"--tick-ms", "10000"});
   int status = 0;
+  const std::uint64_t base = room_snapshot(server, "late")["seq"];
   post_command(server, "late", R"({"type":"start"})", &status);
   ASSERT_EQ(status, 200);
   WsClientPool pool;
   auto late = pool.connect(server.ws_url("late"));
   // Waiting for the next tick would show as a first message that is a tick, or a snapshot
-  // taken after it (seq 2); the deadline is shorter than the tick period.
+  // taken after it (base + 2); the deadline is shorter than the tick period.
   const json snapshot = next_json(late, 5s);
   EXPECT_EQ(snapshot["reason"], "snapshot");
-  EXPECT_EQ(snapshot["seq"], 1);
+  EXPECT_EQ(snapshot["seq"], base + 1) << "as of the start event";
   EXPECT_EQ(snapshot["state"]["running"], true);
   EXPECT_EQ(snapshot["success"], true);
 }

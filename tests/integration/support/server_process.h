@@ -5,11 +5,14 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace tickcast::testing {
+
+class TempDir;
 
 /// free_port returns a loopback TCP port that was free a moment ago.
 int free_port();
@@ -19,7 +22,8 @@ class ServerProcess {
  public:
   /// ServerProcess starts the server with `args` (besides --host/--port, which it sets)
   /// and waits until /healthz answers 200; throws std::runtime_error with the server's
-  /// output if it does not within `timeout`.
+  /// output if it does not within `timeout`. Without `--data-dir` in `args` the server gets
+  /// a fresh temporary data folder of its own, removed with the ServerProcess.
   explicit ServerProcess(std::vector<std::string> args,
                          std::chrono::milliseconds timeout = std::chrono::seconds(15));
   ~ServerProcess();
@@ -44,6 +48,7 @@ class ServerProcess {
   int port_ = 0;
   pid_t pid_ = -1;
   std::string log_path_;
+  std::unique_ptr<TempDir> data_dir_;
 };
 
 /// server_binary returns the tickcast-server path: env TICKCAST_SERVER, else the one built.

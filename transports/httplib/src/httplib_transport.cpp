@@ -317,13 +317,8 @@ void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mess
       answer(stream, 503, *messages.front().payload);
       return;
     }
-    // The room answers a `since` ahead of it with a snapshot older than `since`.
-    if (stream.since && !messages.empty() && messages.front().seq < *stream.since) {
-      const Error error{ErrorCode::bad_request, "since is ahead of the room (latest seq " +
-                                                    std::to_string(messages.front().seq) + ")"};
-      answer(stream, http_status(error.code), detail::error_body(error));
-      return;
-    }
+    // A `since` of another history (older, or ahead of the room: a position from before a
+    // restart) is answered with the room's snapshot, like a `since` past the history.
   }
   for (auto& m : messages) {
     if (m.kind == MessageKind::error || stream.events.size() >= options.max_batch) continue;

@@ -216,13 +216,8 @@ void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mes
       answer(session, std::move(refusal));
       return;
     }
-    // The room answers a `since` ahead of it with a snapshot older than `since`.
-    if (session.since && !messages.empty() && messages.front().seq < *session.since) {
-      answer(session, http::json_error(ErrorCode::bad_request,
-                                       "since is ahead of the room (latest seq " +
-                                           std::to_string(messages.front().seq) + ")"));
-      return;
-    }
+    // A `since` of another history (older, or ahead of the room: a position from before a
+    // restart) is answered with the room's snapshot, like a `since` past the history.
   }
   std::vector<Message> events;
   for (auto& m : messages) {
