@@ -127,6 +127,7 @@ Message Hub::encode(const Room& room, std::uint64_t seq, const TimerEvent& event
 // publishes it.
 void Hub::emit(Room& room, const TimerEvent& event) {
   const std::int64_t now_us = clock_.wall_time_us();
+  if (room.seq + 1 >= room.seq_ceiling) start_new_history(room);
   Message message = encode(room, ++room.seq, event, now_us);
   room.history.append(message);
   if (event.reason == Reason::phase) mark_dirty(room);  // the timer record changed

@@ -22,6 +22,11 @@ struct Hub::Room {
   /// after a failed write, until a write of the room succeeds again).
   bool durable = true;
   bool dirty = false;  ///< the room's record changed since the last commit
+  /// seq_ceiling: a history loaded from the store goes on only below the wall time of the
+  /// store's last successful commit. A later history the store never heard of (its writes
+  /// failed, then the process died) started above that time, so the continued one never
+  /// reaches its numbers; at the ceiling the room starts a new history.
+  std::uint64_t seq_ceiling = UINT64_MAX;
 };
 
 }  // namespace tickcast

@@ -25,7 +25,11 @@ std::size_t contiguous_tail_start(const std::vector<StoredEvent>& events) {
 void Hub::load_rooms() {
   const auto now = clock_.now();
   const std::int64_t wall_now = clock_.wall_time_us();
-  for (LoadedRoom& loaded : store_->load(options_.history_capacity)) {
+  StoreContents contents = store_->load(options_.history_capacity);
+  const std::uint64_t ceiling = contents.last_commit_wall_us > 0
+                                    ? static_cast<std::uint64_t>(contents.last_commit_wall_us)
+                                    : 0;
+  for (LoadedRoom& loaded : contents.rooms) {
     const RoomRecord& record = loaded.record;
     if (!valid_room_name(record.name) || rooms_.count(record.name)) continue;
     auto room = std::make_unique<Room>(record.name,
@@ -39,6 +43,7 @@ void Hub::load_rooms() {
                  events.begin() + static_cast<std::ptrdiff_t>(contiguous_tail_start(events)));
     const std::uint64_t last_event = events.empty() ? 0 : events.back().seq;
     room->epoch = record.epoch;
+    room->seq_ceiling = ceiling;
     room->seq = std::max({record.seq, record.epoch, last_event});
     // The same history goes on: seq continues at the last stored one + 1, and a client
     // resumes from any position the loaded ring covers.
@@ -74,6 +79,7 @@ std::uint64_t Hub::new_base(std::uint64_t previous) {
 }
 
 void Hub::start_new_history(Room& room) {
+  room.seq_ceiling = UINT64_MAX;
   room.epoch = new_base(room.seq);
   room.seq = room.epoch;
   room.history.reset(room.epoch);
@@ -99,6 +105,7 @@ void Hub::flush() {
     StoreBatch batch;
     const auto now = clock_.now();
     const std::int64_t wall_now = clock_.wall_time_us();
+    batch.wall_time_us = wall_now;
     batch.rooms.reserve(dirty_.size());
     for (Room* room : dirty_) {
       batch.rooms.push_back(

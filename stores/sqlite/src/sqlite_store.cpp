@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS rooms (
   deadline_wall_us INTEGER NOT NULL,
   remaining_us INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
   room TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -82,6 +86,11 @@ struct SqliteRoomStore::Impl {
     insert_event = std::make_unique<Statement>(
         h, "INSERT OR REPLACE INTO events (room, seq, payload, droppable) VALUES (?1, ?2, ?3, ?4)");
     delete_room = std::make_unique<Statement>(h, "DELETE FROM rooms WHERE name = ?1");
+    set_meta =
+        std::make_unique<Statement>(h,
+                                    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    get_meta = std::make_unique<Statement>(h, "SELECT value FROM meta WHERE key = ?1");
     delete_room_events = std::make_unique<Statement>(h, "DELETE FROM events WHERE room = ?1");
     select_rooms = std::make_unique<Statement>(
         h,
@@ -92,6 +101,7 @@ struct SqliteRoomStore::Impl {
   }
 
   void write(const StoreBatch& batch, std::size_t history) {
+    set_meta->bind(1, std::string_view("last_commit_wall_us")).bind(2, batch.wall_time_us).run();
     for (const std::string& name : batch.removed) {
       delete_room->bind(1, name).run();
       delete_room_events->bind(1, name).run();
@@ -134,7 +144,7 @@ struct SqliteRoomStore::Impl {
   internal::LockFile lock;
   Db db;
   std::unique_ptr<Statement> begin, commit, upsert_room, drop_older_history, insert_event,
-      delete_room, delete_room_events, select_rooms, select_events;
+      delete_room, delete_room_events, select_rooms, select_events, set_meta, get_meta;
 };
 
 std::unique_ptr<SqliteRoomStore> SqliteRoomStore::open(const std::string& dir,
@@ -196,9 +206,14 @@ SqliteRoomStore::~SqliteRoomStore() = default;
 
 const std::string& SqliteRoomStore::path() const { return impl_->path; }
 
-std::vector<LoadedRoom> SqliteRoomStore::load(std::size_t history) {
-  std::vector<LoadedRoom> rooms;
+StoreContents SqliteRoomStore::load(std::size_t history) {
+  StoreContents contents;
+  std::vector<LoadedRoom>& rooms = contents.rooms;
   try {
+    Statement& meta = *impl_->get_meta;
+    meta.bind(1, std::string_view("last_commit_wall_us"));
+    if (meta.step()) contents.last_commit_wall_us = meta.int64(0);
+    meta.reset();
     Statement& s = *impl_->select_rooms;
     while (s.step()) {
       LoadedRoom room;
@@ -239,7 +254,7 @@ std::vector<LoadedRoom> SqliteRoomStore::load(std::size_t history) {
     impl_->select_events->reset();
     throw StoreOpenError(impl_->path + ": cannot read the rooms: " + error.what());
   }
-  return rooms;
+  return contents;
 }
 
 std::optional<std::string> SqliteRoomStore::commit(const StoreBatch& batch, std::size_t history) {

@@ -48,8 +48,18 @@ struct AppendedEvent {
   StoredEvent event;
 };
 
+/// StoreContents is everything a store holds, as loaded at start.
+struct StoreContents {
+  std::vector<LoadedRoom> rooms;
+  /// last_commit_wall_us is the wall time (µs) of the last commit that succeeded. A later
+  /// history that this store never heard of (its writes failed, then the process died)
+  /// numbers its events above it, so a loaded history goes on only below it.
+  std::int64_t last_commit_wall_us = 0;
+};
+
 /// StoreBatch is what one strand wake-up changed, committed atomically.
 struct StoreBatch {
+  std::int64_t wall_time_us = 0;      ///< wall time of the commit, kept as last_commit_wall_us
   std::vector<RoomRecord> rooms;      ///< rooms created or changed (upserted)
   std::vector<AppendedEvent> events;  ///< new events, in seq order per room
   std::vector<std::string> removed;   ///< rooms evicted: record and events are deleted
@@ -62,7 +72,7 @@ class RoomStore {
  public:
   virtual ~RoomStore() = default;
   /// load returns every stored room with at most `history` of its newest events.
-  virtual std::vector<LoadedRoom> load(std::size_t history) = 0;
+  virtual StoreContents load(std::size_t history) = 0;
   /// commit stores `batch` all or nothing, keeping at most `history` events per room.
   /// Returns nullopt once the batch is stored (it survives a kill -9 of the process), else
   /// why it is not (nothing of it is stored).
@@ -75,7 +85,7 @@ class RoomStore {
 /// Threads: as RoomStore.
 class MemoryRoomStore final : public RoomStore {
  public:
-  std::vector<LoadedRoom> load(std::size_t) override { return {}; }
+  StoreContents load(std::size_t) override { return {}; }
   std::optional<std::string> commit(const StoreBatch&, std::size_t) override {
     return std::nullopt;
   }

@@ -39,7 +39,7 @@ class SqliteRoomStore final : public RoomStore {
   SqliteRoomStore(const SqliteRoomStore&) = delete;
   SqliteRoomStore& operator=(const SqliteRoomStore&) = delete;
 
-  std::vector<LoadedRoom> load(std::size_t history) override;
+  StoreContents load(std::size_t history) override;
   std::optional<std::string> commit(const StoreBatch& batch, std::size_t history) override;
   bool durable() const override { return true; }
 
