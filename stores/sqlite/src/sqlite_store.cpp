@@ -42,9 +42,9 @@ CREATE TABLE IF NOT EXISTS events (
   room TEXT NOT NULL,
   seq INTEGER NOT NULL,
   payload TEXT NOT NULL,
-  droppable INTEGER NOT NULL,
-  PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
+  droppable INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_room ON events (room, seq);
 )sql";
 
 // Trimming a room's old events costs a DELETE; doing it every kTrimEvery-th seq keeps the
