@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
                  "embed-httplib to start for the sse-httplib row");
   app.add_option("--server", options.server_path, "tickcast-server to start for each run")
       ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir,
+                 "tickcast-server's --data-dir: none, or a folder (a fresh subfolder per run)")
+      ->capture_default_str();
   app.add_option("--host", options.host, "loopback address for servers and clients")
       ->capture_default_str();
   app.add_option("--target", target,

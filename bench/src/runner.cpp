@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -28,6 +29,15 @@ double load_average() {
   double one = 0;
   in >> one;
   return one;
+}
+
+// server_data_dir returns "none", or a fresh subfolder of `dir` for one server run, so no
+// run finds the rooms of an earlier one.
+std::string server_data_dir(const std::string& dir) {
+  if (dir == "none") return dir;
+  std::filesystem::create_directories(dir);
+  std::string pattern = dir + "/run-XXXXXX";
+  return ::mkdtemp(pattern.data()) ? pattern : dir;
 }
 
 double self_cpu_seconds() {
@@ -90,7 +100,9 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
                                 "--max-clients",
                                 std::to_string(clients + 16),
                                 "--work",
-                                "24h"};
+                                "24h",
+                                "--data-dir",
+                                server_data_dir(options.data_dir)};
   if (transport == "sse-httplib") {
     // The same SSE, on an app's cpp-httplib server: one pool thread per open stream, so the
     // pool holds every client plus room for REST and /healthz.

@@ -30,6 +30,9 @@ struct RunOptions {
   int commands = 10;            ///< stop/start commands timed after the window
   std::size_t in_flight = 200;  ///< clients connecting at once
   double connect_timeout_s = 60;
+  /// data_dir is tickcast-server's --data-dir: "none" (rooms in memory only), or a folder in
+  /// which every run gets a fresh run-XXXXXX subfolder (the SQLite room store).
+  std::string data_dir = "none";
   std::uint64_t fd_limit = 0;                        ///< RLIMIT_NOFILE of this process
   std::function<void(const std::string&)> progress;  ///< live status, may be empty
 };
