@@ -168,8 +168,9 @@ TimerRecord Timer::record(MonotonicTime now, std::int64_t wall_now_us) const {
         wall_now_us +
         std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - now).count();
   } else {
-    record.remaining_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(paused_remaining_).count();
+    // Rounded up, so the HH:MM:SS shown (rounded up to the second) is the same after a
+    // restore.
+    record.remaining_us = ceil<std::chrono::microseconds>(paused_remaining_).count();
   }
   return record;
 }

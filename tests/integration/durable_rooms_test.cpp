@@ -169,6 +169,29 @@ TEST(DurableRooms, AKillNineRestartGoesOnByTheWallClockAndResumesExactly) {
   }
 }
 
+TEST(DurableRooms, APausedTimerKeepsItsRemainingTimePhaseAndLengthsAcrossARestart) {
+  TempDir data;
+  json paused;
+  {
+    ServerProcess server(server_args(data.path(), "100"));
+    ASSERT_EQ(
+        post(server, "paused", R"({"type":"configure","work_ms":60000,"short_break_ms":20000})"),
+        200);
+    ASSERT_EQ(post(server, "paused", R"({"type":"skip"})"), 200);  // short break, 1 work done
+    ASSERT_EQ(post(server, "paused", R"({"type":"start"})"), 200);
+    ASSERT_EQ(post(server, "paused", R"({"type":"stop"})"), 200);
+    paused = room_snapshot(server, "paused");
+    ASSERT_EQ(server.terminate(), std::optional<int>(0));  // a clean restart this time
+  }
+  ServerProcess server(server_args(data.path(), "100"));
+  const json restored = room_snapshot(server, "paused");
+  EXPECT_EQ(restored["seq"], paused["seq"]);
+  EXPECT_EQ(restored["state"], paused["state"]) << "phase, remaining, lengths, completed work";
+  EXPECT_EQ(restored["state"]["phase"], "short_break");
+  EXPECT_EQ(restored["state"]["completed_work"], 1);
+  EXPECT_EQ(restored["state"]["running"], false);
+}
+
 TEST(DurableRooms, AKillNineInACommandBurstNeverSendsOneSeqWithTwoPayloads) {
   TempDir data;
   EventLog log;
