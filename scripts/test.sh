@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/check-format.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 scripts/build.sh default
