@@ -1,4 +1,6 @@
 // Reads what routes need of a request out of libwebsockets' parsed headers.
+#include "request.h"
+
 #include <cstring>
 
 #include "tickcast/http/internal/loop.h"
@@ -91,6 +93,26 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
     request.headers.emplace("last-event-id", std::move(id));
   }
   return true;
+}
+
+std::optional<std::string> host_header_error(lws* wsi) {
+  // lws keeps the request line's version in WSI_TOKEN_HTTP ("HTTP/1.1") and decides
+  // keep-alive from it the same way: anything but 1.1 is treated as 1.0.
+  const std::string version = copy_header(wsi, WSI_TOKEN_HTTP);
+  if (version != "HTTP/1.1") return std::nullopt;
+  // A fragment index past the last one (or an absent header) reads as -1; an empty value
+  // as 0; a repeated header as a second fragment.
+  const int length = lws_hdr_fragment_length(wsi, WSI_TOKEN_HOST, 0);
+  std::string value(static_cast<std::size_t>(length) + 1, '\0');
+  const int copied = lws_hdr_copy_fragment(wsi, value.data(), length + 1, WSI_TOKEN_HOST, 0);
+  if (copied < 0) return "an HTTP/1.1 request needs a Host header";
+  if (copied == 0) return "the Host header is empty";
+  char probe[1];
+  if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HOST, 1) > 0 ||
+      lws_hdr_copy_fragment(wsi, probe, sizeof probe, WSI_TOKEN_HOST, 1) == 0) {
+    return "more than one Host header";
+  }
+  return std::nullopt;
 }
 
 }  // namespace tickcast::http::internal
