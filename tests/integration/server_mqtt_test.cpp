@@ -53,7 +53,16 @@ TEST(ServerMqtt, OneRoomServesWsSseLongPollAndMqttAtOnce) {
   EXPECT_EQ(json::parse(sse_started->data)["reason"], "start");
 
   // A late mosquitto_sub gets the retained state at once; the events topic carries ticks.
-  const json state = json::parse(sub_one(mqtt_port, "tickcast/rooms/mix/state"));
+  // The room's state has been retained since the room was made (a snapshot, not running),
+  // and the broker may get the start a moment after the ws client does: read it again
+  // until it shows the start, with a deadline.
+  json state;
+  const auto start_deadline = std::chrono::steady_clock::now() + 5s;
+  do {
+    state = json::parse(sub_one(mqtt_port, "tickcast/rooms/mix/state"), nullptr, false);
+  } while (!(state.is_object() && state["state"].is_object() &&
+             state["state"].value("running", false)) &&
+           std::chrono::steady_clock::now() < start_deadline);
   EXPECT_EQ(state["room"], "mix");
   EXPECT_EQ(state["state"]["running"], true);
   const json event = json::parse(sub_one(mqtt_port, "tickcast/rooms/mix/events"));

@@ -473,6 +473,16 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
     lws_callback_on_writable(wsi);
     return 0;
   }
+  // A chunked body would be read as no body at all (and its bytes as the next request):
+  // refuse it plainly instead. Every client we know sends a Content-Length.
+  if (!exchange.request.header("transfer-encoding").empty()) {
+    exchange.close_after_response = true;
+    exchange.response = json_error(ErrorCode::bad_request,
+                                   "send the body with a Content-Length; Transfer-Encoding "
+                                   "(chunked) bodies are not accepted");
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
   const std::string length = exchange.request.header("content-length");
   if (!length.empty()) {
     char* end = nullptr;

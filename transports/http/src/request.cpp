@@ -82,10 +82,11 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
     const char* name;
     lws_token_indexes token;
   };
-  for (const Named& h : {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
-                         Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
-                         Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE},
-                         Named{"accept", WSI_TOKEN_HTTP_ACCEPT}}) {
+  for (const Named& h :
+       {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
+        Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
+        Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE}, Named{"accept", WSI_TOKEN_HTTP_ACCEPT},
+        Named{"transfer-encoding", WSI_TOKEN_HTTP_TRANSFER_ENCODING}}) {
     std::string value = copy_header(wsi, h.token);
     if (!value.empty()) request.headers.emplace(h.name, std::move(value));
   }

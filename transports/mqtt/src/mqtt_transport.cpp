@@ -414,6 +414,9 @@ struct MqttTransport::Impl {
     if (!handle) throw std::runtime_error("MQTT: mosquitto_new failed");
     mosquitto* m = handle.get();
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, version);
+    // Without it Nagle holds an event's retained state publish (the second small packet)
+    // until the broker acks the first: ~40 ms late on loopback.
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_v5_callback_set(m, &connect_cb);
     mosquitto_disconnect_v5_callback_set(m, &disconnect_cb);
     mosquitto_publish_callback_set(m, &publish_cb);
