@@ -26,7 +26,6 @@ inline void set_error(::httplib::Response& response, ErrorCode code, std::string
 inline bool host_missing(const ::httplib::Request& request, ::httplib::Response& response) {
   if (request.version != "HTTP/1.1" || request.has_header("Host")) return false;
   set_error(response, ErrorCode::bad_request, "an HTTP/1.1 request needs a Host header");
-  response.set_header("Connection", "close");
   return true;
 }
 
