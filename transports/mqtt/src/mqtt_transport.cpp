@@ -285,6 +285,10 @@ struct MqttTransport::Impl {
       broker_clients = std::strtoll(std::string(payload).c_str(), nullptr, 10);
       return;
     }
+    // A command someone published with the retain flag is delivered again, flagged
+    // retained, each time we subscribe (start, every reconnect): it was run when it was
+    // published, so a stored copy is never a new command.
+    if (message->retain) return;
     // Only rooms_prefix + R + "/commands" arrives here (the filter is rooms/+/commands).
     constexpr std::string_view kSuffix = "/commands";
     if (topic.size() < rooms_prefix.size() + kSuffix.size() ||
