@@ -102,9 +102,13 @@ Hub::Room* Hub::find_or_create(const std::string& name, std::optional<Error>& er
     return nullptr;
   }
   auto [it, inserted] = rooms_.emplace(name, std::make_unique<Room>(options_));
+  Room& room = *it->second;
+  // Transports that keep a room's state (MQTT's retained topic) have it from now on.
+  const Message snapshot{room.seq, snapshot_payload(name, room), false, MessageKind::snapshot};
+  for (Transport* transport : transports_) transport->room_created(name, snapshot);
   std::lock_guard lock(mutex_);
   stats_.rooms = rooms_.size();
-  return it->second.get();
+  return &room;
 }
 
 void Hub::broadcast(const std::string& name, Room& room, const TimerEvent& event) {

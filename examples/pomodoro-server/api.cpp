@@ -70,22 +70,19 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                [hub = context.hub](const http::Request& request, http::Responder responder) {
                  const std::string& room = request.params.at("room");
                  if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
+                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage,
+                                                      decode_command(request.body).request_id));
                    return;
                  }
                  hub->command(room, request.body, [responder](CommandOutcome outcome) {
-                   json body;
-                   int status = 200;
                    if (outcome.error) {
-                     status = http_status(outcome.error->code);
-                     body = {{"success", false},
-                             {"error", outcome.error->message},
-                             {"code", to_string(outcome.error->code)}};
-                   } else {
-                     body = {{"success", true}, {"state", state_json(outcome.state)}};
+                     responder.respond(http::json_error(outcome.error->code, outcome.error->message,
+                                                        outcome.request_id));
+                     return;
                    }
+                   json body = {{"success", true}, {"state", state_json(outcome.state)}};
                    if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
-                   responder.respond(json_response(status, body));
+                   responder.respond(json_response(200, body));
                  });
                });
 

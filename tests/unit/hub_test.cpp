@@ -22,8 +22,12 @@ class RecordingTransport final : public Transport {
   void publish(std::string_view room, const Message& message) override {
     published[std::string(room)].push_back(message);
   }
+  void room_created(std::string_view room, const Message& snapshot) override {
+    created.emplace_back(room, snapshot);
+  }
   TransportStats stats() const override { return {}; }
   std::map<std::string, std::vector<Message>> published;
+  std::vector<std::pair<std::string, Message>> created;
 };
 
 class RecordingClient final : public Client {
@@ -178,6 +182,28 @@ TEST(HubThread, TicksOnItsOwnThreadByRealDeadline) {
   hub.stop();
   ASSERT_GE(transport.published["t"].size(), 5u);
   EXPECT_EQ(json::parse(*transport.published["t"][4].payload)["seq"], 5);
+}
+
+TEST_F(HubTest, TransportsHearOfANewRoomOnceWithItsSnapshotBeforeItsFirstEvent) {
+  auto client = std::make_shared<RecordingClient>();
+  hub.on_subscribe("a", std::nullopt, client);                    // a join makes a room
+  hub.on_message("a", R"({"type":"start"})", client);             // a known room is not made again
+  hub.command("b", R"({"type":"stop"})", [](CommandOutcome) {});  // refused, still made
+  hub.on_message("c", "{bad", client);                            // bad commands make none
+  hub.on_message("bad room", R"({"type":"start"})", client);
+  hub.pump();
+  ASSERT_EQ(transport.created.size(), 2u);
+  EXPECT_EQ(transport.created[0].first, "a");
+  EXPECT_EQ(transport.created[1].first, "b");
+  const Message& snapshot = transport.created[0].second;
+  EXPECT_EQ(snapshot.kind, MessageKind::snapshot);
+  EXPECT_EQ(snapshot.seq, 0u);
+  const json first = json::parse(*snapshot.payload);
+  EXPECT_EQ(first["reason"], "snapshot");
+  EXPECT_EQ(first["room"], "a");
+  EXPECT_EQ(first["state"]["running"], false);
+  ASSERT_EQ(transport.published["a"].size(), 1u);
+  EXPECT_EQ(json::parse(*transport.published["a"][0].payload)["reason"], "start");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "request.h"
 #include "routing.h"
 
 namespace tickcast::http::internal {
@@ -306,7 +307,8 @@ void Loop::respond(std::uint64_t id, Response response) {
 
 WebSocketEndpoint* Loop::websocket_endpoint_for(const std::string& path) const {
   for (const auto& [prefix, endpoint] : websocket_endpoints_) {
-    if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
+    // `/rooms/` itself belongs to the endpoint too: its empty room is a bad room.
+    if (path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
       return endpoint;
     }
   }
@@ -319,6 +321,8 @@ int Loop::on_confirm_upgrade(lws* wsi) {
   Response refusal;
   if (!read_request(wsi, request, /*websocket=*/true)) {
     refusal = json_error(ErrorCode::bad_request, "malformed upgrade request");
+  } else if (auto host_error = host_header_error(wsi)) {
+    refusal = json_error(ErrorCode::bad_request, *host_error);
   } else if (!origin_allowed(request)) {
     refusal =
         json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
@@ -462,6 +466,23 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
     lws_callback_on_writable(wsi);
     return 0;
   }
+  // Checked before any route, so every path answers it alike (RFC 9112 3.2).
+  if (auto host_error = host_header_error(wsi)) {
+    exchange.close_after_response = true;
+    exchange.response = json_error(ErrorCode::bad_request, *host_error);
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  // A chunked body would be read as no body at all (and its bytes as the next request):
+  // refuse it plainly instead. Every client we know sends a Content-Length.
+  if (!exchange.request.header("transfer-encoding").empty()) {
+    exchange.close_after_response = true;
+    exchange.response = json_error(ErrorCode::bad_request,
+                                   "send the body with a Content-Length; Transfer-Encoding "
+                                   "(chunked) bodies are not accepted");
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
   const std::string length = exchange.request.header("content-length");
   if (!length.empty()) {
     char* end = nullptr;
@@ -518,15 +539,31 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
   const auto segments = split_path(request.path);
   bool path_matched = false;
   std::string allowed_methods;
+  const Route* chosen = nullptr;
+  std::map<std::string, std::string> params;
   for (const Route& route : routes_) {
-    std::map<std::string, std::string> params;
+    params.clear();
     if (!match_route(route.segments, segments, params)) continue;
     path_matched = true;
-    if (route.method != request.method) {
-      if (!allowed_methods.empty()) allowed_methods += ", ";
-      allowed_methods += route.method;
-      continue;
+    if (route.method == request.method) {
+      chosen = &route;
+      break;
     }
+    if (!allowed_methods.empty()) allowed_methods += ", ";
+    allowed_methods += route.method;
+  }
+  // libwebsockets folds "//" into "/" before we see the path, so `/api/rooms//commands`
+  // arrives as `/api/rooms/commands`. A route of this method that matches with one
+  // `{name}` segment empty takes it and answers the empty name in its own terms
+  // (bad_room), instead of a 405 from a shorter route.
+  for (auto it = routes_.begin(); !chosen && it != routes_.end(); ++it) {
+    params.clear();
+    if (it->method == request.method && match_route_folded(it->segments, segments, params)) {
+      chosen = &*it;
+    }
+  }
+  if (chosen) {
+    const Route& route = *chosen;
     request.params = std::move(params);
     if (route.stream) {
       auto opened = route.stream->open(wsi, request);

@@ -140,6 +140,7 @@ void HttplibTransport::Impl::forget(const Stream& stream) {
 
 void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
                                        ::httplib::Response& response) {
+  if (detail::host_missing(request, response)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
     detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
@@ -148,7 +149,14 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
   std::optional<std::uint64_t> resume_after;
   std::string last_event_id = request.get_header_value("Last-Event-ID");
   if (last_event_id.empty()) last_event_id = request.get_param_value("last_event_id");
-  if (!last_event_id.empty()) resume_after = parse_unsigned(last_event_id);
+  if (!last_event_id.empty()) {
+    resume_after = parse_unsigned(last_event_id);
+    if (!resume_after) {
+      detail::set_error(response, ErrorCode::bad_request,
+                        "Last-Event-ID must be a seq (a non-negative integer)");
+      return;
+    }
+  }
 
   Sink* to = nullptr;
   std::shared_ptr<Stream> stream;
@@ -209,6 +217,7 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
 
 void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
                                         ::httplib::Response& response) {
+  if (detail::host_missing(request, response)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
     detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
@@ -321,7 +330,7 @@ void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mess
     if (stream.since && !messages.empty() && messages.front().seq < *stream.since) {
       const Error error{ErrorCode::bad_request, "since is ahead of the room (latest seq " +
                                                     std::to_string(messages.front().seq) + ")"};
-      answer(stream, http_status(error.code), detail::error_body(error));
+      answer(stream, http_status(error.code), encode_error(error));
       return;
     }
   }

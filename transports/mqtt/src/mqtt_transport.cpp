@@ -209,6 +209,18 @@ struct MqttTransport::Impl {
     }
   }
 
+  // entry returns room's entry, made on first use; caller holds state_mutex.
+  RoomEntry& entry(std::string_view room) {
+    auto it = rooms.find(room);
+    if (it == rooms.end()) {
+      RoomEntry made;
+      made.events_topic = rooms_prefix + std::string(room) + "/events";
+      made.state_topic = rooms_prefix + std::string(room) + "/state";
+      it = rooms.emplace(std::string(room), std::move(made)).first;
+    }
+    return it->second;
+  }
+
   // publish_locked hands one message to libmosquitto; caller holds handle and state locks.
   bool publish_locked(const std::string& topic, const Payload& payload, int qos, bool retain) {
     const int rc =
@@ -273,6 +285,10 @@ struct MqttTransport::Impl {
       broker_clients = std::strtoll(std::string(payload).c_str(), nullptr, 10);
       return;
     }
+    // A command someone published with the retain flag is delivered again, flagged
+    // retained, each time we subscribe (start, every reconnect): it was run when it was
+    // published, so a stored copy is never a new command.
+    if (message->retain) return;
     // Only rooms_prefix + R + "/commands" arrives here (the filter is rooms/+/commands).
     constexpr std::string_view kSuffix = "/commands";
     if (topic.size() < rooms_prefix.size() + kSuffix.size() ||
@@ -402,6 +418,9 @@ struct MqttTransport::Impl {
     if (!handle) throw std::runtime_error("MQTT: mosquitto_new failed");
     mosquitto* m = handle.get();
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, version);
+    // Without it Nagle holds an event's retained state publish (the second small packet)
+    // until the broker acks the first: ~40 ms late on loopback.
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_v5_callback_set(m, &connect_cb);
     mosquitto_disconnect_v5_callback_set(m, &disconnect_cb);
     mosquitto_publish_callback_set(m, &publish_cb);
@@ -566,14 +585,8 @@ void MqttTransport::publish(std::string_view room, const Message& message) {
   std::shared_lock handle_lock(impl.handle_mutex);
   if (!impl.mosq) return;
   std::lock_guard lock(impl.state_mutex);
-  auto it = impl.rooms.find(room);
-  if (it == impl.rooms.end()) {
-    Impl::RoomEntry entry;
-    entry.events_topic = impl.rooms_prefix + std::string(room) + "/events";
-    entry.state_topic = impl.rooms_prefix + std::string(room) + "/state";
-    it = impl.rooms.emplace(std::string(room), std::move(entry)).first;
-  }
-  it->second.latest = message.payload;  // re-published on reconnect
+  Impl::RoomEntry& entry = impl.entry(room);
+  entry.latest = message.payload;  // re-published on reconnect
   if (!impl.connected) {
     ++impl.dropped;
     return;
@@ -583,12 +596,25 @@ void MqttTransport::publish(std::string_view room, const Message& message) {
     ++impl.dropped;  // the broker connection is backed up; a newer tick supersedes this one
     return;
   }
-  if (impl.publish_locked(it->second.events_topic, message.payload, 0, false)) {
+  if (impl.publish_locked(entry.events_topic, message.payload, 0, false)) {
     ++impl.sent;
   } else {
     ++impl.dropped;
   }
-  impl.publish_locked(it->second.state_topic, message.payload, 1, true);
+  impl.publish_locked(entry.state_topic, message.payload, 1, true);
+}
+
+// A new room's state is retained at once, so a dashboard that subscribes before the room's
+// first event still reads it. Not on the events topic: nothing happened in the room.
+void MqttTransport::room_created(std::string_view room, const Message& snapshot) {
+  Impl& impl = *impl_;
+  if (!snapshot.payload) return;
+  std::shared_lock handle_lock(impl.handle_mutex);
+  std::lock_guard lock(impl.state_mutex);
+  Impl::RoomEntry& entry = impl.entry(room);
+  entry.latest = snapshot.payload;  // re-published on reconnect
+  if (impl.mosq && impl.connected)
+    impl.publish_locked(entry.state_topic, snapshot.payload, 1, true);
 }
 
 TransportStats MqttTransport::stats() const {

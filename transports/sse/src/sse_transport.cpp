@@ -167,7 +167,15 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   if (last_event_id.empty() && request.query.count("last_event_id")) {
     last_event_id = request.query.at("last_event_id");  // for clients that cannot set headers
   }
-  if (!last_event_id.empty()) resume_after = parse_seq(last_event_id);
+  if (!last_event_id.empty()) {
+    // Only a seq we sent is a position; anything else is refused rather than silently
+    // read as "from the start", so a broken client learns of it.
+    resume_after = parse_seq(last_event_id);
+    if (!resume_after) {
+      return http::json_error(ErrorCode::bad_request,
+                              "Last-Event-ID must be a seq (a non-negative integer)");
+    }
+  }
 
   auto fresh = std::make_unique<SseSession>(options);
   fresh->owner = this;

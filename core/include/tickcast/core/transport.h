@@ -71,6 +71,13 @@ class Transport {
   /// publish fans `message` out to every client subscribed to `room`. Never blocks on a
   /// client; the payload is shared, not copied.
   virtual void publish(std::string_view room, const Message& message) = 0;
+  /// room_created tells that `room` now exists, before its first publish; `snapshot` is its
+  /// state then (a MessageKind::snapshot). For transports that keep a room's state
+  /// for late subscribers (MQTT's retained state); the default ignores it. Same threads
+  /// and rules as publish.
+  virtual void room_created(std::string_view room, const Message& snapshot) {
+    (void)room, (void)snapshot;
+  }
   /// stats returns counters for /metrics.
   virtual TransportStats stats() const = 0;
 };

@@ -59,9 +59,10 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// json_error returns the JSON error body every HTTP error carries:
-/// {"success":false,"error":message,"code":code}, with the code's HTTP status.
-Response json_error(ErrorCode code, std::string_view message);
+/// json_error returns the JSON error every HTTP error carries, with the code's HTTP status:
+/// the contract's error event {"event":"timer","success":false,"data":null,"error":message,
+/// "code":code}, plus "request_id" when not empty.
+Response json_error(ErrorCode code, std::string_view message, std::string_view request_id = {});
 
 /// Responder completes one request, once. Threads: respond() may be called from any thread
 /// (a hub callback, say); a response to a client that has gone away is dropped.
@@ -94,7 +95,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// route adds a handler for `method` and a path pattern: a literal path whose segments
-  /// may be `{name}` (any one non-empty segment, given in Request::params).
+  /// may be `{name}` (any one segment, given in Request::params). The segment may be empty
+  /// (`/rooms//x`): the handler validates it and answers a bad one in its own terms.
   void route(std::string method, std::string pattern, Handler handler);
 
   /// start binds and runs the service thread; throws std::runtime_error with a clear
