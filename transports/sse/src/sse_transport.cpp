@@ -1,7 +1,6 @@
 #include "tickcast/sse/sse_transport.h"
 
-#include <charconv>
-
+#include "last_event_id.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
@@ -61,13 +60,6 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
 };
 
 namespace {
-
-std::optional<std::uint64_t> parse_seq(const std::string& text) {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Appends one event in the wire format: `id:` only for room events, so an error reply
 // never moves the client's Last-Event-ID.
@@ -162,12 +154,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     response.headers.emplace_back("retry-after", "5");
     return response;
   }
-  std::optional<std::uint64_t> resume_after;
-  std::string last_event_id = request.header("last-event-id");
-  if (last_event_id.empty() && request.query.count("last_event_id")) {
-    last_event_id = request.query.at("last_event_id");  // for clients that cannot set headers
-  }
-  if (!last_event_id.empty()) resume_after = parse_seq(last_event_id);
+  const std::optional<std::uint64_t> resume_after =
+      resume_position(request.header("last-event-id"), request.query);
 
   auto fresh = std::make_unique<SseSession>(options);
   fresh->owner = this;
