@@ -1,7 +1,6 @@
 #include "request_fields.h"
 
-#include <cerrno>
-#include <cstdlib>
+#include <charconv>
 
 namespace tickcast::http::internal {
 
@@ -12,12 +11,15 @@ std::pair<std::string, std::string> split_query_arg(std::string_view arg) {
 }
 
 std::optional<std::uint64_t> parse_content_length(std::string_view text) {
-  const std::string copy(text);
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long n = std::strtoull(copy.c_str(), &end, 10);
-  if (errno || end == copy.c_str() || *end) return std::nullopt;
-  return n;
+  // Digits and nothing else: a length that another parser on the way could read
+  // differently ("-1", " 7", "7\0") is how requests get smuggled.
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 }  // namespace tickcast::http::internal

@@ -15,7 +15,8 @@ namespace tickcast::http::internal {
 /// gets an empty value.
 std::pair<std::string, std::string> split_query_arg(std::string_view arg);
 
-/// parse_content_length reads a Content-Length value; nullopt when it is not a number.
+/// parse_content_length reads a Content-Length value (RFC 9110 8.6: 1*DIGIT); nullopt for
+/// anything else, including signs, spaces, NULs and values past 2^64-1.
 std::optional<std::uint64_t> parse_content_length(std::string_view text);
 
 }  // namespace tickcast::http::internal
