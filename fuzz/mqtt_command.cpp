@@ -1,6 +1,8 @@
 // The MQTT command path: a message's topic and payload, read as the transport reads them
 // (the room in the topic, the JSON `reply_to`), then handed to a Hub as the transport hands
 // them. Input: the topic, a newline, then the payload.
+#include <mosquitto.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -73,11 +75,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string wrapped = std::string(kRoomsPrefix) + std::string(topic) + "/commands";
   FUZZ_CHECK(mqtt::command_room(wrapped, kRoomsPrefix) == topic);
 
-  // reply_to: an accepted reply topic can be published to and is not a room's own topic.
+  // reply_to: an accepted reply topic is one libmosquitto will publish to (else the reply
+  // is lost without a word), and not a room's own topic.
   const mqtt::ReplyTo reply = mqtt::read_reply_to(payload, kRoomsPrefix);
   if (reply.valid) {
     FUZZ_CHECK(reply.present);
     FUZZ_CHECK(!reply.topic.empty() && !has_wildcard_or_nul(reply.topic));
+    FUZZ_CHECK(mosquitto_validate_utf8(reply.topic.data(), static_cast<int>(reply.topic.size())) ==
+               MOSQ_ERR_SUCCESS);
     FUZZ_CHECK(!(reply.topic.starts_with(kRoomsPrefix) &&
                  ends_with_any(reply.topic, {"/events", "/state", "/commands"})));
   } else {

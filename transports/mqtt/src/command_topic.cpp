@@ -28,9 +28,15 @@ bool reply_allowed(std::string_view topic, std::string_view rooms_prefix) {
 }
 
 bool valid_reply_topic(std::string_view topic, std::string_view rooms_prefix) {
-  if (topic.find('\0') != std::string_view::npos) return false;
+  // mosquitto_pub_topic_check alone passes "" and control characters, which
+  // mosquitto_publish then refuses: the error reply would be lost without a word.
+  if (topic.empty() || topic.size() > 65535 || topic.find('\0') != std::string_view::npos) {
+    return false;
+  }
   const std::string terminated(topic);
-  return mosquitto_pub_topic_check(terminated.c_str()) == MOSQ_ERR_SUCCESS &&
+  return mosquitto_validate_utf8(terminated.c_str(), static_cast<int>(terminated.size())) ==
+             MOSQ_ERR_SUCCESS &&
+         mosquitto_pub_topic_check(terminated.c_str()) == MOSQ_ERR_SUCCESS &&
          reply_allowed(topic, rooms_prefix);
 }
 

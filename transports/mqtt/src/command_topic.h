@@ -16,8 +16,9 @@ std::optional<std::string_view> command_room(std::string_view topic, std::string
 /// (its events or state) or loop back into the commands we read.
 bool reply_allowed(std::string_view topic, std::string_view rooms_prefix);
 
-/// valid_reply_topic tells whether a reply may be published to `topic`: a topic name the
-/// broker accepts (no wildcards, no NUL) that reply_allowed lets through.
+/// valid_reply_topic tells whether a reply may be published to `topic`: a topic name
+/// libmosquitto publishes to (1 to 65535 bytes of UTF-8 without control characters or
+/// wildcards) that reply_allowed lets through.
 bool valid_reply_topic(std::string_view topic, std::string_view rooms_prefix);
 
 /// ReplyTo is the `reply_to` field of a command's JSON.
