@@ -1,7 +1,8 @@
 // The bench's parsers: event fields, long-poll bodies, HTTP responses, event streams,
-// WebSocket and tcp frames, and
-// the sequence checks of the Recorder.
+// WebSocket and tcp frames, and the sequence checks of the Recorder.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "event_scan.h"
 #include "frame.h"
@@ -82,6 +83,23 @@ TEST(HttpResponse, ContentLengthThenNextResponse) {
   EXPECT_EQ(reader.feed(in, body), HttpResponseReader::Result::complete);
   EXPECT_EQ(reader.status(), 200);
   EXPECT_FALSE(reader.keep_alive());
+}
+
+// Found by the bench_http_response fuzzer (fuzz/corpus/bench_http_response/crash-*): the
+// status code was read with from_chars, so "-5" or nothing at all passed as a status.
+TEST(HttpResponse, StatusIsThreeDigits) {
+  for (const char* line : {"HTTP/1.1 -5 OK", "HTTP/1.1 ", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK",
+                           "HTTP/1.1 +20 OK", "HTTP/1.1 099 x", "HTTP/1.1  200 OK"}) {
+    HttpResponseReader reader;
+    std::string in = std::string(line) + "\r\ncontent-length: 0\r\n\r\n", body;
+    EXPECT_EQ(reader.feed(in, body), HttpResponseReader::Result::error) << line;
+  }
+  for (const char* line : {"HTTP/1.1 204 No Content", "HTTP/1.0 503", "HTTP/1.1 200 "}) {
+    HttpResponseReader reader;
+    std::string in = std::string(line) + "\r\ncontent-length: 0\r\n\r\n", body;
+    EXPECT_EQ(reader.feed(in, body), HttpResponseReader::Result::complete) << line;
+    EXPECT_EQ(reader.status(), std::atoi(line + 9)) << line;
+  }
 }
 
 TEST(Frame, RoundTripAndPartial) {
