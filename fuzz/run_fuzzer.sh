@@ -12,4 +12,4 @@ dict=$(dirname "$0")/$(basename "$seeds").dict
 extra=()
 [[ -f $dict ]] && extra+=("-dict=$dict")
 exec "$fuzzer" -max_total_time="${TICKCAST_FUZZ_SECONDS:-30}" -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$seeds/" "${extra[@]+"${extra[@]}"}" "$@" "$work" "$seeds"
+  -verbosity=0 -print_final_stats=1 -artifact_prefix="$seeds/" "${extra[@]+"${extra[@]}"}" "$@" "$work" "$seeds"
