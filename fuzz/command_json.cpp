@@ -76,6 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(again.request_id == decoded.request_id);
     FUZZ_CHECK(same(again.command->configure, c));
   } else {
+    const ErrorCode code = decoded.error->code;
+    FUZZ_CHECK(code == ErrorCode::bad_request || code == ErrorCode::unknown_command ||
+               code == ErrorCode::too_large);
+    FUZZ_CHECK(!decoded.error->message.empty());
     // The error reply echoes the client's request_id: it must stay valid JSON in the
     // contract's shape whatever that id holds.
     const std::string reply = encode_error(*decoded.error, decoded.request_id);
