@@ -7,6 +7,7 @@
 #include <random>
 
 #include "stream_clients.h"
+#include "ws_frame.h"
 
 namespace tickcast::bench {
 
@@ -69,42 +70,20 @@ class WsRawClients final : public StreamClients {
       conn.upgraded = true;
     }
     std::size_t used = 0;
-    const std::string_view in = conn.in;
     for (;;) {
-      if (in.size() - used < 2) break;
-      const auto b0 = static_cast<unsigned char>(in[used]);
-      const auto b1 = static_cast<unsigned char>(in[used + 1]);
-      std::size_t header = 2;
-      std::size_t length = b1 & 0x7f;
-      if (length == 126) {
-        if (in.size() - used < 4) break;
-        length = (std::size_t{static_cast<unsigned char>(in[used + 2])} << 8) |
-                 static_cast<unsigned char>(in[used + 3]);
-        header = 4;
-      } else if (length == 127) {
-        if (in.size() - used < 10) break;
-        length = 0;
-        for (int i = 0; i < 8; ++i)
-          length = (length << 8) | static_cast<unsigned char>(in[used + 2 + i]);
-        header = 10;
-      }
-      if (b1 & 0x80) {
-        error = "masked frame from the server";
+      const WsFrame frame = read_ws_frame(std::string_view(conn.in).substr(used));
+      if (frame.status == WsFrame::Status::more) break;
+      if (frame.status == WsFrame::Status::error) {
+        error = frame.error;
         return false;
       }
-      if (length > (std::size_t{16} << 20)) {
-        error = "frame too large";
-        return false;
-      }
-      if (in.size() - used < header + length) break;
-      const std::string_view payload = in.substr(used + header, length);
-      used += header + length;
-      switch (b0 & 0x0f) {
+      used += frame.size;
+      switch (frame.opcode) {
         case 0x0:  // continuation: the server sends whole frames; collect anyway
         case 0x1:
         case 0x2:
-          conn.data.append(payload);
-          if (b0 & 0x80) {
+          conn.data.append(frame.payload);
+          if (frame.fin) {
             deliver(conn, conn.data, received_us);
             conn.data.clear();
           }
@@ -113,7 +92,7 @@ class WsRawClients final : public StreamClients {
           error = "closed by the server";
           return false;
         case 0x9:
-          queue_write(conn, client_frame(0xA, payload));
+          queue_write(conn, client_frame(0xA, frame.payload));
           break;
         default:
           break;

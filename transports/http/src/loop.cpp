@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "request.h"
+#include "request_fields.h"
 #include "routing.h"
 
 namespace tickcast::http::internal {
@@ -485,22 +486,20 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   }
   const std::string length = exchange.request.header("content-length");
   if (!length.empty()) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
-    if (errno || end == length.c_str() || *end) {
+    const std::optional<std::uint64_t> n = parse_content_length(length);
+    if (!n) {
       exchange.close_after_response = true;
       exchange.response = json_error(ErrorCode::bad_request, "bad Content-Length");
       lws_callback_on_writable(wsi);
       return 0;
     }
-    if (n > options_.max_body_bytes) {
+    if (*n > options_.max_body_bytes) {
       exchange.close_after_response = true;
       exchange.response = json_error(ErrorCode::too_large, "request body over 4096 bytes");
       lws_callback_on_writable(wsi);
       return 0;
     }
-    if (n > 0) {
+    if (*n > 0) {
       exchange.reading_body = true;
       return 0;  // dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION
     }

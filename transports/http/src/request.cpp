@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "request_fields.h"
 #include "tickcast/http/internal/loop.h"
 
 namespace tickcast::http::internal {
@@ -69,13 +70,7 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
   for (int i = 0;; ++i) {
     const int n = lws_hdr_copy_fragment(wsi, fragment, sizeof fragment, WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0) break;
-    std::string_view arg(fragment, static_cast<std::size_t>(n));
-    const auto eq = arg.find('=');
-    if (eq == std::string_view::npos) {
-      request.query.emplace(std::string(arg), std::string());
-    } else {
-      request.query.emplace(std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1)));
-    }
+    request.query.emplace(split_query_arg(std::string_view(fragment, static_cast<std::size_t>(n))));
   }
 
   struct Named {

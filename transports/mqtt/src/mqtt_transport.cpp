@@ -12,12 +12,12 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <shared_mutex>
 #include <stdexcept>
 #include <vector>
 
+#include "command_topic.h"
 #include "embedded_broker.h"
 #include "tickcast/core/error.h"
 #include "tickcast/core/protocol.h"
@@ -290,14 +290,9 @@ struct MqttTransport::Impl {
     // published, so a stored copy is never a new command.
     if (message->retain) return;
     // Only rooms_prefix + R + "/commands" arrives here (the filter is rooms/+/commands).
-    constexpr std::string_view kSuffix = "/commands";
-    if (topic.size() < rooms_prefix.size() + kSuffix.size() ||
-        topic.substr(0, rooms_prefix.size()) != rooms_prefix ||
-        topic.substr(topic.size() - kSuffix.size()) != kSuffix) {
-      return;
-    }
-    const std::string room(
-        topic.substr(rooms_prefix.size(), topic.size() - rooms_prefix.size() - kSuffix.size()));
+    const std::optional<std::string_view> room_in_topic = command_room(topic, rooms_prefix);
+    if (!room_in_topic) return;
+    const std::string room(*room_in_topic);
 
     // The MQTT 5 response topic and correlation data, when the requester set them.
     std::string reply_topic, correlation;
@@ -305,8 +300,7 @@ struct MqttTransport::Impl {
       char* response = nullptr;
       if (mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response, false)) {
         std::unique_ptr<char, FreeDeleter> owned(response);
-        if (response && mosquitto_pub_topic_check(response) == MOSQ_ERR_SUCCESS &&
-            reply_allowed(response)) {
+        if (response && valid_reply_topic(response, rooms_prefix)) {
           reply_topic = response;
         }
       }
@@ -328,26 +322,17 @@ struct MqttTransport::Impl {
       return;
     }
     // The JSON `reply_to` field wins over the MQTT 5 response topic.
-    const auto json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-    if (json.is_object()) {
-      if (const auto it = json.find("reply_to"); it != json.end() && !it->is_null()) {
-        const std::string* to = it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-        if (!to || to->find('\0') != std::string::npos ||
-            mosquitto_pub_topic_check(to->c_str()) != MOSQ_ERR_SUCCESS || !reply_allowed(*to)) {
-          ++refused;
-          std::string request_id;
-          if (const auto id = json.find("request_id"); id != json.end() && id->is_string()) {
-            request_id = id->get<std::string>().substr(0, 128);
-          }
-          publish_reply(reply_topic.empty() ? fallback : reply_topic, correlation,
-                        encode_error(Error{ErrorCode::bad_request,
-                                           "reply_to must be a topic name without wildcards, "
-                                           "not a room's events, state or commands topic"},
-                                     request_id));
-          return;
-        }
-        reply_topic = *to;
+    if (ReplyTo reply_to = read_reply_to(payload, rooms_prefix); reply_to.present) {
+      if (!reply_to.valid) {
+        ++refused;
+        publish_reply(reply_topic.empty() ? fallback : reply_topic, correlation,
+                      encode_error(Error{ErrorCode::bad_request,
+                                         "reply_to must be a topic name without wildcards, "
+                                         "not a room's events, state or commands topic"},
+                                   reply_to.request_id));
+        return;
       }
+      reply_topic = std::move(reply_to.topic);
     }
     if (reply_topic.empty()) reply_topic = fallback;
     // The hub validates the room, the JSON and the command, and answers errors through
@@ -355,18 +340,6 @@ struct MqttTransport::Impl {
     sink->on_message(
         room, std::string(payload),
         std::make_shared<ReplyClient>(weak_self, std::move(reply_topic), std::move(correlation)));
-  }
-
-  // reply_allowed refuses reply topics that would put an error in front of a whole room
-  // (its events or state) or loop back into the commands we read.
-  bool reply_allowed(std::string_view topic) const {
-    if (topic.substr(0, rooms_prefix.size()) != rooms_prefix) return true;
-    for (std::string_view suffix : {"/events", "/state", "/commands"}) {
-      if (topic.size() >= suffix.size() && topic.substr(topic.size() - suffix.size()) == suffix) {
-        return false;
-      }
-    }
-    return true;
   }
 
   // ReplyClient answers one command's requester on its reply topic. Threads: any.

@@ -1,7 +1,6 @@
 #include "tickcast/sse/sse_transport.h"
 
-#include <charconv>
-
+#include "last_event_id.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
@@ -61,13 +60,6 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
 };
 
 namespace {
-
-std::optional<std::uint64_t> parse_seq(const std::string& text) {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Appends one event in the wire format: `id:` only for room events, so an error reply
 // never moves the client's Last-Event-ID.
@@ -163,14 +155,11 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     return response;
   }
   std::optional<std::uint64_t> resume_after;
-  std::string last_event_id = request.header("last-event-id");
-  if (last_event_id.empty() && request.query.count("last_event_id")) {
-    last_event_id = request.query.at("last_event_id");  // for clients that cannot set headers
-  }
-  if (!last_event_id.empty()) {
+  const std::string last_event_id_header = request.header("last-event-id");
+  if (const std::string_view id = resume_id(last_event_id_header, request.query); !id.empty()) {
     // Only a seq we sent is a position; anything else is refused rather than silently
     // read as "from the start", so a broken client learns of it.
-    resume_after = parse_seq(last_event_id);
+    resume_after = parse_last_event_id(id);
     if (!resume_after) {
       return http::json_error(ErrorCode::bad_request,
                               "Last-Event-ID must be a seq (a non-negative integer)");
