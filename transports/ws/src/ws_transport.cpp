@@ -108,10 +108,10 @@ void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages)
   const auto now = std::chrono::steady_clock::now();
   if (!session->joined && session->close_after_flush == 0 && !messages.empty() &&
       messages.front().kind == MessageKind::error) {
-    // The room refused the join (overloaded, rate_limited): the error event, then a close
-    // that tells the client to come back later. The socket never joins the room.
-    const auto code = messages.front().code;
-    session->close_after_flush = code ? websocket_close_code(*code).value_or(1013) : 1013;
+    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
+    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
+    // The socket never joins the room.
+    session->close_after_flush = 1008;
     enqueue(*session, messages.front(), now);
     return;
   }
