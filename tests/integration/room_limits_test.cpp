@@ -108,8 +108,8 @@ std::uint64_t metric(const ServerProcess& server, const std::string& line_prefix
 
 TEST(RoomLimits, AnAttackerCreatingRoomsInALoopCannotLockOutAnotherAddress) {
   // Rooms are few here, so the attack would fill them (see the next test).
-  ServerProcess server({"--transport", "ws,longpoll", "--max-rooms", "100", "--room-create-rate",
-                        "30", "--room-create-burst", "20"});
+  ServerProcess server({"--transport", "ws,sse,longpoll", "--max-rooms", "100",
+                        "--room-create-rate", "30", "--room-create-burst", "20"});
   const int refused = create_rooms_in_a_loop(server, 300);
   EXPECT_GT(refused, 200) << "the limiter let most of the attack through";
   EXPECT_EQ(metric(server, "tickcast_room_creations_refused_total{reason=\"rate\"}"),
@@ -123,6 +123,16 @@ TEST(RoomLimits, AnAttackerCreatingRoomsInALoopCannotLockOutAnotherAddress) {
   const auto message = ws.next_message(1s);  // queued before the close
   ASSERT_TRUE(message);
   EXPECT_EQ(json::parse(*message)["code"], "rate_limited");
+
+  // So are its long-polls (429 with the error event) and SSE streams (the error event).
+  httplib::Client http("127.0.0.1", server.port());
+  auto poll = http.Get("/poll/rooms/attack-poll");
+  ASSERT_TRUE(poll);
+  EXPECT_EQ(poll->status, 429);
+  EXPECT_EQ(json::parse(poll->body)["code"], "rate_limited");
+  const std::string sse = testing::raw_http(
+      server.port(), "GET /sse/rooms/attack-sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(sse.find(R"("code":"rate_limited")"), std::string::npos) << sse;
 
   // A user on another address joins a new room (a long-poll join) and starts its timer.
   const HttpAnswer joined = http_from("127.0.0.2", server.port(), "GET", "/poll/rooms/legit");
