@@ -23,8 +23,9 @@ struct Hub::Room {
   // The clients joined now (on_subscribe answered, on_unsubscribe not yet seen). Only
   // compared, never dereferenced.
   std::unordered_set<const Client*> clients;
-  MonotonicTime last_active;  // the last join, leave, command or read
-  bool idle_queued = false;   // an entry for this room is in idle_
+  MonotonicTime last_active;                 // the last join, leave, command or read
+  bool idle_queued = false;                  // an entry for this room is in idle_
+  std::optional<MonotonicTime> tick_queued;  // the due of this room's live entry in ticks_
 };
 
 namespace {
@@ -88,10 +89,8 @@ void Hub::pump() {
 
 std::optional<MonotonicTime> Hub::next_due() {
   std::optional<MonotonicTime> earliest;
-  if (!idle_.empty()) earliest = idle_.top().due;
-  for (auto& [name, room] : rooms_) {
-    if (auto due = room->timer.next_due(); due && (!earliest || *due < *earliest)) earliest = due;
-  }
+  if (!ticks_.empty()) earliest = ticks_.top().due;
+  if (!idle_.empty() && (!earliest || idle_.top().due < *earliest)) earliest = idle_.top().due;
   return earliest;
 }
 
@@ -115,13 +114,30 @@ void Hub::run_thread() {
 
 void Hub::advance_timers(MonotonicTime now) {
   std::vector<TimerEvent> events;
-  for (auto& [name, room] : rooms_) {
+  while (!ticks_.empty() && ticks_.top().due <= now) {
+    const DueEntry entry = ticks_.top();
+    ticks_.pop();
+    const auto it = rooms_.find(entry.room);
+    if (it == rooms_.end()) continue;
+    Room& room = *it->second;
+    if (room.tick_queued != entry.due) continue;  // superseded by a command since
+    room.tick_queued.reset();
     events.clear();
-    room->timer.advance(now, events);
-    for (const auto& event : events) broadcast(name, *room, event);
+    room.timer.advance(now, events);
+    for (const auto& event : events) broadcast(entry.room, room, event);
     // A phase that ended stopped the timer: the room's idle time starts now.
-    if (!events.empty() && !room->timer.next_due()) touch(name, *room, now);
+    if (!events.empty() && !room.timer.next_due()) touch(entry.room, room, now);
+    schedule_ticks(entry.room, room);
   }
+}
+
+// Queues the room's next deadline unless that very deadline is queued already; an entry
+// left behind by a command (stop, start, skip) is recognised as stale when it comes due.
+void Hub::schedule_ticks(const std::string& name, Room& room) {
+  const auto due = room.timer.next_due();
+  if (!due || room.tick_queued == due) return;
+  room.tick_queued = due;
+  ticks_.push(DueEntry{*due, name});
 }
 
 Hub::Room* Hub::find_or_create(const std::string& name, std::string_view peer,
@@ -162,7 +178,7 @@ void Hub::queue_if_idle(const std::string& name, Room& room) {
     return;
   }
   room.idle_queued = true;
-  idle_.push(IdleEntry{room.last_active + options_.room_idle, name});
+  idle_.push(DueEntry{room.last_active + options_.room_idle, name});
 }
 
 void Hub::evict_idle(MonotonicTime now) {
@@ -240,6 +256,7 @@ std::optional<Error> Hub::apply(Room& room, const std::string& name, const Comma
     ++(error ? stats_.commands_rejected : stats_.commands_ok);
   }
   if (!error) broadcast(name, room, TimerEvent{reason, room.timer.state(now)});
+  schedule_ticks(name, room);
   touch(name, room, now);
   return error;
 }

@@ -161,6 +161,31 @@ TEST_F(HubTest, RefusesRoomsPastTheLimit) {
   EXPECT_EQ(hub.stats().rooms, 100u);
 }
 
+TEST_F(HubTest, StopAndStartMoveTheTicksWithoutLosingOrDoublingOne) {
+  auto client = std::make_shared<RecordingClient>();
+  hub.on_message("s", R"({"type":"start"})", client);
+  hub.pump();
+  clock.advance(500ms);
+  hub.on_message("s", R"({"type":"stop"})", client);
+  hub.pump();
+  clock.advance(200ms);
+  hub.on_message("s", R"({"type":"start"})", client);  // ticks now fall on .2 s
+  hub.pump();
+  for (int i = 0; i < 50; ++i) {  // 5 s in 100 ms steps, past the old .0 s deadlines
+    clock.advance(100ms);
+    hub.pump();
+  }
+  std::vector<std::string> ticks;
+  for (const auto& m : transport.published["s"]) {
+    const auto event = json::parse(*m.payload);
+    if (event["reason"] == "tick") ticks.push_back(event["data"]);
+  }
+  EXPECT_EQ(ticks,
+            (std::vector<std::string>{"00:24:59", "00:24:58", "00:24:57", "00:24:56", "00:24:55"}));
+  ASSERT_TRUE(hub.next_due());
+  EXPECT_EQ(*hub.next_due() - clock.now(), 500ms) << "the next tick, not a stale deadline";
+}
+
 TEST(HubThread, TicksOnItsOwnThreadByRealDeadline) {
   SystemClock clock;
   RecordingTransport transport;

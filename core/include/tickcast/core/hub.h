@@ -121,13 +121,16 @@ class Hub final : public Sink {
 
   void post(Task task);
   void run_posted();
-  // IdleEntry: `room` may be evicted at `due`. Ordered by due, then name.
-  struct IdleEntry {
+  // DueEntry: `room` has something to do at `due` (a tick, or an idle check). Ordered by
+  // due, then name.
+  struct DueEntry {
     MonotonicTime due;
     std::string room;
-    auto operator<=>(const IdleEntry&) const = default;
+    auto operator<=>(const DueEntry&) const = default;
   };
+  using DueQueue = std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>>;
   void advance_timers(MonotonicTime now);
+  void schedule_ticks(const std::string& name, Room& room);
   Room* find_or_create(const std::string& name, std::string_view peer, std::optional<Error>& error);
   void touch(const std::string& name, Room& room, MonotonicTime now);
   void queue_if_idle(const std::string& name, Room& room);
@@ -141,10 +144,13 @@ class Hub final : public Sink {
   const Clock& clock_;
   std::vector<Transport*> transports_;
   std::map<std::string, std::unique_ptr<Room>, std::less<>> rooms_;  // strand only
+  // Running timers by their next deadline (Room::tick_queued is the live entry; others
+  // are stale and skipped), so a wake-up touches the rooms that are due, not every room.
+  DueQueue ticks_;
   // Rooms that may be evicted, by deadline; at most one entry per room (Room::idle_queued).
   // An entry whose room has been used since is re-queued or dropped when it comes due, so
   // a wake-up costs the entries due, never a walk over every room. Strand only.
-  std::priority_queue<IdleEntry, std::vector<IdleEntry>, std::greater<>> idle_;
+  DueQueue idle_;
   // A new room's seq starts here: above every seq an evicted room ever used, so a room
   // created again under an evicted name never repeats a seq its old clients saw.
   std::uint64_t seq_floor_ = 0;
