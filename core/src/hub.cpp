@@ -197,10 +197,12 @@ void Hub::evict_idle(MonotonicTime now) {
     }
     seq_floor_ = std::max(seq_floor_, room.seq + 1);
     rooms_.erase(it);
+    {
+      std::lock_guard lock(mutex_);  // counted before anyone outside can see it gone
+      stats_.rooms = rooms_.size();
+      ++stats_.rooms_evicted;
+    }
     for (Transport* transport : transports_) transport->forget_room(name);
-    std::lock_guard lock(mutex_);
-    stats_.rooms = rooms_.size();
-    ++stats_.rooms_evicted;
   }
 }
 
