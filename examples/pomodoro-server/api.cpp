@@ -60,6 +60,16 @@ std::string metrics_text(const ApiContext& context) {
   family("tickcast_commands_total", "counter", "Commands by result.");
   out << "tickcast_commands_total{result=\"ok\"} " << hub.commands_ok << '\n';
   out << "tickcast_commands_total{result=\"rejected\"} " << hub.commands_rejected << '\n';
+  family("tickcast_rooms_evicted_total", "counter",
+         "Rooms evicted after --room-idle without clients and with a stopped timer.");
+  out << "tickcast_rooms_evicted_total " << hub.rooms_evicted << '\n';
+  family("tickcast_room_creations_refused_total", "counter",
+         "New rooms refused, by reason (rate: --room-create-rate per address; full: the room "
+         "limit).");
+  out << "tickcast_room_creations_refused_total{reason=\"rate\"} " << hub.rooms_refused_rate
+      << '\n';
+  out << "tickcast_room_creations_refused_total{reason=\"full\"} " << hub.rooms_refused_full
+      << '\n';
   return out.str();
 }
 
@@ -74,7 +84,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                                                       decode_command(request.body).request_id));
                    return;
                  }
-                 hub->command(room, request.body, [responder](CommandOutcome outcome) {
+                 auto answer = [responder](CommandOutcome outcome) {
                    if (outcome.error) {
                      responder.respond(http::json_error(outcome.error->code, outcome.error->message,
                                                         outcome.request_id));
@@ -83,7 +93,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                    json body = {{"success", true}, {"state", state_json(outcome.state)}};
                    if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
                    responder.respond(json_response(200, body));
-                 });
+                 };
+                 hub->command(room, request.body, std::move(answer), request.peer);
                });
 
   server.route("GET", "/api/rooms/{room}",
@@ -93,7 +104,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                    responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
                    return;
                  }
-                 hub->snapshot(room, [responder](std::optional<Error> error, Payload payload) {
+                 auto answer = [responder](std::optional<Error> error, Payload payload) {
                    if (error) {
                      responder.respond(http::json_error(error->code, error->message));
                      return;
@@ -102,7 +113,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                    response.body = *payload;
                    response.headers.emplace_back("cache-control", "no-store");
                    responder.respond(std::move(response));
-                 });
+                 };
+                 hub->snapshot(room, std::move(answer), request.peer);
                });
 
   server.route(

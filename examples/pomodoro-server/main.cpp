@@ -85,6 +85,19 @@ CLI::Validator duration_validator() {
       "DURATION");
 }
 
+// --room-idle: a duration like the others, or 0 for never.
+CLI::Validator idle_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto d = server::parse_duration(text);
+        if (!d || (d->count() != 0 && *d < std::chrono::seconds(1))) {
+          return "expected a duration like 90s, 10m or 1h (1s..24h), or 0 for never";
+        }
+        return {};
+      },
+      "DURATION");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,6 +119,9 @@ int main(int argc, char** argv) {
   std::size_t history = 1024;
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
+  std::string room_idle = "10m";
+  double room_create_rate = 30, room_create_burst = 60;
+  std::size_t max_rooms = 10000;
 
   app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
       ->capture_default_str();
@@ -165,6 +181,22 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
 
+  app.add_option("--room-idle", room_idle,
+                 "evict a room with no clients and a stopped timer after this long (0: never)")
+      ->capture_default_str()
+      ->check(idle_validator());
+  app.add_option("--room-create-rate", room_create_rate,
+                 "new rooms per minute per client address, after the burst (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--room-create-burst", room_create_burst,
+                 "new rooms one client address may create at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--max-rooms", max_rooms, "rooms at most; beyond it new rooms get overloaded")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+
   std::vector<std::string> transports;
   try {
     app.parse(argc, argv);
@@ -192,6 +224,10 @@ int main(int argc, char** argv) {
   hub_options.timer.cycles = cycles;
   hub_options.tick = Millis(tick_ms);
   hub_options.history_capacity = history;
+  hub_options.max_rooms = max_rooms;
+  hub_options.room_idle = *server::parse_duration(room_idle);  // 0: never
+  hub_options.room_create_per_minute = room_create_rate;
+  hub_options.room_create_burst = room_create_burst;
   SystemClock clock;
   Hub hub(hub_options, clock);
 

@@ -48,8 +48,10 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
     }
     auto promise = std::make_shared<std::promise<CommandOutcome>>();
     auto future = promise->get_future();
-    hub.command(room, request.body,
-                [promise](CommandOutcome outcome) { promise->set_value(std::move(outcome)); });
+    hub.command(
+        room, request.body,
+        [promise](CommandOutcome outcome) { promise->set_value(std::move(outcome)); },
+        request.remote_addr);
     const auto outcome = await(future);
     if (!outcome) {
       detail::set_error(response, ErrorCode::overloaded, "the hub did not answer in time");
@@ -76,9 +78,12 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
         using Answer = std::pair<std::optional<Error>, Payload>;
         auto promise = std::make_shared<std::promise<Answer>>();
         auto future = promise->get_future();
-        hub.snapshot(room, [promise](std::optional<Error> error, Payload payload) {
-          promise->set_value({std::move(error), std::move(payload)});
-        });
+        hub.snapshot(
+            room,
+            [promise](std::optional<Error> error, Payload payload) {
+              promise->set_value({std::move(error), std::move(payload)});
+            },
+            request.remote_addr);
         const auto answer = await(future);
         if (!answer) {
           detail::set_error(response, ErrorCode::overloaded, "the hub did not answer in time");

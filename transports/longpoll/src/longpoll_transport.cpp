@@ -146,7 +146,7 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   fresh->cors.emplace_back("cache-control", "no-store");
   PollSession* raw = &sessions.add(std::move(fresh));
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "longpoll");
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "longpoll", request.peer);
 
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
@@ -156,7 +156,13 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   return raw;
 }
 
-void LongPollTransport::Impl::closed(PollSession& session) { sessions.remove(session); }
+// A poll is a client of its room from its request to its answer; between polls the room
+// only counts it through its idle time (HubOptions::room_idle), which a poller that comes
+// back keeps restarting.
+void LongPollTransport::Impl::closed(PollSession& session) {
+  if (sink) sink->on_unsubscribe(session.room, session.client);
+  sessions.remove(session);
+}
 
 void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
   session.answering = true;
@@ -192,9 +198,11 @@ void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mes
   if (!session.joined) {
     session.joined = true;
     if (!messages.empty() && messages.front().kind == MessageKind::error) {  // room refused
+      const auto code = messages.front().code.value_or(ErrorCode::overloaded);
       http::Response refusal;
-      refusal.status = 503;
+      refusal.status = http_status(code);
       refusal.body = *messages.front().payload;
+      if (code == ErrorCode::overloaded) refusal.headers.emplace_back("retry-after", "5");
       answer(session, std::move(refusal));
       return;
     }

@@ -342,7 +342,10 @@ struct MqttTransport::Impl {
         std::make_shared<ReplyClient>(weak_self, std::move(reply_topic), std::move(correlation)));
   }
 
-  // ReplyClient answers one command's requester on its reply topic. Threads: any.
+  // ReplyClient answers one command's requester on its reply topic. Its peer is "mqtt":
+  // the broker does not tell subscribers who published, so every MQTT publisher counts as
+  // one address for the room-creation rate limit (broker ACLs limit them one by one).
+  // Threads: any.
   class ReplyClient final : public Client {
    public:
     ReplyClient(std::weak_ptr<Impl> impl, std::string topic, std::string correlation)
@@ -355,6 +358,7 @@ struct MqttTransport::Impl {
       }
     }
     std::string_view transport() const override { return "mqtt"; }
+    std::string_view peer() const override { return "mqtt"; }
 
    private:
     std::weak_ptr<Impl> impl_;
@@ -588,6 +592,22 @@ void MqttTransport::room_created(std::string_view room, const Message& snapshot)
   entry.latest = snapshot.payload;  // re-published on reconnect
   if (impl.mosq && impl.connected)
     impl.publish_locked(entry.state_topic, snapshot.payload, 1, true);
+}
+
+void MqttTransport::forget_room(std::string_view room) {
+  Impl& impl = *impl_;
+  std::shared_lock handle_lock(impl.handle_mutex);
+  std::lock_guard lock(impl.state_mutex);
+  const auto it = impl.rooms.find(room);
+  if (it == impl.rooms.end()) return;
+  if (impl.mosq && impl.connected) {
+    // A zero-length retained message deletes the retained one (MQTT 3.3.1.3).
+    if (mosquitto_publish(impl.mosq.get(), nullptr, it->second.state_topic.c_str(), 0, nullptr, 1,
+                          true) == MOSQ_ERR_SUCCESS) {
+      ++impl.pending;
+    }
+  }
+  impl.rooms.erase(it);
 }
 
 TransportStats MqttTransport::stats() const {

@@ -29,6 +29,7 @@ struct SseSession final : http::internal::Session {
   bool joined = false;
   bool heartbeat_due = false;
   bool closing = false;
+  bool end_after_flush = false;  // the join was refused: end the stream once the error is out
   Outbox outbox;
   ClientRef client;
 
@@ -120,6 +121,10 @@ After SseSession::on_writable(lws* wsi) {
     return After::close;
   }
   owner->counters.sent += written;
+  if (end_after_flush && outbox.empty()) {
+    closing = true;  // the refusal is written: end the stream on the next writable
+    lws_callback_on_writable(wsi);
+  }
   return After::keep;
 }
 
@@ -176,7 +181,7 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   fresh->cors = probe.headers;
   SseSession* raw = &sessions.add(std::move(fresh));
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse");
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse", request.peer);
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
   // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
@@ -188,13 +193,24 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   return raw;
 }
 
-void SseTransport::Impl::closed(SseSession& session) { sessions.remove(session); }
+void SseTransport::Impl::closed(SseSession& session) {
+  if (sink) sink->on_unsubscribe(session.room, session.client);
+  sessions.remove(session);
+}
 
 void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   SseSession* session = sessions.find(id);
   if (!session) return;
-  session->joined = true;
   const auto now = std::chrono::steady_clock::now();
+  if (!session->joined && !session->end_after_flush && !messages.empty() &&
+      messages.front().kind == MessageKind::error) {
+    // The room refused the join (overloaded, rate_limited): the error event, then the end
+    // of the stream; EventSource comes back after `retry`. It never joins the room.
+    session->end_after_flush = true;
+    enqueue(*session, messages.front(), now);
+    return;
+  }
+  session->joined = true;
   for (const Message& m : messages) enqueue(*session, m, now);
 }
 

@@ -24,6 +24,10 @@ class Client {
   virtual void send(std::vector<Message> messages) = 0;
   /// transport names the transport the client is on ("ws", "sse", ...).
   virtual std::string_view transport() const = 0;
+  /// peer returns the client's network address ("127.0.0.1"), or a name standing for
+  /// clients only known through a broker ("mqtt"); "" when unknown. The Hub limits how
+  /// fast one peer creates rooms; "" is not limited (in-process callers, tests).
+  virtual std::string_view peer() const { return {}; }
 };
 
 /// ClientRef is a shared handle to a Client.
@@ -41,6 +45,11 @@ class Sink {
                             ClientRef client) = 0;
   /// on_message: `client` sent `payload` (a command) to `room`. Errors go to client->send.
   virtual void on_message(std::string room, std::string payload, ClientRef client) = 0;
+  /// on_unsubscribe: `client` left `room` (its connection closed, or its long-poll was
+  /// answered). A transport calls it once for each on_subscribe, with the same client,
+  /// after that on_subscribe and from a thread that orders the two (the Hub counts a
+  /// room's clients with them). A transport that never calls it keeps its rooms alive.
+  virtual void on_unsubscribe(std::string room, ClientRef client) { (void)room, (void)client; }
 };
 
 /// TransportStats is what /metrics shows of a transport.
@@ -80,6 +89,9 @@ class Transport {
   }
   /// stats returns counters for /metrics.
   virtual TransportStats stats() const = 0;
+  /// forget_room: `room` no longer exists (it was evicted when idle); drop what is kept
+  /// for it. A later publish to the same name starts the room afresh.
+  virtual void forget_room(std::string_view room) { (void)room; }
 };
 
 }  // namespace tickcast

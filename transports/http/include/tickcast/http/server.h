@@ -44,6 +44,9 @@ struct Request {
   std::map<std::string, std::string> params;   ///< `{name}` segments of the matched route
   std::map<std::string, std::string> headers;  ///< lower-case names of the headers read
   std::string body;
+  /// peer is the client's IP address as the socket shows it ("" if unknown); behind a
+  /// proxy, the proxy's.
+  std::string peer;
   /// header returns a header's value, or "" when absent. Names are lower-case.
   std::string header(const std::string& name) const {
     auto it = headers.find(name);

@@ -85,6 +85,9 @@ class MqttTransport final : public tickcast::Transport {
   /// stats: upstream_connected and accepting follow the broker connection; clients is the
   /// broker's connected-client count (from $SYS, when the broker publishes it) minus us.
   TransportStats stats() const override;
+  /// forget_room drops what is kept for an evicted room and clears its retained state
+  /// (an empty retained message), so a dashboard no longer shows a room that is gone.
+  void forget_room(std::string_view room) override;
 
   /// broker_url returns the URL MQTT clients use (`mqtt://host:port`). Any thread.
   std::string broker_url() const;

@@ -100,9 +100,14 @@ class SessionTable {
 template <class Impl>
 class LoopClient final : public Client {
  public:
+  /// LoopClient of session `id`; `peer` is the remote address (http::Request::peer).
   LoopClient(std::weak_ptr<Impl> impl, std::weak_ptr<Loop> loop, std::uint64_t id,
-             std::string_view transport)
-      : impl_(std::move(impl)), loop_(std::move(loop)), id_(id), transport_(transport) {}
+             std::string_view transport, std::string peer)
+      : impl_(std::move(impl)),
+        loop_(std::move(loop)),
+        id_(id),
+        transport_(transport),
+        peer_(std::move(peer)) {}
 
   void send(std::vector<Message> messages) override {
     if (auto loop = loop_.lock()) {
@@ -112,12 +117,14 @@ class LoopClient final : public Client {
     }
   }
   std::string_view transport() const override { return transport_; }
+  std::string_view peer() const override { return peer_; }
 
  private:
   std::weak_ptr<Impl> impl_;
   std::weak_ptr<Loop> loop_;
   std::uint64_t id_;
   std::string_view transport_;
+  std::string peer_;
 };
 
 /// post_fan_out posts Impl::fan_out(room, message) to the loop; a transport already gone
