@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
   std::size_t history = 1024;
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
+  int header_timeout_s = 10, idle_timeout_s = 30, stuck_timeout_s = 30;
+  std::size_t max_queue = 256;
 
   app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
       ->capture_default_str();
@@ -165,6 +167,24 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
 
+  app.add_option("--header-timeout", header_timeout_s,
+                 "seconds a connection has to send a request's headers (and as long again for "
+                 "its body), however slowly they trickle; a silent socket is closed after it")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--idle-timeout", idle_timeout_s,
+                 "seconds an idle HTTP keep-alive connection is kept")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--stuck-timeout", stuck_timeout_s,
+                 "seconds a ws/sse client may leave its queue undrained before it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--max-queue", max_queue,
+                 "messages queued per ws/sse client before ticks are dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+
   std::vector<std::string> transports;
   try {
     app.parse(argc, argv);
@@ -202,6 +222,8 @@ int main(int argc, char** argv) {
   http_options.allowed_origins = allowed_origins;
   http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
   http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
+  http_options.header_timeout = std::chrono::seconds(header_timeout_s);
+  http_options.keepalive_timeout = std::chrono::seconds(idle_timeout_s);
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;
@@ -220,6 +242,8 @@ int main(int argc, char** argv) {
       if (name == "ws") {
         ws::WsOptions options;
         options.max_clients = max_clients;
+        options.max_queue = max_queue;
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         auto t = std::make_unique<ws::WsTransport>(http_server, options);
         api.urls.emplace_back("ws", t->url_template());
         owned.push_back(std::move(t));
@@ -229,6 +253,8 @@ int main(int argc, char** argv) {
       if (name == "sse") {
         sse::SseOptions options;
         options.max_clients = max_clients;
+        options.max_queue = max_queue;
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         options.heartbeat = std::min(*server::parse_duration(sse_heartbeat), Millis(15000));
         auto t = std::make_unique<sse::SseTransport>(http_server, options);
         api.urls.emplace_back("sse", t->url_template());
