@@ -24,8 +24,8 @@ struct Loop::Exchange {
   lws* wsi = nullptr;
   Request request;
   bool reading_body = false;
-  // lws re-arms its own body timeout on every chunk, so a body trickled a byte at a time
-  // would never end: the whole body must arrive by this deadline instead.
+  // lws re-arms its own body timeout on every chunk, so the whole body must arrive by this
+  // deadline (a second guard beside timeout_secs_ah_idle, checked once per chunk).
   std::chrono::steady_clock::time_point body_deadline;
   bool awaiting_response = false;
   bool close_after_response = false;
@@ -144,9 +144,12 @@ void Loop::start() {
   info.listen_accept_role = "raw-skt";
   info.listen_accept_protocol = "tickcast-malformed-http";
   info.keepalive_timeout = static_cast<int>(options_.keepalive_timeout.count());
-  // lws 4.1 closes a connection whose headers are not complete this long after it opened
-  // (or after the previous response), however slowly they trickle, and a socket that sends
-  // nothing; it holds no session, so it never takes a --max-clients slot meanwhile.
+  // lws 4.1 closes a connection whose headers are not complete timeout_secs after it
+  // opened (or after the previous response), however slowly they trickle, and a socket that
+  // sends nothing. It re-arms its body timeout per chunk, though, so a body trickled a byte
+  // at a time lived forever; the header-table idle timeout (0 = none in 4.1.6, whatever its
+  // docs say) is not re-armed by body bytes and closes it. Such a connection holds no
+  // session, so it never takes a --max-clients slot meanwhile.
   const auto header_secs = static_cast<unsigned int>(
       std::max<long long>(1, static_cast<long long>(options_.header_timeout.count())));
   info.timeout_secs = header_secs;

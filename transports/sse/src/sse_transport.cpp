@@ -213,7 +213,7 @@ void SseTransport::Impl::enqueue(SseSession& session, const Message& message, St
   if (session.closing) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
-      // Its socket is choked, so the WRITEABLE callback that would close it never comes.
+      // Its socket is choked: drop the connection now rather than from a WRITEABLE callback.
       session.closing = true;
       session.outbox.clear();
       ++counters.closed_slow;

@@ -120,7 +120,7 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message, Stea
   if (session.close_code) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
-      // Its socket is choked, so no close frame can reach it: drop the connection.
+      // Its socket is choked, so no close frame can reach it: drop the connection now.
       close_session(session, 1008, "client too slow");
       http::internal::close_now(session.wsi);
       return;

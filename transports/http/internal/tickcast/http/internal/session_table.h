@@ -132,10 +132,10 @@ void post_fan_out(Loop& loop, const std::shared_ptr<Impl>& impl, std::string_vie
   });
 }
 
-/// close_now closes a connection on the loop's next round without waiting for a WRITEABLE
-/// callback: a client that stopped reading keeps its socket choked, so that callback (and a
-/// close frame written from it) never comes. One lws timeout set once per stuck client,
-/// never per event. Threads: the service thread.
+/// close_now closes a connection on the loop's next round rather than from a WRITEABLE
+/// callback: a client that stopped reading keeps its socket choked, and no close frame can
+/// reach it anyway. One lws timeout set once per stuck client, never per event.
+/// Threads: the service thread.
 inline void close_now(lws* wsi) {
   lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
