@@ -143,7 +143,8 @@ inline void close_now(lws* wsi) {
 /// bound_send_buffer caps the kernel's send buffer of a streaming connection (0 leaves the
 /// kernel's autotuning, which lets one client that stops reading pin megabytes of kernel
 /// memory and hides it from the outbox for thousands of events). Events are a few hundred
-/// bytes, so 64 KiB still holds hundreds of them for a reader that is merely slow.
+/// bytes, so 16 KiB (Linux doubles it) still holds a hundred of them, and the outbox holds
+/// more, for a reader that is merely slow.
 inline void bound_send_buffer(lws* wsi, std::size_t bytes) {
   if (bytes == 0) return;
   const int value = static_cast<int>(bytes);
