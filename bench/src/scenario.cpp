@@ -177,6 +177,10 @@ bool Churn::one_client(bool reset, std::string& error) {
     if (n <= 0) {
       error =
           n == 0 ? "closed before the first event" : std::string("recv: ") + std::strerror(errno);
+      // What had arrived tells where it stalled: nothing (not accepted or not answered),
+      // the headers only, or events without the one looked for.
+      error += " after " + std::to_string(in.size()) + " bytes";
+      if (!in.empty()) error += " (" + in.substr(0, std::min<std::size_t>(in.size(), 60)) + ")";
       ok = false;
       break;
     }
