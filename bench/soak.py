@@ -39,8 +39,11 @@ def post(url, body, timeout=5):
 
 
 def proc_status(pid):
-    out = {"rss_kib": 0, "threads": 0}
+    out = {"rss_kib": 0, "threads": 0, "cpu_s": 0.0}
     try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
@@ -86,7 +89,8 @@ def metrics(base):
 
 def sample(pid, base, out_path, stop_file, period=10.0):
     fields = ["t_s", "rss_kib", "fds", "threads", "broker_rss_kib", "broker_fds", "clients",
-              "events_broadcast", "messages_sent", "ticks_dropped", "closed_slow", "load1"]
+              "events_broadcast", "messages_sent", "ticks_dropped", "closed_slow", "load1",
+              "cpu_s"]
     start = time.monotonic()
     with open(out_path, "w", newline="") as f:
         w = csv.writer(f)
@@ -105,7 +109,8 @@ def sample(pid, base, out_path, stop_file, period=10.0):
                         int(m.get("tickcast_events_broadcast_total", 0)),
                         int(m.get("tickcast_messages_sent_total", 0)),
                         int(m.get("tickcast_ticks_dropped_total", 0)),
-                        int(m.get("tickcast_clients_closed_slow_total", 0)), load1])
+                        int(m.get("tickcast_clients_closed_slow_total", 0)), load1,
+                        round(s["cpu_s"], 2)])
             f.flush()
             if os.path.exists(stop_file):
                 break
@@ -195,6 +200,10 @@ def report(out_dir):
             f"{num(last, 'broker_rss_kib') / 1024:.1f} | | |",
             f"| clients (gauge, all transports) | {first['clients']} | {last['clients']} | | |",
             f"| load average (1 min) | {first['load1']} | {last['load1']} | | |",
+            "",
+            (f"Server CPU over the loaded samples: "
+             f"{100 * (num(last, 'cpu_s') - num(first, 'cpu_s')) / max(1e-9, num(last, 't_s') - num(first, 't_s')):.1f}% of one core."
+             if "cpu_s" in first else "Server CPU: not sampled (older samples.csv)."),
             "",
             f"Events broadcast: {last['events_broadcast']}; messages sent: "
             f"{last['messages_sent']}; ticks dropped: {last['ticks_dropped']}; "
