@@ -185,10 +185,12 @@ bool Churn::one_client(bool reset, std::string& error) {
       break;
     }
     in.append(buffer, static_cast<std::size_t>(n));
-  }
-  if (ok && in.rfind("HTTP/1.1 101", 0) != 0 && in.rfind("HTTP/1.1 200", 0) != 0) {
-    error = "refused: " + in.substr(0, in.find('\r'));
-    ok = false;
+    // A refusal (503 overloaded, say) is an error at once, not a wait for an event.
+    if (in.find("\r\n\r\n") != std::string::npos && in.rfind("HTTP/1.1 101", 0) != 0 &&
+        in.rfind("HTTP/1.1 200", 0) != 0) {
+      error = "refused: " + in.substr(0, in.find('\r'));
+      ok = false;
+    }
   }
   if (reset) {
     const linger abort{1, 0};
