@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   std::string room_idle = "10m";
   double room_create_rate = 30, room_create_burst = 60;
   std::size_t max_rooms = 10000;
+  int header_timeout_s = 10, idle_timeout_s = 30, stuck_timeout_s = 30;
+  std::size_t max_queue = 256;
 
   app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
       ->capture_default_str();
@@ -196,6 +198,23 @@ int main(int argc, char** argv) {
   app.add_option("--max-rooms", max_rooms, "rooms at most; beyond it new rooms get overloaded")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000000));
+  app.add_option("--header-timeout", header_timeout_s,
+                 "seconds a connection has to send a request's headers (and as long again for "
+                 "its body), however slowly they trickle; a silent socket is closed after it")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--idle-timeout", idle_timeout_s,
+                 "seconds an idle HTTP keep-alive connection is kept")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--stuck-timeout", stuck_timeout_s,
+                 "seconds a ws/sse client may leave its queue undrained before it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--max-queue", max_queue,
+                 "messages queued per ws/sse client before ticks are dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
 
   std::vector<std::string> transports;
   try {
@@ -238,6 +257,8 @@ int main(int argc, char** argv) {
   http_options.allowed_origins = allowed_origins;
   http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
   http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
+  http_options.header_timeout = std::chrono::seconds(header_timeout_s);
+  http_options.keepalive_timeout = std::chrono::seconds(idle_timeout_s);
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;
@@ -256,6 +277,8 @@ int main(int argc, char** argv) {
       if (name == "ws") {
         ws::WsOptions options;
         options.max_clients = max_clients;
+        options.max_queue = max_queue;
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         auto t = std::make_unique<ws::WsTransport>(http_server, options);
         api.urls.emplace_back("ws", t->url_template());
         owned.push_back(std::move(t));
@@ -265,6 +288,8 @@ int main(int argc, char** argv) {
       if (name == "sse") {
         sse::SseOptions options;
         options.max_clients = max_clients;
+        options.max_queue = max_queue;
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         options.heartbeat = std::min(*server::parse_duration(sse_heartbeat), Millis(15000));
         auto t = std::make_unique<sse::SseTransport>(http_server, options);
         api.urls.emplace_back("sse", t->url_template());

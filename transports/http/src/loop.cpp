@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <future>
 #include <stdexcept>
@@ -24,6 +26,9 @@ struct Loop::Exchange {
   lws* wsi = nullptr;
   Request request;
   bool reading_body = false;
+  // lws re-arms its own body timeout on every chunk, so the whole body must arrive by this
+  // deadline (a second guard beside timeout_secs_ah_idle, checked once per chunk).
+  std::chrono::steady_clock::time_point body_deadline;
   bool awaiting_response = false;
   bool close_after_response = false;
   std::optional<Response> response;
@@ -141,7 +146,16 @@ void Loop::start() {
   info.listen_accept_role = "raw-skt";
   info.listen_accept_protocol = "tickcast-malformed-http";
   info.keepalive_timeout = static_cast<int>(options_.keepalive_timeout.count());
-  info.timeout_secs = 10;
+  // lws 4.1 closes a connection whose headers are not complete timeout_secs after it
+  // opened (or after the previous response), however slowly they trickle, and a socket that
+  // sends nothing. It re-arms its body timeout per chunk, though, so a body trickled a byte
+  // at a time lived forever; the header-table idle timeout (0 = none in 4.1.6, whatever its
+  // docs say) is not re-armed by body bytes and closes it. Such a connection holds no
+  // session, so it never takes a --max-clients slot meanwhile.
+  const auto header_secs = static_cast<unsigned int>(
+      std::max<long long>(1, static_cast<long long>(options_.header_timeout.count())));
+  info.timeout_secs = header_secs;
+  info.timeout_secs_ah_idle = header_secs;
   info.retry_and_idle_policy = &retry_;
   info.server_string = "tickcast";
   info.count_threads = 1;
@@ -390,6 +404,7 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
     case LWS_CALLBACK_HTTP_BODY: {
       Exchange& exchange = exchange_of(wsi);
       if (!exchange.reading_body) return 0;
+      if (std::chrono::steady_clock::now() > exchange.body_deadline) return -1;  // slow body
       if (exchange.request.body.size() + len > options_.max_body_bytes) {
         exchange.reading_body = false;
         exchange.close_after_response = true;
@@ -501,6 +516,7 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
     }
     if (*n > 0) {
       exchange.reading_body = true;
+      exchange.body_deadline = std::chrono::steady_clock::now() + options_.header_timeout;
       return 0;  // dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION
     }
   }

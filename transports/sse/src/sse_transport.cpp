@@ -180,6 +180,7 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
   SseSession* raw = &sessions.add(std::move(fresh));
+  http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
       weak_from_this(), server.loop().weak_from_this(), raw->id, "sse", request.peer);
 
@@ -225,10 +226,12 @@ void SseTransport::Impl::enqueue(SseSession& session, const Message& message, St
   if (session.closing) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
+      // Its socket is choked: drop the connection now rather than from a WRITEABLE callback.
       session.closing = true;
       session.outbox.clear();
       ++counters.closed_slow;
-      break;
+      http::internal::close_now(session.wsi);
+      return;
     case Outbox::Push::queued_dropping_oldest_tick:
       ++counters.dropped;
       break;

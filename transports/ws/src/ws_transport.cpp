@@ -91,6 +91,7 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   fresh->tokens = options.command_burst;
   fresh->tokens_at = std::chrono::steady_clock::now();
   WsSession& session = sessions.add(std::move(fresh));
+  http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   session.client = std::make_shared<http::internal::LoopClient<Impl>>(
       weak_from_this(), server.loop().weak_from_this(), session.id, "ws", request.peer);
   sink->on_subscribe(session.room, std::nullopt, session.client);
@@ -132,7 +133,9 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message, Stea
   if (session.close_code) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
+      // Its socket is choked, so no close frame can reach it: drop the connection now.
       close_session(session, 1008, "client too slow");
+      http::internal::close_now(session.wsi);
       return;
     case Outbox::Push::queued_dropping_oldest_tick:
       ++counters.dropped;

@@ -31,6 +31,10 @@ struct ServerOptions {
   std::vector<std::string> allowed_origins;
   std::size_t max_body_bytes = 4096;           ///< larger request bodies get 413
   std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
+  /// A request's headers must all arrive within this of the connection opening (or of the
+  /// previous response on a keep-alive connection), however slowly they trickle; a socket
+  /// that sends nothing is closed after it too. Its body then has as long again.
+  std::chrono::seconds header_timeout{10};
   /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};

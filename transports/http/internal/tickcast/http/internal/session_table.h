@@ -2,6 +2,8 @@
 // What every loop transport (ws, sse, longpoll) keeps the same way: its sessions by id
 // and by room, the reply channel it gives the Hub, and its counters.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -135,6 +137,25 @@ void post_fan_out(Loop& loop, const std::shared_ptr<Impl>& impl, std::string_vie
   loop.post([weak = std::weak_ptr<Impl>(impl), room = std::string(room), message] {
     if (auto strong = weak.lock()) strong->fan_out(room, message);
   });
+}
+
+/// close_now closes a connection on the loop's next round rather than from a WRITEABLE
+/// callback: a client that stopped reading keeps its socket choked, and no close frame can
+/// reach it anyway. One lws timeout set once per stuck client, never per event.
+/// Threads: the service thread.
+inline void close_now(lws* wsi) {
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/// bound_send_buffer caps the kernel's send buffer of a streaming connection (0 leaves the
+/// kernel's autotuning, which lets one client that stops reading pin megabytes of kernel
+/// memory and hides it from the outbox for thousands of events). Events are a few hundred
+/// bytes, so 16 KiB (Linux doubles it) still holds a hundred of them, and the outbox holds
+/// more, for a reader that is merely slow.
+inline void bound_send_buffer(lws* wsi, std::size_t bytes) {
+  if (bytes == 0) return;
+  const int value = static_cast<int>(bytes);
+  ::setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &value, sizeof value);
 }
 
 /// Counters is what a loop transport reports in stats(). Threads: any.
