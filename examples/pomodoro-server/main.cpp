@@ -23,12 +23,15 @@
 #ifdef TICKCAST_HAS_MQTT
 #include "tickcast/mqtt/mqtt_transport.h"
 #endif
+#ifdef TICKCAST_HAS_SOCKETIO
+#include "tickcast/socketio/socketio_transport.h"
+#endif
 
 namespace {
 
 using namespace tickcast;
 
-const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt"};
+const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt", "socketio"};
 
 std::set<std::string> built_transports() {
   std::set<std::string> built;
@@ -43,6 +46,9 @@ std::set<std::string> built_transports() {
 #endif
 #ifdef TICKCAST_HAS_MQTT
   built.insert("mqtt");
+#endif
+#ifdef TICKCAST_HAS_SOCKETIO
+  built.insert("socketio");
 #endif
   return built;
 }
@@ -63,7 +69,8 @@ std::vector<std::string> parse_transports(const std::string& list) {
     if (std::find(kKnownTransports.begin(), kKnownTransports.end(), name) ==
         kKnownTransports.end()) {
       throw CLI::ValidationError(
-          "--transport", "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt or all");
+          "--transport",
+          "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt, socketio or all");
     }
     if (!built.count(name)) {
       throw CLI::ValidationError(
@@ -106,8 +113,11 @@ int main(int argc, char** argv) {
   std::size_t history = 1024;
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
+  long long sio_ping_interval_ms = 25000, sio_ping_timeout_ms = 20000;
+  std::string sio_default_room = "default";
 
-  app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
+  app.add_option("--transport", transport_list,
+                 "comma list of ws,sse,longpoll,mqtt,socketio, or all")
       ->capture_default_str();
   app.add_option("--host", host, "address every listener binds")->capture_default_str();
   app.add_option("--port", port, "the one public port")
@@ -164,6 +174,19 @@ int main(int argc, char** argv) {
                  "seconds of silence (no pong) before a WebSocket is closed")
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
+
+  app.add_option("--socketio-ping-interval", sio_ping_interval_ms, "Socket.IO pingInterval in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-ping-timeout", sio_ping_timeout_ms, "Socket.IO pingTimeout in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-default-room", sio_default_room,
+                 "the room of the Socket.IO namespace \"/\"")
+      ->capture_default_str()
+      ->check([](const std::string& room) {
+        return valid_room_name(room) ? std::string() : std::string(kBadRoomMessage);
+      });
 
   std::vector<std::string> transports;
   try {
@@ -241,6 +264,18 @@ int main(int argc, char** argv) {
         options.max_clients = max_clients;
         auto t = std::make_unique<longpoll::LongPollTransport>(http_server, options);
         api.urls.emplace_back("longpoll", t->url_template());
+        owned.push_back(std::move(t));
+      }
+#endif
+#ifdef TICKCAST_HAS_SOCKETIO
+      if (name == "socketio") {
+        socketio::SocketIoOptions options;
+        options.max_clients = max_clients;
+        options.default_room = sio_default_room;
+        options.ping_interval = std::chrono::milliseconds(sio_ping_interval_ms);
+        options.ping_timeout = std::chrono::milliseconds(sio_ping_timeout_ms);
+        auto t = std::make_unique<socketio::SocketIoTransport>(http_server, options);
+        api.urls.emplace_back("socketio", t->url());
         owned.push_back(std::move(t));
       }
 #endif
