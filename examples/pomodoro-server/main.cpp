@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   int ws_ping_s = 20, ws_hangup_s = 45;
   long long sio_ping_interval_ms = 25000, sio_ping_timeout_ms = 20000;
   std::string sio_default_room = "default";
+  std::string sio_client_js = TICKCAST_SOCKETIO_CLIENT_JS;
 
   app.add_option("--transport", transport_list,
                  "comma list of ws,sse,longpoll,mqtt,socketio, or all")
@@ -181,6 +182,9 @@ int main(int argc, char** argv) {
   app.add_option("--socketio-ping-timeout", sio_ping_timeout_ms, "Socket.IO pingTimeout in ms")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-client-js", sio_client_js,
+                 "socket.io-client browser bundle served at /socket.io/socket.io.min.js")
+      ->capture_default_str();
   app.add_option("--socketio-default-room", sio_default_room,
                  "the room of the Socket.IO namespace \"/\"")
       ->capture_default_str()
@@ -276,6 +280,11 @@ int main(int argc, char** argv) {
         options.ping_timeout = std::chrono::milliseconds(sio_ping_timeout_ms);
         auto t = std::make_unique<socketio::SocketIoTransport>(http_server, options);
         api.urls.emplace_back("socketio", t->url());
+        // The browser bundle from npm, served locally for the web page (no CDN).
+        server::add_file_route(http_server, "/socket.io/socket.io.min.js", sio_client_js,
+                               "text/javascript; charset=utf-8",
+                               "socket.io-client is not installed: run `npm ci` in the source "
+                               "tree, or pass --socketio-client-js");
         owned.push_back(std::move(t));
       }
 #endif
