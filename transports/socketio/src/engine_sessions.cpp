@@ -8,6 +8,8 @@ namespace tickcast::socketio {
 
 namespace {
 
+// The sweep's coarseness: at most this late, and never more than a quarter of the ping
+// timeout (a client waits pingInterval + pingTimeout for a ping before it gives up).
 constexpr std::chrono::milliseconds kSweepGranularity{250};
 
 http::Response engine_error(engine::ErrorCode code, std::string_view context = {}) {
@@ -388,14 +390,15 @@ void on_sweep_timer(lws_sorted_usec_list_t* sul) {
 }
 }  // namespace
 
-// One loop-level timer for every session: it fires at most every kSweepGranularity, and
+// One loop-level timer for every session: it fires at most every `granularity`, and
 // is re-armed only when the next due moves earlier (never per ping or per connection).
 void SocketIoTransport::Impl::arm_sweep(SteadyTime due) {
   if (!context) return;
+  const std::chrono::steady_clock::duration granularity =
+      std::max(std::chrono::milliseconds(1), std::min(kSweepGranularity, options.ping_timeout / 4));
   const auto since_epoch = due.time_since_epoch();
   const auto rounded = SteadyTime(
-      ((since_epoch + kSweepGranularity - std::chrono::nanoseconds(1)) / kSweepGranularity) *
-      kSweepGranularity);
+      ((since_epoch + granularity - std::chrono::nanoseconds(1)) / granularity) * granularity);
   if (sweep_at && *sweep_at <= rounded) return;
   sweep_at = rounded;
   const auto wait = std::max(std::chrono::steady_clock::duration::zero(),

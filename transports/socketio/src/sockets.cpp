@@ -32,6 +32,9 @@ class CallbackClient final : public Client {
   Fn fn_;
 };
 
+// Namespaces (rooms) one Engine.IO connection may join at once.
+constexpr std::size_t kMaxNamespaces = 16;
+
 std::string error_json(ErrorCode code, std::string message, std::string_view request_id = {}) {
   return encode_error(Error{code, std::move(message)}, request_id);
 }
@@ -96,6 +99,12 @@ void SocketIoTransport::Impl::on_connect(Engine& engine, const io::Packet& packe
       offset = parse_offset(o->get_ref<const std::string&>());
       if (offset) pid = p->get<std::string>();
     }
+  }
+  if (engine.sockets.size() >= kMaxNamespaces && !engine.sockets.count(packet.nsp)) {
+    ++counters.refused;
+    queue(engine, io::connect_error(packet.nsp, "too many namespaces on one connection",
+                                    to_string(ErrorCode::overloaded)));
+    return;
   }
   drop_socket(engine, packet.nsp);  // a second CONNECT replaces the socket
   Socket& socket = engine.sockets[packet.nsp];
