@@ -95,6 +95,15 @@ test('ws, sse, long-poll, mqtt and socketio clients of one room see one sequence
   await waitFor(() => clients.every((c) => c.events.length > 0 || (c === mqtt && c.subscribed)),
     { what: 'every client to join', timeoutMs: 20_000 }).catch((e) => { throw new Error(`${e.message} (${counts()}; mqtt subscribed ${mqtt.subscribed})`); });
 
+  // The port's own pages know the transport.
+  const config = await (await fetch(`${server.url}/api/config`)).json();
+  assert.ok(config.transports.includes('socketio'));
+  assert.equal(config.urls.socketio, `${server.url}/socket.io/`);
+  const health = await (await fetch(`${server.url}/healthz`)).json();
+  assert.deepEqual(health.transports.socketio, { accepting: true, clients: 2 });
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /^tickcast_clients\{transport="socketio"\} 2$/m);
+
   const start = await rest(server, room, { type: 'start' });
   assert.equal(start.status, 200);
   await waitFor(() => clients.every((c) => c.events.filter((e) => e.reason === 'tick').length >= 8),
