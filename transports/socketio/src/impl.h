@@ -62,7 +62,7 @@ class Connection;
 class PollRequest;
 class WsConn;
 
-/// Engine is one Engine.IO session.
+/// Engine is one Engine.IO session. Threads: the loop thread only.
 struct Engine {
   Engine(std::size_t queue, std::chrono::seconds stuck) : outbox(queue, stuck) {}
   std::uint64_t serial = 0;
@@ -206,6 +206,7 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
 };
 
 /// Connection is a libwebsockets connection the transport owns (a parked poll, a WebSocket).
+/// Threads: the loop thread only, like everything it points to.
 class Connection : public http::internal::Session {
  public:
   Connection(std::shared_ptr<SocketIoTransport::Impl> owner, lws* wsi)
