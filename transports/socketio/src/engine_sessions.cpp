@@ -12,6 +12,11 @@ namespace {
 // timeout (a client waits pingInterval + pingTimeout for a ping before it gives up).
 constexpr std::chrono::milliseconds kSweepGranularity{250};
 
+// While a probe waits for the client's "5", polls are answered at once with a noop (so
+// that a poll already on its way cannot hold the client's pause); a probe that takes
+// longer than this is given up, as Engine.IO servers do, and polls park again.
+constexpr std::chrono::seconds kUpgradeTimeout{10};
+
 http::Response engine_error(engine::ErrorCode code, std::string_view context = {}) {
   http::Response response;
   response.status = engine::error_status(code);
@@ -136,7 +141,17 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
     return engine_error(engine::ErrorCode::bad_request, "a poll is already waiting");
   }
   if (!engine->outbox.empty()) return text_response(take_payload(*engine), kPayloadType);
-  if (engine->upgrading) return text_response("6", kPayloadType);
+  if (engine->upgrading && std::chrono::steady_clock::now() < engine->upgrade_deadline) {
+    return text_response("6", kPayloadType);
+  }
+  if (engine->upgrading && engine->ws) {  // the probe took too long: polling goes on
+    engine->ws->engine = nullptr;
+    engine->ws->close_code = 1002;
+    engine->ws->close_reason = "upgrade timed out";
+    lws_callback_on_writable(engine->ws->wsi);
+    engine->ws = nullptr;
+    engine->upgrading = false;
+  }
   auto parked = std::make_unique<PollRequest>(shared_from_this(), wsi);
   PollRequest& poll = *parked;
   poll.engine = engine;
@@ -214,6 +229,7 @@ void SocketIoTransport::Impl::on_ws_text(WsConn& conn, std::string text) {
     // poll is released (a noop) so that the client can pause polling and send "5".
     if (text == "2probe" && !engine->upgrading) {
       engine->upgrading = true;
+      engine->upgrade_deadline = std::chrono::steady_clock::now() + kUpgradeTimeout;
       conn.direct.push_back("3probe");
       lws_callback_on_writable(conn.wsi);
       if (engine->poll)

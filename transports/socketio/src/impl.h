@@ -68,9 +68,10 @@ struct Engine {
   std::uint64_t serial = 0;
   std::string sid;
   engine::Transport transport = engine::Transport::polling;
-  bool upgrading = false;  ///< a WebSocket answered the probe; waiting for its "5"
-  bool closed = false;     ///< closing: reaped after the current callback
-  int close_code = 1000;   ///< for the WebSocket, when the server closes it
+  bool upgrading = false;         ///< a WebSocket answered the probe; waiting for its "5"
+  SteadyTime upgrade_deadline{};  ///< when a probe that never sends "5" is given up
+  bool closed = false;            ///< closing: reaped after the current callback
+  int close_code = 1000;          ///< for the WebSocket, when the server closes it
   std::string close_reason;
   http::internal::Outbox outbox;  ///< Engine.IO packets not yet written
   PollRequest* poll = nullptr;    ///< the parked long-poll GET
