@@ -217,3 +217,43 @@ test('recovery past the history: a fresh snapshot and socket.recovered false', a
   assert.equal(socket.timers[before].reason, 'snapshot');
   assert.ok(socket.timers[before].seq > last + 10);
 });
+
+test('recovery brings a socket back to the room it joined, not its namespace', async (t) => {
+  const server = await startServer(['--transport', 'socketio', '--tick-ms', '50']);
+  t.after(() => server.stop());
+  const room = uniqueRoom('joined');
+  const socket = client(server.url, { transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 200 });
+  t.after(() => socket.close());
+  await waitFor(() => socket.connected, { what: 'connect' });
+  assert.deepEqual(await socket.timeout(10_000).emitWithAck('join', room), { success: true, room });
+  await rest(server, room, { type: 'start' });
+  await waitFor(() => events(socket).filter((e) => e.room === room).length >= 4, { what: 'ticks of the joined room' });
+
+  const reconnected = new Promise((resolve) => socket.once('connect', resolve));
+  const before = socket.timers.length;
+  socket.io.engine.close();
+  await reconnected;
+  assert.equal(socket.recovered, true);
+  await waitFor(() => socket.timers.length > before + 2, { what: 'events after the reconnection' });
+  const after = socket.timers.slice(before);
+  assert.ok(after.every((e) => e.room === room && e.reason !== 'snapshot'), 'the joined room, resumed');
+  assertContiguous(events(socket).filter((e) => e.room === room), 'the joined room');
+});
+
+test('one connection, several namespaces: each socket gets its own room', async (t) => {
+  const server = await startServer(['--transport', 'socketio', '--tick-ms', '50']);
+  t.after(() => server.stop());
+  const [r1, r2] = [uniqueRoom('ns1'), uniqueRoom('ns2')];
+  const a = client(`${server.url}/${r1}`, { transports: ['websocket'] });
+  const b = a.io.socket(`/${r2}`); // the same Manager: multiplexed on one Engine.IO session
+  const bTimers = [];
+  b.on('timer', (data) => bTimers.push(data));
+  b.connect();
+  t.after(() => { b.close(); a.close(); });
+  await waitFor(() => a.timers.length && bTimers.length, { what: 'both snapshots' });
+  assert.equal(a.io.engine, b.io.engine, 'one Engine.IO connection');
+  assert.equal((await b.timeout(10_000).emitWithAck('start')).success, true);
+  await waitFor(() => bTimers.filter((e) => e.reason === 'tick').length >= 3, { what: 'ticks in the second room' });
+  assert.ok(bTimers.every((e) => e.room === r2));
+  assert.deepEqual(a.timers.map((e) => [e.room, e.reason]), [[r1, 'snapshot']], 'the first room did not start');
+});
