@@ -113,9 +113,9 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
   }
 
   if (request.method == "POST") {
+    // As the port's own body limit does (413 before this is reached when the body is over
+    // it), the payload is refused and the session is left as it is.
     if (request.body.size() > handshake.max_payload) {
-      close_engine(*engine, 1009, "Max payload size exceeded");
-      reap();
       return http::json_error(
           ErrorCode::too_large,
           "payload over maxPayload (" + std::to_string(handshake.max_payload) + " bytes)");
