@@ -20,14 +20,21 @@ TEST(EngineIo, DecodesPacketsAndPayloads) {
   EXPECT_FALSE(engine::decode_packet("x"));
   EXPECT_TRUE(engine::decode_packet("bAQID")->binary);
 
-  auto payload = engine::decode_payload("40\x1e" "3\x1e" "42[\"start\"]");
+  auto payload = engine::decode_payload(
+      "40\x1e"
+      "3\x1e"
+      "42[\"start\"]");
   ASSERT_TRUE(payload);
   ASSERT_EQ(payload->size(), 3u);
   EXPECT_EQ((*payload)[0].data, "0");
   EXPECT_EQ((*payload)[1].type, engine::PacketType::pong);
   EXPECT_EQ((*payload)[2].data, "2[\"start\"]");
-  EXPECT_FALSE(engine::decode_payload("40\x1e\x1e" "3"));  // an empty packet
-  EXPECT_FALSE(engine::decode_payload("40\x1e" "9"));
+  EXPECT_FALSE(
+      engine::decode_payload("40\x1e\x1e"
+                             "3"));  // an empty packet
+  EXPECT_FALSE(
+      engine::decode_payload("40\x1e"
+                             "9"));
 }
 
 TEST(EngineIo, HandshakeAndErrorsInEngineIoTerms) {
@@ -53,8 +60,8 @@ TEST(EngineIo, HandshakeAndErrorsInEngineIoTerms) {
   EXPECT_EQ(code, engine::ErrorCode::unknown_transport);
   EXPECT_FALSE(engine::check_query({{"EIO", "4"}, {"transport", "websocket"}}, false, code));
   EXPECT_EQ(code, engine::ErrorCode::bad_request);
-  auto query = engine::check_query({{"EIO", "4"}, {"transport", "websocket"}, {"sid", "s"}}, true,
-                                   code);
+  auto query =
+      engine::check_query({{"EIO", "4"}, {"transport", "websocket"}, {"sid", "s"}}, true, code);
   ASSERT_TRUE(query);
   EXPECT_EQ(query->sid, "s");
   EXPECT_EQ(engine::random_id().size(), 20u);
@@ -73,14 +80,15 @@ TEST(SocketIo, DecodesWhatSocketIoClientSends) {
   EXPECT_EQ(event.id, 12u);
   EXPECT_EQ(event.data[1], "please start the timer");
 
-  auto binary = std::get<io::Packet>(io::decode("51-/r,[\"start\",{\"_placeholder\":true,\"num\":0}]"));
+  auto binary =
+      std::get<io::Packet>(io::decode("51-/r,[\"start\",{\"_placeholder\":true,\"num\":0}]"));
   EXPECT_EQ(binary.type, io::PacketType::binary_event);
   EXPECT_EQ(binary.attachments, 1);
   EXPECT_EQ(binary.nsp, "/r");
 
   EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("9")));
-  EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("2")));        // no payload
-  EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("2[]")));      // no name
+  EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("2")));    // no payload
+  EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("2[]")));  // no name
   EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("2{\"a\":1}")));
   EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("0[1]")));     // CONNECT data
   EXPECT_TRUE(std::holds_alternative<std::string>(io::decode("2[\"x\"")));  // bad JSON
@@ -94,7 +102,8 @@ TEST(SocketIo, EncodesServerPackets) {
             R"(44/a b,{"message":"room names","data":{"code":"bad_room"}})");
   EXPECT_EQ(io::event("/", "timer", R"({"seq":3})", "default:3"),
             R"(42["timer",{"seq":3},"default:3"])");
-  EXPECT_EQ(io::event("/r", "timer", R"({"success":false})"), R"(42/r,["timer",{"success":false}])");
+  EXPECT_EQ(io::event("/r", "timer", R"({"success":false})"),
+            R"(42/r,["timer",{"success":false}])");
   EXPECT_EQ(io::ack("/", 7, R"({"success":true})"), R"(437[{"success":true}])");
   EXPECT_EQ(io::disconnect("/r"), "41/r,");
 }
