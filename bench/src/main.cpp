@@ -21,8 +21,9 @@ using namespace tickcast::bench;
 
 // ws-lws is the ws transport read by tickcast::wsclient (libwebsockets) instead of the
 // bench's own client loop: the difference is the client library's share.
-const std::vector<std::string> kTransports{"ws",   "sse",    "longpoll",
-                                           "mqtt", "ws-lws", "sse-httplib"};
+// socketio is Socket.IO v4 over WebSocket on the same loop as ws: the protocol's own cost.
+const std::vector<std::string> kTransports{"ws",     "sse",         "longpoll", "mqtt",
+                                           "ws-lws", "sse-httplib", "socketio"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
-  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws,sse-httplib";
+  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws,sse-httplib,socketio";
   std::string sizes_list = "100";
   bool compare = false;
   bool no_floor = false;
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
                "every transport and tcp for N in 1,100,1000,10000 (see --sizes)");
   app.add_option(
          "--transports", transports_list,
-         "comma list of ws,sse,longpoll,mqtt,ws-lws,sse-httplib or all (tcp is always added)")
+         "comma list of ws,sse,longpoll,mqtt,ws-lws,sse-httplib,socketio or all (tcp is always "
+         "added)")
       ->capture_default_str();
   app.add_option("--sizes,--clients", sizes_list, "comma list of client counts per transport")
       ->capture_default_str();

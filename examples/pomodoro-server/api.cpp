@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -160,6 +161,26 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     response.body = metrics_text(context);
     responder.respond(std::move(response));
   });
+}
+
+void add_file_route(http::Server& server, const std::string& path, const std::string& file,
+                    const std::string& content_type, const std::string& missing) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  auto body = std::make_shared<const std::string>(in ? bytes.str() : std::string());
+  server.route("GET", path,
+               [body, content_type, missing](const http::Request&, http::Responder responder) {
+                 if (body->empty()) {
+                   responder.respond(http::json_error(ErrorCode::not_found, missing));
+                   return;
+                 }
+                 http::Response response;
+                 response.content_type = content_type;
+                 response.body = *body;
+                 response.headers.emplace_back("cache-control", "public, max-age=3600");
+                 responder.respond(std::move(response));
+               });
 }
 
 }  // namespace tickcast::server

@@ -23,12 +23,15 @@
 #ifdef TICKCAST_HAS_MQTT
 #include "tickcast/mqtt/mqtt_transport.h"
 #endif
+#ifdef TICKCAST_HAS_SOCKETIO
+#include "tickcast/socketio/socketio_transport.h"
+#endif
 
 namespace {
 
 using namespace tickcast;
 
-const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt"};
+const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt", "socketio"};
 
 std::set<std::string> built_transports() {
   std::set<std::string> built;
@@ -43,6 +46,9 @@ std::set<std::string> built_transports() {
 #endif
 #ifdef TICKCAST_HAS_MQTT
   built.insert("mqtt");
+#endif
+#ifdef TICKCAST_HAS_SOCKETIO
+  built.insert("socketio");
 #endif
   return built;
 }
@@ -63,7 +69,8 @@ std::vector<std::string> parse_transports(const std::string& list) {
     if (std::find(kKnownTransports.begin(), kKnownTransports.end(), name) ==
         kKnownTransports.end()) {
       throw CLI::ValidationError(
-          "--transport", "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt or all");
+          "--transport",
+          "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt, socketio or all");
     }
     if (!built.count(name)) {
       throw CLI::ValidationError(
@@ -124,8 +131,12 @@ int main(int argc, char** argv) {
   std::size_t max_rooms = 10000;
   int header_timeout_s = 10, idle_timeout_s = 30, stuck_timeout_s = 30;
   std::size_t max_queue = 256;
+  long long sio_ping_interval_ms = 25000, sio_ping_timeout_ms = 20000;
+  std::string sio_default_room = "default";
+  std::string sio_client_js = TICKCAST_SOCKETIO_CLIENT_JS;
 
-  app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
+  app.add_option("--transport", transport_list,
+                 "comma list of ws,sse,longpoll,mqtt,socketio, or all")
       ->capture_default_str();
   app.add_option("--host", host, "address every listener binds")->capture_default_str();
   app.add_option("--port", port, "the one public port")
@@ -215,6 +226,21 @@ int main(int argc, char** argv) {
                  "messages queued per ws/sse client before ticks are dropped")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--socketio-ping-interval", sio_ping_interval_ms, "Socket.IO pingInterval in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-ping-timeout", sio_ping_timeout_ms, "Socket.IO pingTimeout in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-client-js", sio_client_js,
+                 "socket.io-client browser bundle served at /socket.io/socket.io.min.js")
+      ->capture_default_str();
+  app.add_option("--socketio-default-room", sio_default_room,
+                 "the room of the Socket.IO namespace \"/\"")
+      ->capture_default_str()
+      ->check([](const std::string& room) {
+        return valid_room_name(room) ? std::string() : std::string(kBadRoomMessage);
+      });
 
   std::vector<std::string> transports;
   try {
@@ -302,6 +328,23 @@ int main(int argc, char** argv) {
         options.max_clients = max_clients;
         auto t = std::make_unique<longpoll::LongPollTransport>(http_server, options);
         api.urls.emplace_back("longpoll", t->url_template());
+        owned.push_back(std::move(t));
+      }
+#endif
+#ifdef TICKCAST_HAS_SOCKETIO
+      if (name == "socketio") {
+        socketio::SocketIoOptions options;
+        options.max_clients = max_clients;
+        options.default_room = sio_default_room;
+        options.ping_interval = std::chrono::milliseconds(sio_ping_interval_ms);
+        options.ping_timeout = std::chrono::milliseconds(sio_ping_timeout_ms);
+        auto t = std::make_unique<socketio::SocketIoTransport>(http_server, options);
+        api.urls.emplace_back("socketio", t->url());
+        // The browser bundle from npm, served locally for the web page (no CDN).
+        server::add_file_route(http_server, "/socket.io/socket.io.min.js", sio_client_js,
+                               "text/javascript; charset=utf-8",
+                               "socket.io-client is not installed: run `npm ci` in the source "
+                               "tree, or pass --socketio-client-js");
         owned.push_back(std::move(t));
       }
 #endif
