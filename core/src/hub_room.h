@@ -2,7 +2,9 @@
 // A room as the Hub keeps it (private to the core).
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "tickcast/core/history.h"
 #include "tickcast/core/hub.h"
@@ -27,6 +29,12 @@ struct Hub::Room {
   /// failed, then the process died) started above that time, so the continued one never
   /// reaches its numbers; at the ceiling the room starts a new history.
   std::uint64_t seq_ceiling = UINT64_MAX;
+  // The clients joined now (on_subscribe answered, on_unsubscribe not yet seen). Only
+  // compared, never dereferenced.
+  std::unordered_set<const Client*> clients;
+  MonotonicTime last_active{};               // the last join, leave, command or read
+  bool idle_queued = false;                  // an entry for this room is in idle_
+  std::optional<MonotonicTime> tick_queued;  // the due of this room's live entry in ticks_
 };
 
 }  // namespace tickcast

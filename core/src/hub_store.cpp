@@ -55,7 +55,13 @@ void Hub::load_rooms() {
             Message{e.seq, make_payload(std::move(e.payload)), e.droppable, MessageKind::event});
       }
     }
+    room->last_active = now;
+    Room& loaded_room = *room;
     rooms_.emplace(record.name, std::move(room));
+    // The same bookkeeping as a room created now: a running timer's next tick, or the
+    // idle time of a room nobody has joined yet.
+    schedule_ticks(record.name, loaded_room);
+    queue_if_idle(record.name, loaded_room);
   }
   std::lock_guard lock(mutex_);
   stats_.rooms = rooms_.size();
@@ -101,8 +107,9 @@ void Hub::flush() {
       if (!p.room->durable) mark_dirty(*p.room);  // its record carries the new epoch
     }
   }
-  if (!dirty_.empty() || !pending_.empty()) {
+  if (!dirty_.empty() || !pending_.empty() || !removed_.empty()) {
     StoreBatch batch;
+    batch.removed = removed_;
     const auto now = clock_.now();
     const std::int64_t wall_now = clock_.wall_time_us();
     batch.wall_time_us = wall_now;
@@ -150,6 +157,7 @@ void Hub::flush() {
         room->durable = true;
       }
       dirty_.clear();
+      removed_.clear();
       std::lock_guard lock(mutex_);
       ++stats_.store_commits;
     }

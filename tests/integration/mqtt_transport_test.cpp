@@ -296,6 +296,30 @@ TEST_F(MqttTransportTest, BadInputGetsAnErrorOnTheRightTopicAndChangesNothing) {
   EXPECT_TRUE(mqtt->stats().upstream_connected.value_or(false));
 }
 
+// A command published with the retain flag runs once, when it is published; the copy the
+// broker keeps and hands to every new subscription (a restart, a reconnect) is not run again.
+TEST(MqttTransportRetainedCommands, AStoredCommandIsNotRunAgain) {
+  TestBroker broker;
+  pub(broker.port(), "tickcast/rooms/stale/commands", R"({"type":"start"})", {"-r"});
+  SystemClock clock;
+  RecordingTransport recording;
+  Hub hub(HubOptions{TimerConfig{}, Millis(60000), 64, 100}, clock);
+  MqttOptions options;
+  options.broker_url = broker.url();
+  MqttTransport mqtt(options);
+  hub.add_transport(recording);
+  hub.add_transport(mqtt);
+  mqtt.start(hub);
+  hub.start();
+  // A fence behind the retained copy: both come through the same subscription, in order.
+  pub(broker.port(), "tickcast/rooms/fence/commands", R"({"type":"reset"})");
+  ASSERT_TRUE(
+      recording.wait([](auto& e) { return RecordingTransport::count(e, "fence") >= 1; }, 5s));
+  EXPECT_FALSE(room_of(hub, "stale")) << "a retained command ran again on subscribe";
+  hub.stop();
+  mqtt.stop();
+}
+
 // kill -9 the broker, start it again on the same port: the hub never stops ticking for the
 // other transports, the transport reconnects, re-subscribes and re-publishes retained state.
 TEST_F(MqttTransportTest, SurvivesABrokerKilledAndRestarted) {

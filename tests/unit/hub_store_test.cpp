@@ -34,6 +34,10 @@ class FakeStore final : public RoomStore {
   std::optional<std::string> commit(const StoreBatch& batch, std::size_t) override {
     ++commits;
     if (failing) return "disk full (fake)";
+    for (const auto& name : batch.removed) {  // before the upserts, as SqliteRoomStore does
+      records.erase(name);
+      events.erase(name);
+    }
     for (const auto& r : batch.rooms) {
       records[r.name] = r;
       auto& list = events[r.name];
@@ -253,6 +257,78 @@ TEST(HubStore, ARestartAfterUnstoredWritesNeverReachesTheirNumbers) {
   EXPECT_EQ(after.transport.published.at(0)["seq"], stored_last + 1) << "it went on at first";
   log(after);
   EXPECT_GT(after.last_seq(), static_cast<std::uint64_t>(kWall + 2000)) << "then a new history";
+}
+
+// Eviction (room_idle) reaches the store: an evicted room's record and events are deleted
+// in the next commit (retried when it fails), so a restart does not bring it back; rooms
+// loaded at start get the same tick and idle bookkeeping as rooms made in that lifetime.
+std::vector<std::string> room_names(Lifetime& life) {
+  std::vector<std::string> names;
+  life.hub->rooms([&](std::vector<RoomSummary> rooms) {
+    for (const auto& r : rooms) names.push_back(r.name);
+  });
+  life.hub->pump();
+  return names;
+}
+
+TEST(HubStore, AnEvictedRoomIsRemovedFromTheStoreAndDoesNotComeBackAfterARestart) {
+  FakeStore store;
+  std::uint64_t gone_seq = 0;
+  {
+    Lifetime life(store, kWall);
+    life.command("gone", R"({"type":"start"})");
+    life.tick(2);
+    life.command("gone", R"({"type":"stop"})");
+    gone_seq = life.last_seq();
+    life.command("kept", R"({"type":"start"})");  // running: never evicted
+    ASSERT_TRUE(store.records.count("gone"));
+    ASSERT_FALSE(store.events["gone"].empty());
+
+    // The idle time passes (10 minutes by default) while the store fails: the room leaves
+    // the hub at once and the store at the next commit that works.
+    store.failing = true;
+    life.clock.advance(10min + 1s);
+    life.hub->pump();
+    EXPECT_EQ(life.hub->stats().rooms_evicted, 1u);
+    EXPECT_EQ(room_names(life), std::vector<std::string>{"kept"});
+    EXPECT_TRUE(store.records.count("gone")) << "the commit failed: not removed yet";
+    store.failing = false;
+    life.tick(1);  // "kept" ticks: a commit
+    EXPECT_FALSE(store.records.count("gone"));
+    EXPECT_FALSE(store.events.count("gone"));
+    EXPECT_TRUE(store.records.count("kept"));
+  }
+
+  Lifetime again(store, kWall + 20 * 60'000'000LL);
+  EXPECT_EQ(room_names(again), std::vector<std::string>{"kept"});
+  // The loaded running timer ticks (it is in the tick queue).
+  const auto published = again.transport.published.size();
+  again.tick(1);
+  ASSERT_GT(again.transport.published.size(), published);
+  EXPECT_EQ(again.transport.published.back()["room"], "kept");
+  // The evicted name made again is a new room, in a new history above the old one's seqs.
+  const auto answer = again.subscribe("gone", gone_seq);
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0]["reason"], "snapshot");
+  EXPECT_GT(answer[0]["seq"].get<std::uint64_t>(), gone_seq);
+  EXPECT_EQ(answer[0]["state"]["running"], false);
+}
+
+TEST(HubStore, ARoomLoadedAtStartIsEvictedWhenIdle) {
+  FakeStore store;
+  {
+    Lifetime life(store, kWall);
+    life.command("idle", R"({"type":"configure","work_ms":60000})");
+    ASSERT_TRUE(store.records.count("idle"));
+  }
+  Lifetime again(store, kWall + 1'000'000);
+  ASSERT_EQ(room_names(again), std::vector<std::string>{"idle"});
+  ASSERT_TRUE(again.hub->next_due()) << "the loaded idle room is queued for eviction";
+  again.clock.advance(10min + 1s);
+  again.hub->pump();
+  EXPECT_EQ(again.hub->stats().rooms_evicted, 1u);
+  EXPECT_TRUE(room_names(again).empty());
+  EXPECT_FALSE(store.records.count("idle"));
 }
 
 }  // namespace
