@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -26,6 +27,8 @@ struct Loop::Exchange {
   bool close_after_response = false;
   std::optional<Response> response;
   Session* session = nullptr;
+  std::uint64_t timer_id = 0;  // of the pending set_timer(), 0 for none
+  bool idle = false;           // keep-alive between two requests
 };
 
 namespace {
@@ -122,12 +125,15 @@ void Loop::start() {
       lws_protocols{"tickcast-malformed-http", malformed_http_callback, 0, 0, 0, nullptr, 0});
   protocols_.push_back(lws_protocols{nullptr, nullptr, 0, 0, 0, nullptr, 0});
 
-  // Keepalive for WebSockets: libwebsockets pings a connection that has been silent and
-  // hangs up on one that stays silent (no pong) for longer.
+  // No libwebsockets validity timers: lws 4.1 re-inserts a connection's validity timer
+  // into its one sorted timer list (O(N)) at every ping and pong, which at 10,000
+  // WebSockets took most of the loop's CPU. A policy with a zero hangup time turns them
+  // off (the context default would ping every 300 s); the ws transport keeps its own
+  // keepalive on set_timer() instead.
   retry_ = lws_retry_bo_t{};
-  retry_.secs_since_valid_ping = static_cast<std::uint16_t>(options_.websocket_ping_after.count());
-  retry_.secs_since_valid_hangup =
-      static_cast<std::uint16_t>(options_.websocket_hangup_after.count());
+  retry_.secs_since_valid_ping = 0;
+  retry_.secs_since_valid_hangup = 0;
+  loop_timer_.loop = this;
 
   lws_context_creation_info info{};
   info.port = options_.port;
@@ -176,6 +182,8 @@ void Loop::stop() {
   }
   lws_cancel_service(context_);
   if (thread_.joinable()) thread_.join();
+  lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer, LWS_SET_TIMER_USEC_CANCEL);
+  loop_timer_at_.reset();
   lws_context_destroy(context_);  // closes what is left; sessions get on_closed
   context_ = nullptr;
   std::lock_guard lock(mutex_);
@@ -371,10 +379,10 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
       return after_session(wsi, *it->second, it->second->session->on_writable(wsi));
     }
 
-    case LWS_CALLBACK_TIMER: {
+    case LWS_CALLBACK_RECEIVE_PONG: {
       auto it = by_wsi_.find(wsi);
-      if (it == by_wsi_.end() || !it->second->session) return 0;
-      return after_session(wsi, *it->second, it->second->session->on_timer(wsi));
+      if (it != by_wsi_.end() && it->second->session) it->second->session->on_pong(wsi);
+      return 0;
     }
 
     case LWS_CALLBACK_HTTP: {
@@ -430,7 +438,7 @@ int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
       Session* session = std::exchange(exchange.session, nullptr);
       by_id_.erase(exchange.id);
       session->on_closed();
-      return lws_http_transaction_completed(wsi) ? -1 : 0;
+      return complete_transaction(wsi, exchange);
     }
   }
   return -1;
@@ -443,7 +451,74 @@ int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
   exchange.response.reset();
   if (!write_response(wsi, response) || exchange.close_after_response) return -1;
   by_id_.erase(exchange.id);
-  return lws_http_transaction_completed(wsi) ? -1 : 0;
+  return complete_transaction(wsi, exchange);
+}
+
+// lws_http_transaction_completed() arms lws's keep-alive idle timeout: an insert into its
+// sorted timer list that walks every connection already in it. When a tick answers
+// thousands of long-polls at once, each answer would walk all those before it: O(N^2) per
+// tick. So that lws timeout is dropped again at once (O(1); the list stays short) and the
+// idle deadline is kept in timers_ instead.
+int Loop::complete_transaction(lws* wsi, Exchange& exchange) {
+  if (lws_http_transaction_completed(wsi)) return -1;
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+  exchange.idle = true;
+  set_timer(wsi, options_.keepalive_timeout);
+  return 0;
+}
+
+void Loop::set_timer(lws* wsi, std::chrono::steady_clock::duration after) {
+  auto it = by_wsi_.find(wsi);
+  if (it == by_wsi_.end()) return;
+  Exchange& exchange = *it->second;
+  exchange.timer_id = next_timer_id_++;
+  timers_.add(std::chrono::steady_clock::now() + after, TimerKey{wsi, exchange.timer_id});
+  arm_loop_timer();
+}
+
+void Loop::cancel_timer(lws* wsi) {
+  auto it = by_wsi_.find(wsi);
+  if (it != by_wsi_.end()) it->second->timer_id = 0;  // its key in timers_ goes stale
+}
+
+// One lws timer for the whole loop, re-armed only when the earliest deadline moves earlier
+// (or after it fired): its insert walks lws's list, which no longer holds a timer per
+// connection, so it stays short.
+void Loop::arm_loop_timer() {
+  if (running_timers_) return;  // run_due_timers() arms once when it is done
+  const auto next = timers_.next();
+  if (!next || (loop_timer_at_ && *loop_timer_at_ <= *next)) return;
+  const auto wait = std::max(std::chrono::steady_clock::duration::zero(),
+                             *next - std::chrono::steady_clock::now());
+  lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer,
+                   std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
+  loop_timer_at_ = *next;
+}
+
+void Loop::on_loop_timer(lws_sorted_usec_list_t* sul) {
+  // sul is the first member of the standard-layout LoopTimer.
+  reinterpret_cast<LoopTimer*>(sul)->loop->run_due_timers();
+}
+
+void Loop::run_due_timers() {
+  loop_timer_at_.reset();
+  running_timers_ = true;
+  for (const TimerKey& key : timers_.take_due(std::chrono::steady_clock::now())) {
+    auto it = by_wsi_.find(key.wsi);
+    if (it == by_wsi_.end() || it->second->timer_id != key.id) continue;  // closed or re-set
+    Exchange& exchange = *it->second;
+    exchange.timer_id = 0;
+    bool close = false;
+    if (exchange.session) {
+      close = exchange.session->on_timer(key.wsi) == After::close;
+    } else {
+      close = exchange.idle;  // a keep-alive connection idle for keepalive_timeout
+    }
+    // Outside the connection's callbacks, lws closes it on its next service round.
+    if (close) lws_set_timeout(key.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  }
+  running_timers_ = false;
+  arm_loop_timer();
 }
 
 int Loop::on_http(lws* wsi, Exchange& exchange) {
@@ -455,6 +530,8 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   exchange.awaiting_response = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;
+  exchange.idle = false;
+  exchange.timer_id = 0;
 
   if (!read_request(wsi, exchange.request, false)) {
     exchange.close_after_response = true;
