@@ -164,6 +164,11 @@ int main(int argc, char** argv) {
                  "seconds of silence (no pong) before a WebSocket is closed")
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
+  http::EventLib event_lib = http::EventLib::poll;
+  app.add_option("--event-lib", event_lib, "event loop under libwebsockets: poll or libev (epoll)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, http::EventLib>{
+          {"poll", http::EventLib::poll}, {"libev", http::EventLib::libev}}))
+      ->capture_default_str();
 
   std::vector<std::string> transports;
   try {
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
   http_options.allowed_origins = allowed_origins;
   http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
   http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
+  http_options.event_lib = event_lib;
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;

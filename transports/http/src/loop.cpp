@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "event_lib.h"
 #include "routing.h"
 
 namespace tickcast::http::internal {
@@ -92,7 +93,7 @@ int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, v
 
 Loop::Loop(ServerOptions options) : options_(std::move(options)) {}
 
-Loop::~Loop() { stop(); }
+Loop::~Loop() { stop(); }  // event_loop_ goes after the context it served
 
 Loop& loop_of(lws* wsi) { return *static_cast<Loop*>(lws_context_user(lws_get_context(wsi))); }
 
@@ -120,7 +121,11 @@ void Loop::start() {
   lws_set_log_level(LLL_ERR, nullptr);
 
   protocols_.clear();
-  protocols_.push_back(lws_protocols{"tickcast", protocol_callback, 0, 4096, 0, nullptr, 0});
+  // rx_buffer_size is what lws allocates per WebSocket for incoming frames (at upgrade,
+  // for the connection's life): 512 bytes instead of 4 KiB, since clients send only short
+  // commands and a longer one arrives in pieces that WsSession::on_receive joins. The
+  // write chunk stays 4 KiB (tx_packet_size; it defaulted to rx_buffer_size).
+  protocols_.push_back(lws_protocols{"tickcast", protocol_callback, 0, 512, 0, nullptr, 4096});
   protocols_.push_back(
       lws_protocols{"tickcast-malformed-http", malformed_http_callback, 0, 0, 0, nullptr, 0});
   protocols_.push_back(lws_protocols{nullptr, nullptr, 0, 0, 0, nullptr, 0});
@@ -135,13 +140,16 @@ void Loop::start() {
   retry_.secs_since_valid_hangup = 0;
   loop_timer_.loop = this;
 
+  event_loop_ = std::make_unique<ForeignLoop>(options_.event_lib);
   lws_context_creation_info info{};
   info.port = options_.port;
   info.iface = options_.host.c_str();
   info.protocols = protocols_.data();
   info.user = this;
   info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6 |
-                 LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+                 LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG |
+                 event_loop_->lws_option();
+  info.foreign_loops = event_loop_->foreign_loops();
   info.listen_accept_role = "raw-skt";
   info.listen_accept_protocol = "tickcast-malformed-http";
   info.keepalive_timeout = static_cast<int>(options_.keepalive_timeout.count());
@@ -151,6 +159,7 @@ void Loop::start() {
   info.count_threads = 1;
   context_ = lws_create_context(&info);
   if (!context_) {
+    event_loop_.reset();
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
                              std::to_string(options_.port));
   }
@@ -185,6 +194,7 @@ void Loop::stop() {
   lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer, LWS_SET_TIMER_USEC_CANCEL);
   loop_timer_at_.reset();
   lws_context_destroy(context_);  // closes what is left; sessions get on_closed
+  event_loop_.reset();            // after the context it served
   context_ = nullptr;
   std::lock_guard lock(mutex_);
   running_ = false;
@@ -347,9 +357,14 @@ int Loop::on_confirm_upgrade(lws* wsi) {
 
 int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t len) {
   switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
       run_posted();
+      // On libev lws_service() runs until the loop is broken (on poll it returns
+      // after each round, and the service thread checks stopping_ itself).
+      std::lock_guard lock(mutex_);
+      if (stopping_ && event_loop_) event_loop_->break_loop();
       return 0;
+    }
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
       return on_confirm_upgrade(wsi);
@@ -609,6 +624,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
       auto opened = route.stream->open(wsi, request);
       if (auto* session = std::get_if<Session*>(&opened)) {
         exchange.session = *session;
+        exchange.request = Request{};  // the session copied what it needs; a stream is long
         return 0;
       }
       response = std::get<Response>(std::move(opened));

@@ -22,6 +22,15 @@ namespace internal {
 class Loop;
 }
 
+/// EventLib is the event loop under libwebsockets: its own poll() loop, O(descriptors)
+/// per loop round and no syscall per write, or libev, epoll: O(ready descriptors) per
+/// round but two epoll_ctl() per write (lws arms and disarms POLLOUT for each). poll is
+/// the default: for tickcast's broadcast pattern (every client written once per event,
+/// in one round) it used less CPU at 10,000 clients (docs/benchmarks.md); libev suits
+/// many connections with sparse, scattered traffic. (lws's libuv plugin measured slower
+/// than both.)
+enum class EventLib { poll, libev };
+
 /// ServerOptions configures the listener.
 struct ServerOptions {
   std::string host = "127.0.0.1";  ///< address to bind
@@ -34,6 +43,7 @@ struct ServerOptions {
   /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};
+  EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
 };
 
 /// Request is an HTTP request as routes see it; the path is percent-decoded.

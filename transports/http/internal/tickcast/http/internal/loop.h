@@ -153,6 +153,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   std::unordered_map<std::uint64_t, Exchange*> by_id_;
   std::uint64_t next_id_ = 1;
 
+  std::unique_ptr<class ForeignLoop> event_loop_;  // libev; none for poll
   lws_context* context_ = nullptr;
   std::vector<lws_protocols> protocols_;
   lws_retry_bo_t retry_{};
