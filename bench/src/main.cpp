@@ -119,6 +119,12 @@ int main(int argc, char** argv) {
   app.add_option("--target-mqtt", target_mqtt,
                  "mqtt://host:port of its broker (default: its host, 1883)");
   app.add_flag("--no-floor", no_floor, "skip the tcp floor (no ratios)");
+  int runs = 1;
+  app.add_option("--runs", runs,
+                 "rounds of every transport and size, interleaved (a round runs each once); "
+                 "prints the median and range per row")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--json", json_path, "write every result as JSON");
   app.add_option("--csv", csv_path, "write every result as CSV");
   CLI11_PARSE(app, argc, argv);
@@ -197,25 +203,31 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Rounds are interleaved (every transport once per round, not K in a row), so that
+  // the other load on a shared machine spreads over every row alike.
   std::vector<RunResult> results;
-  for (std::size_t size : sizes) {
-    std::vector<std::string> order;
-    if (!no_floor) order.push_back("tcp");
-    order.insert(order.end(), transports.begin(), transports.end());
-    for (const auto& transport : order) {
-      RunResult r = run_one(options, transport, size);
-      if (live) std::fprintf(stderr, "\r\033[K");
-      char line[128];
-      std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
-                    static_cast<double>(r.latency.percentile(50)) / 1000,
-                    static_cast<double>(r.latency.percentile(99)) / 1000);
-      std::fprintf(stderr, "tickcast-bench: %-8s N=%-6zu %s\n", transport.c_str(), size,
-                   r.held ? line : r.note.c_str());
-      results.push_back(std::move(r));
+  for (int run = 1; run <= runs; ++run) {
+    for (std::size_t size : sizes) {
+      std::vector<std::string> order;
+      if (!no_floor) order.push_back("tcp");
+      order.insert(order.end(), transports.begin(), transports.end());
+      for (const auto& transport : order) {
+        RunResult r = run_one(options, transport, size);
+        r.run = run;
+        if (live) std::fprintf(stderr, "\r\033[K");
+        char line[128];
+        std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
+                      static_cast<double>(r.latency.percentile(50)) / 1000,
+                      static_cast<double>(r.latency.percentile(99)) / 1000);
+        std::fprintf(stderr, "tickcast-bench: round %d/%d %-8s N=%-6zu %s\n", run, runs,
+                     transport.c_str(), size, r.held ? line : r.note.c_str());
+        results.push_back(std::move(r));
+      }
     }
   }
   std::cout << "\n";
   print_table(std::cout, results);
+  if (runs > 1) print_summary(std::cout, results);
 
   if (!json_path.empty()) {
     std::ofstream out(json_path);
