@@ -88,7 +88,6 @@ After SseSession::on_writable(lws* wsi) {
   if (closing) return After::close;
   std::string& out = owner->write_buffer;
   out.assign(LWS_PRE, '\0');
-  bool first_write = false;
   if (!headers_sent) {
     unsigned char headers[1024];
     unsigned char* p = headers;
@@ -111,7 +110,6 @@ After SseSession::on_writable(lws* wsi) {
     out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
     out += "retry: " + std::to_string(owner->options.retry.count()) + "\n\n";
     headers_sent = true;
-    first_write = true;
   }
   // Everything queued goes out in one write; a stream has no frames to keep apart.
   const auto now = std::chrono::steady_clock::now();
@@ -129,9 +127,6 @@ After SseSession::on_writable(lws* wsi) {
       static_cast<int>(size)) {
     return After::close;
   }
-  // Once the response has started, the request's header table (about 5 KiB in lws 4.1)
-  // is of no more use; a stream would otherwise hold it for its whole life.
-  if (first_write) lws_http_headers_detach(wsi);
   owner->counters.sent += written;
   return After::keep;
 }
