@@ -107,6 +107,8 @@ async function oneRun(run) {
     p99_ms: percentile(samples, 99) / 1000, max_ms: samples.length ? samples[samples.length - 1] / 1000 : NaN,
     lost: reports.reduce((a, r) => a + r.lost, 0), duplicated: reports.reduce((a, r) => a + r.duplicated, 0),
     server_cpu_s: cpu1 - cpu0, server_cpu_pct: (100 * (cpu1 - cpu0)) / duration,
+    // per worker, % of one core from the window's start to the report (window + drain)
+    client_cpu_pct: reports.map((r) => (100 * r.cpu_s) / (duration + Math.max(2, (tickMs * 2) / 1000))),
     load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
   };
   return result;
@@ -115,7 +117,7 @@ async function oneRun(run) {
 const fmt = (r) => `${r.transport} N=${r.clients} run ${r.run}: connect ${r.connect_s.toFixed(2)} s, ` +
   `p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)}, p99 ${r.p99_ms.toFixed(1)}, max ${r.max_ms.toFixed(1)}, ` +
   `clients ${r.opened} (failed ${r.failed}), ticks ${r.samples} (~${r.expected} due), lost ${r.lost}, dup ${r.duplicated}, server CPU ${r.server_cpu_s.toFixed(2)} s ` +
-  `(${r.server_cpu_pct.toFixed(1)}%), load ${r.load}`;
+  `(${r.server_cpu_pct.toFixed(1)}%), client workers ${r.client_cpu_pct.map((c) => c.toFixed(0) + '%').join(' ')}, load ${r.load}`;
 
 const results = [];
 for (let run = 1; run <= runs; run++) {

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 const { transport, base, room, clients, inFlight } = JSON.parse(process.argv[2]);
 let windowFrom = Infinity;
 let windowTo = Infinity;
+let cpuAtWindow = null;  // this process's CPU use when the window opened
 const samples = [];  // latency in µs of ticks produced inside the window
 let lost = 0;
 let duplicated = 0;
@@ -84,8 +85,13 @@ process.on('message', (m) => {
   if (m.type === 'window') {
     windowFrom = m.from;
     windowTo = m.to;
+    cpuAtWindow = process.cpuUsage();
   } else if (m.type === 'report') {
-    process.send({ type: 'report', samples, lost, duplicated, opened, failed });
+    // CPU seconds of this client process since the window opened: a client stack that
+    // cannot keep up shows here, not in the server.
+    const cpu = process.cpuUsage(cpuAtWindow ?? undefined);
+    process.send({ type: 'report', samples, lost, duplicated, opened, failed,
+      cpu_s: (cpu.user + cpu.system) / 1e6 });
   } else if (m.type === 'close') {
     for (const c of conns) {
       try {
