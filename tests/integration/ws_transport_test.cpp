@@ -242,6 +242,27 @@ TEST(WsTransport, ShutdownClosesClientsWithGoingAway) {
   EXPECT_EQ(connection.close_code(), 1001);
 }
 
+// The same server on a libev (epoll) loop instead of lws's poll(): events flow, the
+// keepalive timer runs, and SIGTERM still stops it cleanly (lws must not take the signal).
+TEST(WsTransport, ServesAndStopsOnTheLibevLoop) {
+  auto server = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"--event-lib", "libev", "--tick-ms", "50", "--ws-ping", "1"});
+  WsClientPool pool;
+  auto connection = pool.connect(server->ws_url("evloop"));
+  ASSERT_TRUE(connection.wait_open(5s));
+  EXPECT_EQ(next_json(connection)["reason"], "snapshot");
+  int status = 0;
+  post_command(*server, "evloop", R"({"type":"start"})", &status);
+  ASSERT_EQ(status, 200);
+  read_until_seq(connection, 5);
+  const auto exit_status = server->terminate();
+  ASSERT_TRUE(exit_status) << "server did not exit on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*exit_status));
+  EXPECT_EQ(WEXITSTATUS(*exit_status), 0);
+  ASSERT_TRUE(connection.wait_closed(5s));
+  EXPECT_EQ(connection.close_code(), 1001);
+}
+
 // A client that never answers pings is pinged, then closed, on the server's schedule.
 TEST(WsTransport, KeepalivePingsAndClosesASilentClient) {
   ServerProcess server({"--ws-ping", "1", "--ws-hangup", "3"});
