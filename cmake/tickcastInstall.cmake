@@ -21,6 +21,7 @@ set(_tickcast_component_dirs
   ws transports/ws
   sse transports/sse
   longpoll transports/longpoll
+  socketio transports/socketio
   mqtt transports/mqtt
   httplib transports/httplib)
 set(_tickcast_targets_core tickcast_core)

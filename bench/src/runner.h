@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "histogram.h"
 
@@ -32,6 +33,25 @@ struct RunOptions {
   double connect_timeout_s = 60;
   std::uint64_t fd_limit = 0;                        ///< RLIMIT_NOFILE of this process
   std::function<void(const std::string&)> progress;  ///< live status, may be empty
+  /// scenario: "normal"; "slow-consumer" adds `stalled` readers that never read to the room;
+  /// "churn" adds clients that join and leave continuously during the latency window. In
+  /// both, the latency and loss reported are the N measured clients'.
+  std::string scenario = "normal";
+  std::size_t stalled = 3;
+  double churn_rate = 100;               ///< churn connects per second in all (0: unpaced)
+  std::size_t churn_workers = 4;         ///< threads connecting and leaving
+  std::vector<std::string> server_args;  ///< appended to every tickcast-server's arguments
+};
+
+/// ScenarioResult is what a scenario's extra clients did, and what the server counted.
+struct ScenarioResult {
+  std::size_t stalled = 0;          ///< stalled readers opened
+  std::size_t stalled_closed = 0;   ///< of those, closed by the server by the end of the run
+  std::int64_t closed_slow = -1;    ///< the server's clients_closed_slow_total (-1: unknown)
+  std::int64_t ticks_dropped = -1;  ///< the server's ticks_dropped_total (-1: unknown)
+  std::uint64_t churn_connects = 0, churn_errors = 0;
+  double churn_per_s = 0;  ///< churn connects per second over the window
+  std::string churn_error;
 };
 
 /// RunResult is everything measured in one run.
@@ -55,6 +75,8 @@ struct RunResult {
   std::int64_t server_peak_rss_kib = 0;
   double rss_per_conn_kib = 0;
   double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
+  std::string scenario = "normal";
+  ScenarioResult extra;
 };
 
 /// tick_ms_for returns the tick period of a run with `clients` clients: options.tick_ms

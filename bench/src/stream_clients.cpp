@@ -70,6 +70,7 @@ void StreamClients::open(Conn& conn) {
   conn.out.clear();
   conn.body.clear();
   conn.data.clear();
+  conn.sse = SseEventReader{};
   conn.upgraded = false;
   conn.http = HttpResponseReader{};
   loop_.add(conn.fd, EPOLLIN | EPOLLOUT, &conn);

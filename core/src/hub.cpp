@@ -1,18 +1,47 @@
 #include "tickcast/core/hub.h"
 
 #include <algorithm>
+#include <unordered_set>
+
+#include "peer_rate_limiter.h"
 
 namespace tickcast {
 
 struct Hub::Room {
-  Room(const HubOptions& options)
-      : timer(options.timer, options.tick), history(options.history_capacity) {}
+  Room(const HubOptions& options, std::uint64_t first_seq, MonotonicTime now)
+      : timer(options.timer, options.tick),
+        history(options.history_capacity),
+        seq(first_seq),
+        base_seq(first_seq),
+        last_active(now) {}
   Timer timer;
   History history;
   std::uint64_t seq = 0;
+  // The seq the room started at: a resume from before it is from an older room of the
+  // same name, and gets a snapshot.
+  std::uint64_t base_seq = 0;
+  // The clients joined now (on_subscribe answered, on_unsubscribe not yet seen). Only
+  // compared, never dereferenced.
+  std::unordered_set<const Client*> clients;
+  MonotonicTime last_active;                 // the last join, leave, command or read
+  bool idle_queued = false;                  // an entry for this room is in idle_
+  std::optional<MonotonicTime> tick_queued;  // the due of this room's live entry in ticks_
 };
 
-Hub::Hub(HubOptions options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
+namespace {
+
+Message error_message(const Error& error, const std::string& request_id = {}) {
+  return Message{0, make_payload(encode_error(error, request_id)), false, MessageKind::error,
+                 error.code};
+}
+
+}  // namespace
+
+Hub::Hub(HubOptions options, const Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      create_limiter_(std::make_unique<detail::PeerRateLimiter>(options_.room_create_per_minute,
+                                                                options_.room_create_burst)) {}
 
 Hub::~Hub() { stop(); }
 
@@ -53,14 +82,15 @@ void Hub::run_posted() {
 
 void Hub::pump() {
   run_posted();
-  advance_timers(clock_.now());
+  const auto now = clock_.now();
+  advance_timers(now);
+  evict_idle(now);
 }
 
 std::optional<MonotonicTime> Hub::next_due() {
   std::optional<MonotonicTime> earliest;
-  for (auto& [name, room] : rooms_) {
-    if (auto due = room->timer.next_due(); due && (!earliest || *due < *earliest)) earliest = due;
-  }
+  if (!ticks_.empty()) earliest = ticks_.top().due;
+  if (!idle_.empty() && (!earliest || idle_.top().due < *earliest)) earliest = idle_.top().due;
   return earliest;
 }
 
@@ -84,27 +114,100 @@ void Hub::run_thread() {
 
 void Hub::advance_timers(MonotonicTime now) {
   std::vector<TimerEvent> events;
-  for (auto& [name, room] : rooms_) {
+  while (!ticks_.empty() && ticks_.top().due <= now) {
+    const DueEntry entry = ticks_.top();
+    ticks_.pop();
+    const auto it = rooms_.find(entry.room);
+    if (it == rooms_.end()) continue;
+    Room& room = *it->second;
+    if (room.tick_queued != entry.due) continue;  // superseded by a command since
+    room.tick_queued.reset();
     events.clear();
-    room->timer.advance(now, events);
-    for (const auto& event : events) broadcast(name, *room, event);
+    room.timer.advance(now, events);
+    for (const auto& event : events) broadcast(entry.room, room, event);
+    // A phase that ended stopped the timer: the room's idle time starts now.
+    if (!events.empty() && !room.timer.next_due()) touch(entry.room, room, now);
+    schedule_ticks(entry.room, room);
   }
 }
 
-Hub::Room* Hub::find_or_create(const std::string& name, std::optional<Error>& error) {
+// Queues the room's next deadline unless that very deadline is queued already; an entry
+// left behind by a command (stop, start, skip) is recognised as stale when it comes due.
+void Hub::schedule_ticks(const std::string& name, Room& room) {
+  const auto due = room.timer.next_due();
+  if (!due || room.tick_queued == due) return;
+  room.tick_queued = due;
+  ticks_.push(DueEntry{*due, name});
+}
+
+Hub::Room* Hub::find_or_create(const std::string& name, std::string_view peer,
+                               std::optional<Error>& error) {
   if (!valid_room_name(name)) {
     error = Error{ErrorCode::bad_room, std::string(kBadRoomMessage)};
     return nullptr;
   }
   if (auto it = rooms_.find(name); it != rooms_.end()) return it->second.get();
+  const auto now = clock_.now();
   if (rooms_.size() >= options_.max_rooms) {
-    error = Error{ErrorCode::overloaded, "too many rooms"};
+    error = Error{ErrorCode::overloaded, "too many rooms; try again later"};
+    std::lock_guard lock(mutex_);
+    ++stats_.rooms_refused_full;
     return nullptr;
   }
-  auto [it, inserted] = rooms_.emplace(name, std::make_unique<Room>(options_));
+  if (!create_limiter_->take(peer, now)) {
+    error = Error{ErrorCode::rate_limited, "too many new rooms from this address; slow down"};
+    std::lock_guard lock(mutex_);
+    ++stats_.rooms_refused_rate;
+    return nullptr;
+  }
+  auto [it, inserted] = rooms_.emplace(name, std::make_unique<Room>(options_, seq_floor_, now));
+  Room& room = *it->second;
+  // Transports that keep a room's state (MQTT's retained topic) have it from now on.
+  const Message snapshot{room.seq, snapshot_payload(name, room), false, MessageKind::snapshot};
+  for (Transport* transport : transports_) transport->room_created(name, snapshot);
   std::lock_guard lock(mutex_);
   stats_.rooms = rooms_.size();
-  return it->second.get();
+  return &room;
+}
+
+// Every use of a room restarts its idle time; a room that may be idle now gets queued.
+void Hub::touch(const std::string& name, Room& room, MonotonicTime now) {
+  room.last_active = now;
+  queue_if_idle(name, room);
+}
+
+void Hub::queue_if_idle(const std::string& name, Room& room) {
+  if (options_.room_idle <= Millis::zero() || room.idle_queued || !room.clients.empty() ||
+      room.timer.next_due()) {
+    return;
+  }
+  room.idle_queued = true;
+  idle_.push(DueEntry{room.last_active + options_.room_idle, name});
+}
+
+void Hub::evict_idle(MonotonicTime now) {
+  while (!idle_.empty() && idle_.top().due <= now) {
+    const std::string name = idle_.top().room;
+    idle_.pop();
+    const auto it = rooms_.find(name);
+    if (it == rooms_.end()) continue;
+    Room& room = *it->second;
+    room.idle_queued = false;
+    // Joined or running again: queued anew when the last client leaves or the timer stops.
+    if (!room.clients.empty() || room.timer.next_due()) continue;
+    if (room.last_active + options_.room_idle > now) {  // used since it was queued
+      queue_if_idle(name, room);
+      continue;
+    }
+    seq_floor_ = std::max(seq_floor_, room.seq + 1);
+    rooms_.erase(it);
+    {
+      std::lock_guard lock(mutex_);  // counted before anyone outside can see it gone
+      stats_.rooms = rooms_.size();
+      ++stats_.rooms_evicted;
+    }
+    for (Transport* transport : transports_) transport->forget_room(name);
+  }
 }
 
 void Hub::broadcast(const std::string& name, Room& room, const TimerEvent& event) {
@@ -159,6 +262,8 @@ std::optional<Error> Hub::apply(Room& room, const std::string& name, const Comma
     ++(error ? stats_.commands_rejected : stats_.commands_ok);
   }
   if (!error) broadcast(name, room, TimerEvent{reason, room.timer.state(now)});
+  schedule_ticks(name, room);
+  touch(name, room, now);
   return error;
 }
 
@@ -166,12 +271,14 @@ void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_aft
                        ClientRef client) {
   post([this, name = std::move(room), resume_after, client = std::move(client)] {
     std::optional<Error> error;
-    Room* room = find_or_create(name, error);
+    Room* room = find_or_create(name, client->peer(), error);
     if (!room) {
-      client->send({Message{0, make_payload(encode_error(*error)), false, MessageKind::error}});
+      client->send({error_message(*error)});
       return;
     }
-    if (resume_after && *resume_after <= room->seq) {
+    room->clients.insert(client.get());
+    touch(name, *room, clock_.now());
+    if (resume_after && *resume_after >= room->base_seq && *resume_after <= room->seq) {
       if (auto missed = room->history.after(*resume_after)) {
         client->send(std::move(*missed));
         return;
@@ -182,16 +289,27 @@ void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_aft
 }
 
 void Hub::on_message(std::string room, std::string payload, ClientRef client) {
-  command(std::move(room), std::move(payload), [client](CommandOutcome outcome) {
-    if (outcome.error) {
-      client->send({Message{0, make_payload(encode_error(*outcome.error, outcome.request_id)),
-                            false, MessageKind::error}});
-    }
+  std::string peer(client->peer());
+  command(
+      std::move(room), std::move(payload),
+      [client](CommandOutcome outcome) {
+        if (outcome.error) client->send({error_message(*outcome.error, outcome.request_id)});
+      },
+      std::move(peer));
+}
+
+void Hub::on_unsubscribe(std::string room, ClientRef client) {
+  post([this, name = std::move(room), client = std::move(client)] {
+    const auto it = rooms_.find(name);
+    if (it == rooms_.end() || it->second->clients.erase(client.get()) == 0) return;
+    touch(name, *it->second, clock_.now());
   });
 }
 
-void Hub::command(std::string room, std::string payload, std::function<void(CommandOutcome)> done) {
-  post([this, name = std::move(room), payload = std::move(payload), done = std::move(done)] {
+void Hub::command(std::string room, std::string payload, std::function<void(CommandOutcome)> done,
+                  std::string peer) {
+  post([this, name = std::move(room), payload = std::move(payload), done = std::move(done),
+        peer = std::move(peer)] {
     CommandOutcome outcome;
     DecodedCommand decoded = decode_command(payload);
     outcome.request_id = decoded.request_id;
@@ -199,7 +317,7 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
       std::lock_guard lock(mutex_);
       ++stats_.commands_rejected;
       outcome.error = std::move(decoded.error);
-    } else if (Room* r = find_or_create(name, outcome.error)) {
+    } else if (Room* r = find_or_create(name, peer, outcome.error)) {
       outcome.error = apply(*r, name, *decoded.command);
       outcome.state = r->timer.state(clock_.now());
     }
@@ -207,10 +325,12 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
   });
 }
 
-void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done) {
-  post([this, name = std::move(room), done = std::move(done)] {
+void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done,
+                   std::string peer) {
+  post([this, name = std::move(room), done = std::move(done), peer = std::move(peer)] {
     std::optional<Error> error;
-    Room* r = find_or_create(name, error);
+    Room* r = find_or_create(name, peer, error);
+    if (r) touch(name, *r, clock_.now());
     done(error, r ? snapshot_payload(name, *r) : nullptr);
   });
 }

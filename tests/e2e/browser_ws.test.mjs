@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  launchBrowser, openPage, seconds, startServer, uniqueRoom, waitCountdownBelow, waitFor,
+  launchBrowser, openPage, restartAndReconnect, seconds, startServer, uniqueRoom, waitCountdownBelow, waitFor,
 } from './harness.mjs';
 
 let browser;
@@ -142,13 +142,11 @@ test('the page shows reconnecting with a back-off while the server is away, then
   const room = uniqueRoom('re');
   const page = await openPage(context, server, { room, transport: 'ws' });
 
-  await server.stop();
-  await page.waitForFunction(() => /^reconnecting in \d+s$/.test(document.querySelector('#status').textContent), null, { timeout: 10_000 });
-  assert.equal(await page.getAttribute('#status', 'data-state'), 'reconnecting');
-
-  server = await startServer(['--transport', 'ws', '--tick-ms', '200'], { port: server.port });
-  await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'connected', null, { timeout: 30_000 });
-  assert.equal(await page.textContent('#status'), 'connected via ws', 'a restart is no reason to fall back');
+  const restart = await restartAndReconnect(page, server, ['--transport', 'ws', '--tick-ms', '200'], { away: /^reconnecting in \d+s$/ });
+  server = restart.server;
+  const states = restart.shown.map((e) => `${e.state}: ${e.text}`);
+  assert.equal(restart.shown.at(-1).text, 'connected via ws', `a restart is no reason to fall back (shown: ${states.join(' | ')})`);
+  assert.ok(!states.some((e) => /fallback/.test(e)), `no fallback on the way (shown: ${states.join(' | ')})`);
   const initial = seconds(await page.textContent('#countdown'));
   await page.click('#start');
   await waitCountdownBelow(page, initial);

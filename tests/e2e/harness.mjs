@@ -176,11 +176,73 @@ export async function openPage(context, server, { room, transport, timeoutMs = 1
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.problems = problems;
+  await page.addInitScript(recordStatusChanges);
   const q = new URLSearchParams({ room });
   if (transport) q.set('transport', transport);
   await page.goto(`${server.url}/?${q}`);
   await waitConnected(page, timeoutMs);
   return page;
+}
+
+// Runs in the page before its scripts: records every connection state #status shows, in
+// order, so a test asserts on the sequence that happened instead of reading the state a
+// moment after it may already have moved on (a back-off that fires while we look).
+function recordStatusChanges() {
+  window.__statusLog = [];
+  const attach = () => {
+    const el = document.querySelector('#status');
+    if (!el || el.__recorded) return;
+    el.__recorded = true;
+    let last = '';
+    const record = () => {
+      const entry = `${el.dataset.state ?? ''}|${el.textContent}`;
+      if (entry !== last) window.__statusLog.push({ state: el.dataset.state ?? '', text: el.textContent });
+      last = entry;
+    };
+    record();
+    // Each record is read as it is delivered: a change and its undo in one task would be
+    // merged, but setStatus runs at most once per task.
+    new MutationObserver(record).observe(el, { attributes: true, childList: true, characterData: true, subtree: true });
+  };
+  document.addEventListener('readystatechange', attach);
+  document.addEventListener('DOMContentLoaded', attach);
+}
+
+/** statusLog returns every {state, text} the page's #status has shown, in order. */
+export function statusLog(page) {
+  return page.evaluate(() => window.__statusLog ?? []);
+}
+
+/**
+ * waitStatusShown waits until the page's #status has shown a state (and, optionally, a text
+ * matching `text`) at some moment since `from` (an index into statusLog), and returns that
+ * entry's index. It never misses a state that was shown only briefly.
+ */
+export async function waitStatusShown(page, state, { text = /(?:)/, from = 0, timeoutMs = 15_000 } = {}) {
+  const shown = await waitFor(
+    async () => {
+      const log = await statusLog(page);
+      const i = log.findIndex((e, j) => j >= from && e.state === state && text.test(e.text));
+      return i >= 0 ? { index: i } : null;
+    },
+    { timeoutMs, what: `#status to show "${state}" matching ${text}` },
+  );
+  return shown.index;
+}
+
+/**
+ * restartAndReconnect stops `server`, waits until the page has shown `away` (a
+ * "reconnecting" state whose text matches it), starts the server again on the same port
+ * with `flags`, waits until the page has shown "connected" after that, and returns the new
+ * server and the states the page went through from the stop to the reconnection.
+ */
+export async function restartAndReconnect(page, server, flags, { away = /(?:)/ } = {}) {
+  const from = (await statusLog(page)).length;
+  await server.stop();
+  const awayAt = await waitStatusShown(page, 'reconnecting', { text: away, from, timeoutMs: 40_000 });
+  const restarted = await startServer(flags, { port: server.port });
+  const backAt = await waitStatusShown(page, 'connected', { from: awayAt, timeoutMs: 30_000 });
+  return { server: restarted, shown: (await statusLog(page)).slice(from, backAt + 1) };
 }
 
 /** waitConnected waits for the page's connection state to read "connected". */

@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <future>
 #include <stdexcept>
 #include <utility>
 
 #include "event_lib.h"
+#include "request.h"
+#include "request_fields.h"
 #include "routing.h"
 
 namespace tickcast::http::internal {
@@ -24,6 +27,9 @@ struct Loop::Exchange {
   lws* wsi = nullptr;
   Request request;
   bool reading_body = false;
+  // lws re-arms its own body timeout on every chunk, so the whole body must arrive by this
+  // deadline (a second guard beside timeout_secs_ah_idle, checked once per chunk).
+  std::chrono::steady_clock::time_point body_deadline;
   bool awaiting_response = false;
   bool close_after_response = false;
   std::optional<Response> response;
@@ -152,8 +158,21 @@ void Loop::start() {
   info.foreign_loops = event_loop_->foreign_loops();
   info.listen_accept_role = "raw-skt";
   info.listen_accept_protocol = "tickcast-malformed-http";
+  // lws arms this at each completed transaction, and complete_transaction() drops it again
+  // at once for the loop's own idle deadline of the same length (--idle-timeout): one
+  // setting, one mechanism. That deadline also bounds a next request trickled in before
+  // on_http; after on_http its body has header_timeout (below).
   info.keepalive_timeout = static_cast<int>(options_.keepalive_timeout.count());
-  info.timeout_secs = 10;
+  // lws 4.1 closes a connection whose headers are not complete timeout_secs after it
+  // opened, however slowly they trickle, and a socket that
+  // sends nothing. It re-arms its body timeout per chunk, though, so a body trickled a byte
+  // at a time lived forever; the header-table idle timeout (0 = none in 4.1.6, whatever its
+  // docs say) is not re-armed by body bytes and closes it. Such a connection holds no
+  // session, so it never takes a --max-clients slot meanwhile.
+  const auto header_secs = static_cast<unsigned int>(
+      std::max<long long>(1, static_cast<long long>(options_.header_timeout.count())));
+  info.timeout_secs = header_secs;
+  info.timeout_secs_ah_idle = header_secs;
   info.retry_and_idle_policy = &retry_;
   info.server_string = "tickcast";
   info.count_threads = 1;
@@ -324,7 +343,8 @@ void Loop::respond(std::uint64_t id, Response response) {
 
 WebSocketEndpoint* Loop::websocket_endpoint_for(const std::string& path) const {
   for (const auto& [prefix, endpoint] : websocket_endpoints_) {
-    if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
+    // `/rooms/` itself belongs to the endpoint too: its empty room is a bad room.
+    if (path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
       return endpoint;
     }
   }
@@ -337,6 +357,8 @@ int Loop::on_confirm_upgrade(lws* wsi) {
   Response refusal;
   if (!read_request(wsi, request, /*websocket=*/true)) {
     refusal = json_error(ErrorCode::bad_request, "malformed upgrade request");
+  } else if (auto host_error = host_header_error(wsi)) {
+    refusal = json_error(ErrorCode::bad_request, *host_error);
   } else if (!origin_allowed(request)) {
     refusal =
         json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
@@ -408,6 +430,7 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
     case LWS_CALLBACK_HTTP_BODY: {
       Exchange& exchange = exchange_of(wsi);
       if (!exchange.reading_body) return 0;
+      if (std::chrono::steady_clock::now() > exchange.body_deadline) return -1;  // slow body
       if (exchange.request.body.size() + len > options_.max_body_bytes) {
         exchange.reading_body = false;
         exchange.close_after_response = true;
@@ -423,6 +446,7 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
       Exchange& exchange = exchange_of(wsi);
       if (!exchange.reading_body) return 0;
       exchange.reading_body = false;
+      exchange.timer_id = 0;  // the body deadline's; a stream sets its own
       return dispatch(wsi, exchange);
     }
 
@@ -527,7 +551,9 @@ void Loop::run_due_timers() {
     if (exchange.session) {
       close = exchange.session->on_timer(key.wsi) == After::close;
     } else {
-      close = exchange.idle;  // a keep-alive connection idle for keepalive_timeout
+      // A keep-alive connection idle for keepalive_timeout (--idle-timeout), whatever it
+      // trickles of a next request before on_http, or a body not complete in time.
+      close = exchange.idle || exchange.reading_body;
     }
     // Outside the connection's callbacks, lws closes it on its next service round.
     if (close) lws_set_timeout(key.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -554,25 +580,45 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
     lws_callback_on_writable(wsi);
     return 0;
   }
+  // Checked before any route, so every path answers it alike (RFC 9112 3.2).
+  if (auto host_error = host_header_error(wsi)) {
+    exchange.close_after_response = true;
+    exchange.response = json_error(ErrorCode::bad_request, *host_error);
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  // A chunked body would be read as no body at all (and its bytes as the next request):
+  // refuse it plainly instead. Every client we know sends a Content-Length.
+  if (!exchange.request.header("transfer-encoding").empty()) {
+    exchange.close_after_response = true;
+    exchange.response = json_error(ErrorCode::bad_request,
+                                   "send the body with a Content-Length; Transfer-Encoding "
+                                   "(chunked) bodies are not accepted");
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
   const std::string length = exchange.request.header("content-length");
   if (!length.empty()) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
-    if (errno || end == length.c_str() || *end) {
+    const std::optional<std::uint64_t> n = parse_content_length(length);
+    if (!n) {
       exchange.close_after_response = true;
       exchange.response = json_error(ErrorCode::bad_request, "bad Content-Length");
       lws_callback_on_writable(wsi);
       return 0;
     }
-    if (n > options_.max_body_bytes) {
+    if (*n > options_.max_body_bytes) {
       exchange.close_after_response = true;
       exchange.response = json_error(ErrorCode::too_large, "request body over 4096 bytes");
       lws_callback_on_writable(wsi);
       return 0;
     }
-    if (n > 0) {
+    if (*n > 0) {
       exchange.reading_body = true;
+      exchange.body_deadline = std::chrono::steady_clock::now() + options_.header_timeout;
+      // body_deadline is checked per chunk; this closes a body that stops coming at all
+      // (lws's own timeout was dropped after the previous response, see
+      // complete_transaction()).
+      set_timer(wsi, options_.header_timeout);
       return 0;  // dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION
     }
   }
@@ -610,15 +656,31 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
   const auto segments = split_path(request.path);
   bool path_matched = false;
   std::string allowed_methods;
+  const Route* chosen = nullptr;
+  std::map<std::string, std::string> params;
   for (const Route& route : routes_) {
-    std::map<std::string, std::string> params;
+    params.clear();
     if (!match_route(route.segments, segments, params)) continue;
     path_matched = true;
-    if (route.method != request.method) {
-      if (!allowed_methods.empty()) allowed_methods += ", ";
-      allowed_methods += route.method;
-      continue;
+    if (route.method == request.method) {
+      chosen = &route;
+      break;
     }
+    if (!allowed_methods.empty()) allowed_methods += ", ";
+    allowed_methods += route.method;
+  }
+  // libwebsockets folds "//" into "/" before we see the path, so `/api/rooms//commands`
+  // arrives as `/api/rooms/commands`. A route of this method that matches with one
+  // `{name}` segment empty takes it and answers the empty name in its own terms
+  // (bad_room), instead of a 405 from a shorter route.
+  for (auto it = routes_.begin(); !chosen && it != routes_.end(); ++it) {
+    params.clear();
+    if (it->method == request.method && match_route_folded(it->segments, segments, params)) {
+      chosen = &*it;
+    }
+  }
+  if (chosen) {
+    const Route& route = *chosen;
     request.params = std::move(params);
     if (route.stream) {
       auto opened = route.stream->open(wsi, request);

@@ -1,7 +1,6 @@
 #include "tickcast/sse/sse_transport.h"
 
-#include <charconv>
-
+#include "last_event_id.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
@@ -30,6 +29,7 @@ struct SseSession final : http::internal::Session {
   bool joined = false;
   bool heartbeat_due = false;
   bool closing = false;
+  bool end_after_flush = false;  // the join was refused: end the stream once the error is out
   Outbox outbox;
   ClientRef client;
 
@@ -61,13 +61,6 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
 };
 
 namespace {
-
-std::optional<std::uint64_t> parse_seq(const std::string& text) {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Appends one event in the wire format: `id:` only for room events, so an error reply
 // never moves the client's Last-Event-ID.
@@ -128,6 +121,10 @@ After SseSession::on_writable(lws* wsi) {
     return After::close;
   }
   owner->counters.sent += written;
+  if (end_after_flush && outbox.empty()) {
+    closing = true;  // the refusal is written: end the stream on the next writable
+    lws_callback_on_writable(wsi);
+  }
   return After::keep;
 }
 
@@ -162,11 +159,16 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     return response;
   }
   std::optional<std::uint64_t> resume_after;
-  std::string last_event_id = request.header("last-event-id");
-  if (last_event_id.empty() && request.query.count("last_event_id")) {
-    last_event_id = request.query.at("last_event_id");  // for clients that cannot set headers
+  const std::string last_event_id_header = request.header("last-event-id");
+  if (const std::string_view id = resume_id(last_event_id_header, request.query); !id.empty()) {
+    // Only a seq we sent is a position; anything else is refused rather than silently
+    // read as "from the start", so a broken client learns of it.
+    resume_after = parse_last_event_id(id);
+    if (!resume_after) {
+      return http::json_error(ErrorCode::bad_request,
+                              "Last-Event-ID must be a seq (a non-negative integer)");
+    }
   }
-  if (!last_event_id.empty()) resume_after = parse_seq(last_event_id);
 
   auto fresh = std::make_unique<SseSession>(options);
   fresh->owner = this;
@@ -177,8 +179,9 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
   SseSession* raw = &sessions.add(std::move(fresh));
+  http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse");
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse", request.peer);
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
   // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
@@ -191,13 +194,24 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   return raw;
 }
 
-void SseTransport::Impl::closed(SseSession& session) { sessions.remove(session); }
+void SseTransport::Impl::closed(SseSession& session) {
+  if (sink) sink->on_unsubscribe(session.room, session.client);
+  sessions.remove(session);
+}
 
 void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   SseSession* session = sessions.find(id);
   if (!session) return;
-  session->joined = true;
   const auto now = std::chrono::steady_clock::now();
+  if (!session->joined && !session->end_after_flush && !messages.empty() &&
+      messages.front().kind == MessageKind::error) {
+    // The room refused the join (overloaded, rate_limited): the error event, then the end
+    // of the stream; EventSource comes back after `retry`. It never joins the room.
+    session->end_after_flush = true;
+    enqueue(*session, messages.front(), now);
+    return;
+  }
+  session->joined = true;
   for (const Message& m : messages) enqueue(*session, m, now);
 }
 
@@ -212,10 +226,12 @@ void SseTransport::Impl::enqueue(SseSession& session, const Message& message, St
   if (session.closing) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
+      // Its socket is choked: drop the connection now rather than from a WRITEABLE callback.
       session.closing = true;
       session.outbox.clear();
       ++counters.closed_slow;
-      break;
+      http::internal::close_now(session.wsi);
+      return;
     case Outbox::Push::queued_dropping_oldest_tick:
       ++counters.dropped;
       break;

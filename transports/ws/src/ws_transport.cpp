@@ -29,6 +29,7 @@ struct WsSession final : http::internal::Session {
   std::string room;
   std::size_t room_index = 0;  // position in the room's vector, for O(1) removal
   bool joined = false;         // room broadcasts are skipped until the join reply arrives
+  int close_after_flush = 0;   // the join was refused: close with this once the error is out
   Outbox outbox;
   std::string rx;
   int close_code = 0;
@@ -113,19 +114,32 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
     server.loop().set_timer(wsi, *first);
   }
+  http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   session.client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), session.id, "ws");
+      weak_from_this(), server.loop().weak_from_this(), session.id, "ws", request.peer);
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
 }
 
-void WsTransport::Impl::closed(WsSession& session) { sessions.remove(session); }
+void WsTransport::Impl::closed(WsSession& session) {
+  if (sink) sink->on_unsubscribe(session.room, session.client);
+  sessions.remove(session);
+}
 
 void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   WsSession* session = sessions.find(id);
   if (!session) return;
-  session->joined = true;
   const auto now = std::chrono::steady_clock::now();
+  if (!session->joined && session->close_after_flush == 0 && !messages.empty() &&
+      messages.front().kind == MessageKind::error) {
+    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
+    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
+    // The socket never joins the room.
+    session->close_after_flush = 1008;
+    enqueue(*session, messages.front(), now);
+    return;
+  }
+  session->joined = true;
   for (const Message& message : messages) enqueue(*session, message, now);
 }
 
@@ -142,7 +156,9 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message, Stea
   if (session.close_code) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
+      // Its socket is choked, so no close frame can reach it: drop the connection now.
       close_session(session, 1008, "client too slow");
+      http::internal::close_now(session.wsi);
       return;
     case Outbox::Push::queued_dropping_oldest_tick:
       ++counters.dropped;
@@ -216,7 +232,13 @@ After WsSession::on_writable(lws* wsi) {
     outbox.pop(std::chrono::steady_clock::now());
     ++owner->counters.sent;
   }
-  if (!outbox.empty()) lws_callback_on_writable(wsi);
+  if (!outbox.empty()) {
+    lws_callback_on_writable(wsi);
+  } else if (close_after_flush) {
+    close_code = close_after_flush;  // the error is written: close on the next writable
+    close_reason = "room refused; try again later";
+    lws_callback_on_writable(wsi);
+  }
   return After::keep;
 }
 

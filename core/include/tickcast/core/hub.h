@@ -11,7 +11,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -23,12 +25,23 @@
 
 namespace tickcast {
 
+namespace detail {
+class PeerRateLimiter;
+}
+
 /// HubOptions configures every room's timer and the Hub's bounds.
 struct HubOptions {
   TimerConfig timer;                    ///< default lengths of a new room
   Millis tick{1000};                    ///< tick period
   std::size_t history_capacity = 1024;  ///< events kept per room for resume
   std::size_t max_rooms = 10000;        ///< beyond it new rooms are refused (overloaded)
+  /// room_idle: a room with no clients and a stopped timer is evicted once this long has
+  /// passed since its last join, leave, command or read; zero keeps every room forever.
+  Millis room_idle{std::chrono::minutes(10)};
+  /// room_create_per_minute: new rooms one peer (Client::peer) may create per minute,
+  /// after a burst of room_create_burst; beyond it rate_limited. Zero: unlimited.
+  double room_create_per_minute = 30;
+  double room_create_burst = 60;  ///< rooms one peer may create at once
 };
 
 /// CommandOutcome is the result of a command sent through Hub::command (REST).
@@ -47,10 +60,13 @@ struct RoomSummary {
 
 /// HubStats is what /metrics shows of the Hub.
 struct HubStats {
-  std::uint64_t rooms = 0;              ///< rooms that exist
-  std::uint64_t events_broadcast = 0;   ///< events given to the transports
-  std::uint64_t commands_ok = 0;        ///< commands that changed a room
-  std::uint64_t commands_rejected = 0;  ///< commands answered with an error
+  std::uint64_t rooms = 0;               ///< rooms that exist
+  std::uint64_t events_broadcast = 0;    ///< events given to the transports
+  std::uint64_t commands_ok = 0;         ///< commands that changed a room
+  std::uint64_t commands_rejected = 0;   ///< commands answered with an error
+  std::uint64_t rooms_evicted = 0;       ///< idle rooms dropped (room_idle)
+  std::uint64_t rooms_refused_rate = 0;  ///< room creations refused: the peer's rate
+  std::uint64_t rooms_refused_full = 0;  ///< room creations refused: max_rooms reached
 };
 
 /// Hub is the timer core: rooms, their timers and histories, and the broadcast fan-out.
@@ -76,19 +92,24 @@ class Hub final : public Sink {
   /// pump runs posted work and every timer due at clock.now(), on the calling thread.
   /// For tests with a fake clock; never call it while start()ed.
   void pump();
-  /// next_due returns the earliest timer deadline, for tests that drive pump().
+  /// next_due returns the earliest timer or idle-eviction deadline, for tests that drive
+  /// pump().
   std::optional<MonotonicTime> next_due();
 
   // Sink
   void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
                     ClientRef client) override;
   void on_message(std::string room, std::string payload, ClientRef client) override;
+  void on_unsubscribe(std::string room, ClientRef client) override;
 
-  /// command runs one command for REST; `done` is called on the strand.
-  void command(std::string room, std::string payload, std::function<void(CommandOutcome)> done);
+  /// command runs one command for REST; `done` is called on the strand. `peer` is the
+  /// requester's address, for the room-creation rate limit ("" is not limited).
+  void command(std::string room, std::string payload, std::function<void(CommandOutcome)> done,
+               std::string peer = {});
   /// snapshot calls `done` on the strand with the room's snapshot event (creating the room),
-  /// or an error (bad_room, overloaded).
-  void snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done);
+  /// or an error (bad_room, overloaded, rate_limited). `peer` as for command().
+  void snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done,
+                std::string peer = {});
   /// rooms calls `done` on the strand with every room.
   void rooms(std::function<void(std::vector<RoomSummary>)> done);
   /// stats returns counters; safe from any thread.
@@ -100,8 +121,20 @@ class Hub final : public Sink {
 
   void post(Task task);
   void run_posted();
+  // DueEntry: `room` has something to do at `due` (a tick, or an idle check). Ordered by
+  // due, then name.
+  struct DueEntry {
+    MonotonicTime due;
+    std::string room;
+    auto operator<=>(const DueEntry&) const = default;
+  };
+  using DueQueue = std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>>;
   void advance_timers(MonotonicTime now);
-  Room* find_or_create(const std::string& name, std::optional<Error>& error);
+  void schedule_ticks(const std::string& name, Room& room);
+  Room* find_or_create(const std::string& name, std::string_view peer, std::optional<Error>& error);
+  void touch(const std::string& name, Room& room, MonotonicTime now);
+  void queue_if_idle(const std::string& name, Room& room);
+  void evict_idle(MonotonicTime now);
   void broadcast(const std::string& name, Room& room, const TimerEvent& event);
   Payload snapshot_payload(const std::string& name, Room& room);
   std::optional<Error> apply(Room& room, const std::string& name, const Command& command);
@@ -111,6 +144,17 @@ class Hub final : public Sink {
   const Clock& clock_;
   std::vector<Transport*> transports_;
   std::map<std::string, std::unique_ptr<Room>, std::less<>> rooms_;  // strand only
+  // Running timers by their next deadline (Room::tick_queued is the live entry; others
+  // are stale and skipped), so a wake-up touches the rooms that are due, not every room.
+  DueQueue ticks_;
+  // Rooms that may be evicted, by deadline; at most one entry per room (Room::idle_queued).
+  // An entry whose room has been used since is re-queued or dropped when it comes due, so
+  // a wake-up costs the entries due, never a walk over every room. Strand only.
+  DueQueue idle_;
+  // A new room's seq starts here: above every seq an evicted room ever used, so a room
+  // created again under an evicted name never repeats a seq its old clients saw.
+  std::uint64_t seq_floor_ = 0;
+  std::unique_ptr<detail::PeerRateLimiter> create_limiter_;  // strand only
 
   mutable std::mutex mutex_;  // guards posted_, stopping_ and stats_
   std::condition_variable wake_;

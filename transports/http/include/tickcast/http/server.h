@@ -38,8 +38,14 @@ struct ServerOptions {
   std::string web_root;            ///< folder of static files served at `/`; empty: none
   /// Origins allowed besides the server's own (same Host); "*" allows every origin.
   std::vector<std::string> allowed_origins;
-  std::size_t max_body_bytes = 4096;           ///< larger request bodies get 413
-  std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
+  std::size_t max_body_bytes = 4096;  ///< larger request bodies get 413
+  /// An HTTP keep-alive connection is closed this long after its last response unless a
+  /// complete next request's headers have arrived by then (the loop's own deadline).
+  std::chrono::seconds keepalive_timeout{30};
+  /// A new connection's first request headers must all arrive within this, however slowly
+  /// they trickle; a socket that sends nothing is closed after it too. A request's body then
+  /// has as long again (on a keep-alive connection, keepalive_timeout bounds the headers).
+  std::chrono::seconds header_timeout{10};
   /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};
@@ -54,6 +60,9 @@ struct Request {
   std::map<std::string, std::string> params;   ///< `{name}` segments of the matched route
   std::map<std::string, std::string> headers;  ///< lower-case names of the headers read
   std::string body;
+  /// peer is the client's IP address as the socket shows it ("" if unknown); behind a
+  /// proxy, the proxy's.
+  std::string peer;
   /// header returns a header's value, or "" when absent. Names are lower-case.
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
@@ -69,9 +78,10 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// json_error returns the JSON error body every HTTP error carries:
-/// {"success":false,"error":message,"code":code}, with the code's HTTP status.
-Response json_error(ErrorCode code, std::string_view message);
+/// json_error returns the JSON error every HTTP error carries, with the code's HTTP status:
+/// the contract's error event {"event":"timer","success":false,"data":null,"error":message,
+/// "code":code}, plus "request_id" when not empty.
+Response json_error(ErrorCode code, std::string_view message, std::string_view request_id = {});
 
 /// Responder completes one request, once. Threads: respond() may be called from any thread
 /// (a hub callback, say); a response to a client that has gone away is dropped.
@@ -104,7 +114,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// route adds a handler for `method` and a path pattern: a literal path whose segments
-  /// may be `{name}` (any one non-empty segment, given in Request::params).
+  /// may be `{name}` (any one segment, given in Request::params). The segment may be empty
+  /// (`/rooms//x`): the handler validates it and answers a bad one in its own terms.
   void route(std::string method, std::string pattern, Handler handler);
 
   /// start binds and runs the service thread; throws std::runtime_error with a clear
