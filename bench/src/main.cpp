@@ -124,6 +124,12 @@ int main(int argc, char** argv) {
   app.add_option("--target-mqtt", target_mqtt,
                  "mqtt://host:port of its broker (default: its host, 1883)");
   app.add_flag("--no-floor", no_floor, "skip the tcp floor (no ratios)");
+  int runs = 1;
+  app.add_option("--runs", runs,
+                 "rounds of every transport and size, interleaved (a round runs each once); "
+                 "prints the median and range per row")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   std::string scenarios_list = "normal";
   app.add_option("--scenario", scenarios_list,
                  "comma list of normal, slow-consumer (stalled readers that never read join "
@@ -228,28 +234,35 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Rounds are interleaved (every transport once per round, not K in a row), so that
+  // the other load on a shared machine spreads over every row alike.
   std::vector<RunResult> results;
-  for (std::size_t size : sizes) {
-    std::vector<std::pair<std::string, std::string>> order;  // transport, scenario
-    if (!no_floor) order.emplace_back("tcp", "normal");
-    for (const auto& transport : transports) {
-      for (const auto& scenario : scenarios) order.emplace_back(transport, scenario);
-    }
-    for (const auto& [transport, scenario] : order) {
-      options.scenario = scenario;
-      RunResult r = run_one(options, transport, size);
-      if (live) std::fprintf(stderr, "\r\033[K");
-      char line[128];
-      std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
-                    static_cast<double>(r.latency.percentile(50)) / 1000,
-                    static_cast<double>(r.latency.percentile(99)) / 1000);
-      std::fprintf(stderr, "tickcast-bench: %-8s %-13s N=%-6zu load %.2f  %s\n", transport.c_str(),
-                   scenario.c_str(), size, r.load_before, r.held ? line : r.note.c_str());
-      results.push_back(std::move(r));
+  for (int run = 1; run <= runs; ++run) {
+    for (std::size_t size : sizes) {
+      std::vector<std::pair<std::string, std::string>> order;  // transport, scenario
+      if (!no_floor) order.emplace_back("tcp", "normal");
+      for (const auto& transport : transports) {
+        for (const auto& scenario : scenarios) order.emplace_back(transport, scenario);
+      }
+      for (const auto& [transport, scenario] : order) {
+        options.scenario = scenario;
+        RunResult r = run_one(options, transport, size);
+        r.run = run;
+        if (live) std::fprintf(stderr, "\r\033[K");
+        char line[128];
+        std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
+                      static_cast<double>(r.latency.percentile(50)) / 1000,
+                      static_cast<double>(r.latency.percentile(99)) / 1000);
+        std::fprintf(stderr, "tickcast-bench: round %d/%d %-8s %-13s N=%-6zu load %.2f  %s\n", run,
+                     runs, transport.c_str(), scenario.c_str(), size, r.load_before,
+                     r.held ? line : r.note.c_str());
+        results.push_back(std::move(r));
+      }
     }
   }
   std::cout << "\n";
   print_table(std::cout, results);
+  if (runs > 1) print_summary(std::cout, results);
 
   if (!json_path.empty()) {
     std::ofstream out(json_path);

@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -11,15 +12,19 @@ namespace tickcast::bench {
 
 namespace {
 
-const RunResult* floor_of(const std::vector<RunResult>& results, std::size_t clients) {
+// The floor of the same size in the same round.
+const RunResult* floor_of(const std::vector<RunResult>& results, std::size_t clients, int run) {
   for (const auto& r : results) {
-    if (r.transport == "tcp" && r.clients == clients && r.held && r.latency.count() > 0) return &r;
+    if (r.transport == "tcp" && r.clients == clients && r.run == run && r.held &&
+        r.latency.count() > 0) {
+      return &r;
+    }
   }
   return nullptr;
 }
 
 std::optional<double> ratio(const RunResult& r, const std::vector<RunResult>& results, double p) {
-  const RunResult* tcp = floor_of(results, r.clients);
+  const RunResult* tcp = floor_of(results, r.clients, r.run);
   if (!tcp || !r.held || r.latency.count() == 0) return std::nullopt;
   const auto base = static_cast<double>(tcp->latency.percentile(p));
   if (base <= 0) return std::nullopt;
@@ -146,6 +151,60 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
   }
 }
 
+namespace {
+
+// "median (min-max)" of the values, or "-" when there are none.
+std::string spread(std::vector<double> values, const char* format) {
+  if (values.empty()) return "-";
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  const double median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return num(median, format) + " (" + num(values.front(), format) + "-" +
+         num(values.back(), format) + ")";
+}
+
+}  // namespace
+
+void print_summary(std::ostream& out, const std::vector<RunResult>& results) {
+  std::vector<std::pair<std::string, std::size_t>> keys;
+  for (const auto& r : results) {
+    const std::pair key{label_of(r), r.clients};  // a scenario is a row of its own
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
+  out << "\nmedian (min-max) over the rounds; ratios to the tcp floor of the same round\n";
+  out << "transport       N  runs  p50 ms                 p99 ms                 p99/tcp"
+         "             srv cpu%            cpu/tcp             lost\n";
+  for (const auto& [label, clients] : keys) {
+    std::vector<double> p50, p99, r99, cpu, rcpu;
+    std::uint64_t lost = 0;
+    int runs = 0;
+    for (const auto& r : results) {
+      if (label_of(r) != label || r.clients != clients) continue;
+      ++runs;
+      lost += r.lost;
+      if (!r.held || r.latency.count() == 0) continue;
+      p50.push_back(static_cast<double>(r.latency.percentile(50)) / 1000);
+      p99.push_back(static_cast<double>(r.latency.percentile(99)) / 1000);
+      if (auto value = ratio(r, results, 99)) r99.push_back(*value);
+      if (r.server_measured) {
+        cpu.push_back(r.server_cpu_percent);
+        const RunResult* tcp = floor_of(results, r.clients, r.run);
+        if (tcp && tcp->server_measured && tcp->server_cpu_percent > 0) {
+          rcpu.push_back(r.server_cpu_percent / tcp->server_cpu_percent);
+        }
+      }
+    }
+    char head[64];
+    std::snprintf(head, sizeof head, "%-9s %6zu  %4d  ", label.c_str(), clients, runs);
+    auto cell = [](const std::string& text) {
+      return text + std::string(text.size() < 21 ? 21 - text.size() : 1, ' ');
+    };
+    out << head << cell(spread(p50, "%.1f")) << cell(spread(p99, "%.1f"))
+        << cell(spread(r99, "%.2f")) << cell(spread(cpu, "%.1f")) << cell(spread(rcpu, "%.2f"))
+        << lost << "\n";
+  }
+}
+
 nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& machine,
                        const RunOptions& options) {
   nlohmann::json runs = nlohmann::json::array();
@@ -156,6 +215,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
       ratios[name] = value ? nlohmann::json(*value) : nlohmann::json(nullptr);
     }
     runs.push_back({
+        {"run", r.run},
         {"transport", r.transport},
         {"clients", r.clients},
         {"tick_ms", r.tick_ms},

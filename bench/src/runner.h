@@ -59,6 +59,7 @@ struct ScenarioResult {
 
 /// RunResult is everything measured in one run.
 struct RunResult {
+  int run = 1;  ///< which of the --runs rounds (each round runs every transport once)
   std::string transport;
   std::size_t clients = 0;
   int tick_ms = 0;

@@ -34,6 +34,16 @@ TEST(EventScan, ReadsTheFields) {
   EXPECT_EQ(f->running, true);
 }
 
+// A room named like a key ("seq") is a value, not the key (found by the fuzzer).
+TEST(EventScan, ARoomNamedLikeAKeyIsNotTheKey) {
+  auto f = scan_event(
+      R"({"event":"timer","room":"seq","seq":7,"reason":"tick","state":{"running":true},)"
+      R"("server_time_us":-5})");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->seq, 7u);
+  EXPECT_EQ(f->server_time_us, -5);
+}
+
 TEST(EventScan, ErrorsAreNotEvents) {
   EXPECT_FALSE(scan_event(R"({"event":"timer","success":false,"error":"Timer already started"})"));
 }

@@ -200,6 +200,11 @@ int main(int argc, char** argv) {
                  "seconds of silence (no pong) before a WebSocket is closed")
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
+  http::EventLib event_lib = http::EventLib::poll;
+  app.add_option("--event-lib", event_lib, "event loop under libwebsockets: poll or libev (epoll)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, http::EventLib>{
+          {"poll", http::EventLib::poll}, {"libev", http::EventLib::libev}}))
+      ->capture_default_str();
 
   app.add_option("--room-idle", room_idle,
                  "evict a room with no clients and a stopped timer after this long (0: never)")
@@ -222,7 +227,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_option("--idle-timeout", idle_timeout_s,
-                 "seconds an idle HTTP keep-alive connection is kept")
+                 "seconds an idle HTTP keep-alive connection is kept (and may take to send its "
+                 "next request's headers)")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_option("--stuck-timeout", stuck_timeout_s,
@@ -306,6 +312,7 @@ int main(int argc, char** argv) {
   http_options.allowed_origins = allowed_origins;
   http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
   http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
+  http_options.event_lib = event_lib;
   http_options.header_timeout = std::chrono::seconds(header_timeout_s);
   http_options.keepalive_timeout = std::chrono::seconds(idle_timeout_s);
   http::Server http_server(http_options);

@@ -362,5 +362,38 @@ TEST(Slowloris, TricklingAndSilentSocketsAreClosedAndNormalClientsGetIn) {
   EXPECT_EQ(health->status, 200);
 }
 
+// On a keep-alive connection the next request is bounded too, though libwebsockets' own
+// keep-alive timeout is dropped after each response: its headers by --idle-timeout (the
+// loop's idle deadline), its body by --header-timeout, however slowly either trickles.
+TEST(Slowloris, ASlowNextRequestOnAKeepAliveConnectionIsClosed) {
+  ServerProcess server({"--transport", "ws", "--idle-timeout", "2", "--header-timeout", "2"});
+  const std::string next_headers =
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(64, 'a') + "\r\n\r\n";
+  const std::string next_body_request =
+      "POST /api/rooms/keep/commands HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+  RawSocket slow_headers(server.port()), slow_body(server.port());
+  ASSERT_TRUE(slow_headers.connected() && slow_body.connected());
+  ASSERT_TRUE(slow_headers.send(plain_get("/healthz")));
+  ASSERT_TRUE(slow_body.send(plain_get("/healthz")));
+  std::this_thread::sleep_for(200ms);  // the first responses are out: both are keep-alive
+  ASSERT_TRUE(slow_body.send(next_body_request));
+  std::atomic<bool> stop{false};
+  std::thread trickler([&] {
+    for (std::size_t at = 0; !stop && at < next_headers.size(); ++at) {
+      slow_headers.send(next_headers.substr(at, 1));
+      slow_body.send(" ");
+      for (int i = 0; i < 25 && !stop; ++i) std::this_thread::sleep_for(10ms);
+    }
+  });
+  const auto deadline = Clock::now() + 10s;  // the trickle would last about 25 s
+  const bool headers_closed = slow_headers.closed_by_peer(deadline);
+  const bool body_closed = slow_body.closed_by_peer(deadline);
+  stop = true;
+  trickler.join();
+  EXPECT_TRUE(headers_closed);
+  EXPECT_TRUE(body_closed);
+}
+
 }  // namespace
 }  // namespace tickcast

@@ -83,12 +83,14 @@ bool peer_gone(lws* wsi) {
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+// On the loop's coarse timer, not an lws timer: with N polls parked, each lws timer is an
+// O(N) insert into lws 4.1's sorted list, and every poll arms one per request.
 void arm_timer(lws* wsi, std::chrono::steady_clock::time_point deadline) {
   const auto now = std::chrono::steady_clock::now();
   const auto wait =
       std::max(std::chrono::steady_clock::duration::zero(),
                std::min<std::chrono::steady_clock::duration>(deadline - now, kProbeInterval));
-  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
+  http::internal::loop_of(wsi).set_timer(wsi, wait);
 }
 
 After PollSession::on_timer(lws* wsi) {
@@ -167,7 +169,7 @@ void LongPollTransport::Impl::closed(PollSession& session) {
 void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
   session.answering = true;
   session.answer = std::move(response);
-  lws_set_timer_usecs(session.wsi, LWS_SET_TIMER_USEC_CANCEL);
+  server.loop().cancel_timer(session.wsi);
   lws_callback_on_writable(session.wsi);
 }
 

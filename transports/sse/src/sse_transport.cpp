@@ -131,8 +131,7 @@ After SseSession::on_writable(lws* wsi) {
 After SseSession::on_timer(lws* wsi) {
   heartbeat_due = true;
   lws_callback_on_writable(wsi);
-  lws_set_timer_usecs(
-      wsi, std::chrono::duration_cast<std::chrono::microseconds>(owner->options.heartbeat).count());
+  owner->server.loop().set_timer(wsi, owner->options.heartbeat);
   return After::keep;
 }
 
@@ -186,9 +185,10 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
   // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
+  // The heartbeat runs on the loop's coarse timer: an lws timer per stream would be an
+  // O(N) insert into lws 4.1's sorted list at every heartbeat of every stream.
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-  lws_set_timer_usecs(
-      wsi, std::chrono::duration_cast<std::chrono::microseconds>(options.heartbeat).count());
+  server.loop().set_timer(wsi, options.heartbeat);
   lws_callback_on_writable(wsi);  // headers and retry: at once
   sink->on_subscribe(room, resume_after, raw->client);
   return raw;

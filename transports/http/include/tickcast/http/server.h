@@ -22,6 +22,15 @@ namespace internal {
 class Loop;
 }
 
+/// EventLib is the event loop under libwebsockets: its own poll() loop, O(descriptors)
+/// per loop round and no syscall per write, or libev, epoll: O(ready descriptors) per
+/// round but two epoll_ctl() per write (lws arms and disarms POLLOUT for each). poll is
+/// the default: for tickcast's broadcast pattern (every client written once per event,
+/// in one round) it used less CPU at 10,000 clients (docs/benchmarks.md); libev suits
+/// many connections with sparse, scattered traffic. (lws's libuv plugin measured slower
+/// than both.)
+enum class EventLib { poll, libev };
+
 /// ServerOptions configures the listener.
 struct ServerOptions {
   std::string host = "127.0.0.1";  ///< address to bind
@@ -29,15 +38,18 @@ struct ServerOptions {
   std::string web_root;            ///< folder of static files served at `/`; empty: none
   /// Origins allowed besides the server's own (same Host); "*" allows every origin.
   std::vector<std::string> allowed_origins;
-  std::size_t max_body_bytes = 4096;           ///< larger request bodies get 413
-  std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
-  /// A request's headers must all arrive within this of the connection opening (or of the
-  /// previous response on a keep-alive connection), however slowly they trickle; a socket
-  /// that sends nothing is closed after it too. Its body then has as long again.
+  std::size_t max_body_bytes = 4096;  ///< larger request bodies get 413
+  /// An HTTP keep-alive connection is closed this long after its last response unless a
+  /// complete next request's headers have arrived by then (the loop's own deadline).
+  std::chrono::seconds keepalive_timeout{30};
+  /// A new connection's first request headers must all arrive within this, however slowly
+  /// they trickle; a socket that sends nothing is closed after it too. A request's body then
+  /// has as long again (on a keep-alive connection, keepalive_timeout bounds the headers).
   std::chrono::seconds header_timeout{10};
   /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};
+  EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
 };
 
 /// Request is an HTTP request as routes see it; the path is percent-decoded.
