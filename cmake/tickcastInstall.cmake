@@ -18,10 +18,12 @@ set(TICKCAST_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/tickcast)
 set(_tickcast_component_dirs
   core core
   auth transports/auth
+  sqlite stores/sqlite
   http transports/http
   ws transports/ws
   sse transports/sse
   longpoll transports/longpoll
+  socketio transports/socketio
   mqtt transports/mqtt
   httplib transports/httplib)
 set(_tickcast_targets_core tickcast_core)

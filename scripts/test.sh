@@ -2,11 +2,13 @@
 # The README's second command: installs what is missing, builds, and runs every test:
 # the whole suite on the default build, then unit and integration tests under
 # AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer (browser, bench and
-# install tests run once, on the default build).
-# TICKCAST_SANITIZERS=0 skips the sanitizer builds.
+# install tests run once, on the default build), then every fuzz target (clang, ASan+UBSan)
+# for TICKCAST_FUZZ_SECONDS each (default 30) from its seed corpus in fuzz/corpus/.
+# TICKCAST_SANITIZERS=0 skips the sanitizer builds; TICKCAST_FUZZ_SECONDS=0 skips fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/check-format.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 scripts/build.sh default
@@ -20,4 +22,11 @@ if [[ ${TICKCAST_SANITIZERS:-1} == 1 ]]; then
     scripts/build.sh "$preset"
     ctest --preset "$preset" -j 2 --timeout 300 --label-exclude "e2e|bench|install|hygiene"
   done
+fi
+
+if [[ ${TICKCAST_FUZZ_SECONDS:-30} != 0 ]]; then
+  export TICKCAST_FUZZ_SECONDS=${TICKCAST_FUZZ_SECONDS:-30}
+  scripts/build.sh fuzz
+  # A crash fails here; its reproducer is left in fuzz/corpus/<target>/ (fuzz/README.md).
+  ctest --preset fuzz -j 2
 fi

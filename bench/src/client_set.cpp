@@ -9,6 +9,7 @@ namespace tickcast::bench {
 std::unique_ptr<ClientSet> make_ws_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_ws_raw_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_mqtt_clients(const Endpoint& endpoint, std::size_t n);
+std::unique_ptr<ClientSet> make_socketio_clients(const Endpoint& endpoint, std::size_t n);
 
 std::size_t fds_per_client(std::string_view transport) { return transport == "mqtt" ? 3 : 1; }
 
@@ -24,6 +25,7 @@ std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const End
   if (transport == "sse" || transport == "sse-httplib") return make_sse_clients(endpoint, n);
   if (transport == "longpoll") return make_longpoll_clients(endpoint, n);
   if (transport == "mqtt") return make_mqtt_clients(endpoint, n);
+  if (transport == "socketio") return make_socketio_clients(endpoint, n);
   if (transport == "tcp") return make_tcp_clients(endpoint, n);
   throw std::invalid_argument("unknown transport '" + std::string(transport) + "'");
 }

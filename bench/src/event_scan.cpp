@@ -6,13 +6,19 @@ namespace tickcast::bench {
 
 namespace {
 
-// Finds `"key":` and returns what follows it.
+// Finds `"key":` and returns what follows it. The same quoted text as a value (a room
+// named "seq") is followed by `,` or `}`, not `:`, and is skipped.
 std::optional<std::string_view> after_key(std::string_view json, std::string_view quoted_key) {
-  const std::size_t at = json.find(quoted_key);
-  if (at == std::string_view::npos) return std::nullopt;
-  std::string_view rest = json.substr(at + quoted_key.size());
-  while (!rest.empty() && (rest.front() == ' ' || rest.front() == ':')) rest.remove_prefix(1);
-  return rest;
+  for (std::size_t at = json.find(quoted_key); at != std::string_view::npos;
+       at = json.find(quoted_key, at + 1)) {
+    std::string_view rest = json.substr(at + quoted_key.size());
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (rest.empty() || rest.front() != ':') continue;
+    rest.remove_prefix(1);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    return rest;
+  }
+  return std::nullopt;
 }
 
 template <typename Int>

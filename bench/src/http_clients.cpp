@@ -47,25 +47,7 @@ class SseClients final : public StreamClients {
       error = "the event stream ended";
       return false;
     }
-    // Lines: `data: {json}` collects, an empty line ends the event; others are ignored.
-    std::size_t used = 0;
-    for (;;) {
-      const std::size_t end = conn.body.find('\n', used);
-      if (end == std::string::npos) break;
-      std::string_view line(conn.body.data() + used, end - used);
-      used = end + 1;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.empty()) {
-        if (!conn.data.empty()) deliver(conn, conn.data, received_us);
-        conn.data.clear();
-      } else if (line.starts_with("data:")) {
-        line.remove_prefix(5);
-        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-        if (!conn.data.empty()) conn.data.push_back('\n');
-        conn.data.append(line);
-      }
-    }
-    conn.body.erase(0, used);
+    conn.sse.feed(conn.body, [&](std::string_view data) { deliver(conn, data, received_us); });
     return true;
   }
 };

@@ -23,6 +23,18 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+// The status code of "HTTP/1.x NNN[ reason]" (RFC 9112 4: exactly three digits), or 0
+// for a line that is not a status line.
+int parse_status(std::string_view line) {
+  if (line.size() < 12 || line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) return 0;
+  int status = 0;
+  for (const char c : line.substr(9, 3)) {
+    if (c < '0' || c > '9') return 0;
+    status = status * 10 + (c - '0');
+  }
+  return status >= 100 ? status : 0;
+}
+
 }  // namespace
 
 HttpResponseReader::Result HttpResponseReader::fail(std::string why) {
@@ -48,9 +60,8 @@ HttpResponseReader::Result HttpResponseReader::feed(std::string& in, std::string
         if (!line(text)) goto done;
         if (!text.starts_with("HTTP/1."))
           return fail("not an HTTP response: " + std::string(text.substr(0, 40)));
-        status_ = 0;
-        std::from_chars(text.data() + std::min<std::size_t>(9, text.size()),
-                        text.data() + text.size(), status_);
+        status_ = parse_status(text);
+        if (status_ == 0) return fail("bad status line: " + std::string(text.substr(0, 40)));
         keep_alive_ = !text.starts_with("HTTP/1.0");
         chunked_ = has_length_ = false;
         content_length_ = 0;

@@ -21,9 +21,10 @@ using namespace tickcast::bench;
 
 // ws-lws is the ws transport read by tickcast::wsclient (libwebsockets) instead of the
 // bench's own client loop: the difference is the client library's share.
+// socketio is Socket.IO v4 over WebSocket on the same loop as ws: the protocol's own cost.
 // ws-tls and sse-tls are ws and sse over TLS (the same clients, with OpenSSL).
-const std::vector<std::string> kTransports{"ws",     "sse",         "longpoll", "mqtt",
-                                           "ws-lws", "sse-httplib", "ws-tls",   "sse-tls"};
+const std::vector<std::string> kTransports{"ws",     "sse",      "longpoll", "mqtt",   "ws-lws",
+                                           "sse-httplib", "socketio", "ws-tls",   "sse-tls"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
-  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws,sse-httplib";
+  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws,sse-httplib,socketio";
   std::string sizes_list = "100";
   bool compare = false;
   bool no_floor = false;
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
                "every transport and tcp for N in 1,100,1000,10000 (see --sizes)");
   app.add_option(
          "--transports", transports_list,
-         "comma list of ws,sse,longpoll,mqtt,ws-lws,sse-httplib or all (tcp is always added)")
+         "comma list of ws,sse,longpoll,mqtt,ws-lws,sse-httplib,socketio or all (tcp is always "
+         "added)")
       ->capture_default_str();
   app.add_option("--sizes,--clients", sizes_list, "comma list of client counts per transport")
       ->capture_default_str();
@@ -113,6 +115,9 @@ int main(int argc, char** argv) {
                  "embed-httplib to start for the sse-httplib row");
   app.add_option("--server", options.server_path, "tickcast-server to start for each run")
       ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir,
+                 "tickcast-server's --data-dir: none, or a folder (a fresh subfolder per run)")
+      ->capture_default_str();
   app.add_option("--host", options.host, "loopback address for servers and clients")
       ->capture_default_str();
   app.add_option("--target", target,
@@ -120,6 +125,31 @@ int main(int argc, char** argv) {
   app.add_option("--target-mqtt", target_mqtt,
                  "mqtt://host:port of its broker (default: its host, 1883)");
   app.add_flag("--no-floor", no_floor, "skip the tcp floor (no ratios)");
+  int runs = 1;
+  app.add_option("--runs", runs,
+                 "rounds of every transport and size, interleaved (a round runs each once); "
+                 "prints the median and range per row")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  std::string scenarios_list = "normal";
+  app.add_option("--scenario", scenarios_list,
+                 "comma list of normal, slow-consumer (stalled readers that never read join "
+                 "the room), churn (clients join and leave all through the window); runs "
+                 "are interleaved per transport, in this order")
+      ->capture_default_str();
+  app.add_option("--stalled", options.stalled, "slow-consumer: readers that never read")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--churn-rate", options.churn_rate, "churn: connects per second (0: unpaced)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100000.0));
+  app.add_option("--churn-workers", options.churn_workers, "churn: threads joining and leaving")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--server-arg", options.server_args,
+                 "an argument appended to each tickcast-server run (repeat it), e.g. "
+                 "--server-arg=--stuck-timeout --server-arg=5")
+      ->allow_extra_args(false);
   app.add_option("--json", json_path, "write every result as JSON");
   app.add_option("--csv", csv_path, "write every result as CSV");
   CLI11_PARSE(app, argc, argv);
@@ -198,25 +228,42 @@ int main(int argc, char** argv) {
     }
   }
 
+  const std::vector<std::string> scenarios = split(scenarios_list);
+  for (const auto& s : scenarios) {
+    if (s != "normal" && s != "slow-consumer" && s != "churn") {
+      std::fprintf(stderr, "tickcast-bench: unknown scenario '%s'\n", s.c_str());
+      return 2;
+    }
+  }
+  // Rounds are interleaved (every transport once per round, not K in a row), so that
+  // the other load on a shared machine spreads over every row alike.
   std::vector<RunResult> results;
-  for (std::size_t size : sizes) {
-    std::vector<std::string> order;
-    if (!no_floor) order.push_back("tcp");
-    order.insert(order.end(), transports.begin(), transports.end());
-    for (const auto& transport : order) {
-      RunResult r = run_one(options, transport, size);
-      if (live) std::fprintf(stderr, "\r\033[K");
-      char line[128];
-      std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
-                    static_cast<double>(r.latency.percentile(50)) / 1000,
-                    static_cast<double>(r.latency.percentile(99)) / 1000);
-      std::fprintf(stderr, "tickcast-bench: %-8s N=%-6zu %s\n", transport.c_str(), size,
-                   r.held ? line : r.note.c_str());
-      results.push_back(std::move(r));
+  for (int run = 1; run <= runs; ++run) {
+    for (std::size_t size : sizes) {
+      std::vector<std::pair<std::string, std::string>> order;  // transport, scenario
+      if (!no_floor) order.emplace_back("tcp", "normal");
+      for (const auto& transport : transports) {
+        for (const auto& scenario : scenarios) order.emplace_back(transport, scenario);
+      }
+      for (const auto& [transport, scenario] : order) {
+        options.scenario = scenario;
+        RunResult r = run_one(options, transport, size);
+        r.run = run;
+        if (live) std::fprintf(stderr, "\r\033[K");
+        char line[128];
+        std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
+                      static_cast<double>(r.latency.percentile(50)) / 1000,
+                      static_cast<double>(r.latency.percentile(99)) / 1000);
+        std::fprintf(stderr, "tickcast-bench: round %d/%d %-8s %-13s N=%-6zu load %.2f  %s\n", run,
+                     runs, transport.c_str(), scenario.c_str(), size, r.load_before,
+                     r.held ? line : r.note.c_str());
+        results.push_back(std::move(r));
+      }
     }
   }
   std::cout << "\n";
   print_table(std::cout, results);
+  if (runs > 1) print_summary(std::cout, results);
 
   if (!json_path.empty()) {
     std::ofstream out(json_path);

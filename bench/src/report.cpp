@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -11,19 +12,30 @@ namespace tickcast::bench {
 
 namespace {
 
-const RunResult* floor_of(const std::vector<RunResult>& results, std::size_t clients) {
+// The floor of the same size in the same round.
+const RunResult* floor_of(const std::vector<RunResult>& results, std::size_t clients, int run) {
   for (const auto& r : results) {
-    if (r.transport == "tcp" && r.clients == clients && r.held && r.latency.count() > 0) return &r;
+    if (r.transport == "tcp" && r.clients == clients && r.run == run && r.held &&
+        r.latency.count() > 0) {
+      return &r;
+    }
   }
   return nullptr;
 }
 
 std::optional<double> ratio(const RunResult& r, const std::vector<RunResult>& results, double p) {
-  const RunResult* tcp = floor_of(results, r.clients);
+  const RunResult* tcp = floor_of(results, r.clients, r.run);
   if (!tcp || !r.held || r.latency.count() == 0) return std::nullopt;
   const auto base = static_cast<double>(tcp->latency.percentile(p));
   if (base <= 0) return std::nullopt;
   return static_cast<double>(r.latency.percentile(p)) / base;
+}
+
+// The row label: the transport, and the scenario when it is not the normal one.
+std::string label_of(const RunResult& r) {
+  if (r.scenario == "slow-consumer") return r.transport + "/slow";
+  if (r.scenario == "churn") return r.transport + "/churn";
+  return r.transport;
 }
 
 std::string ms(std::int64_t us) {
@@ -68,10 +80,10 @@ Machine describe_machine() {
 
 void print_table(std::ostream& out, const std::vector<RunResult>& results) {
   const std::vector<std::pair<std::string, int>> columns{
-      {"transport", 9}, {"N", 6},        {"connect s", 9}, {"p50 ms", 8},   {"p90 ms", 8},
-      {"p99 ms", 8},    {"p99.9 ms", 8}, {"max ms", 8},    {"p50/tcp", 7},  {"p99/tcp", 7},
-      {"cmd p50", 8},   {"cmd p99", 8},  {"events/s", 9},  {"lost", 6},     {"dup", 4},
-      {"ooo", 4},       {"srv cpu%", 8}, {"peak MiB", 8},  {"KiB/conn", 8}, {"tick ms", 7},
+      {"transport", 14}, {"N", 6},        {"connect s", 9}, {"p50 ms", 8},   {"p90 ms", 8},
+      {"p99 ms", 8},     {"p99.9 ms", 8}, {"max ms", 8},    {"p50/tcp", 7},  {"p99/tcp", 7},
+      {"cmd p50", 8},    {"cmd p99", 8},  {"events/s", 9},  {"lost", 6},     {"dup", 4},
+      {"ooo", 4},        {"srv cpu%", 8}, {"peak MiB", 8},  {"KiB/conn", 8}, {"tick ms", 7},
       {"load", 5}};
   auto row = [&](const std::vector<std::string>& cells) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
@@ -89,16 +101,29 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
   row(header);
   std::vector<std::string> notes;
   for (const auto& r : results) {
-    const std::string label = r.transport + " " + std::to_string(r.clients);
+    const std::string label = label_of(r) + " " + std::to_string(r.clients);
     if (!r.note.empty()) notes.push_back(label + ": " + r.note);
+    if (r.scenario == "slow-consumer") {
+      notes.push_back(label + ": " + std::to_string(r.extra.stalled) + " stalled readers, " +
+                      std::to_string(r.extra.stalled_closed) +
+                      " closed by the server by the end; server counted " +
+                      std::to_string(r.extra.closed_slow) + " closed as slow, " +
+                      std::to_string(r.extra.ticks_dropped) + " ticks dropped");
+    }
+    if (r.scenario == "churn") {
+      notes.push_back(label + ": churn " + std::to_string(r.extra.churn_connects) + " connects (" +
+                      num(r.extra.churn_per_s) + "/s), " + std::to_string(r.extra.churn_errors) +
+                      " errors" +
+                      (r.extra.churn_error.empty() ? "" : " (first: " + r.extra.churn_error + ")"));
+    }
     if (!r.held && r.latency.count() == 0) {
-      std::vector<std::string> cells{r.transport, std::to_string(r.clients), "not held"};
+      std::vector<std::string> cells{label_of(r), std::to_string(r.clients), "not held"};
       cells.resize(columns.size(), "-");
       row(cells);
       continue;
     }
     auto r50 = ratio(r, results, 50), r99 = ratio(r, results, 99);
-    row({r.transport,
+    row({label_of(r),
          std::to_string(r.clients),
          num(r.connect_s, "%.2f"),
          ms(r.latency.percentile(50)),
@@ -126,6 +151,60 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
   }
 }
 
+namespace {
+
+// "median (min-max)" of the values, or "-" when there are none.
+std::string spread(std::vector<double> values, const char* format) {
+  if (values.empty()) return "-";
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  const double median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return num(median, format) + " (" + num(values.front(), format) + "-" +
+         num(values.back(), format) + ")";
+}
+
+}  // namespace
+
+void print_summary(std::ostream& out, const std::vector<RunResult>& results) {
+  std::vector<std::pair<std::string, std::size_t>> keys;
+  for (const auto& r : results) {
+    const std::pair key{label_of(r), r.clients};  // a scenario is a row of its own
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
+  out << "\nmedian (min-max) over the rounds; ratios to the tcp floor of the same round\n";
+  out << "transport       N  runs  p50 ms                 p99 ms                 p99/tcp"
+         "             srv cpu%            cpu/tcp             lost\n";
+  for (const auto& [label, clients] : keys) {
+    std::vector<double> p50, p99, r99, cpu, rcpu;
+    std::uint64_t lost = 0;
+    int runs = 0;
+    for (const auto& r : results) {
+      if (label_of(r) != label || r.clients != clients) continue;
+      ++runs;
+      lost += r.lost;
+      if (!r.held || r.latency.count() == 0) continue;
+      p50.push_back(static_cast<double>(r.latency.percentile(50)) / 1000);
+      p99.push_back(static_cast<double>(r.latency.percentile(99)) / 1000);
+      if (auto value = ratio(r, results, 99)) r99.push_back(*value);
+      if (r.server_measured) {
+        cpu.push_back(r.server_cpu_percent);
+        const RunResult* tcp = floor_of(results, r.clients, r.run);
+        if (tcp && tcp->server_measured && tcp->server_cpu_percent > 0) {
+          rcpu.push_back(r.server_cpu_percent / tcp->server_cpu_percent);
+        }
+      }
+    }
+    char head[64];
+    std::snprintf(head, sizeof head, "%-9s %6zu  %4d  ", label.c_str(), clients, runs);
+    auto cell = [](const std::string& text) {
+      return text + std::string(text.size() < 21 ? 21 - text.size() : 1, ' ');
+    };
+    out << head << cell(spread(p50, "%.1f")) << cell(spread(p99, "%.1f"))
+        << cell(spread(r99, "%.2f")) << cell(spread(cpu, "%.1f")) << cell(spread(rcpu, "%.2f"))
+        << lost << "\n";
+  }
+}
+
 nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& machine,
                        const RunOptions& options) {
   nlohmann::json runs = nlohmann::json::array();
@@ -136,6 +215,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
       ratios[name] = value ? nlohmann::json(*value) : nlohmann::json(nullptr);
     }
     runs.push_back({
+        {"run", r.run},
         {"transport", r.transport},
         {"clients", r.clients},
         {"tick_ms", r.tick_ms},
@@ -162,6 +242,16 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
         {"connect_ms_mean", r.connect_ms_mean},
         {"client_cpu_percent", r.client_cpu_percent},
         {"load_average", {{"before", r.load_before}, {"after", r.load_after}}},
+        {"scenario", r.scenario},
+        {"scenario_result",
+         {{"stalled", r.extra.stalled},
+          {"stalled_closed_by_server", r.extra.stalled_closed},
+          {"server_clients_closed_slow", r.extra.closed_slow},
+          {"server_ticks_dropped", r.extra.ticks_dropped},
+          {"churn_connects", r.extra.churn_connects},
+          {"churn_connects_per_s", r.extra.churn_per_s},
+          {"churn_errors", r.extra.churn_errors},
+          {"churn_first_error", r.extra.churn_error}}},
     });
   }
   return {
@@ -189,7 +279,9 @@ void write_csv(std::ostream& out, const std::vector<RunResult>& results) {
          "ratio_tcp,"
          "p99_ratio_tcp,cmd_p50_us,cmd_p99_us,command_timeouts,events_per_s,lost,duplicated,out_of_"
          "order,"
-         "server_cpu_percent,server_peak_rss_kib,rss_per_conn_kib,client_cpu_percent,note\n";
+         "server_cpu_percent,server_peak_rss_kib,rss_per_conn_kib,client_cpu_percent,load_before,"
+         "scenario,stalled,stalled_closed,closed_slow,ticks_dropped,churn_connects_per_s,churn_"
+         "errors,note\n";
   for (const auto& r : results) {
     auto opt = [](std::optional<double> v) { return v ? num(*v, "%.3f") : std::string(); };
     std::string note = r.note;
@@ -204,7 +296,10 @@ void write_csv(std::ostream& out, const std::vector<RunResult>& results) {
         << r.command.percentile(99) << ',' << r.command_timeouts << ','
         << num(r.events_per_s, "%.1f") << ',' << r.lost << ',' << r.duplicated << ','
         << r.out_of_order << ',' << num(r.server_cpu_percent) << ',' << r.server_peak_rss_kib << ','
-        << num(r.rss_per_conn_kib, "%.3f") << ',' << num(r.client_cpu_percent) << ",\"" << note
+        << num(r.rss_per_conn_kib, "%.3f") << ',' << num(r.client_cpu_percent) << ','
+        << num(r.load_before, "%.2f") << ',' << r.scenario << ',' << r.extra.stalled << ','
+        << r.extra.stalled_closed << ',' << r.extra.closed_slow << ',' << r.extra.ticks_dropped
+        << ',' << num(r.extra.churn_per_s) << ',' << r.extra.churn_errors << ",\"" << note
         << "\"\n";
   }
 }

@@ -24,6 +24,9 @@ Machine describe_machine();
 /// print_table writes the results as an aligned table with ratios to tcp.
 void print_table(std::ostream& out, const std::vector<RunResult>& results);
 
+/// print_summary writes, per transport and size, the median and range over the --runs
+/// rounds of p50, p99, their ratios to the tcp floor of the same round, and server CPU.
+void print_summary(std::ostream& out, const std::vector<RunResult>& results);
 /// to_json renders every result, the machine and the options.
 nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& machine,
                        const RunOptions& options);

@@ -16,6 +16,7 @@
 #include "child_process.h"
 #include "client_set.h"
 #include "http_request.h"
+#include "scenario.h"
 
 namespace tickcast::bench {
 
@@ -32,6 +33,15 @@ double load_average() {
   double one = 0;
   in >> one;
   return one;
+}
+
+// server_data_dir returns "none", or a fresh subfolder of `dir` for one server run, so no
+// run finds the rooms of an earlier one.
+std::string server_data_dir(const std::string& dir) {
+  if (dir == "none") return dir;
+  std::filesystem::create_directories(dir);
+  std::string pattern = dir + "/run-XXXXXX";
+  return ::mkdtemp(pattern.data()) ? pattern : dir;
 }
 
 double self_cpu_seconds() {
@@ -118,12 +128,15 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
                                 "--max-clients",
                                 std::to_string(clients + 16),
                                 "--work",
-                                "24h"};
+                                "24h",
+                                "--data-dir",
+                                server_data_dir(options.data_dir)};
   if (is_tls(transport)) {
     const auto [cert, key] = bench_certificate();
     argv.insert(argv.end(), {"--tls-cert", cert, "--tls-key", key});
     endpoint.tls = true;
   }
+  argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
   if (transport == "sse-httplib") {
     // The same SSE, on an app's cpp-httplib server: one pool thread per open stream, so the
     // pool holds every client plus room for REST and /healthz.
@@ -180,6 +193,12 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   RunResult result;
   result.transport = transport;
   result.clients = clients;
+  result.scenario = options.scenario;
+  if (options.scenario != "normal" && !scenario_supported(transport)) {
+    result.note =
+        "not held: the " + options.scenario + " scenario runs on ws, ws-lws, sse, longpoll";
+    return result;
+  }
   result.tick_ms = tick_ms_for(options, clients);
   const int tick_ms = result.tick_ms;
   result.load_before = load_average();
@@ -277,10 +296,31 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
     }
   };
 
+  // slow-consumer: readers that never read join the room before the timer starts.
+  std::unique_ptr<StalledReaders> stalled;
+  const std::string metric_transport = server_transport(transport);
+  if (options.scenario == "slow-consumer") {
+    progress("stalled readers");
+    stalled = std::make_unique<StalledReaders>(endpoint, transport, options.stalled);
+    result.extra.stalled = stalled->opened();
+    const std::int64_t want = static_cast<std::int64_t>(clients + stalled->opened());
+    const auto joined_by = Clock::now() + std::chrono::seconds(10);
+    while (server_metric(endpoint, "tickcast_clients", metric_transport) < want &&
+           transport != "longpoll" && Clock::now() < joined_by) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
   // The latency window: the timer runs, every tick goes to every client.
   const ProcessSample cpu_before = measure_server ? sample_tree(pid) : ProcessSample{};
   const double self_before = self_cpu_seconds();
   timed_command(true);
+  // churn: clients join and leave the room all through the window.
+  std::unique_ptr<Churn> churn;
+  if (options.scenario == "churn") {
+    churn = std::make_unique<Churn>(endpoint, transport, options.churn_rate,
+                                    std::max<std::size_t>(1, options.churn_workers));
+  }
   recorder.set_measuring(true);
   const auto window_start = Clock::now();
   while (seconds_since(window_start) < options.duration_s) {
@@ -293,6 +333,14 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   }
   recorder.set_measuring(false);
   const double window = seconds_since(window_start);
+  if (churn) {
+    churn->stop();
+    const ChurnTotals t = churn->totals();
+    result.extra.churn_connects = t.connects;
+    result.extra.churn_errors = t.errors;
+    result.extra.churn_per_s = static_cast<double>(t.connects) / window;
+    result.extra.churn_error = t.first_error;
+  }
   if (measure_server) {
     const ProcessSample cpu_after = sample_tree(pid);
     result.server_cpu_percent = 100.0 * (cpu_after.cpu_seconds - cpu_before.cpu_seconds) / window;
@@ -310,6 +358,13 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   std::this_thread::sleep_for(std::chrono::milliseconds(std::max(200, tick_ms * 2)));
 
   const RecorderTotals totals = recorder.totals();
+  if (stalled) {
+    result.extra.closed_slow =
+        server_metric(endpoint, "tickcast_clients_closed_slow_total", metric_transport);
+    result.extra.ticks_dropped =
+        server_metric(endpoint, "tickcast_ticks_dropped_total", metric_transport);
+    result.extra.stalled_closed = stalled->closed_by_server(Clock::now() + std::chrono::seconds(3));
+  }
   result.latency = in_window.latency;
   result.events_per_s = static_cast<double>(in_window.measured_events) / window;
   result.events = totals.events;

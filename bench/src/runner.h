@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "histogram.h"
 
@@ -30,12 +31,35 @@ struct RunOptions {
   int commands = 10;            ///< stop/start commands timed after the window
   std::size_t in_flight = 200;  ///< clients connecting at once
   double connect_timeout_s = 60;
+  /// data_dir is tickcast-server's --data-dir: "none" (rooms in memory only), or a folder in
+  /// which every run gets a fresh run-XXXXXX subfolder (the SQLite room store).
+  std::string data_dir = "none";
   std::uint64_t fd_limit = 0;                        ///< RLIMIT_NOFILE of this process
   std::function<void(const std::string&)> progress;  ///< live status, may be empty
+  /// scenario: "normal"; "slow-consumer" adds `stalled` readers that never read to the room;
+  /// "churn" adds clients that join and leave continuously during the latency window. In
+  /// both, the latency and loss reported are the N measured clients'.
+  std::string scenario = "normal";
+  std::size_t stalled = 3;
+  double churn_rate = 100;               ///< churn connects per second in all (0: unpaced)
+  std::size_t churn_workers = 4;         ///< threads connecting and leaving
+  std::vector<std::string> server_args;  ///< appended to every tickcast-server's arguments
+};
+
+/// ScenarioResult is what a scenario's extra clients did, and what the server counted.
+struct ScenarioResult {
+  std::size_t stalled = 0;          ///< stalled readers opened
+  std::size_t stalled_closed = 0;   ///< of those, closed by the server by the end of the run
+  std::int64_t closed_slow = -1;    ///< the server's clients_closed_slow_total (-1: unknown)
+  std::int64_t ticks_dropped = -1;  ///< the server's ticks_dropped_total (-1: unknown)
+  std::uint64_t churn_connects = 0, churn_errors = 0;
+  double churn_per_s = 0;  ///< churn connects per second over the window
+  std::string churn_error;
 };
 
 /// RunResult is everything measured in one run.
 struct RunResult {
+  int run = 1;  ///< which of the --runs rounds (each round runs every transport once)
   std::string transport;
   std::size_t clients = 0;
   int tick_ms = 0;
@@ -59,6 +83,8 @@ struct RunResult {
   /// connect_server_cpu_ms_per_client: server CPU while the N clients connected, / N.
   double connect_server_cpu_ms_per_client = 0;
   double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
+  std::string scenario = "normal";
+  ScenarioResult extra;
 };
 
 /// tick_ms_for returns the tick period of a run with `clients` clients: options.tick_ms

@@ -14,6 +14,7 @@
 #include "event_loop.h"
 #include "http_response.h"
 #include "tls_client.h"
+#include "sse_events.h"
 
 namespace tickcast::bench {
 
@@ -41,7 +42,8 @@ class StreamClients : public ClientSet {
     std::string in, out;  ///< bytes read but not parsed / not yet written
     HttpResponseReader http;
     std::string body;         ///< de-chunked HTTP body not yet parsed
-    std::string data;         ///< SSE: data lines of the event being read
+    SseEventReader sse;       ///< SSE: the event being read
+    std::string data;         ///< ws: the message being read (continuation frames)
     std::uint64_t since = 0;  ///< longpoll: the `next` to ask after
     bool have_since = false;
     bool upgraded = false;  ///< ws: the HTTP upgrade is done

@@ -3,14 +3,15 @@
 // commands sent as masked text frames. They share the loop and the parsing cost of the
 // tcp, sse and long-poll clients, so the client side is the same for every protocol and
 // what differs is the server and the protocol (--ws-client raw).
+#include "ws_raw_clients.h"
+
 #include <cstring>
 #include <random>
 
 #include "stream_clients.h"
+#include "ws_frame.h"
 
 namespace tickcast::bench {
-
-namespace {
 
 // A masked client frame (RFC 6455 section 5.3); the mask need not be secret here.
 std::string client_frame(std::uint8_t opcode, std::string_view payload) {
@@ -36,98 +37,75 @@ std::string client_frame(std::uint8_t opcode, std::string_view payload) {
   return out;
 }
 
-class WsRawClients final : public StreamClients {
+bool WsRawClients::send_command(std::string_view json) {
+  loop_.post([this, frame = client_frame(0x1, command_text(json))] {
+    if (!conns_.empty() && conns_[0]->fd >= 0) queue_write(*conns_[0], frame);
+  });
+  return !conns_.empty();
+}
+
+std::string WsRawClients::greeting(Conn&) {
+  return "GET " + request_path() + " HTTP/1.1\r\nHost: " + endpoint_.host + ":" +
+         std::to_string(endpoint_.port) +
+         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+         "dGhlIHNhbXBsZSBub25jZQ==\r\n"
+         "Sec-WebSocket-Version: 13\r\n\r\n";
+}
+
+bool WsRawClients::on_bytes(Conn& conn, std::int64_t received_us, std::string& error) {
+  if (!conn.upgraded) {
+    const std::size_t end = conn.in.find("\r\n\r\n");
+    if (end == std::string::npos) return true;
+    if (conn.in.compare(0, 12, "HTTP/1.1 101") != 0) {
+      error = "upgrade refused: " + conn.in.substr(0, conn.in.find('\r'));
+      return false;
+    }
+    conn.in.erase(0, end + 4);
+    conn.upgraded = true;
+  }
+  std::size_t used = 0;
+  for (;;) {
+    const WsFrame frame = read_ws_frame(std::string_view(conn.in).substr(used));
+    if (frame.status == WsFrame::Status::more) break;
+    if (frame.status == WsFrame::Status::error) {
+      error = frame.error;
+      return false;
+    }
+    used += frame.size;
+    switch (frame.opcode) {
+      case 0x0:  // continuation: the server sends whole frames; collect anyway
+      case 0x1:
+      case 0x2:
+        conn.data.append(frame.payload);
+        if (frame.fin) {
+          if (!on_text(conn, conn.data, received_us, error)) return false;
+          conn.data.clear();
+        }
+        break;
+      case 0x8:
+        error = "closed by the server";
+        return false;
+      case 0x9:
+        queue_write(conn, client_frame(0xA, frame.payload));
+        break;
+      default:
+        break;
+    }
+  }
+  conn.in.erase(0, used);
+  return true;
+}
+
+namespace {
+class RoomWsClients final : public WsRawClients {
  public:
-  using StreamClients::StreamClients;
-  ~WsRawClients() override { stop(); }
-
-  bool send_command(std::string_view json) override {
-    loop_.post([this, frame = client_frame(0x1, json)] {
-      if (!conns_.empty() && conns_[0]->fd >= 0) queue_write(*conns_[0], frame);
-    });
-    return !conns_.empty();
-  }
-
- protected:
-  std::string greeting(Conn&) override {
-    return "GET /rooms/" + endpoint_.room + " HTTP/1.1\r\nHost: " + endpoint_.host + ":" +
-           std::to_string(endpoint_.port) +
-           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
-           "dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           "Sec-WebSocket-Version: 13\r\n\r\n";
-  }
-
-  bool on_bytes(Conn& conn, std::int64_t received_us, std::string& error) override {
-    if (!conn.upgraded) {
-      const std::size_t end = conn.in.find("\r\n\r\n");
-      if (end == std::string::npos) return true;
-      if (conn.in.compare(0, 12, "HTTP/1.1 101") != 0) {
-        error = "upgrade refused: " + conn.in.substr(0, conn.in.find('\r'));
-        return false;
-      }
-      conn.in.erase(0, end + 4);
-      conn.upgraded = true;
-    }
-    std::size_t used = 0;
-    const std::string_view in = conn.in;
-    for (;;) {
-      if (in.size() - used < 2) break;
-      const auto b0 = static_cast<unsigned char>(in[used]);
-      const auto b1 = static_cast<unsigned char>(in[used + 1]);
-      std::size_t header = 2;
-      std::size_t length = b1 & 0x7f;
-      if (length == 126) {
-        if (in.size() - used < 4) break;
-        length = (std::size_t{static_cast<unsigned char>(in[used + 2])} << 8) |
-                 static_cast<unsigned char>(in[used + 3]);
-        header = 4;
-      } else if (length == 127) {
-        if (in.size() - used < 10) break;
-        length = 0;
-        for (int i = 0; i < 8; ++i)
-          length = (length << 8) | static_cast<unsigned char>(in[used + 2 + i]);
-        header = 10;
-      }
-      if (b1 & 0x80) {
-        error = "masked frame from the server";
-        return false;
-      }
-      if (length > (std::size_t{16} << 20)) {
-        error = "frame too large";
-        return false;
-      }
-      if (in.size() - used < header + length) break;
-      const std::string_view payload = in.substr(used + header, length);
-      used += header + length;
-      switch (b0 & 0x0f) {
-        case 0x0:  // continuation: the server sends whole frames; collect anyway
-        case 0x1:
-        case 0x2:
-          conn.data.append(payload);
-          if (b0 & 0x80) {
-            deliver(conn, conn.data, received_us);
-            conn.data.clear();
-          }
-          break;
-        case 0x8:
-          error = "closed by the server";
-          return false;
-        case 0x9:
-          queue_write(conn, client_frame(0xA, payload));
-          break;
-        default:
-          break;
-      }
-    }
-    conn.in.erase(0, used);
-    return true;
-  }
+  using WsRawClients::WsRawClients;
+  ~RoomWsClients() override { stop(); }
 };
-
 }  // namespace
 
 std::unique_ptr<ClientSet> make_ws_raw_clients(const Endpoint& endpoint, std::size_t n) {
-  return std::make_unique<WsRawClients>(endpoint, n);
+  return std::make_unique<RoomWsClients>(endpoint, n);
 }
 
 }  // namespace tickcast::bench

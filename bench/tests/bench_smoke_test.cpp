@@ -21,8 +21,8 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   const std::string csv_path = dir + "/bench.csv";
   const std::string command =
       std::string(TICKCAST_BENCH_PATH) +
-      " --transports ws,sse,longpoll,mqtt,ws-lws,ws-tls,sse-tls --sizes 10 --duration 2"
-      " --commands 2"
+      " --transports ws,sse,longpoll,mqtt,ws-lws,socketio,ws-tls,sse-tls --sizes 10"
+      " --duration 2 --commands 2"
       " --tick-ms 50 --json " +
       json_path + " --csv " + csv_path + " > " + dir + "/out.txt 2>&1";
   const int status = std::system(command.c_str());
@@ -49,15 +49,15 @@ TEST(BenchSmoke, TenClientsPerTransport) {
     EXPECT_TRUE(run.at("latency_us").at("p99").is_number()) << transport;
     EXPECT_TRUE(run.at("server").at("peak_rss_kib").is_number()) << transport;
     if (transport == "ws" || transport == "ws-lws" || transport == "sse" ||
-        transport == "longpoll" || transport == "tcp" || transport == "ws-tls" ||
-        transport == "sse-tls") {
+        transport == "longpoll" || transport == "socketio" || transport == "tcp" ||
+        transport == "ws-tls" || transport == "sse-tls") {
       EXPECT_EQ(run.at("lost"), 0) << transport;
       EXPECT_EQ(run.at("duplicated"), 0) << transport;
       EXPECT_EQ(run.at("out_of_order"), 0) << transport;
     }
   }
-  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws", "ws-tls",
-                                         "sse-tls"}));
+  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws",
+                                         "socketio", "ws-tls", "sse-tls"}));
 
   std::ifstream csv(csv_path);
   std::string header;
@@ -65,6 +65,49 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   EXPECT_EQ(header.rfind("transport,clients,held", 0), 0u);
   std::remove(json_path.c_str());
   std::remove(csv_path.c_str());
+  std::remove((dir + "/out.txt").c_str());
+  ::rmdir(dir.c_str());
+}
+
+// The two scenarios on ws: the stalled readers were opened and shed by the server (its
+// stuck timeout shortened to 1 s, the window long enough for it), the churn clients came
+// and went, and the measured clients lost nothing either way.
+TEST(BenchSmoke, SlowConsumerAndChurnScenarios) {
+  char dir_template[] = "/tmp/tickcast-bench-smoke-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string json_path = dir + "/bench.json";
+  const std::string command =
+      std::string(TICKCAST_BENCH_PATH) +
+      " --transports ws --sizes 10 --duration 6 --commands 0 --tick-ms 20 --no-floor"
+      " --scenario slow-consumer,churn --stalled 2 --churn-rate 20"
+      " --server-arg=--stuck-timeout --server-arg=1 --json " +
+      json_path + " > " + dir + "/out.txt 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream out_text(dir + "/out.txt");
+  const std::string output((std::istreambuf_iterator<char>(out_text)),
+                           std::istreambuf_iterator<char>());
+  ASSERT_EQ(status, 0) << output;
+  std::ifstream in(json_path);
+  nlohmann::json report;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << output;
+  ASSERT_EQ(report.at("runs").size(), 2u) << report.dump(2);
+  for (const auto& run : report["runs"]) {
+    const std::string scenario = run.at("scenario");
+    const auto& extra = run.at("scenario_result");
+    EXPECT_TRUE(run.at("held").get<bool>()) << scenario << ": " << run.at("note");
+    EXPECT_EQ(run.at("lost"), 0) << scenario;
+    if (scenario == "slow-consumer") {
+      EXPECT_EQ(extra.at("stalled"), 2);
+      EXPECT_EQ(extra.at("server_clients_closed_slow"), 2) << extra.dump();
+      EXPECT_EQ(extra.at("stalled_closed_by_server"), 2) << extra.dump();
+    } else {
+      EXPECT_EQ(scenario, "churn");
+      EXPECT_GT(extra.at("churn_connects").get<std::uint64_t>(), 0u) << extra.dump();
+      EXPECT_EQ(extra.at("churn_errors"), 0) << extra.dump();
+    }
+  }
+  std::remove(json_path.c_str());
   std::remove((dir + "/out.txt").c_str());
   ::rmdir(dir.c_str());
 }

@@ -1,11 +1,15 @@
-// The bench's parsers: event fields, long-poll bodies, HTTP responses, tcp frames, and
-// the sequence checks of the Recorder.
+// The bench's parsers: event fields, long-poll bodies, HTTP responses, event streams,
+// WebSocket and tcp frames, and the sequence checks of the Recorder.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "event_scan.h"
 #include "frame.h"
 #include "http_response.h"
 #include "recorder.h"
+#include "sse_events.h"
+#include "ws_frame.h"
 
 namespace tickcast::bench {
 namespace {
@@ -28,6 +32,16 @@ TEST(EventScan, ReadsTheFields) {
   EXPECT_TRUE(f->tick);
   EXPECT_FALSE(f->snapshot);
   EXPECT_EQ(f->running, true);
+}
+
+// A room named like a key ("seq") is a value, not the key (found by the fuzzer).
+TEST(EventScan, ARoomNamedLikeAKeyIsNotTheKey) {
+  auto f = scan_event(
+      R"({"event":"timer","room":"seq","seq":7,"reason":"tick","state":{"running":true},)"
+      R"("server_time_us":-5})");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->seq, 7u);
+  EXPECT_EQ(f->server_time_us, -5);
 }
 
 TEST(EventScan, ErrorsAreNotEvents) {
@@ -81,6 +95,23 @@ TEST(HttpResponse, ContentLengthThenNextResponse) {
   EXPECT_FALSE(reader.keep_alive());
 }
 
+// Found by the bench_http_response fuzzer (fuzz/corpus/bench_http_response/crash-*): the
+// status code was read with from_chars, so "-5" or nothing at all passed as a status.
+TEST(HttpResponse, StatusIsThreeDigits) {
+  for (const char* line : {"HTTP/1.1 -5 OK", "HTTP/1.1 ", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK",
+                           "HTTP/1.1 +20 OK", "HTTP/1.1 099 x", "HTTP/1.1  200 OK"}) {
+    HttpResponseReader reader;
+    std::string in = std::string(line) + "\r\ncontent-length: 0\r\n\r\n", body;
+    EXPECT_EQ(reader.feed(in, body), HttpResponseReader::Result::error) << line;
+  }
+  for (const char* line : {"HTTP/1.1 204 No Content", "HTTP/1.0 503", "HTTP/1.1 200 "}) {
+    HttpResponseReader reader;
+    std::string in = std::string(line) + "\r\ncontent-length: 0\r\n\r\n", body;
+    EXPECT_EQ(reader.feed(in, body), HttpResponseReader::Result::complete) << line;
+    EXPECT_EQ(reader.status(), std::atoi(line + 9)) << line;
+  }
+}
+
 TEST(Frame, RoundTripAndPartial) {
   const std::string wire = encode_frame("abc") + encode_frame("");
   auto first = next_frame(wire);
@@ -91,6 +122,44 @@ TEST(Frame, RoundTripAndPartial) {
   EXPECT_EQ(second->payload, "");
   EXPECT_FALSE(next_frame(std::string_view(wire).substr(0, 5)));
   EXPECT_TRUE(next_frame(std::string("\xff\xff\xff\xff", 4))->too_large);
+}
+
+TEST(WsFrame, ShortExtendedAndPartial) {
+  const std::string small = std::string("\x81\x03", 2) + "abc";
+  auto f = read_ws_frame(small);
+  ASSERT_EQ(f.status, WsFrame::Status::frame);
+  EXPECT_TRUE(f.fin);
+  EXPECT_EQ(f.opcode, 1);
+  EXPECT_EQ(f.payload, "abc");
+  EXPECT_EQ(f.size, 5u);
+  EXPECT_EQ(read_ws_frame(small.substr(0, 4)).status, WsFrame::Status::more);
+
+  const std::string medium = std::string("\x02\x7e\x01\x00", 4) + std::string(256, 'x');
+  f = read_ws_frame(medium);
+  ASSERT_EQ(f.status, WsFrame::Status::frame);
+  EXPECT_FALSE(f.fin);
+  EXPECT_EQ(f.opcode, 2);
+  EXPECT_EQ(f.payload.size(), 256u);
+}
+
+TEST(WsFrame, MaskedOrHugeIsAnError) {
+  EXPECT_EQ(read_ws_frame(std::string("\x81\x83", 2)).status, WsFrame::Status::error);
+  const std::string huge("\x81\x7f\xff\xff\xff\xff\xff\xff\xff\xff", 10);
+  EXPECT_EQ(read_ws_frame(huge).status, WsFrame::Status::error);
+}
+
+TEST(SseEvents, DataLinesAcrossReads) {
+  SseEventReader reader;
+  std::vector<std::string> events;
+  auto collect = [&](std::string_view data) { events.emplace_back(data); };
+  std::string body = "retry: 1000\n\nid: 1\nevent: timer\ndata: {\"a\":";
+  reader.feed(body, collect);
+  EXPECT_TRUE(events.empty());
+  body += "1}\r\ndata:2\n\n: comment\n\n";
+  reader.feed(body, collect);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0], "{\"a\":1}\n2");
+  EXPECT_TRUE(body.empty());
 }
 
 TEST(Recorder, CountsLostDuplicatedAndOutOfOrder) {

@@ -1,5 +1,6 @@
 #include "tickcast/core/timer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -154,6 +155,41 @@ void Timer::advance(MonotonicTime now, std::vector<TimerEvent>& out) {
   const nanoseconds boundary = tick * steps;
   out.push_back({Reason::tick, state_with(ceil_ms(boundary))});
   schedule_next_tick_after(boundary);
+}
+
+TimerRecord Timer::record(MonotonicTime now, std::int64_t wall_now_us) const {
+  TimerRecord record;
+  record.config = config_;
+  record.phase = phase_;
+  record.completed_work = completed_work_;
+  record.running = running_;
+  if (running_) {
+    record.deadline_wall_us =
+        wall_now_us +
+        std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - now).count();
+  } else {
+    // Rounded up, so the HH:MM:SS shown (rounded up to the second) is the same after a
+    // restore.
+    record.remaining_us = ceil<std::chrono::microseconds>(paused_remaining_).count();
+  }
+  return record;
+}
+
+Timer Timer::restore(const TimerRecord& record, Millis tick, MonotonicTime now,
+                     std::int64_t wall_now_us) {
+  Timer timer(record.config, tick);
+  timer.phase_ = record.phase;
+  timer.completed_work_ = record.completed_work;
+  timer.running_ = record.running;
+  if (record.running) {
+    timer.deadline_ = now + std::chrono::microseconds(record.deadline_wall_us - wall_now_us);
+    // Ticks stay on the deadline's grid; a deadline already passed is due now.
+    timer.schedule_next_tick_after(timer.deadline_ - now);
+  } else {
+    timer.paused_remaining_ =
+        std::chrono::microseconds(std::max<std::int64_t>(record.remaining_us, 0));
+  }
+  return timer;
 }
 
 std::optional<MonotonicTime> Timer::next_due() const {

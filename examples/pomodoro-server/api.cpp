@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -60,6 +61,22 @@ std::string metrics_text(const ApiContext& context) {
   family("tickcast_commands_total", "counter", "Commands by result.");
   out << "tickcast_commands_total{result=\"ok\"} " << hub.commands_ok << '\n';
   out << "tickcast_commands_total{result=\"rejected\"} " << hub.commands_rejected << '\n';
+  family("tickcast_store_commits_total", "counter",
+         "Batches (one strand wake-up each) committed to the room store.");
+  out << "tickcast_store_commits_total " << hub.store_commits << '\n';
+  family("tickcast_store_write_errors_total", "counter",
+         "Batches the room store failed to write (rooms went on in memory, new histories).");
+  out << "tickcast_store_write_errors_total " << hub.store_write_errors << '\n';
+  family("tickcast_rooms_evicted_total", "counter",
+         "Rooms evicted after --room-idle without clients and with a stopped timer.");
+  out << "tickcast_rooms_evicted_total " << hub.rooms_evicted << '\n';
+  family("tickcast_room_creations_refused_total", "counter",
+         "New rooms refused, by reason (rate: --room-create-rate per address; full: the room "
+         "limit).");
+  out << "tickcast_room_creations_refused_total{reason=\"rate\"} " << hub.rooms_refused_rate
+      << '\n';
+  out << "tickcast_room_creations_refused_total{reason=\"full\"} " << hub.rooms_refused_full
+      << '\n';
   return out.str();
 }
 
@@ -72,28 +89,27 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
       [hub = context.hub, options](const http::Request& request, http::Responder responder) {
         const std::string& room = request.params.at("room");
         if (!valid_room_name(room)) {
-          responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
+          responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage,
+                                             decode_command(request.body).request_id));
           return;
         }
         if (auto access = http::authorize(*options, request, room, auth::Permission::command);
             !access) {
-          responder.respond(http::json_error(*access.refusal));
+          responder.respond(
+              http::json_error(*access.refusal, decode_command(request.body).request_id));
           return;
         }
-        hub->command(room, request.body, [responder](CommandOutcome outcome) {
-          json body;
-          int status = 200;
+        auto answer = [responder](CommandOutcome outcome) {
           if (outcome.error) {
-            status = http_status(outcome.error->code);
-            body = {{"success", false},
-                    {"error", outcome.error->message},
-                    {"code", to_string(outcome.error->code)}};
-          } else {
-            body = {{"success", true}, {"state", state_json(outcome.state)}};
+            responder.respond(http::json_error(outcome.error->code, outcome.error->message,
+                                               outcome.request_id));
+            return;
           }
+          json body = {{"success", true}, {"state", state_json(outcome.state)}};
           if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
-          responder.respond(json_response(status, body));
-        });
+          responder.respond(json_response(200, body));
+        };
+        hub->command(room, request.body, std::move(answer), request.peer);
       });
 
   server.route(
@@ -109,7 +125,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
           responder.respond(http::json_error(*access.refusal));
           return;
         }
-        hub->snapshot(room, [responder](std::optional<Error> error, Payload payload) {
+        auto answer = [responder](std::optional<Error> error, Payload payload) {
           if (error) {
             responder.respond(http::json_error(error->code, error->message));
             return;
@@ -118,7 +134,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
           response.body = *payload;
           response.headers.emplace_back("cache-control", "no-store");
           responder.respond(std::move(response));
-        });
+        };
+        hub->snapshot(room, std::move(answer), request.peer);
       });
 
   server.route(
@@ -182,6 +199,26 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     response.body = metrics_text(context);
     responder.respond(std::move(response));
   });
+}
+
+void add_file_route(http::Server& server, const std::string& path, const std::string& file,
+                    const std::string& content_type, const std::string& missing) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  auto body = std::make_shared<const std::string>(in ? bytes.str() : std::string());
+  server.route("GET", path,
+               [body, content_type, missing](const http::Request&, http::Responder responder) {
+                 if (body->empty()) {
+                   responder.respond(http::json_error(ErrorCode::not_found, missing));
+                   return;
+                 }
+                 http::Response response;
+                 response.content_type = content_type;
+                 response.body = *body;
+                 response.headers.emplace_back("cache-control", "public, max-age=3600");
+                 responder.respond(std::move(response));
+               });
 }
 
 }  // namespace tickcast::server

@@ -23,4 +23,9 @@ struct ApiContext {
 /// add_api_routes registers the REST API, /api/config, /healthz and /metrics on `server`.
 void add_api_routes(http::Server& server, const ApiContext& context);
 
+/// add_file_route serves the file `file` at `path` (read once, now) with `content_type`;
+/// when it cannot be read, the route answers 404 with `missing` as the error.
+void add_file_route(http::Server& server, const std::string& path, const std::string& file,
+                    const std::string& content_type, const std::string& missing);
+
 }  // namespace tickcast::server

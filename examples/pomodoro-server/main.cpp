@@ -11,6 +11,7 @@
 #include "duration.h"
 #include "tickcast/core/hub.h"
 #include "tickcast/http/server.h"
+#include "tickcast/sqlite/sqlite_store.h"
 #ifdef TICKCAST_HAS_WS
 #include "tickcast/ws/ws_transport.h"
 #endif
@@ -23,12 +24,15 @@
 #ifdef TICKCAST_HAS_MQTT
 #include "tickcast/mqtt/mqtt_transport.h"
 #endif
+#ifdef TICKCAST_HAS_SOCKETIO
+#include "tickcast/socketio/socketio_transport.h"
+#endif
 
 namespace {
 
 using namespace tickcast;
 
-const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt"};
+const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt", "socketio"};
 
 std::set<std::string> built_transports() {
   std::set<std::string> built;
@@ -43,6 +47,9 @@ std::set<std::string> built_transports() {
 #endif
 #ifdef TICKCAST_HAS_MQTT
   built.insert("mqtt");
+#endif
+#ifdef TICKCAST_HAS_SOCKETIO
+  built.insert("socketio");
 #endif
   return built;
 }
@@ -63,7 +70,8 @@ std::vector<std::string> parse_transports(const std::string& list) {
     if (std::find(kKnownTransports.begin(), kKnownTransports.end(), name) ==
         kKnownTransports.end()) {
       throw CLI::ValidationError(
-          "--transport", "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt or all");
+          "--transport",
+          "unknown transport '" + name + "'; use ws, sse, longpoll, mqtt, socketio or all");
     }
     if (!built.count(name)) {
       throw CLI::ValidationError(
@@ -80,6 +88,19 @@ CLI::Validator duration_validator() {
       [](std::string& text) -> std::string {
         auto d = server::parse_duration(text);
         if (!d || *d < kMinPhase) return "expected a duration like 90s, 25m or 1h (100ms..24h)";
+        return {};
+      },
+      "DURATION");
+}
+
+// --room-idle: a duration like the others, or 0 for never.
+CLI::Validator idle_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto d = server::parse_duration(text);
+        if (!d || (d->count() != 0 && *d < std::chrono::seconds(1))) {
+          return "expected a duration like 90s, 10m or 1h (1s..24h), or 0 for never";
+        }
         return {};
       },
       "DURATION");
@@ -105,12 +126,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> allowed_origins;
   std::string web_root = TICKCAST_WEB_ROOT;
   std::size_t history = 1024;
+  std::string data_dir = "tickcast-data";
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
   std::string tls_cert, tls_key;
   std::string auth_secret, auth_public_key;
+  std::string room_idle = "10m";
+  double room_create_rate = 30, room_create_burst = 60;
+  std::size_t max_rooms = 10000;
+  int header_timeout_s = 10, idle_timeout_s = 30, stuck_timeout_s = 30;
+  std::size_t max_queue = 256;
+  long long sio_ping_interval_ms = 25000, sio_ping_timeout_ms = 20000;
+  std::string sio_default_room = "default";
+  std::string sio_client_js = TICKCAST_SOCKETIO_CLIENT_JS;
 
-  app.add_option("--transport", transport_list, "comma list of ws,sse,longpoll,mqtt, or all")
+  app.add_option("--transport", transport_list,
+                 "comma list of ws,sse,longpoll,mqtt,socketio, or all")
       ->capture_default_str();
   app.add_option("--host", host, "address every listener binds")->capture_default_str();
   app.add_option("--port", port, "the one public port")
@@ -161,6 +192,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
 
+  app.add_option("--data-dir", data_dir,
+                 "folder of the SQLite room store (rooms, timers and recent events survive a "
+                 "restart); none: keep rooms in memory only")
+      ->capture_default_str();
+
   app.add_option("--sse-heartbeat", sse_heartbeat, "SSE comment line period (at most 15s)")
       ->capture_default_str()
       ->check(duration_validator());
@@ -172,6 +208,60 @@ int main(int argc, char** argv) {
                  "seconds of silence (no pong) before a WebSocket is closed")
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
+  http::EventLib event_lib = http::EventLib::poll;
+  app.add_option("--event-lib", event_lib, "event loop under libwebsockets: poll or libev (epoll)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, http::EventLib>{
+          {"poll", http::EventLib::poll}, {"libev", http::EventLib::libev}}))
+      ->capture_default_str();
+
+  app.add_option("--room-idle", room_idle,
+                 "evict a room with no clients and a stopped timer after this long (0: never)")
+      ->capture_default_str()
+      ->check(idle_validator());
+  app.add_option("--room-create-rate", room_create_rate,
+                 "new rooms per minute per client address, after the burst (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--room-create-burst", room_create_burst,
+                 "new rooms one client address may create at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--max-rooms", max_rooms, "rooms at most; beyond it new rooms get overloaded")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  app.add_option("--header-timeout", header_timeout_s,
+                 "seconds a connection has to send a request's headers (and as long again for "
+                 "its body), however slowly they trickle; a silent socket is closed after it")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--idle-timeout", idle_timeout_s,
+                 "seconds an idle HTTP keep-alive connection is kept (and may take to send its "
+                 "next request's headers)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--stuck-timeout", stuck_timeout_s,
+                 "seconds a ws/sse client may leave its queue undrained before it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--max-queue", max_queue,
+                 "messages queued per ws/sse client before ticks are dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--socketio-ping-interval", sio_ping_interval_ms, "Socket.IO pingInterval in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-ping-timeout", sio_ping_timeout_ms, "Socket.IO pingTimeout in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--socketio-client-js", sio_client_js,
+                 "socket.io-client browser bundle served at /socket.io/socket.io.min.js")
+      ->capture_default_str();
+  app.add_option("--socketio-default-room", sio_default_room,
+                 "the room of the Socket.IO namespace \"/\"")
+      ->capture_default_str()
+      ->check([](const std::string& room) {
+        return valid_room_name(room) ? std::string() : std::string(kBadRoomMessage);
+      });
 
   app.add_option("--tls-cert", tls_cert,
                  "PEM certificate (then intermediates): serve https/wss (and HTTP/2) on --port; "
@@ -215,8 +305,28 @@ int main(int argc, char** argv) {
   hub_options.timer.cycles = cycles;
   hub_options.tick = Millis(tick_ms);
   hub_options.history_capacity = history;
+  hub_options.max_rooms = max_rooms;
+  hub_options.room_idle = *server::parse_duration(room_idle);  // 0: never
+  hub_options.room_create_per_minute = room_create_rate;
+  hub_options.room_create_burst = room_create_burst;
   SystemClock clock;
-  Hub hub(hub_options, clock);
+  // The store is opened before anything listens: a data folder that cannot be used is a
+  // start error (path and reason), never a silent fallback to memory.
+  std::unique_ptr<RoomStore> store;
+  std::unique_ptr<Hub> hub_owner;
+  try {
+    if (data_dir == "none") {
+      store = std::make_unique<MemoryRoomStore>();
+    } else {
+      store = sqlite::SqliteRoomStore::open(data_dir);
+    }
+    hub_owner = std::make_unique<Hub>(hub_options, clock, store.get());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tickcast-server: cannot use --data-dir %s: %s\n", data_dir.c_str(),
+                 e.what());
+    return 1;
+  }
+  Hub& hub = *hub_owner;
 
   http::ServerOptions http_options;
   http_options.host = host;
@@ -245,6 +355,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tickcast-server: %s\n", e.what());
     return 1;
   }
+  http_options.event_lib = event_lib;
+  http_options.header_timeout = std::chrono::seconds(header_timeout_s);
+  http_options.keepalive_timeout = std::chrono::seconds(idle_timeout_s);
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;
@@ -259,11 +372,17 @@ int main(int argc, char** argv) {
     const std::string base = http_server.base_url();
     listening.push_back((http_options.tls() ? "https     " : "http      ") + base +
                         "/  (web page, REST API, /healthz, /metrics)");
+    listening.push_back("store     " +
+                        (data_dir == "none" ? std::string("none (rooms in memory only)")
+                                            : data_dir + "/tickcast.db") +
+                        "  (" + std::to_string(hub.stats().rooms) + " rooms loaded)");
     for (const std::string& name : transports) {
 #ifdef TICKCAST_HAS_WS
       if (name == "ws") {
         ws::WsOptions options;
         options.max_clients = max_clients;
+        options.max_queue = max_queue;
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         auto t = std::make_unique<ws::WsTransport>(http_server, options);
         api.urls.emplace_back("ws", t->url_template());
         owned.push_back(std::move(t));
@@ -273,6 +392,8 @@ int main(int argc, char** argv) {
       if (name == "sse") {
         sse::SseOptions options;
         options.max_clients = max_clients;
+        options.max_queue = max_queue;
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         options.heartbeat = std::min(*server::parse_duration(sse_heartbeat), Millis(15000));
         auto t = std::make_unique<sse::SseTransport>(http_server, options);
         api.urls.emplace_back("sse", t->url_template());
@@ -285,6 +406,23 @@ int main(int argc, char** argv) {
         options.max_clients = max_clients;
         auto t = std::make_unique<longpoll::LongPollTransport>(http_server, options);
         api.urls.emplace_back("longpoll", t->url_template());
+        owned.push_back(std::move(t));
+      }
+#endif
+#ifdef TICKCAST_HAS_SOCKETIO
+      if (name == "socketio") {
+        socketio::SocketIoOptions options;
+        options.max_clients = max_clients;
+        options.default_room = sio_default_room;
+        options.ping_interval = std::chrono::milliseconds(sio_ping_interval_ms);
+        options.ping_timeout = std::chrono::milliseconds(sio_ping_timeout_ms);
+        auto t = std::make_unique<socketio::SocketIoTransport>(http_server, options);
+        api.urls.emplace_back("socketio", t->url());
+        // The browser bundle from npm, served locally for the web page (no CDN).
+        server::add_file_route(http_server, "/socket.io/socket.io.min.js", sio_client_js,
+                               "text/javascript; charset=utf-8",
+                               "socket.io-client is not installed: run `npm ci` in the source "
+                               "tree, or pass --socketio-client-js");
         owned.push_back(std::move(t));
       }
 #endif

@@ -151,7 +151,10 @@ export async function httpStatus(url, headers = {}) {
 }
 
 function spawnServer(bin, port, flags) {
-  const args = ['--host', '127.0.0.1', '--port', String(port), ...flags];
+  // Each server gets a fresh data folder of its own (the default, ./tickcast-data, would be
+  // shared, and locked, by servers started in parallel), removed when it exits.
+  const dataDir = flags.includes('--data-dir') ? null : fs.mkdtempSync('/tmp/tickcast-e2e-data-');
+  const args = ['--host', '127.0.0.1', '--port', String(port), ...flags, ...(dataDir ? ['--data-dir', dataDir] : [])];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d) => {
@@ -176,6 +179,7 @@ function spawnServer(bin, port, flags) {
   const exitedPromise = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       server.exited = code !== null ? `code ${code}` : `signal ${signal}`;
+      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
       resolve();
     });
     child.on('error', (e) => {

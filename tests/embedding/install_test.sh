@@ -190,8 +190,10 @@ expect "$work/httplib.again" '"code":"already_running"'
 curl -sN --max-time 1 "$base/sse/rooms/focus" >"$work/httplib.sse" || true
 expect "$work/httplib.sse" '^data: {"event":"timer".*"reason":"snapshot"'
 expect "$work/httplib.sse" '^data: {"event":"timer".*"reason":"tick"' 3
-curl -sf "$base/poll/rooms/focus?since=1&timeout_ms=2000" >"$work/httplib.poll"
-expect "$work/httplib.poll" '^{"events":\[{"event":"timer".*"seq":2,'
+# Seqs start at a wall-clock base (docs/protocol.md): resume from the room's own position.
+at=$(curl -sf "$base/api/rooms/focus" | sed -E 's/.*"seq":([0-9]+),.*/\1/')
+curl -sf "$base/poll/rooms/focus?since=$at&timeout_ms=2000" >"$work/httplib.poll"
+expect "$work/httplib.poll" "^{\"events\":\\[{\"event\":\"timer\".*\"seq\":$((at + 1)),"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/sse/rooms/bad%20room")
 [[ $code == 404 ]] || fail "bad room: $code, expected 404"
 stop_last

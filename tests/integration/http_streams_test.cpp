@@ -70,7 +70,7 @@ TEST(Sse, StreamsTheContractFormat) {
   auto snapshot = reader.next_event(5s);
   ASSERT_TRUE(snapshot);
   EXPECT_EQ(snapshot->event, "timer");
-  EXPECT_EQ(snapshot->id, "0");
+  EXPECT_EQ(snapshot->id, std::to_string(json::parse(snapshot->data)["seq"].get<std::uint64_t>()));
   EXPECT_EQ(json::parse(snapshot->data)["reason"], "snapshot");
   // With nothing happening in the room, the heartbeat comment keeps the stream alive.
   auto heartbeat = reader.next(5s);
@@ -79,24 +79,27 @@ TEST(Sse, StreamsTheContractFormat) {
   post(server, "fmt", R"({"type":"start"})");
   auto start = reader.next_event(5s);
   ASSERT_TRUE(start);
-  EXPECT_EQ(start->id, "1");
+  EXPECT_EQ(start->id, std::to_string(std::stoull(snapshot->id) + 1));
   EXPECT_EQ(json::parse(start->data)["reason"], "start");
 }
 
 TEST(Sse, CurlReadsTheStreamAndResumes) {
   ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "50"});
+  const std::uint64_t base = room_seq(server, "curl");  // positions are relative to it
   post(server, "curl", R"({"type":"start"})");
-  wait_for_seq(server, "curl", 5);
+  wait_for_seq(server, "curl", base + 5);
   const std::string url = server.base_url() + "/sse/rooms/curl";
+  const std::string id2 = std::to_string(base + 2), id3 = std::to_string(base + 3);
   // curl stops after 1 s (exit 28); what it printed is what a third-party client sees.
-  const std::string stream =
-      testing::run_command("curl -sN --max-time 1 -H 'Last-Event-ID: 2' " + url + " 2>/dev/null");
+  const std::string stream = testing::run_command(
+      "curl -sN --max-time 1 -H 'Last-Event-ID: " + id2 + "' " + url + " 2>/dev/null");
   EXPECT_NE(stream.find("retry: "), std::string::npos) << stream;
-  EXPECT_NE(stream.find("id: 3\nevent: timer\ndata: {"), std::string::npos) << stream;
-  EXPECT_EQ(stream.find("id: 2\n"), std::string::npos) << "an event it had was sent again";
-  const json answer = json::parse(testing::run_command("curl -s '" + server.base_url() +
-                                                       "/poll/rooms/curl?since=2&timeout_ms=0'"));
-  EXPECT_EQ(answer["events"][0]["seq"], 3);
+  EXPECT_NE(stream.find("id: " + id3 + "\nevent: timer\ndata: {"), std::string::npos) << stream;
+  EXPECT_EQ(stream.find("id: " + id2 + "\n"), std::string::npos)
+      << "an event it had was sent again";
+  const json answer = json::parse(testing::run_command(
+      "curl -s '" + server.base_url() + "/poll/rooms/curl?since=" + id2 + "&timeout_ms=0'"));
+  EXPECT_EQ(answer["events"][0]["seq"], base + 3);
 }
 
 TEST(Sse, ResumeWithLastEventIdGetsExactlyTheMissedEvents) {
@@ -124,14 +127,15 @@ TEST(Sse, ResumeWithLastEventIdGetsExactlyTheMissedEvents) {
 
 TEST(Sse, ResumePastTheHistoryStartsWithASnapshot) {
   ServerProcess server({"--transport", "sse", "--tick-ms", "20", "--history", "5"});
+  const std::uint64_t base = room_seq(server, "old");
   post(server, "old", R"({"type":"start"})");
-  wait_for_seq(server, "old", 20);
-  SseReader reader(server.port(), "/sse/rooms/old", {{"Last-Event-ID", "2"}});
+  wait_for_seq(server, "old", base + 20);
+  SseReader reader(server.port(), "/sse/rooms/old", {{"Last-Event-ID", std::to_string(base + 2)}});
   auto event = reader.next_event(5s);
   ASSERT_TRUE(event);
   const json first = json::parse(event->data);
   EXPECT_EQ(first["reason"], "snapshot");
-  EXPECT_GE(first["seq"].get<std::uint64_t>(), 20u);
+  EXPECT_GE(first["seq"].get<std::uint64_t>(), base + 20);
 }
 
 TEST(LongPoll, SinceTimeoutAndNextFollowTheContract) {
@@ -140,11 +144,14 @@ TEST(LongPoll, SinceTimeoutAndNextFollowTheContract) {
   json answer = poll(server, "lp");
   ASSERT_EQ(answer["events"].size(), 1u);
   EXPECT_EQ(answer["events"][0]["reason"], "snapshot");
-  EXPECT_EQ(answer["next"], 0);
+  // Positions are relative to the fresh room's base, its snapshot's seq.
+  const std::uint64_t base = answer["events"][0]["seq"];
+  const std::string since_base = "since=" + std::to_string(base);
+  EXPECT_EQ(answer["next"], base);
   // Nothing new: held until the timeout, then an empty answer with the same next.
-  answer = poll(server, "lp?since=0&timeout_ms=200");
+  answer = poll(server, "lp?" + since_base + "&timeout_ms=200");
   EXPECT_TRUE(answer["events"].empty());
-  EXPECT_EQ(answer["next"], 0);
+  EXPECT_EQ(answer["next"], base);
   // A parked poll is woken by the next event itself, long before its timeout.
   std::thread starter([&] {
     // Start once the poll is parked; /metrics counts it.
@@ -155,19 +162,20 @@ TEST(LongPoll, SinceTimeoutAndNextFollowTheContract) {
     }
     post(server, "lp", R"({"type":"start"})");
   });
-  answer = poll(server, "lp?since=0&timeout_ms=30000");
+  answer = poll(server, "lp?" + since_base + "&timeout_ms=30000");
   starter.join();
   // Had the poll not been woken, it would have ended at its timeout with no events.
   ASSERT_GE(answer["events"].size(), 1u);
   EXPECT_EQ(answer["events"][0]["reason"], "start");
-  EXPECT_EQ(answer["events"][0]["seq"], 1);
+  EXPECT_EQ(answer["events"][0]["seq"], base + 1);
   // A backlog comes back at once, batched; repeating the same since is safe.
-  wait_for_seq(server, "lp", 12);
-  const json backlog = poll(server, "lp?since=3");
-  const json repeat = poll(server, "lp?since=3");
+  wait_for_seq(server, "lp", base + 12);
+  const std::string since3 = "lp?since=" + std::to_string(base + 3);
+  const json backlog = poll(server, since3);
+  const json repeat = poll(server, since3);
   ASSERT_GE(backlog["events"].size(), 9u);
   for (std::size_t i = 0; i < backlog["events"].size(); ++i) {
-    EXPECT_EQ(backlog["events"][i]["seq"], 4 + i);
+    EXPECT_EQ(backlog["events"][i]["seq"], base + 4 + i);
   }
   EXPECT_EQ(backlog["next"], backlog["events"].back()["seq"]);
   EXPECT_EQ(repeat["events"][0], backlog["events"][0]);
@@ -187,7 +195,6 @@ TEST(HttpStreams, BadInputGetsAJsonError) {
                                          {"/poll/rooms/r?since=-1", 400, "bad_request"},
                                          {"/poll/rooms/r?since=abc", 400, "bad_request"},
                                          {"/poll/rooms/r?since=1.5", 400, "bad_request"},
-                                         {"/poll/rooms/r?since=99", 400, "bad_request"},
                                          {"/poll/rooms/r?timeout_ms=60001", 400, "bad_request"},
                                          {"/poll/rooms/r?timeout_ms=-5", 400, "bad_request"},
                                          {"/poll/rooms/r?timeout_ms=soon", 400, "bad_request"},
@@ -199,6 +206,16 @@ TEST(HttpStreams, BadInputGetsAJsonError) {
     const json body = json::parse(res->body, nullptr, false);
     EXPECT_EQ(body["code"], k.code) << k.path;
     EXPECT_EQ(body["success"], false) << k.path;
+  }
+  // A `since` that is no position of the room's history (here: below its base) is another
+  // history's position, not bad input: it gets the snapshot. (It was a 400 while a `since`
+  // ahead of the room could only be garbage; since epochs, it is a position from before a
+  // restart.)
+  {
+    auto res = http.Get("/poll/rooms/r?since=99&timeout_ms=0");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(json::parse(res->body)["events"][0]["reason"], "snapshot");
   }
   for (const char* path : {"/sse/rooms/r", "/poll/rooms/r"}) {
     auto res = http.Post(path, "{}", "application/json");
@@ -238,7 +255,9 @@ TEST(HttpStreams, AMixedRoomSeesOneSequence) {
   auto ws = pool.connect(server.ws_url("mixed"));
   SseReader sse(server.port(), "/sse/rooms/mixed");
   ASSERT_TRUE(ws.wait_open(5s));
-  ASSERT_TRUE(ws.next_message(5s));                  // snapshot
+  const auto ws_snapshot = ws.next_message(5s);
+  ASSERT_TRUE(ws_snapshot);
+  const std::uint64_t base = json::parse(*ws_snapshot)["seq"];
   ASSERT_TRUE(sse.next_event(5s));                   // snapshot
   ASSERT_TRUE(ws.send_text(R"({"type":"start"})"));  // a ws command, seen by everyone
   std::map<std::uint64_t, std::string> by_ws, by_sse, by_poll;
@@ -253,13 +272,13 @@ TEST(HttpStreams, AMixedRoomSeesOneSequence) {
     ASSERT_TRUE(e);
     by_sse[std::stoull(e->id)] = json::parse(e->data)["data"];
   }
-  std::uint64_t since = 0;
+  std::uint64_t since = base;
   while (by_poll.size() < 20) {
     const json answer = poll(server, "mixed?since=" + std::to_string(since));
     for (const auto& e : answer["events"]) by_poll[e["seq"]] = e["data"];
     since = answer["next"];
   }
-  for (std::uint64_t seq = 1; seq <= 20; ++seq) {
+  for (std::uint64_t seq = base + 1; seq <= base + 20; ++seq) {
     ASSERT_TRUE(by_ws.count(seq) && by_sse.count(seq) && by_poll.count(seq)) << seq;
     EXPECT_EQ(by_ws[seq], by_sse[seq]);
     EXPECT_EQ(by_ws[seq], by_poll[seq]);
@@ -278,15 +297,17 @@ TEST(HttpStreams, TwoHundredSseAndTwoHundredLongPollClientsMissNothing) {
     ASSERT_TRUE(snapshot) << i;
     last[i] = std::stoull(snapshot->id);
   }
-  // Long-poll clients, one thread each, as 200 browsers would be.
-  constexpr std::uint64_t kTarget = 60;
+  // Long-poll clients, one thread each, as 200 browsers would be. Positions are relative to
+  // the fresh room's base (its snapshot's seq).
+  const std::uint64_t base = last[0];
+  const std::uint64_t kTarget = base + 60;
   std::atomic<int> gaps{0}, failures{0};
   std::vector<std::thread> pollers;
   for (int i = 0; i < 200; ++i) {
     pollers.emplace_back([&] {
       httplib::Client http("127.0.0.1", server.port());
       http.set_read_timeout(30s);
-      std::uint64_t since = 0;
+      std::uint64_t since = base;
       while (since < kTarget) {
         auto res = http.Get(("/poll/rooms/crowd?since=" + std::to_string(since)).c_str());
         if (!res || res->status != 200) {

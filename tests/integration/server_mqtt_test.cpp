@@ -3,8 +3,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "support/server_process.h"
 #include "support/sse_reader.h"
@@ -53,7 +58,16 @@ TEST(ServerMqtt, OneRoomServesWsSseLongPollAndMqttAtOnce) {
   EXPECT_EQ(json::parse(sse_started->data)["reason"], "start");
 
   // A late mosquitto_sub gets the retained state at once; the events topic carries ticks.
-  const json state = json::parse(sub_one(mqtt_port, "tickcast/rooms/mix/state"));
+  // The room's state has been retained since the room was made (a snapshot, not running),
+  // and the broker may get the start a moment after the ws client does: read it again
+  // until it shows the start, with a deadline.
+  json state;
+  const auto start_deadline = std::chrono::steady_clock::now() + 5s;
+  do {
+    state = json::parse(sub_one(mqtt_port, "tickcast/rooms/mix/state"), nullptr, false);
+  } while (!(state.is_object() && state["state"].is_object() &&
+             state["state"].value("running", false)) &&
+           std::chrono::steady_clock::now() < start_deadline);
   EXPECT_EQ(state["room"], "mix");
   EXPECT_EQ(state["state"]["running"], true);
   const json event = json::parse(sub_one(mqtt_port, "tickcast/rooms/mix/events"));
@@ -92,6 +106,145 @@ TEST(ServerMqtt, OneRoomServesWsSseLongPollAndMqttAtOnce) {
   auto metrics = http.Get("/metrics");
   EXPECT_NE(metrics->body.find("tickcast_upstream_connected{transport=\"mqtt\"} 1"),
             std::string::npos);
+}
+
+// A room's state topic holds its snapshot from the moment the room exists, whatever made
+// it: a dashboard that subscribes before anyone presses start sees the room.
+TEST(ServerMqtt, TheStateTopicHoldsARoomFromItsCreation) {
+  const int mqtt_port = free_port();
+  ServerProcess server(
+      {"--transport", "all", "--tick-ms", "60000", "--mqtt-port", std::to_string(mqtt_port)});
+  client::WsClientPool pool;
+  auto ws = pool.connect(server.ws_url("via-ws"));
+  ASSERT_TRUE(ws.wait_open(5s));
+  ASSERT_TRUE(ws.next_message(5s));
+  testing::SseReader sse(server.port(), "/sse/rooms/via-sse");
+  ASSERT_TRUE(sse.next_event(5s));
+  httplib::Client http("127.0.0.1", server.port());
+  ASSERT_EQ(http.Get("/poll/rooms/via-poll")->status, 200);
+  // A refused command still makes the room (as the contract says: its first command).
+  ASSERT_EQ(
+      http.Post("/api/rooms/via-rest/commands", R"({"type":"stop"})", "application/json")->status,
+      409);
+  pub(mqtt_port, "tickcast/rooms/via-mqtt/commands", R"({"type":"stop"})");
+  for (const std::string room : {"via-ws", "via-sse", "via-poll", "via-rest", "via-mqtt"}) {
+    const std::string text = sub_one(mqtt_port, "tickcast/rooms/" + room + "/state");
+    const json state = json::parse(text, nullptr, false);
+    ASSERT_TRUE(state.is_object()) << room << ": " << text;
+    EXPECT_EQ(state["room"], room);
+    EXPECT_EQ(state["reason"], "snapshot") << text;
+    // The room's seq (its base: no events yet), as REST reads it.
+    const auto rest = http.Get("/api/rooms/" + room);
+    ASSERT_TRUE(rest) << room;
+    EXPECT_EQ(state["seq"], json::parse(rest->body)["seq"]) << text << "\n" << rest->body;
+    EXPECT_EQ(state["state"]["running"], false) << text;
+  }
+}
+
+// MqttWatcher runs mosquitto_sub on a room's events and state topics (`-v`: "topic
+// payload" lines) until it has `count` messages, and collects the lines as they come.
+class MqttWatcher {
+ public:
+  MqttWatcher(int port, const std::string& room, int count) {
+    const std::string prefix = "tickcast/rooms/" + room;
+    const std::string command = "stdbuf -oL mosquitto_sub -h 127.0.0.1 -p " + std::to_string(port) +
+                                " -v -t '" + prefix + "/events' -t '" + prefix + "/state' -C " +
+                                std::to_string(count) + " -W 20";
+    pipe_ = ::popen(command.c_str(), "r");
+    reader_ = std::thread([this] {
+      char line[16384];
+      while (pipe_ && std::fgets(line, sizeof line, pipe_)) {
+        std::string text(line);
+        if (!text.empty() && text.back() == '\n') text.pop_back();
+        std::lock_guard lock(mutex_);
+        lines_.push_back(std::move(text));
+        changed_.notify_all();
+      }
+    });
+  }
+  ~MqttWatcher() {
+    reader_.join();  // mosquitto_sub exits after `count` messages or 20 s
+    if (pipe_) ::pclose(pipe_);
+  }
+  MqttWatcher(const MqttWatcher&) = delete;
+  MqttWatcher& operator=(const MqttWatcher&) = delete;
+
+  /// wait_lines waits until `n` lines came (or the deadline) and returns every line so far.
+  std::vector<std::string> wait_lines(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return lines_.size() >= n; });
+    return lines_;
+  }
+
+ private:
+  FILE* pipe_ = nullptr;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::string> lines_;
+};
+
+// Bad MQTT commands (bad JSON, oversized, bad fields, bad room topics, replies aimed at
+// the room) are answered to the requester only: an MQTT subscriber of the room's events
+// and state, and a WebSocket client of the room, see nothing until the next good command.
+TEST(ServerMqtt, BadCommandsChangeNothingForTheRoomsSubscribers) {
+  const int mqtt_port = free_port();
+  ServerProcess server(
+      {"--transport", "all", "--tick-ms", "60000", "--mqtt-port", std::to_string(mqtt_port)});
+  client::WsClientPool pool;
+  auto ws = pool.connect(server.ws_url("calm"));
+  ASSERT_TRUE(ws.wait_open(5s));
+  const auto snapshot = ws.next_message(5s);
+  ASSERT_TRUE(snapshot);
+  const std::uint64_t base = json::parse(*snapshot)["seq"];
+  // The retained snapshot is its first line: once it is there, the watcher is subscribed.
+  MqttWatcher watcher(mqtt_port, "calm", 3);
+  auto lines = watcher.wait_lines(1, 10s);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("tickcast/rooms/calm/state {", 0), 0u) << lines[0];
+
+  const std::string commands = "tickcast/rooms/calm/commands";
+  for (const auto& [topic, payload] : std::vector<std::pair<std::string, std::string>>{
+           {commands, "{bad"},
+           {commands, "[1,2]"},
+           {commands, ""},
+           {commands, R"({"type":"explode","request_id":"m1"})"},
+           {commands, R"({"type":"configure","work_ms":1})"},
+           {commands, R"({"type":"stop"})"},
+           {commands, R"({"type":"start","pad":")" + std::string(5000, 'x') + "\"}"},
+           {commands, R"({"type":"start","reply_to":"tickcast/rooms/calm/state"})"},
+           {commands, R"({"type":"start","reply_to":"tickcast/rooms/calm/events"})"},
+           {commands, R"({"type":"start","reply_to":"a/+/wildcard"})"},
+           {"tickcast/rooms/calm.x/commands", R"({"type":"start"})"},
+           {"tickcast/rooms//commands", R"({"type":"start"})"},
+       }) {
+    pub(mqtt_port, topic, payload);
+  }
+  // The fence, on the same path as the bad inputs (broker, then the hub in order).
+  pub(mqtt_port, commands, R"({"type":"start","request_id":"fence"})");
+
+  const auto started = ws.next_message(5s);
+  ASSERT_TRUE(started);
+  EXPECT_EQ(json::parse(*started)["seq"], base + 1) << *started;
+  EXPECT_EQ(json::parse(*started)["reason"], "start") << *started;
+  EXPECT_EQ(ws.messages_received(), 2u) << "the ws client got an extra message";
+
+  lines = watcher.wait_lines(3, 10s);
+  ASSERT_EQ(lines.size(), 3u);
+  std::vector<std::string> topics;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const auto space = lines[i].find(' ');
+    topics.push_back(lines[i].substr(0, space));
+    const json event = json::parse(lines[i].substr(space + 1), nullptr, false);
+    EXPECT_EQ(event["seq"], base + 1) << lines[i];
+    EXPECT_EQ(event["reason"], "start") << lines[i];
+  }
+  std::sort(topics.begin(), topics.end());
+  EXPECT_EQ(topics,
+            (std::vector<std::string>{"tickcast/rooms/calm/events", "tickcast/rooms/calm/state"}));
+  httplib::Client http("127.0.0.1", server.port());
+  const json rooms = json::parse(http.Get("/api/rooms")->body);
+  ASSERT_EQ(rooms["rooms"].size(), 1u) << "a bad room topic made a room: " << rooms.dump();
 }
 
 TEST(ServerMqtt, TheEmbeddedBrokerDiesWithTheServerEvenBySigkill) {

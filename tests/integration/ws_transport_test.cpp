@@ -1,6 +1,11 @@
 // tickcast-server over WebSocket, driven by real libwebsockets clients on loopback.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +49,13 @@ std::vector<json> read_until_seq(WsConnection& connection, std::uint64_t seq,
   return events;
 }
 
+// Reads a room's snapshot over REST (creating the room).
+json room_snapshot(const ServerProcess& server, const std::string& room) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Get(("/api/rooms/" + room).c_str());
+  return res ? json::parse(res->body) : json();
+}
+
 json post_command(const ServerProcess& server, const std::string& room, const std::string& body,
                   int* status = nullptr) {
   httplib::Client http("127.0.0.1", server.port());
@@ -70,8 +82,9 @@ TEST(WsTransport, TwoClientsInOneRoomSeeTheSameEventsAndOtherRoomsSeeNone) {
   EXPECT_EQ(snap_other["room"], "elsewhere");
 
   ASSERT_TRUE(a.send_text(R"({"type":"start","request_id":"go"})"));
-  const auto events_a = read_until_seq(a, 20);
-  const auto events_b = read_until_seq(b, 20);
+  const std::uint64_t base = snap_a["seq"];
+  const auto events_a = read_until_seq(a, base + 20);
+  const auto events_b = read_until_seq(b, base + 20);
   ASSERT_EQ(events_a.size(), events_b.size());
   for (std::size_t i = 0; i < events_a.size(); ++i) {
     EXPECT_EQ(events_a[i]["seq"], events_b[i]["seq"]);
@@ -96,15 +109,16 @@ TEST(WsTransport, ALateJoinerGetsASnapshotAtOnce) {
   // Ticks every 10 s: a snapshot that waited for the next tick would take seconds.
   ServerProcess server({"--tick-ms", "10000"});
   int status = 0;
+  const std::uint64_t base = room_snapshot(server, "late")["seq"];
   post_command(server, "late", R"({"type":"start"})", &status);
   ASSERT_EQ(status, 200);
   WsClientPool pool;
   auto late = pool.connect(server.ws_url("late"));
   // Waiting for the next tick would show as a first message that is a tick, or a snapshot
-  // taken after it (seq 2); the deadline is shorter than the tick period.
+  // taken after it (base + 2); the deadline is shorter than the tick period.
   const json snapshot = next_json(late, 5s);
   EXPECT_EQ(snapshot["reason"], "snapshot");
-  EXPECT_EQ(snapshot["seq"], 1);
+  EXPECT_EQ(snapshot["seq"], base + 1) << "as of the start event";
   EXPECT_EQ(snapshot["state"]["running"], true);
   EXPECT_EQ(snapshot["success"], true);
 }
@@ -243,6 +257,27 @@ TEST(WsTransport, ShutdownClosesClientsWithGoingAway) {
   EXPECT_EQ(connection.close_code(), 1001);
 }
 
+// The same server on a libev (epoll) loop instead of lws's poll(): events flow, the
+// keepalive timer runs, and SIGTERM still stops it cleanly (lws must not take the signal).
+TEST(WsTransport, ServesAndStopsOnTheLibevLoop) {
+  auto server = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"--event-lib", "libev", "--tick-ms", "50", "--ws-ping", "1"});
+  WsClientPool pool;
+  auto connection = pool.connect(server->ws_url("evloop"));
+  ASSERT_TRUE(connection.wait_open(5s));
+  EXPECT_EQ(next_json(connection)["reason"], "snapshot");
+  int status = 0;
+  post_command(*server, "evloop", R"({"type":"start"})", &status);
+  ASSERT_EQ(status, 200);
+  read_until_seq(connection, 5);
+  const auto exit_status = server->terminate();
+  ASSERT_TRUE(exit_status) << "server did not exit on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*exit_status));
+  EXPECT_EQ(WEXITSTATUS(*exit_status), 0);
+  ASSERT_TRUE(connection.wait_closed(5s));
+  EXPECT_EQ(connection.close_code(), 1001);
+}
+
 // A client that never answers pings is pinged, then closed, on the server's schedule.
 TEST(WsTransport, KeepalivePingsAndClosesASilentClient) {
   ServerProcess server({"--ws-ping", "1", "--ws-hangup", "3"});
@@ -273,6 +308,105 @@ TEST(WsTransport, KeepalivePingsAndClosesASilentClient) {
   }
   EXPECT_TRUE(pinged) << "no ping frame was sent";
   EXPECT_TRUE(closed_by_server) << "a silent client was never closed";
+}
+
+// A raw WebSocket client socket that reads the server's frames one at a time and can
+// answer them, for the keepalive tests (the lws client answers pings on its own).
+class RawWebSocket {
+ public:
+  RawWebSocket(int port, const std::string& path) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    send("GET " + path +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  }
+  ~RawWebSocket() { ::close(fd_); }
+  RawWebSocket(const RawWebSocket&) = delete;
+  RawWebSocket& operator=(const RawWebSocket&) = delete;
+
+  /// upgraded reads the handshake answer; true for a 101.
+  bool upgraded(std::chrono::milliseconds timeout) {
+    while (buffer_.find("\r\n\r\n") == std::string::npos) {
+      if (!fill(timeout)) return false;
+    }
+    const bool ok = buffer_.rfind("HTTP/1.1 101", 0) == 0;
+    buffer_.erase(0, buffer_.find("\r\n\r\n") + 4);
+    return ok;
+  }
+
+  struct Frame {
+    int opcode;
+    std::string payload;
+  };
+
+  /// next_frame reads the next whole frame; nullopt once the server closed the
+  /// connection (or after `timeout`).
+  std::optional<Frame> next_frame(std::chrono::milliseconds timeout) {
+    for (;;) {
+      if (buffer_.size() >= 2) {
+        std::size_t length = static_cast<unsigned char>(buffer_[1]) & 0x7f;  // < 64 KiB here
+        const std::size_t header = length == 126 ? 4 : 2;
+        if (length == 126 && buffer_.size() >= 4) {
+          length = (static_cast<unsigned char>(buffer_[2]) << 8) |
+                   static_cast<unsigned char>(buffer_[3]);
+        }
+        if (buffer_.size() >= header && buffer_.size() >= header + length) {
+          Frame frame{static_cast<unsigned char>(buffer_[0]) & 0x0f,
+                      buffer_.substr(header, length)};
+          buffer_.erase(0, header + length);
+          return frame;
+        }
+      }
+      if (!fill(timeout)) return std::nullopt;
+    }
+  }
+
+  /// pong answers a ping: a masked pong frame echoing its (short) payload.
+  void pong(const std::string& payload) {
+    const char mask[4] = {1, 2, 3, 4};
+    std::string frame{'\x8a', static_cast<char>(0x80 | payload.size())};
+    frame.append(mask, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i)
+      frame += static_cast<char>(payload[i] ^ mask[i % 4]);
+    send(frame);
+  }
+
+ private:
+  void send(const std::string& bytes) { ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  bool fill(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    char chunk[4096];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_;
+  std::string buffer_;
+};
+
+// A client that answers every ping stays open well past the hangup time: each pong
+// counts as hearing from it. Without that, the second ping would never come (the
+// connection would be closed 2 s after the upgrade).
+TEST(WsTransport, KeepaliveKeepsAClientThatAnswersPings) {
+  ServerProcess server({"--ws-ping", "1", "--ws-hangup", "2"});
+  RawWebSocket client(server.port(), "/rooms/alive");
+  ASSERT_TRUE(client.upgraded(5s));
+  int pings = 0;
+  while (pings < 3) {
+    const auto frame = client.next_frame(15s);
+    ASSERT_TRUE(frame) << "closed (or silent) after " << pings << " pings";
+    if (frame->opcode == 0x9) {
+      ++pings;
+      client.pong(frame->payload);
+    }
+  }
 }
 
 TEST(WsTransport, TwoHundredClientsGetEveryTickWithoutAGap) {

@@ -35,3 +35,28 @@ TEST(History, SaysWhenMessagesHaveLeftTheRing) {
 
 }  // namespace
 }  // namespace tickcast
+
+namespace tickcast {
+namespace {
+
+TEST(History, PositionsOfAnotherHistoryAreNotResumable) {
+  History history(4);
+  history.reset(1000);
+  EXPECT_TRUE(history.after(1000)->empty()) << "the base is this history's first position";
+  EXPECT_FALSE(history.after(999)) << "below the base: an older history";
+  EXPECT_FALSE(history.after(1001)) << "ahead of the room";
+  for (std::uint64_t seq = 1001; seq <= 1003; ++seq) {
+    history.append(Message{seq, make_payload(std::to_string(seq)), false});
+  }
+  EXPECT_EQ(history.first_position(), 1000u);
+  EXPECT_EQ(history.after(1000)->size(), 3u);
+  EXPECT_FALSE(history.after(5)) << "a small number from an earlier lifetime";
+  EXPECT_FALSE(history.after(1004));
+  history.reset(5000);
+  EXPECT_EQ(history.size(), 0u);
+  EXPECT_EQ(history.last_seq(), 5000u);
+  EXPECT_FALSE(history.after(1003));
+}
+
+}  // namespace
+}  // namespace tickcast

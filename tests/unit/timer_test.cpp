@@ -198,3 +198,102 @@ TEST(Timer, FormatsHoursMinutesSecondsRoundingUp) {
 
 }  // namespace
 }  // namespace tickcast
+
+namespace tickcast {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+
+// A restart: `after` is the new process's clock, whose monotonic time starts anew while
+// wall time went on by `down` since `before`.
+void restart_after(const FakeClock& before, FakeClock& after, std::chrono::microseconds down) {
+  after.shift_wall(std::chrono::microseconds(before.wall_time_us() - after.wall_time_us()) + down);
+}
+
+TEST(TimerRecord, ARunningTimerKeepsItsWallDeadlineAcrossARestart) {
+  FakeClock clock;
+  TimerConfig config;
+  config.work = 60s;
+  Timer timer(config, 1000ms);
+  ASSERT_FALSE(timer.start(clock.now()));
+  clock.advance(10'250ms);
+  std::vector<TimerEvent> events;
+  timer.advance(clock.now(), events);
+  const TimerRecord record = timer.record(clock.now(), clock.wall_time_us());
+  EXPECT_TRUE(record.running);
+  EXPECT_EQ(record.deadline_wall_us, clock.wall_time_us() + 49'750'000);
+
+  // Down for 7 s: the countdown went on by exactly that.
+  FakeClock later;
+  restart_after(clock, later, 7s);
+  Timer restored = Timer::restore(record, 1000ms, later.now(), later.wall_time_us());
+  EXPECT_EQ(restored.state(later.now()).remaining, 42'750ms);
+  EXPECT_TRUE(restored.state(later.now()).running);
+  // Ticks stay on the grid of the deadline: the next one shows 42 s, 750 ms from now.
+  ASSERT_TRUE(restored.next_due());
+  EXPECT_EQ(*restored.next_due() - later.now(), 750ms);
+  later.advance(750ms);
+  events.clear();
+  restored.advance(later.now(), events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].state.remaining, 42s);
+}
+
+TEST(TimerRecord, ADeadlinePassedWhileDownEndsThePhaseAtTheFirstAdvance) {
+  FakeClock clock;
+  TimerConfig config;
+  config.work = 60s;
+  config.cycles = 2;
+  Timer timer(config, 1000ms);
+  ASSERT_FALSE(timer.start(clock.now()));
+  clock.advance(30s);
+  const TimerRecord record = timer.record(clock.now(), clock.wall_time_us());
+
+  FakeClock later;
+  restart_after(clock, later, 5min);
+  Timer restored = Timer::restore(record, 1000ms, later.now(), later.wall_time_us());
+  ASSERT_TRUE(restored.next_due());
+  EXPECT_LE(*restored.next_due(), later.now()) << "due at once";
+  std::vector<TimerEvent> events;
+  restored.advance(later.now(), events);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].reason, Reason::tick);
+  EXPECT_EQ(format_hms(events[0].state.remaining), "00:00:00");
+  EXPECT_EQ(events[1].reason, Reason::phase);
+  EXPECT_EQ(events[1].state.phase, Phase::short_break);
+  EXPECT_FALSE(events[1].state.running) << "the next phase waits for start";
+  EXPECT_EQ(events[1].state.completed_work, 1);
+  EXPECT_FALSE(restored.next_due());
+}
+
+TEST(TimerRecord, APausedTimerKeepsItsRemainingTimePhaseAndConfig) {
+  FakeClock clock;
+  TimerConfig config;
+  config.work = 60s;
+  config.short_break = 20s;
+  config.long_break = 40s;
+  config.cycles = 3;
+  Timer timer(config, 1000ms);
+  timer.skip(clock.now());  // short break, one work phase done
+  ASSERT_FALSE(timer.start(clock.now()));
+  clock.advance(4'321ms);
+  ASSERT_FALSE(timer.stop(clock.now()));
+  const TimerRecord record = timer.record(clock.now(), clock.wall_time_us());
+  EXPECT_FALSE(record.running);
+  EXPECT_EQ(record.remaining_us, 15'679'000);
+
+  FakeClock later;
+  restart_after(clock, later, 1h);
+  Timer restored = Timer::restore(record, 1000ms, later.now(), later.wall_time_us());
+  EXPECT_EQ(restored.config(), config);
+  const TimerState state = restored.state(later.now());
+  EXPECT_FALSE(state.running);
+  EXPECT_EQ(state.phase, Phase::short_break);
+  EXPECT_EQ(state.completed_work, 1);
+  EXPECT_EQ(state.remaining, 15'679ms);
+  EXPECT_EQ(restored.record(later.now(), later.wall_time_us()), record);
+}
+
+}  // namespace
+}  // namespace tickcast

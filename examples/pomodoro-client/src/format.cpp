@@ -119,7 +119,8 @@ ParsedCommand parse_command(std::string_view line, std::string_view request_id) 
   }
   if (!request_id.empty()) cmd["request_id"] = request_id;
   out.type = type;
-  out.json = cmd.dump();
+  // A typed key may be any bytes; an invalid UTF-8 one made dump() throw, ending the client.
+  out.json = cmd.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return out;
 }
 

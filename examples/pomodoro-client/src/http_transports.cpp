@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "sse_parser.h"
 #include "transport.h"
 
 namespace tickcast::client {
@@ -166,55 +167,6 @@ class StreamBase : public ClientTransport {
   std::condition_variable cv_;
   bool stopping_ = false;
   httplib::Client* current_ = nullptr;
-};
-
-// SseParser splits a text/event-stream into events (id, event, data).
-class SseParser {
- public:
-  struct Event {
-    std::string id;
-    std::string type;
-    std::string data;
-  };
-
-  template <typename F>
-  void feed(const char* bytes, std::size_t n, F&& on_event) {
-    buffer_.append(bytes, n);
-    std::size_t start = 0;
-    for (;;) {
-      const std::size_t nl = buffer_.find('\n', start);
-      if (nl == std::string::npos) break;
-      std::string_view line(buffer_.data() + start, nl - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      start = nl + 1;
-      if (line.empty()) {
-        if (has_data_) on_event(current_);
-        current_ = Event{};
-        has_data_ = false;
-        continue;
-      }
-      if (line.front() == ':') continue;  // comment / heartbeat
-      const std::size_t colon = line.find(':');
-      std::string_view field = line.substr(0, colon);
-      std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
-      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      if (field == "data") {
-        if (has_data_) current_.data += '\n';
-        current_.data.append(value);
-        has_data_ = true;
-      } else if (field == "id") {
-        current_.id = std::string(value);
-      } else if (field == "event") {
-        current_.type = std::string(value);
-      }
-    }
-    buffer_.erase(0, start);
-  }
-
- private:
-  std::string buffer_;
-  Event current_;
-  bool has_data_ = false;
 };
 
 class SseTransport final : public StreamBase {

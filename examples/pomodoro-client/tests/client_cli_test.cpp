@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -175,7 +176,23 @@ class Process {
   std::optional<int> status_;
 };
 
-// Server is tickcast-server on free ports, ready once /healthz answers 200.
+// DataDir is an empty folder for one server's room store, so that servers run side by side
+// (ctest -j) neither share rooms nor meet each other's lock; removed when it goes.
+struct DataDir {
+  DataDir() : path(std::filesystem::temp_directory_path() / "tickcast-client-data-XXXXXX") {
+    if (!::mkdtemp(path.data())) throw std::runtime_error("mkdtemp failed");
+  }
+  ~DataDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  DataDir(const DataDir&) = delete;
+  DataDir& operator=(const DataDir&) = delete;
+  std::string path;
+};
+
+// Server is tickcast-server on free ports and a fresh data folder, ready once /healthz
+// answers 200.
 class Server {
  public:
   Server()
@@ -183,7 +200,7 @@ class Server {
         mqtt_port_(free_port()),
         process_({TICKCAST_SERVER_BIN, "--host", "127.0.0.1", "--port", std::to_string(port_),
                   "--transport", "all", "--mqtt-port", std::to_string(mqtt_port_), "--mqtt-ws-port",
-                  "0", "--tick-ms", "50"}) {
+                  "0", "--tick-ms", "50", "--data-dir", data_dir_.path}) {
     httplib::Client cli("127.0.0.1", port_);
     cli.set_connection_timeout(1s);
     const auto deadline = Clock::now() + 15s;
@@ -213,6 +230,7 @@ class Server {
  private:
   int port_;
   int mqtt_port_;
+  DataDir data_dir_;  // declared before process_: removed after the server is gone
   Process process_;
   std::vector<std::string> transports_;
 };

@@ -54,6 +54,17 @@ TEST(ParseCommand, Configure) {
   EXPECT_FALSE(parse_command("configure work_ms", "").json);
 }
 
+// Found by the client_format fuzzer (fuzz/corpus/client_format/crash-*): a key that is
+// not UTF-8 made the JSON encoder throw and ended tickcast-client.
+TEST(ParseCommand, KeyThatIsNotUtf8) {
+  auto cmd = parse_command("configure wo\x96rk_ms=60000", "c2");
+  ASSERT_TRUE(cmd.json) << cmd.error;
+  const auto j = nlohmann::json::parse(*cmd.json, nullptr, false);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j.value("type", ""), "configure");
+  EXPECT_EQ(j.value("request_id", ""), "c2");
+}
+
 TEST(ParseCommand, RawJsonAndRejects) {
   auto raw = parse_command(R"({"type":"nope"})", "c1");
   ASSERT_TRUE(raw.json);

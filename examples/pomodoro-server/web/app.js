@@ -1,6 +1,8 @@
-// tickcast web client: the shared Pomodoro timer over WebSocket, Server-Sent Events or
-// long-polling, with automatic fallback ws -> sse -> longpoll (as Socket.IO and SignalR do).
-// Plain browser JavaScript, no build step, no dependencies; served by tickcast-server.
+// tickcast web client: the shared Pomodoro timer over WebSocket, Server-Sent Events,
+// long-polling or Socket.IO, with automatic fallback ws -> sse -> longpoll (as Socket.IO and
+// SignalR do). Plain browser JavaScript, no build step; served by tickcast-server. The only
+// dependency, the socket.io-client browser bundle, is loaded from the server
+// (/socket.io/socket.io.min.js) when ?transport=socketio asks for it.
 //
 // Flow: read GET /api/config (which transports are enabled) -> pick the requested
 // transport, or the next enabled one -> connect -> render every timer event whose seq
@@ -10,8 +12,11 @@
 (() => {
   'use strict';
 
-  const TRANSPORTS = ['ws', 'sse', 'longpoll'];
-  const TRANSPORT_NAMES = { ws: 'WebSocket', sse: 'Server-Sent Events', longpoll: 'long-polling' };
+  const TRANSPORTS = ['ws', 'sse', 'longpoll', 'socketio'];
+  const TRANSPORT_NAMES = {
+    ws: 'WebSocket', sse: 'Server-Sent Events', longpoll: 'long-polling', socketio: 'Socket.IO',
+  };
+  const SOCKETIO_CLIENT = '/socket.io/socket.io.min.js';
   const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
   const DEFAULT_ROOM = 'focus';
   const DEFAULT_TRANSPORT = 'ws';
@@ -284,7 +289,69 @@
     return { close() { stopped = true; if (request) request.abort(); } };
   }
 
-  const OPENERS = { ws: openWs, sse: openSse, longpoll: openLongPoll };
+  // The socket.io-client bundle, loaded once, on first use.
+  let socketIoLoading = null;
+  function loadSocketIo() {
+    if (window.io) return Promise.resolve(window.io);
+    if (!socketIoLoading) {
+      socketIoLoading = new Promise((resolve, reject) => {
+        const script = document.createElement('script');
+        script.src = SOCKETIO_CLIENT;
+        script.onload = () => (window.io ? resolve(window.io) : reject(new Error('the Socket.IO client did not load')));
+        script.onerror = () => {
+          socketIoLoading = null;
+          script.remove();
+          reject(new Error('could not load the Socket.IO client'));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return socketIoLoading;
+  }
+
+  // Socket.IO: the namespace /{room} is the room. socket.io-client reconnects by itself
+  // (and recovers the missed events); this page takes over only when it never connected.
+  function openSocketIo(r, h) {
+    let socket = null;
+    let opened = false;
+    let closed = false;
+    const giveUp = (info) => {
+      if (closed) return;
+      closed = true;
+      if (socket) socket.close();
+      h.fail({ opened, ...info });
+    };
+    loadSocketIo().then((io) => {
+      if (closed) return;
+      socket = io(`/${roomPath(r)}`, { reconnectionDelay: BACKOFF_BASE_MS, reconnectionDelayMax: BACKOFF_MAX_MS });
+      socket.on('connect', () => { opened = true; h.open(); });
+      socket.on('timer', (ev) => h.event(ev));
+      socket.on('connect_error', (e) => {
+        // A refusal from the server (a bad room) is final; a network error before the
+        // first connection goes back to this page's manager, which may fall back.
+        if (e && e.data && e.data.code) giveUp({ message: e.message, code: e.data.code });
+        else if (!opened) giveUp({ message: '' });
+      });
+      socket.on('disconnect', (reason) => {
+        if (closed) return;
+        if (reason === 'io server disconnect') giveUp({ message: '' });
+        else h.reconnecting();
+      });
+    }, (e) => giveUp({ message: e.message, code: 'socketio_client' }));
+    return {
+      close() {
+        closed = true;
+        if (socket) socket.close();
+      },
+      send(cmd) {
+        if (!socket || !socket.connected) return false;
+        socket.emit(cmd.type, cmd); // errors come back as `timer` events with success:false
+        return true;
+      },
+    };
+  }
+
+  const OPENERS = { ws: openWs, sse: openSse, longpoll: openLongPoll, socketio: openSocketIo };
 
   // ---- Connection manager --------------------------------------------------------
   function orderFrom(first) {
@@ -390,7 +457,7 @@
         candidates = orderFrom(requested); // /api/config may have changed what is enabled
         const idx = candidates.indexOf(current);
         if (!candidates.length) {
-          showError('This server enables none of the browser transports (ws, sse, longpoll).', 'no_transport');
+          showError('This server enables none of the browser transports (ws, sse, longpoll, socketio).', 'no_transport');
           setStatus('offline', 'offline: no browser transport enabled');
           return;
         }
@@ -468,7 +535,7 @@
     candidates = orderFrom(requested);
     candIdx = 0;
     if (!candidates.length) {
-      showError('This server enables none of the browser transports (ws, sse, longpoll).', 'no_transport');
+      showError('This server enables none of the browser transports (ws, sse, longpoll, socketio).', 'no_transport');
       setStatus('offline', 'offline: no browser transport enabled');
       return;
     }
@@ -493,7 +560,7 @@
   }
 
   // ---- Commands ------------------------------------------------------------------
-  // Over the WebSocket when it is open (that is the point of ws); otherwise REST.
+  // Over the WebSocket or Socket.IO when it is open (that is their point); otherwise REST.
   async function sendCommand(type) {
     const cmd = { type, request_id: `${type}-${++requestCounter}` };
     clearError();

@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "temp_dir.h"
+
 namespace tickcast::testing {
 
 int free_port() {
@@ -50,6 +52,10 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::millise
   std::vector<std::string> argv_storage{server_binary(), "--host", "127.0.0.1", "--port",
                                         std::to_string(port_)};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  if (std::find(args.begin(), args.end(), "--data-dir") == args.end()) {
+    data_dir_ = std::make_unique<TempDir>("tickcast-data");
+    argv_storage.insert(argv_storage.end(), {"--data-dir", data_dir_->path()});
+  }
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -5,11 +5,14 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace tickcast::testing {
+
+class TempDir;
 
 /// free_port returns a loopback TCP port that was free a moment ago.
 int free_port();
@@ -20,7 +23,8 @@ class ServerProcess {
   /// ServerProcess starts the server with `args` (besides --host/--port, which it sets)
   /// and waits until /healthz answers 200 (over https, with curl, when `args` has
   /// --tls-cert); throws std::runtime_error with the server's output if it does not
-  /// within `timeout`.
+  /// within `timeout`. Without `--data-dir` in `args` the server gets a fresh temporary
+  /// data folder of its own, removed with the ServerProcess.
   explicit ServerProcess(std::vector<std::string> args,
                          std::chrono::milliseconds timeout = std::chrono::seconds(15));
   ~ServerProcess();
@@ -51,6 +55,7 @@ class ServerProcess {
   bool tls_ = false;
   pid_t pid_ = -1;
   std::string log_path_;
+  std::unique_ptr<TempDir> data_dir_;
 };
 
 /// server_binary returns the tickcast-server path: env TICKCAST_SERVER, else the one built.

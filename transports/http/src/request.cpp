@@ -1,7 +1,10 @@
 // Reads what routes need of a request out of libwebsockets' parsed headers.
+#include "request.h"
+
 #include <algorithm>
 #include <cstring>
 
+#include "request_fields.h"
 #include "tickcast/http/internal/loop.h"
 
 namespace tickcast::http::internal {
@@ -73,13 +76,8 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
     const int n =
         lws_hdr_copy_fragment(wsi, fragment.data(), length + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0) break;
-    std::string_view arg(fragment.data(), static_cast<std::size_t>(n));
-    const auto eq = arg.find('=');
-    if (eq == std::string_view::npos) {
-      request.query.emplace(std::string(arg), std::string());
-    } else {
-      request.query.emplace(std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1)));
-    }
+    request.query.emplace(
+        split_query_arg(std::string_view(fragment.data(), static_cast<std::size_t>(n))));
   }
 
   struct Named {
@@ -90,8 +88,8 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
        {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
         Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
         Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE}, Named{"accept", WSI_TOKEN_HTTP_ACCEPT},
-        Named{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
-        Named{"cookie", WSI_TOKEN_HTTP_COOKIE}}) {
+        Named{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION}, Named{"cookie", WSI_TOKEN_HTTP_COOKIE},
+        Named{"transfer-encoding", WSI_TOKEN_HTTP_TRANSFER_ENCODING}}) {
     std::string value = copy_header(wsi, h.token);
     if (!value.empty()) request.headers.emplace(h.name, std::move(value));
   }
@@ -103,7 +101,29 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
   if (std::string id = copy_custom_header(wsi, "last-event-id:"); !id.empty()) {
     request.headers.emplace("last-event-id", std::move(id));
   }
+  char peer[64] = "";
+  if (lws_get_peer_simple(wsi, peer, sizeof peer)) request.peer = peer;
   return true;
+}
+
+std::optional<std::string> host_header_error(lws* wsi) {
+  // lws keeps the request line's version in WSI_TOKEN_HTTP ("HTTP/1.1") and decides
+  // keep-alive from it the same way: anything but 1.1 is treated as 1.0.
+  const std::string version = copy_header(wsi, WSI_TOKEN_HTTP);
+  if (version != "HTTP/1.1") return std::nullopt;
+  // A fragment index past the last one (or an absent header) reads as -1; an empty value
+  // as 0; a repeated header as a second fragment.
+  const int length = lws_hdr_fragment_length(wsi, WSI_TOKEN_HOST, 0);
+  std::string value(static_cast<std::size_t>(length) + 1, '\0');
+  const int copied = lws_hdr_copy_fragment(wsi, value.data(), length + 1, WSI_TOKEN_HOST, 0);
+  if (copied < 0) return "an HTTP/1.1 request needs a Host header";
+  if (copied == 0) return "the Host header is empty";
+  char probe[1];
+  if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HOST, 1) > 0 ||
+      lws_hdr_copy_fragment(wsi, probe, sizeof probe, WSI_TOKEN_HOST, 1) == 0) {
+    return "more than one Host header";
+  }
+  return std::nullopt;
 }
 
 }  // namespace tickcast::http::internal

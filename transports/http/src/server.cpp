@@ -1,22 +1,21 @@
 #include "tickcast/http/server.h"
 
-#include <nlohmann/json.hpp>
-
+#include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 
 namespace tickcast::http {
 
-Response json_error(ErrorCode code, std::string_view message) {
+// The body is the contract's error event, as ws and mqtt send it, so a client parses one
+// error shape whatever the transport.
+Response json_error(ErrorCode code, std::string_view message, std::string_view request_id) {
   Response response;
   response.status = http_status(code);
-  response.body =
-      nlohmann::json{{"success", false}, {"error", message}, {"code", to_string(code)}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  response.body = encode_error(Error{code, std::string(message)}, request_id);
   return response;
 }
 
-Response json_error(const Error& error) {
-  Response response = json_error(error.code, error.message);
+Response json_error(const Error& error, std::string_view request_id) {
+  Response response = json_error(error.code, error.message, request_id);
   if (error.http_status) response.status = error.http_status;
   if (response.status == 401) response.headers.emplace_back("www-authenticate", "Bearer");
   return response;

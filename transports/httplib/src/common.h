@@ -8,22 +8,25 @@
 #include <string_view>
 
 #include "tickcast/core/error.h"
+#include "tickcast/core/protocol.h"
 
 namespace tickcast::httplib::detail {
 
-/// error_body is the JSON every HTTP error carries (as tickcast::http::json_error):
-/// {"success":false,"error":message,"code":code}.
-inline std::string error_body(const Error& error) {
-  nlohmann::ordered_json body = {
-      {"success", false}, {"error", error.message}, {"code", to_string(error.code)}};
-  return body.dump();
+/// set_error fills `response` with an error's status and the body every HTTP error carries
+/// (as tickcast::http::json_error): the contract's error event, with request_id when set.
+inline void set_error(::httplib::Response& response, ErrorCode code, std::string message,
+                      std::string_view request_id = {}) {
+  response.status = http_status(code);
+  response.set_content(encode_error(Error{code, std::move(message)}, request_id),
+                       "application/json");
 }
 
-/// set_error fills `response` with an error's status and body.
-inline void set_error(::httplib::Response& response, ErrorCode code, std::string message) {
-  const Error error{code, std::move(message)};
-  response.status = http_status(code);
-  response.set_content(error_body(error), "application/json");
+/// host_missing answers 400 to an HTTP/1.1 request without a Host header (RFC 9112 3.2)
+/// and tells the route to stop there.
+inline bool host_missing(const ::httplib::Request& request, ::httplib::Response& response) {
+  if (request.version != "HTTP/1.1" || request.has_header("Host")) return false;
+  set_error(response, ErrorCode::bad_request, "an HTTP/1.1 request needs a Host header");
+  return true;
 }
 
 /// regex_escape quotes a literal path for cpp-httplib's std::regex route patterns.

@@ -31,6 +31,8 @@ struct Stream {
   std::condition_variable wake;
   bool joined = false;   // the sink's first answer has come
   bool closing = false;  // stop() or a stuck client: end the stream
+  bool refused = false;  // SSE: the room refused the join; end once the error is written
+  ClientRef client;      // what the sink knows this stream by (on_subscribe, on_unsubscribe)
   // SSE
   Outbox outbox;
   // long-poll
@@ -68,7 +70,8 @@ struct HttplibTransport::Impl : std::enable_shared_from_this<HttplibTransport::I
   void serve_sse(const ::httplib::Request& request, ::httplib::Response& response);
   void serve_poll(const ::httplib::Request& request, ::httplib::Response& response);
   // Registers a stream, or fills `response` with the refusal. Under `mutex`.
-  std::shared_ptr<Stream> admit(const std::string& room, bool sse, ::httplib::Response& response);
+  std::shared_ptr<Stream> admit(const std::string& room, bool sse, const std::string& peer,
+                                ::httplib::Response& response);
   void forget(const Stream& stream);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
@@ -93,22 +96,26 @@ namespace {
 // The reply channel of one stream or poll. May outlive both; sends then go nowhere.
 class HttplibClient final : public Client {
  public:
-  HttplibClient(std::weak_ptr<HttplibTransport::Impl> impl, std::uint64_t id, std::string name)
-      : impl_(std::move(impl)), id_(id), name_(std::move(name)) {}
+  HttplibClient(std::weak_ptr<HttplibTransport::Impl> impl, std::uint64_t id, std::string name,
+                std::string peer)
+      : impl_(std::move(impl)), id_(id), name_(std::move(name)), peer_(std::move(peer)) {}
   void send(std::vector<Message> messages) override {
     if (auto impl = impl_.lock()) impl->deliver(id_, std::move(messages));
   }
   std::string_view transport() const override { return name_; }
+  std::string_view peer() const override { return peer_; }
 
  private:
   std::weak_ptr<HttplibTransport::Impl> impl_;
   std::uint64_t id_;
   std::string name_;
+  std::string peer_;
 };
 
 }  // namespace
 
 std::shared_ptr<Stream> HttplibTransport::Impl::admit(const std::string& room, bool sse,
+                                                      const std::string& peer,
                                                       ::httplib::Response& response) {
   if (!sink || !accepting) {
     detail::set_error(response, ErrorCode::overloaded, "the server is not accepting clients now");
@@ -121,13 +128,23 @@ std::shared_ptr<Stream> HttplibTransport::Impl::admit(const std::string& room, b
     return nullptr;
   }
   auto stream = std::make_shared<Stream>(next_id++, room, sse, options);
+  stream->client =
+      std::make_shared<HttplibClient>(weak_from_this(), stream->id, options.name, peer);
   streams.emplace(stream->id, stream);
   rooms[room].push_back(stream.get());
   clients = streams.size();
   return stream;
 }
 
+// The stream leaves its room first: it is still registered, so stop() waits and the sink
+// is still there.
 void HttplibTransport::Impl::forget(const Stream& stream) {
+  Sink* to = nullptr;
+  {
+    std::lock_guard lock(mutex);
+    to = sink;
+  }
+  if (to) to->on_unsubscribe(stream.room, stream.client);
   std::lock_guard lock(mutex);
   if (auto room = rooms.find(stream.room); room != rooms.end()) {
     std::erase(room->second, &stream);
@@ -140,6 +157,7 @@ void HttplibTransport::Impl::forget(const Stream& stream) {
 
 void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
                                        ::httplib::Response& response) {
+  if (detail::host_missing(request, response)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
     detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
@@ -148,19 +166,25 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
   std::optional<std::uint64_t> resume_after;
   std::string last_event_id = request.get_header_value("Last-Event-ID");
   if (last_event_id.empty()) last_event_id = request.get_param_value("last_event_id");
-  if (!last_event_id.empty()) resume_after = parse_unsigned(last_event_id);
+  if (!last_event_id.empty()) {
+    resume_after = parse_unsigned(last_event_id);
+    if (!resume_after) {
+      detail::set_error(response, ErrorCode::bad_request,
+                        "Last-Event-ID must be a seq (a non-negative integer)");
+      return;
+    }
+  }
 
   Sink* to = nullptr;
   std::shared_ptr<Stream> stream;
   {
     std::lock_guard lock(mutex);
-    stream = admit(room, true, response);
+    stream = admit(room, true, request.remote_addr, response);
     if (!stream) return;
     to = sink;
   }
   // The stream is registered, so stop() waits for it: the sink outlives this call.
-  to->on_subscribe(room, resume_after,
-                   std::make_shared<HttplibClient>(weak_from_this(), stream->id, options.name));
+  to->on_subscribe(room, resume_after, stream->client);
 
   response.set_header("Cache-Control", "no-cache");
   response.set_header("X-Accel-Buffering", "no");
@@ -194,6 +218,13 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
             stream->outbox.pop(now);
             ++written;
           }
+          if (stream->refused) {  // the refusal, then the end of the stream
+            lock.unlock();
+            if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+            self->sent += written;
+            sink.done();
+            return true;
+          }
           if (out.empty() && now >= *next_heartbeat) out = ": keepalive\n\n";
           if (!out.empty()) *next_heartbeat = now + self->options.heartbeat;
         }
@@ -209,6 +240,7 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
 
 void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
                                         ::httplib::Response& response) {
+  if (detail::host_missing(request, response)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
     detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
@@ -238,14 +270,13 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
   std::shared_ptr<Stream> stream;
   {
     std::lock_guard lock(mutex);
-    stream = admit(room, false, response);
+    stream = admit(room, false, request.remote_addr, response);
     if (!stream) return;
     stream->since = since;
     stream->next = since.value_or(0);
     to = sink;
   }
-  to->on_subscribe(room, since,
-                   std::make_shared<HttplibClient>(weak_from_this(), stream->id, options.name));
+  to->on_subscribe(room, since, stream->client);
 
   const auto deadline = Clock::now() + timeout;
   // A zero timeout still waits for the room's answer to `since` (never hides a backlog),
@@ -305,7 +336,15 @@ void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mess
   auto it = streams.find(id);
   if (it == streams.end()) return;
   Stream& stream = *it->second;
+  const bool refusal =
+      !stream.joined && !messages.empty() && messages.front().kind == MessageKind::error;
   if (stream.sse) {
+    if (stream.refused) return;
+    if (refusal) {  // the room refused the join: it never joins; the error ends the stream
+      stream.refused = true;
+      enqueue(stream, messages.front());
+      return;
+    }
     stream.joined = true;
     for (const Message& m : messages) enqueue(stream, m);
     return;
@@ -313,17 +352,13 @@ void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mess
   if (stream.answered) return;
   if (!stream.joined) {
     stream.joined = true;
-    if (!messages.empty() && messages.front().kind == MessageKind::error) {  // room refused
-      answer(stream, 503, *messages.front().payload);
+    if (refusal) {  // room refused (overloaded, rate_limited)
+      answer(stream, http_status(messages.front().code.value_or(ErrorCode::overloaded)),
+             *messages.front().payload);
       return;
     }
-    // The room answers a `since` ahead of it with a snapshot older than `since`.
-    if (stream.since && !messages.empty() && messages.front().seq < *stream.since) {
-      const Error error{ErrorCode::bad_request, "since is ahead of the room (latest seq " +
-                                                    std::to_string(messages.front().seq) + ")"};
-      answer(stream, http_status(error.code), detail::error_body(error));
-      return;
-    }
+    // A `since` of another history (older, or ahead of the room: a position from before a
+    // restart) is answered with the room's snapshot, like a `since` past the history.
   }
   for (auto& m : messages) {
     if (m.kind == MessageKind::error || stream.events.size() >= options.max_batch) continue;

@@ -35,9 +35,11 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
   const std::string base = detail::regex_escape(prefix);
   server.Post(base + "/([^/]*)/commands", [&hub](const ::httplib::Request& request,
                                                  ::httplib::Response& response) {
+    if (detail::host_missing(request, response)) return;
     const std::string room = request.matches[1];
     if (!valid_room_name(room)) {
-      detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
+      detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage),
+                        decode_command(request.body).request_id);
       return;
     }
     if (request.body.size() > kMaxCommandBytes) {
@@ -46,29 +48,28 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
     }
     auto promise = std::make_shared<std::promise<CommandOutcome>>();
     auto future = promise->get_future();
-    hub.command(room, request.body,
-                [promise](CommandOutcome outcome) { promise->set_value(std::move(outcome)); });
+    hub.command(
+        room, request.body,
+        [promise](CommandOutcome outcome) { promise->set_value(std::move(outcome)); },
+        request.remote_addr);
     const auto outcome = await(future);
     if (!outcome) {
       detail::set_error(response, ErrorCode::overloaded, "the hub did not answer in time");
       return;
     }
-    json body;
-    int status = 200;
     if (outcome->error) {
-      status = http_status(outcome->error->code);
-      body = {{"success", false},
-              {"error", outcome->error->message},
-              {"code", to_string(outcome->error->code)}};
-    } else {
-      body = {{"success", true}, {"state", state_json(outcome->state)}};
+      detail::set_error(response, outcome->error->code, outcome->error->message,
+                        outcome->request_id);
+      return;
     }
+    json body = {{"success", true}, {"state", state_json(outcome->state)}};
     if (!outcome->request_id.empty()) body["request_id"] = outcome->request_id;
-    set_json(response, status, body);
+    set_json(response, 200, body);
   });
 
   server.Get(
       base + "/([^/]*)", [&hub](const ::httplib::Request& request, ::httplib::Response& response) {
+        if (detail::host_missing(request, response)) return;
         const std::string room = request.matches[1];
         if (!valid_room_name(room)) {
           detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
@@ -77,9 +78,12 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
         using Answer = std::pair<std::optional<Error>, Payload>;
         auto promise = std::make_shared<std::promise<Answer>>();
         auto future = promise->get_future();
-        hub.snapshot(room, [promise](std::optional<Error> error, Payload payload) {
-          promise->set_value({std::move(error), std::move(payload)});
-        });
+        hub.snapshot(
+            room,
+            [promise](std::optional<Error> error, Payload payload) {
+              promise->set_value({std::move(error), std::move(payload)});
+            },
+            request.remote_addr);
         const auto answer = await(future);
         if (!answer) {
           detail::set_error(response, ErrorCode::overloaded, "the hub did not answer in time");
@@ -91,7 +95,8 @@ void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix) {
         }
       });
 
-  server.Get(base, [&hub](const ::httplib::Request&, ::httplib::Response& response) {
+  server.Get(base, [&hub](const ::httplib::Request& request, ::httplib::Response& response) {
+    if (detail::host_missing(request, response)) return;
     auto promise = std::make_shared<std::promise<std::vector<RoomSummary>>>();
     auto future = promise->get_future();
     hub.rooms([promise](std::vector<RoomSummary> rooms) { promise->set_value(std::move(rooms)); });

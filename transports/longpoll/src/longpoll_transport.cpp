@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <span>
 
+#include "poll_query.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/response_writer.h"
@@ -68,15 +68,6 @@ class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
 
 namespace {
 
-// A non-negative decimal integer, nothing else.
-std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
-  if (text.empty() || text.size() > 19) return std::nullopt;
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 After PollSession::on_writable(lws* wsi) {
   if (!answering) return After::keep;
   if (!writer) {
@@ -108,12 +99,14 @@ bool peer_gone(lws* wsi) {
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+// On the loop's coarse timer, not an lws timer: with N polls parked, each lws timer is an
+// O(N) insert into lws 4.1's sorted list, and every poll arms one per request.
 void arm_timer(lws* wsi, std::chrono::steady_clock::time_point deadline) {
   const auto now = std::chrono::steady_clock::now();
   const auto wait =
       std::max(std::chrono::steady_clock::duration::zero(),
                std::min<std::chrono::steady_clock::duration>(deadline - now, kProbeInterval));
-  lws_set_timer_usecs(wsi, std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
+  http::internal::loop_of(wsi).set_timer(wsi, wait);
 }
 
 After PollSession::on_timer(lws* wsi) {
@@ -143,20 +136,11 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   if (!valid_room_name(room)) {
     return http::json_error(ErrorCode::bad_room, kBadRoomMessage);
   }
-  std::optional<std::uint64_t> since;
-  if (auto it = request.query.find("since"); it != request.query.end()) {
-    since = parse_unsigned(it->second);
-    if (!since)
-      return http::json_error(ErrorCode::bad_request, "since must be a non-negative integer");
-  }
-  std::chrono::milliseconds timeout = options.default_timeout;
-  if (auto it = request.query.find("timeout_ms"); it != request.query.end()) {
-    const auto value = parse_unsigned(it->second);
-    if (!value || *value > static_cast<std::uint64_t>(options.max_timeout.count())) {
-      return http::json_error(ErrorCode::bad_request, "timeout_ms must be an integer in 0..60000");
-    }
-    timeout = std::chrono::milliseconds(*value);
-  }
+  const PollQuery query =
+      read_poll_query(request.query, options.default_timeout, options.max_timeout);
+  if (query.error) return http::json_error(query.error->code, query.error->message);
+  const std::optional<std::uint64_t> since = query.since;
+  const std::chrono::milliseconds timeout = query.timeout;
   if (!sink || !counters.accepting)
     return http::json_error(ErrorCode::overloaded, "long-poll is shutting down");
   if (sessions.size() >= options.max_clients) {
@@ -186,7 +170,7 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   fresh->cors.emplace_back("cache-control", "no-store");
   PollSession* raw = &sessions.add(std::move(fresh));
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "longpoll");
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "longpoll", request.peer);
 
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
@@ -196,12 +180,18 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   return raw;
 }
 
-void LongPollTransport::Impl::closed(PollSession& session) { sessions.remove(session); }
+// A poll is a client of its room from its request to its answer; between polls the room
+// only counts it through its idle time (HubOptions::room_idle), which a poller that comes
+// back keeps restarting.
+void LongPollTransport::Impl::closed(PollSession& session) {
+  if (sink) sink->on_unsubscribe(session.room, session.client);
+  sessions.remove(session);
+}
 
 void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
   session.answering = true;
   session.answer = std::move(response);
-  lws_set_timer_usecs(session.wsi, LWS_SET_TIMER_USEC_CANCEL);
+  server.loop().cancel_timer(session.wsi);
   lws_callback_on_writable(session.wsi);
 }
 
@@ -232,19 +222,16 @@ void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> mes
   if (!session.joined) {
     session.joined = true;
     if (!messages.empty() && messages.front().kind == MessageKind::error) {  // room refused
+      const auto code = messages.front().code.value_or(ErrorCode::overloaded);
       http::Response refusal;
-      refusal.status = 503;
+      refusal.status = http_status(code);
       refusal.body = *messages.front().payload;
+      if (code == ErrorCode::overloaded) refusal.headers.emplace_back("retry-after", "5");
       answer(session, std::move(refusal));
       return;
     }
-    // The room answers a `since` ahead of it with a snapshot older than `since`.
-    if (session.since && !messages.empty() && messages.front().seq < *session.since) {
-      answer(session, http::json_error(ErrorCode::bad_request,
-                                       "since is ahead of the room (latest seq " +
-                                           std::to_string(messages.front().seq) + ")"));
-      return;
-    }
+    // A `since` of another history (older, or ahead of the room: a position from before a
+    // restart) is answered with the room's snapshot, like a `since` past the history.
   }
   std::vector<Message> events;
   for (auto& m : messages) {

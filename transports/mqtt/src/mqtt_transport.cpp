@@ -12,12 +12,12 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <shared_mutex>
 #include <stdexcept>
 #include <vector>
 
+#include "command_topic.h"
 #include "embedded_broker.h"
 #include "tickcast/core/error.h"
 #include "tickcast/core/protocol.h"
@@ -222,6 +222,18 @@ struct MqttTransport::Impl {
     }
   }
 
+  // entry returns room's entry, made on first use; caller holds state_mutex.
+  RoomEntry& entry(std::string_view room) {
+    auto it = rooms.find(room);
+    if (it == rooms.end()) {
+      RoomEntry made;
+      made.events_topic = rooms_prefix + std::string(room) + "/events";
+      made.state_topic = rooms_prefix + std::string(room) + "/state";
+      it = rooms.emplace(std::string(room), std::move(made)).first;
+    }
+    return it->second;
+  }
+
   // publish_locked hands one message to libmosquitto; caller holds handle and state locks.
   bool publish_locked(const std::string& topic, const Payload& payload, int qos, bool retain) {
     const int rc =
@@ -286,15 +298,14 @@ struct MqttTransport::Impl {
       broker_clients = std::strtoll(std::string(payload).c_str(), nullptr, 10);
       return;
     }
+    // A command someone published with the retain flag is delivered again, flagged
+    // retained, each time we subscribe (start, every reconnect): it was run when it was
+    // published, so a stored copy is never a new command.
+    if (message->retain) return;
     // Only rooms_prefix + R + "/commands" arrives here (the filter is rooms/+/commands).
-    constexpr std::string_view kSuffix = "/commands";
-    if (topic.size() < rooms_prefix.size() + kSuffix.size() ||
-        topic.substr(0, rooms_prefix.size()) != rooms_prefix ||
-        topic.substr(topic.size() - kSuffix.size()) != kSuffix) {
-      return;
-    }
-    const std::string room(
-        topic.substr(rooms_prefix.size(), topic.size() - rooms_prefix.size() - kSuffix.size()));
+    const std::optional<std::string_view> room_in_topic = command_room(topic, rooms_prefix);
+    if (!room_in_topic) return;
+    const std::string room(*room_in_topic);
 
     // The MQTT 5 response topic and correlation data, when the requester set them.
     std::string reply_topic, correlation;
@@ -302,8 +313,7 @@ struct MqttTransport::Impl {
       char* response = nullptr;
       if (mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response, false)) {
         std::unique_ptr<char, FreeDeleter> owned(response);
-        if (response && mosquitto_pub_topic_check(response) == MOSQ_ERR_SUCCESS &&
-            reply_allowed(response)) {
+        if (response && valid_reply_topic(response, rooms_prefix)) {
           reply_topic = response;
         }
       }
@@ -325,26 +335,17 @@ struct MqttTransport::Impl {
       return;
     }
     // The JSON `reply_to` field wins over the MQTT 5 response topic.
-    const auto json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-    if (json.is_object()) {
-      if (const auto it = json.find("reply_to"); it != json.end() && !it->is_null()) {
-        const std::string* to = it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-        if (!to || to->find('\0') != std::string::npos ||
-            mosquitto_pub_topic_check(to->c_str()) != MOSQ_ERR_SUCCESS || !reply_allowed(*to)) {
-          ++refused;
-          std::string request_id;
-          if (const auto id = json.find("request_id"); id != json.end() && id->is_string()) {
-            request_id = id->get<std::string>().substr(0, 128);
-          }
-          publish_reply(reply_topic.empty() ? fallback : reply_topic, correlation,
-                        encode_error(Error{ErrorCode::bad_request,
-                                           "reply_to must be a topic name without wildcards, "
-                                           "not a room's events, state or commands topic"},
-                                     request_id));
-          return;
-        }
-        reply_topic = *to;
+    if (ReplyTo reply_to = read_reply_to(payload, rooms_prefix); reply_to.present) {
+      if (!reply_to.valid) {
+        ++refused;
+        publish_reply(reply_topic.empty() ? fallback : reply_topic, correlation,
+                      encode_error(Error{ErrorCode::bad_request,
+                                         "reply_to must be a topic name without wildcards, "
+                                         "not a room's events, state or commands topic"},
+                                   reply_to.request_id));
+        return;
       }
+      reply_topic = std::move(reply_to.topic);
     }
     if (reply_topic.empty()) reply_topic = fallback;
     // The hub validates the room, the JSON and the command, and answers errors through
@@ -354,19 +355,10 @@ struct MqttTransport::Impl {
         std::make_shared<ReplyClient>(weak_self, std::move(reply_topic), std::move(correlation)));
   }
 
-  // reply_allowed refuses reply topics that would put an error in front of a whole room
-  // (its events or state) or loop back into the commands we read.
-  bool reply_allowed(std::string_view topic) const {
-    if (topic.substr(0, rooms_prefix.size()) != rooms_prefix) return true;
-    for (std::string_view suffix : {"/events", "/state", "/commands"}) {
-      if (topic.size() >= suffix.size() && topic.substr(topic.size() - suffix.size()) == suffix) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  // ReplyClient answers one command's requester on its reply topic. Threads: any.
+  // ReplyClient answers one command's requester on its reply topic. Its peer is "mqtt":
+  // the broker does not tell subscribers who published, so every MQTT publisher counts as
+  // one address for the room-creation rate limit (broker ACLs limit them one by one).
+  // Threads: any.
   class ReplyClient final : public Client {
    public:
     ReplyClient(std::weak_ptr<Impl> impl, std::string topic, std::string correlation)
@@ -379,6 +371,7 @@ struct MqttTransport::Impl {
       }
     }
     std::string_view transport() const override { return "mqtt"; }
+    std::string_view peer() const override { return "mqtt"; }
 
    private:
     std::weak_ptr<Impl> impl_;
@@ -415,6 +408,9 @@ struct MqttTransport::Impl {
     if (!handle) throw std::runtime_error("MQTT: mosquitto_new failed");
     mosquitto* m = handle.get();
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, version);
+    // Without it Nagle holds an event's retained state publish (the second small packet)
+    // until the broker acks the first: ~40 ms late on loopback.
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_v5_callback_set(m, &connect_cb);
     mosquitto_disconnect_v5_callback_set(m, &disconnect_cb);
     mosquitto_publish_callback_set(m, &publish_cb);
@@ -599,14 +595,8 @@ void MqttTransport::publish(std::string_view room, const Message& message) {
   std::shared_lock handle_lock(impl.handle_mutex);
   if (!impl.mosq) return;
   std::lock_guard lock(impl.state_mutex);
-  auto it = impl.rooms.find(room);
-  if (it == impl.rooms.end()) {
-    Impl::RoomEntry entry;
-    entry.events_topic = impl.rooms_prefix + std::string(room) + "/events";
-    entry.state_topic = impl.rooms_prefix + std::string(room) + "/state";
-    it = impl.rooms.emplace(std::string(room), std::move(entry)).first;
-  }
-  it->second.latest = message.payload;  // re-published on reconnect
+  Impl::RoomEntry& entry = impl.entry(room);
+  entry.latest = message.payload;  // re-published on reconnect
   if (!impl.connected) {
     ++impl.dropped;
     return;
@@ -616,12 +606,41 @@ void MqttTransport::publish(std::string_view room, const Message& message) {
     ++impl.dropped;  // the broker connection is backed up; a newer tick supersedes this one
     return;
   }
-  if (impl.publish_locked(it->second.events_topic, message.payload, 0, false)) {
+  if (impl.publish_locked(entry.events_topic, message.payload, 0, false)) {
     ++impl.sent;
   } else {
     ++impl.dropped;
   }
-  impl.publish_locked(it->second.state_topic, message.payload, 1, true);
+  impl.publish_locked(entry.state_topic, message.payload, 1, true);
+}
+
+// A new room's state is retained at once, so a dashboard that subscribes before the room's
+// first event still reads it. Not on the events topic: nothing happened in the room.
+void MqttTransport::room_created(std::string_view room, const Message& snapshot) {
+  Impl& impl = *impl_;
+  if (!snapshot.payload) return;
+  std::shared_lock handle_lock(impl.handle_mutex);
+  std::lock_guard lock(impl.state_mutex);
+  Impl::RoomEntry& entry = impl.entry(room);
+  entry.latest = snapshot.payload;  // re-published on reconnect
+  if (impl.mosq && impl.connected)
+    impl.publish_locked(entry.state_topic, snapshot.payload, 1, true);
+}
+
+void MqttTransport::forget_room(std::string_view room) {
+  Impl& impl = *impl_;
+  std::shared_lock handle_lock(impl.handle_mutex);
+  std::lock_guard lock(impl.state_mutex);
+  const auto it = impl.rooms.find(room);
+  if (it == impl.rooms.end()) return;
+  if (impl.mosq && impl.connected) {
+    // A zero-length retained message deletes the retained one (MQTT 3.3.1.3).
+    if (mosquitto_publish(impl.mosq.get(), nullptr, it->second.state_topic.c_str(), 0, nullptr, 1,
+                          true) == MOSQ_ERR_SUCCESS) {
+      ++impl.pending;
+    }
+  }
+  impl.rooms.erase(it);
 }
 
 TransportStats MqttTransport::stats() const {

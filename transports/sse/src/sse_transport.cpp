@@ -1,9 +1,9 @@
 #include "tickcast/sse/sse_transport.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 
+#include "last_event_id.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
@@ -32,7 +32,8 @@ struct SseSession final : http::internal::Session {
   bool joined = false;
   bool heartbeat_due = false;
   bool closing = false;
-  bool close_when_written = false;  // the token expired: end after the error event
+  // The join was refused, or the token expired: end the stream once the error is out.
+  bool end_after_flush = false;
   // Its entry in the transport's expiries, erased when the stream closes first.
   std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
   Outbox outbox;
@@ -68,13 +69,6 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
 };
 
 namespace {
-
-std::optional<std::uint64_t> parse_seq(const std::string& text) {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Appends one event in the wire format: `id:` only for room events, so an error reply
 // never moves the client's Last-Event-ID.
@@ -177,8 +171,8 @@ After SseSession::on_writable(lws* wsi) {
   // stream asks to write again (see response_writer.cpp): one more (empty) callback
   // after a write longer than one 4 KiB TLS write flushes it.
   if (size > 4000 && http::internal::is_http2_stream(wsi)) lws_callback_on_writable(wsi);
-  if (close_when_written && outbox.empty()) {
-    closing = true;  // the stream ends at the next writable callback, once this is out
+  if (end_after_flush && outbox.empty()) {
+    closing = true;  // the error is written: end the stream on the next writable
     lws_callback_on_writable(wsi);
   }
   return After::keep;
@@ -187,8 +181,7 @@ After SseSession::on_writable(lws* wsi) {
 After SseSession::on_timer(lws* wsi) {
   heartbeat_due = true;
   lws_callback_on_writable(wsi);
-  lws_set_timer_usecs(
-      wsi, std::chrono::duration_cast<std::chrono::microseconds>(owner->options.heartbeat).count());
+  owner->server.loop().set_timer(wsi, owner->options.heartbeat);
   return After::keep;
 }
 
@@ -221,11 +214,16 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     return http::json_error(*access.refusal);
   }
   std::optional<std::uint64_t> resume_after;
-  std::string last_event_id = request.header("last-event-id");
-  if (last_event_id.empty() && request.query.count("last_event_id")) {
-    last_event_id = request.query.at("last_event_id");  // for clients that cannot set headers
+  const std::string last_event_id_header = request.header("last-event-id");
+  if (const std::string_view id = resume_id(last_event_id_header, request.query); !id.empty()) {
+    // Only a seq we sent is a position; anything else is refused rather than silently
+    // read as "from the start", so a broken client learns of it.
+    resume_after = parse_last_event_id(id);
+    if (!resume_after) {
+      return http::json_error(ErrorCode::bad_request,
+                              "Last-Event-ID must be a seq (a non-negative integer)");
+    }
   }
-  if (!last_event_id.empty()) resume_after = parse_seq(last_event_id);
 
   auto fresh = std::make_unique<SseSession>(options);
   fresh->owner = this;
@@ -237,16 +235,18 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   fresh->cors = probe.headers;
   SseSession* raw = &sessions.add(std::move(fresh));
   if (access.grant) raw->expiry = expiries.emplace(access.grant->expires, raw->id);
+  http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse");
+      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse", request.peer);
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
   // On HTTP/2, lws_http_mark_sse also keeps the shared connection from idling out while
   // the stream is open; on h1 clearing the timeout is what counts.
+  // The heartbeat runs on the loop's coarse timer: an lws timer per stream would be an
+  // O(N) insert into lws 4.1's sorted list at every heartbeat of every stream.
   if (http::internal::is_http2_stream(wsi)) lws_http_mark_sse(wsi);
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-  lws_set_timer_usecs(
-      wsi, std::chrono::duration_cast<std::chrono::microseconds>(options.heartbeat).count());
+  server.loop().set_timer(wsi, options.heartbeat);
   lws_callback_on_writable(wsi);  // headers and retry: at once
   sink->on_subscribe(room, resume_after, raw->client);
   return raw;
@@ -254,6 +254,7 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
 
 void SseTransport::Impl::closed(SseSession& session) {
   if (session.expiry) expiries.erase(*session.expiry);
+  if (sink) sink->on_unsubscribe(session.room, session.client);
   sessions.remove(session);
 }
 
@@ -274,15 +275,23 @@ void SseTransport::Impl::expire(auth::Clock::time_point now) {
             Message{0, make_payload(encode_error(Error{ErrorCode::unauthorized, "token expired"})),
                     false, MessageKind::error},
             steady_now);
-    session->close_when_written = true;
+    session->end_after_flush = true;
   }
 }
 
 void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   SseSession* session = sessions.find(id);
   if (!session) return;
-  session->joined = true;
   const auto now = std::chrono::steady_clock::now();
+  if (!session->joined && !session->end_after_flush && !messages.empty() &&
+      messages.front().kind == MessageKind::error) {
+    // The room refused the join (overloaded, rate_limited): the error event, then the end
+    // of the stream; EventSource comes back after `retry`. It never joins the room.
+    session->end_after_flush = true;
+    enqueue(*session, messages.front(), now);
+    return;
+  }
+  session->joined = true;
   for (const Message& m : messages) enqueue(*session, m, now);
 }
 
@@ -297,10 +306,12 @@ void SseTransport::Impl::enqueue(SseSession& session, const Message& message, St
   if (session.closing) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
+      // Its socket is choked: drop the connection now rather than from a WRITEABLE callback.
       session.closing = true;
       session.outbox.clear();
       ++counters.closed_slow;
-      break;
+      http::internal::close_now(session.wsi);
+      return;
     case Outbox::Push::queued_dropping_oldest_tick:
       ++counters.dropped;
       break;

@@ -30,12 +30,16 @@ struct WsSession final : http::internal::Session {
   std::string room;
   std::size_t room_index = 0;  // position in the room's vector, for O(1) removal
   bool joined = false;         // room broadcasts are skipped until the join reply arrives
+  int close_after_flush = 0;   // the join was refused: close with this once the error is out
   Outbox outbox;
   std::string rx;
   int close_code = 0;
   std::string close_reason;
   double tokens = 0;
   SteadyTime tokens_at;
+  SteadyTime heard_at;     // last frame or pong from the client: the keepalive's clock
+  bool ping_due = false;   // a ping waits for the next writable callback
+  bool ping_sent = false;  // pinged since heard_at; no pong yet
   ClientRef client;
   std::optional<auth::Grant> grant;  // the token's grant, when the port requires tokens
   // Its entry in the transport's expiries, erased when the session closes first.
@@ -44,8 +48,24 @@ struct WsSession final : http::internal::Session {
   explicit WsSession(const WsOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
   After on_writable(lws* wsi) override;
   bool on_receive(lws* wsi, const void* data, std::size_t len) override;
+  void on_pong(lws* wsi) override;
+  After on_timer(lws* wsi) override;
   void on_closed() override;
 };
+
+// Keepalive, on the loop's coarse timer (Loop::set_timer) rather than lws's validity timer:
+// hearing from the client only stores a time, and the timer, when it falls due, works out
+// what is next from it. A client silent for websocket_ping_after is pinged; one silent
+// for websocket_hangup_after (no pong) is closed without a goodbye, as it is likely gone.
+// A zero hangup time turns the keepalive off; a zero ping time, the pings.
+std::optional<std::chrono::steady_clock::duration> next_keepalive(
+    const http::ServerOptions& options, SteadyTime heard_at, SteadyTime now) {
+  if (options.websocket_hangup_after.count() <= 0) return std::nullopt;
+  const SteadyTime ping_at = heard_at + options.websocket_ping_after;
+  const SteadyTime hangup_at = heard_at + options.websocket_hangup_after;
+  const bool pings = options.websocket_ping_after.count() > 0 && ping_at < hangup_at;
+  return (pings && now < ping_at ? ping_at : hangup_at) - now;
+}
 
 }  // namespace
 
@@ -102,20 +122,26 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   fresh->room = request.path.substr(options.path_prefix.size());
   fresh->tokens = options.command_burst;
   fresh->tokens_at = std::chrono::steady_clock::now();
+  fresh->heard_at = fresh->tokens_at;
   auto access =
       http::authorize(server.options(), request, fresh->room, auth::Permission::subscribe);
   if (!access) return nullptr;  // expired between the handshake and now
   fresh->grant = std::move(access.grant);
   WsSession& session = sessions.add(std::move(fresh));
   if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
+  if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
+    server.loop().set_timer(wsi, *first);
+  }
+  http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   session.client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), session.id, "ws");
+      weak_from_this(), server.loop().weak_from_this(), session.id, "ws", request.peer);
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
 }
 
 void WsTransport::Impl::closed(WsSession& session) {
   if (session.expiry) expiries.erase(*session.expiry);
+  if (sink) sink->on_unsubscribe(session.room, session.client);
   sessions.remove(session);
 }
 
@@ -135,8 +161,17 @@ void WsTransport::Impl::expire(auth::Clock::time_point now) {
 void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   WsSession* session = sessions.find(id);
   if (!session) return;
-  session->joined = true;
   const auto now = std::chrono::steady_clock::now();
+  if (!session->joined && session->close_after_flush == 0 && !messages.empty() &&
+      messages.front().kind == MessageKind::error) {
+    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
+    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
+    // The socket never joins the room.
+    session->close_after_flush = 1008;
+    enqueue(*session, messages.front(), now);
+    return;
+  }
+  session->joined = true;
   for (const Message& message : messages) enqueue(*session, message, now);
 }
 
@@ -153,7 +188,9 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message, Stea
   if (session.close_code) return;
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
+      // Its socket is choked, so no close frame can reach it: drop the connection now.
       close_session(session, 1008, "client too slow");
+      http::internal::close_now(session.wsi);
       return;
     case Outbox::Push::queued_dropping_oldest_tick:
       ++counters.dropped;
@@ -199,10 +236,24 @@ After WsSession::on_writable(lws* wsi) {
     return After::close;
   }
   auto& buffer = owner->write_buffer;
+  bool first = true;
+  if (ping_due) {
+    ping_due = false;
+    // Not empty: lws 4.1 drops an empty pong without telling us, and a pong echoes the
+    // ping's payload.
+    constexpr std::string_view kPingPayload = "tickcast";
+    if (buffer.size() < LWS_PRE + kPingPayload.size()) buffer.resize(LWS_PRE + kPingPayload.size());
+    std::memcpy(buffer.data() + LWS_PRE, kPingPayload.data(), kPingPayload.size());
+    if (lws_write(wsi, buffer.data() + LWS_PRE, kPingPayload.size(), LWS_WRITE_PING) <
+        static_cast<int>(kPingPayload.size())) {
+      return After::close;
+    }
+    first = false;
+  }
   // A WRITEABLE callback guarantees room for one write, so the pipe is only asked (a
   // poll() syscall in lws 4.1) before the second and later ones: the usual single tick
   // costs one syscall per client, not two.
-  for (bool first = true; !outbox.empty() && (first || !lws_send_pipe_choked(wsi)); first = false) {
+  for (; !outbox.empty() && (first || !lws_send_pipe_choked(wsi)); first = false) {
     const std::string& payload = *outbox.front().payload;
     if (buffer.size() < LWS_PRE + payload.size()) buffer.resize(LWS_PRE + payload.size());
     std::memcpy(buffer.data() + LWS_PRE, payload.data(), payload.size());
@@ -213,11 +264,41 @@ After WsSession::on_writable(lws* wsi) {
     outbox.pop(std::chrono::steady_clock::now());
     ++owner->counters.sent;
   }
-  if (!outbox.empty()) lws_callback_on_writable(wsi);
+  if (!outbox.empty()) {
+    lws_callback_on_writable(wsi);
+  } else if (close_after_flush) {
+    close_code = close_after_flush;  // the error is written: close on the next writable
+    close_reason = "room refused; try again later";
+    lws_callback_on_writable(wsi);
+  }
   return After::keep;
 }
 
+After WsSession::on_timer(lws* wsi) {
+  Loop& loop = owner->server.loop();
+  const auto& options = loop.options();
+  const auto now = std::chrono::steady_clock::now();
+  const auto silent = now - heard_at;
+  if (silent >= options.websocket_hangup_after) return After::close;
+  if (options.websocket_ping_after.count() > 0 && silent >= options.websocket_ping_after &&
+      !ping_sent && !close_code) {
+    ping_sent = true;
+    ping_due = true;
+    lws_callback_on_writable(wsi);
+  }
+  if (auto next = next_keepalive(options, heard_at, now)) loop.set_timer(wsi, *next);
+  return After::keep;
+}
+
+void WsSession::on_pong(lws* wsi) {
+  (void)wsi;
+  heard_at = std::chrono::steady_clock::now();
+  ping_sent = false;
+}
+
 bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
+  heard_at = std::chrono::steady_clock::now();
+  ping_sent = false;
   if (close_code) return true;
   if (lws_frame_is_binary(wsi)) return close_with(wsi, 1003, "binary frames are not accepted");
   const std::size_t limit = owner->options.max_message_bytes;

@@ -11,17 +11,24 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "tickcast/core/clock.h"
 #include "tickcast/core/history.h"
 #include "tickcast/core/protocol.h"
+#include "tickcast/core/room_store.h"
 #include "tickcast/core/timer.h"
 #include "tickcast/core/transport.h"
 
 namespace tickcast {
+
+namespace detail {
+class PeerRateLimiter;
+}
 
 /// HubOptions configures every room's timer and the Hub's bounds.
 struct HubOptions {
@@ -29,6 +36,13 @@ struct HubOptions {
   Millis tick{1000};                    ///< tick period
   std::size_t history_capacity = 1024;  ///< events kept per room for resume
   std::size_t max_rooms = 10000;        ///< beyond it new rooms are refused (overloaded)
+  /// room_idle: a room with no clients and a stopped timer is evicted once this long has
+  /// passed since its last join, leave, command or read; zero keeps every room forever.
+  Millis room_idle{std::chrono::minutes(10)};
+  /// room_create_per_minute: new rooms one peer (Client::peer) may create per minute,
+  /// after a burst of room_create_burst; beyond it rate_limited. Zero: unlimited.
+  double room_create_per_minute = 30;
+  double room_create_burst = 60;  ///< rooms one peer may create at once
 };
 
 /// CommandOutcome is the result of a command sent through Hub::command (REST).
@@ -47,19 +61,36 @@ struct RoomSummary {
 
 /// HubStats is what /metrics shows of the Hub.
 struct HubStats {
-  std::uint64_t rooms = 0;              ///< rooms that exist
-  std::uint64_t events_broadcast = 0;   ///< events given to the transports
-  std::uint64_t commands_ok = 0;        ///< commands that changed a room
-  std::uint64_t commands_rejected = 0;  ///< commands answered with an error
+  std::uint64_t rooms = 0;               ///< rooms that exist
+  std::uint64_t events_broadcast = 0;    ///< events given to the transports
+  std::uint64_t commands_ok = 0;         ///< commands that changed a room
+  std::uint64_t commands_rejected = 0;   ///< commands answered with an error
+  std::uint64_t store_commits = 0;       ///< batches the room store committed
+  std::uint64_t store_write_errors = 0;  ///< batches the room store failed to commit
+  std::uint64_t rooms_evicted = 0;       ///< idle rooms dropped (room_idle)
+  std::uint64_t rooms_refused_rate = 0;  ///< room creations refused: the peer's rate
+  std::uint64_t rooms_refused_full = 0;  ///< room creations refused: max_rooms reached
 };
 
 /// Hub is the timer core: rooms, their timers and histories, and the broadcast fan-out.
+///
+/// Sequence numbers: every history of a room (a new room, a restart without its events, a
+/// history lost to a failed write) starts at a base of max(wall time in µs, the room's last
+/// known seq + 1, above any seq an evicted room used), and its events are base + 1, base + 2, ... A
+/// room makes far fewer than 10^6 events a second, so a later base is above every seq an earlier
+/// history produced: no lifetime repeats a seq, and a position tells its history by its range.
+///
+/// Write-ahead: the events and room changes of one strand wake-up are committed to the
+/// RoomStore in one batch, and only then published to the transports.
+///
 /// Threads: every public method is safe from any thread and only posts work to the strand,
 /// except pump() (tests drive the strand by hand with it instead of start()).
 class Hub final : public Sink {
  public:
-  /// Hub reads time from `clock`, which must outlive it. Nothing runs until start() or pump().
-  Hub(HubOptions options, const Clock& clock);
+  /// Hub reads time from `clock`, which must outlive it, and loads the rooms of `store`
+  /// (nullptr: a MemoryRoomStore of its own), which must outlive it too. Throws what the
+  /// store's load throws. Nothing runs until start() or pump().
+  Hub(HubOptions options, const Clock& clock, RoomStore* store = nullptr);
   /// ~Hub stops the strand thread.
   ~Hub() override;
   Hub(const Hub&) = delete;
@@ -76,19 +107,24 @@ class Hub final : public Sink {
   /// pump runs posted work and every timer due at clock.now(), on the calling thread.
   /// For tests with a fake clock; never call it while start()ed.
   void pump();
-  /// next_due returns the earliest timer deadline, for tests that drive pump().
+  /// next_due returns the earliest timer or idle-eviction deadline, for tests that drive
+  /// pump().
   std::optional<MonotonicTime> next_due();
 
   // Sink
   void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
                     ClientRef client) override;
   void on_message(std::string room, std::string payload, ClientRef client) override;
+  void on_unsubscribe(std::string room, ClientRef client) override;
 
-  /// command runs one command for REST; `done` is called on the strand.
-  void command(std::string room, std::string payload, std::function<void(CommandOutcome)> done);
+  /// command runs one command for REST; `done` is called on the strand. `peer` is the
+  /// requester's address, for the room-creation rate limit ("" is not limited).
+  void command(std::string room, std::string payload, std::function<void(CommandOutcome)> done,
+               std::string peer = {});
   /// snapshot calls `done` on the strand with the room's snapshot event (creating the room),
-  /// or an error (bad_room, overloaded).
-  void snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done);
+  /// or an error (bad_room, overloaded, rate_limited). `peer` as for command().
+  void snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done,
+                std::string peer = {});
   /// rooms calls `done` on the strand with every room.
   void rooms(std::function<void(std::vector<RoomSummary>)> done);
   /// stats returns counters; safe from any thread.
@@ -97,12 +133,39 @@ class Hub final : public Sink {
  private:
   struct Room;
   using Task = std::function<void()>;
+  /// Pending is an event emitted in this wake-up, not yet committed nor published.
+  struct Pending {
+    Room* room;
+    TimerEvent event;
+    std::int64_t server_time_us;
+    Message message;
+  };
 
   void post(Task task);
   void run_posted();
+  // DueEntry: `room` has something to do at `due` (a tick, or an idle check). Ordered by
+  // due, then name.
+  struct DueEntry {
+    MonotonicTime due;
+    std::string room;
+    auto operator<=>(const DueEntry&) const = default;
+  };
+  using DueQueue = std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>>;
   void advance_timers(MonotonicTime now);
-  Room* find_or_create(const std::string& name, std::optional<Error>& error);
-  void broadcast(const std::string& name, Room& room, const TimerEvent& event);
+  void schedule_ticks(const std::string& name, Room& room);
+  Room* find_or_create(const std::string& name, std::string_view peer, std::optional<Error>& error);
+  void touch(const std::string& name, Room& room, MonotonicTime now);
+  void queue_if_idle(const std::string& name, Room& room);
+  void evict_idle(MonotonicTime now);
+  void emit(Room& room, const TimerEvent& event);
+  Message encode(const Room& room, std::uint64_t seq, const TimerEvent& event,
+                 std::int64_t server_time_us) const;
+  // The room store (hub_store.cpp): load at start, commit-then-publish, new histories.
+  void load_rooms();
+  void flush();
+  std::uint64_t new_base(std::uint64_t previous);
+  void start_new_history(Room& room);
+  void mark_dirty(Room& room);
   Payload snapshot_payload(const std::string& name, Room& room);
   std::optional<Error> apply(Room& room, const std::string& name, const Command& command);
   void run_thread();
@@ -111,6 +174,28 @@ class Hub final : public Sink {
   const Clock& clock_;
   std::vector<Transport*> transports_;
   std::map<std::string, std::unique_ptr<Room>, std::less<>> rooms_;  // strand only
+  std::unique_ptr<RoomStore> own_store_;
+  RoomStore* store_;
+  // Strand only: what this wake-up produced, committed and published by flush().
+  std::vector<Pending> pending_;
+  std::vector<Room*> dirty_;
+  std::vector<Task> after_commit_;
+  bool store_failing_ = false;
+  bool clamp_logged_ = false;
+  // Running timers by their next deadline (Room::tick_queued is the live entry; others
+  // are stale and skipped), so a wake-up touches the rooms that are due, not every room.
+  DueQueue ticks_;
+  // Rooms that may be evicted, by deadline; at most one entry per room (Room::idle_queued).
+  // An entry whose room has been used since is re-queued or dropped when it comes due, so
+  // a wake-up costs the entries due, never a walk over every room. Strand only.
+  DueQueue idle_;
+  // A new room's base is at least this: above every seq an evicted room ever used, so a
+  // room created again under an evicted name never repeats a seq its old clients saw (the
+  // wall-clock base mostly is already; this also holds when the wall clock steps back).
+  std::uint64_t seq_floor_ = 0;
+  // Evicted rooms not yet removed from the store: the next commit's StoreBatch::removed.
+  std::vector<std::string> removed_;
+  std::unique_ptr<detail::PeerRateLimiter> create_limiter_;  // strand only
 
   mutable std::mutex mutex_;  // guards posted_, stopping_ and stats_
   std::condition_variable wake_;

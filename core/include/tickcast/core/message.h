@@ -2,7 +2,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "tickcast/core/error.h"
 
 namespace tickcast {
 
@@ -31,6 +34,9 @@ struct Message {
   /// full queue drops these first and never drops the others (state changes).
   bool droppable = false;
   MessageKind kind = MessageKind::event;  ///< event, snapshot or error
+  /// code is set on errors: what went wrong, for transports that answer a refused join in
+  /// their own terms (an HTTP status, a close code) rather than with the payload alone.
+  std::optional<ErrorCode> code = std::nullopt;
 };
 
 }  // namespace tickcast

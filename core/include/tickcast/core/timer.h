@@ -3,6 +3,7 @@
 // to an absolute deadline, so late wake-ups never add up to drift.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,7 @@ struct TimerConfig {
   int cycles = 4;
   /// duration_of returns the length of `phase`.
   Millis duration_of(Phase phase) const;
+  bool operator==(const TimerConfig&) const = default;
 };
 
 /// ConfigureRequest is a partial TimerConfig: the fields a `configure` command set.
@@ -57,6 +59,20 @@ std::string_view to_string(Reason reason);
 struct TimerEvent {
   Reason reason;
   TimerState state;
+};
+
+/// TimerRecord is what a room store keeps of a Timer so it survives a restart. Times that
+/// must outlive the process are in wall time: the monotonic clock restarts with it.
+struct TimerRecord {
+  TimerConfig config;
+  Phase phase = Phase::work;
+  int completed_work = 0;
+  bool running = false;
+  /// deadline_wall_us: when running, the wall time (µs since the Unix epoch) the phase ends.
+  std::int64_t deadline_wall_us = 0;
+  /// remaining_us: when stopped, what is left of the phase, in µs.
+  std::int64_t remaining_us = 0;
+  bool operator==(const TimerRecord&) const = default;
 };
 
 /// Timer is one room's countdown. Not thread-safe: the Hub owns it on one thread.
@@ -87,6 +103,15 @@ class Timer {
 
   /// state returns the state as of `now`.
   TimerState state(MonotonicTime now) const;
+
+  /// record returns what survives a restart; a running timer's deadline is put in wall time
+  /// as `wall_now_us + (deadline - now)`.
+  TimerRecord record(MonotonicTime now, std::int64_t wall_now_us) const;
+  /// restore rebuilds a timer from `record`, mapping its wall deadline back onto the
+  /// monotonic clock (`now + (deadline_wall - wall_now)`). A deadline that passed while the
+  /// process was down is due at once: the next advance emits the 00:00:00 tick and `phase`.
+  static Timer restore(const TimerRecord& record, Millis tick, MonotonicTime now,
+                       std::int64_t wall_now_us);
 
   /// config returns the lengths in force.
   const TimerConfig& config() const { return config_; }

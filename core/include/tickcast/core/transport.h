@@ -24,6 +24,10 @@ class Client {
   virtual void send(std::vector<Message> messages) = 0;
   /// transport names the transport the client is on ("ws", "sse", ...).
   virtual std::string_view transport() const = 0;
+  /// peer returns the client's network address ("127.0.0.1"), or a name standing for
+  /// clients only known through a broker ("mqtt"); "" when unknown. The Hub limits how
+  /// fast one peer creates rooms; "" is not limited (in-process callers, tests).
+  virtual std::string_view peer() const { return {}; }
 };
 
 /// ClientRef is a shared handle to a Client.
@@ -41,6 +45,11 @@ class Sink {
                             ClientRef client) = 0;
   /// on_message: `client` sent `payload` (a command) to `room`. Errors go to client->send.
   virtual void on_message(std::string room, std::string payload, ClientRef client) = 0;
+  /// on_unsubscribe: `client` left `room` (its connection closed, or its long-poll was
+  /// answered). A transport calls it once for each on_subscribe, with the same client,
+  /// after that on_subscribe and from a thread that orders the two (the Hub counts a
+  /// room's clients with them). A transport that never calls it keeps its rooms alive.
+  virtual void on_unsubscribe(std::string room, ClientRef client) { (void)room, (void)client; }
 };
 
 /// TransportStats is what /metrics shows of a transport.
@@ -71,8 +80,18 @@ class Transport {
   /// publish fans `message` out to every client subscribed to `room`. Never blocks on a
   /// client; the payload is shared, not copied.
   virtual void publish(std::string_view room, const Message& message) = 0;
+  /// room_created tells that `room` now exists, before its first publish; `snapshot` is its
+  /// state then (a MessageKind::snapshot). For transports that keep a room's state
+  /// for late subscribers (MQTT's retained state); the default ignores it. Same threads
+  /// and rules as publish.
+  virtual void room_created(std::string_view room, const Message& snapshot) {
+    (void)room, (void)snapshot;
+  }
   /// stats returns counters for /metrics.
   virtual TransportStats stats() const = 0;
+  /// forget_room: `room` no longer exists (it was evicted when idle); drop what is kept
+  /// for it. A later publish to the same name starts the room afresh.
+  virtual void forget_room(std::string_view room) { (void)room; }
 };
 
 }  // namespace tickcast

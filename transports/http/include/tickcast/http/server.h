@@ -23,6 +23,15 @@ namespace internal {
 class Loop;
 }
 
+/// EventLib is the event loop under libwebsockets: its own poll() loop, O(descriptors)
+/// per loop round and no syscall per write, or libev, epoll: O(ready descriptors) per
+/// round but two epoll_ctl() per write (lws arms and disarms POLLOUT for each). poll is
+/// the default: for tickcast's broadcast pattern (every client written once per event,
+/// in one round) it used less CPU at 10,000 clients (docs/benchmarks.md); libev suits
+/// many connections with sparse, scattered traffic. (lws's libuv plugin measured slower
+/// than both.)
+enum class EventLib { poll, libev };
+
 /// ServerOptions configures the listener.
 struct ServerOptions {
   std::string host = "127.0.0.1";  ///< address to bind
@@ -30,8 +39,14 @@ struct ServerOptions {
   std::string web_root;            ///< folder of static files served at `/`; empty: none
   /// Origins allowed besides the server's own (same Host); "*" allows every origin.
   std::vector<std::string> allowed_origins;
-  std::size_t max_body_bytes = 4096;           ///< larger request bodies get 413
-  std::chrono::seconds keepalive_timeout{30};  ///< idle HTTP keep-alive connections close
+  std::size_t max_body_bytes = 4096;  ///< larger request bodies get 413
+  /// An HTTP keep-alive connection is closed this long after its last response unless a
+  /// complete next request's headers have arrived by then (the loop's own deadline).
+  std::chrono::seconds keepalive_timeout{30};
+  /// A new connection's first request headers must all arrive within this, however slowly
+  /// they trickle; a socket that sends nothing is closed after it too. A request's body then
+  /// has as long again (on a keep-alive connection, keepalive_timeout bounds the headers).
+  std::chrono::seconds header_timeout{10};
   /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};
@@ -45,6 +60,7 @@ struct ServerOptions {
   /// auth, when set, makes every room endpoint on the port require a signed token (see
   /// authorize()); null: open, as before.
   std::shared_ptr<const auth::Verifier> auth;
+  EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
 };
 
 /// Request is an HTTP request as routes see it; the path is percent-decoded.
@@ -55,6 +71,9 @@ struct Request {
   std::map<std::string, std::string> params;   ///< `{name}` segments of the matched route
   std::map<std::string, std::string> headers;  ///< lower-case names of the headers read
   std::string body;
+  /// peer is the client's IP address as the socket shows it ("" if unknown); behind a
+  /// proxy, the proxy's.
+  std::string peer;
   /// header returns a header's value, or "" when absent. Names are lower-case.
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
@@ -70,11 +89,13 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// json_error returns the JSON error body every HTTP error carries:
-/// {"success":false,"error":message,"code":code}, with the code's HTTP status.
-Response json_error(ErrorCode code, std::string_view message);
-/// json_error returns the body of `error`, with its http_status when set.
-Response json_error(const Error& error);
+/// json_error returns the JSON error every HTTP error carries, with the code's HTTP status:
+/// the contract's error event {"event":"timer","success":false,"data":null,"error":message,
+/// "code":code}, plus "request_id" when not empty.
+Response json_error(ErrorCode code, std::string_view message, std::string_view request_id = {});
+/// json_error returns the error event of `error`, with its http_status when set (and
+/// `WWW-Authenticate: Bearer` on a 401).
+Response json_error(const Error& error, std::string_view request_id = {});
 
 /// Access is what authorize() decided: allowed, or refused with an `unauthorized` error
 /// whose http_status is 401 (no or bad token) or 403 (not this room or permission).
@@ -124,7 +145,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// route adds a handler for `method` and a path pattern: a literal path whose segments
-  /// may be `{name}` (any one non-empty segment, given in Request::params).
+  /// may be `{name}` (any one segment, given in Request::params). The segment may be empty
+  /// (`/rooms//x`): the handler validates it and answers a bad one in its own terms.
   void route(std::string method, std::string pattern, Handler handler);
 
   /// start binds and runs the service thread; throws std::runtime_error with a clear

@@ -5,7 +5,8 @@
 //
 // Topics, for a room R and the default prefix `tickcast`:
 //   tickcast/rooms/R/events    every event, QoS 0, not retained
-//   tickcast/rooms/R/state     the room's latest event, QoS 1, retained (every event is
+//   tickcast/rooms/R/state     the room's latest event (its snapshot from the moment the
+//                              room exists, before any event), QoS 1, retained (every event is
 //                              retained, ticks included, so a late subscriber reads the
 //                              current countdown, not the one of the last state change)
 //   tickcast/rooms/R/commands  commands from clients (the server subscribes to rooms/+/commands)
@@ -93,9 +94,15 @@ class MqttTransport final : public tickcast::Transport {
   /// publish sends the event to rooms/R/events and retains it on rooms/R/state. Never blocks;
   /// while the broker is away only the latest state is kept, re-published on reconnect.
   void publish(std::string_view room, const Message& message) override;
+  /// room_created retains the new room's snapshot on rooms/R/state (not on events), so
+  /// the state topic holds the room from its creation, before any event. Never blocks.
+  void room_created(std::string_view room, const Message& snapshot) override;
   /// stats: upstream_connected and accepting follow the broker connection; clients is the
   /// broker's connected-client count (from $SYS, when the broker publishes it) minus us.
   TransportStats stats() const override;
+  /// forget_room drops what is kept for an evicted room and clears its retained state
+  /// (an empty retained message), so a dashboard no longer shows a room that is gone.
+  void forget_room(std::string_view room) override;
 
   /// broker_url returns the URL MQTT clients use (`mqtt://host:port`). Any thread.
   std::string broker_url() const;

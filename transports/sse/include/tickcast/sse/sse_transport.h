@@ -20,6 +20,7 @@ struct SseOptions {
   std::chrono::milliseconds heartbeat{15000};  ///< a comment line at least this often
   std::chrono::milliseconds retry{2000};       ///< the `retry:` sent once to EventSource
   std::chrono::seconds stuck_timeout{30};      ///< a client not drained for this long is closed
+  std::size_t send_buffer_bytes = 16 * 1024;   ///< SO_SNDBUF per stream (0: kernel autotuning)
   std::string event_name = "timer";            ///< the `event:` field of every event
 };
 

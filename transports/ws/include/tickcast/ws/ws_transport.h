@@ -20,6 +20,9 @@ struct WsOptions {
   std::size_t max_message_bytes = 4096;  ///< larger frames close the connection with 1009
   /// A client whose queue has not drained for this long is closed (1008).
   std::chrono::seconds stuck_timeout{30};
+  /// SO_SNDBUF of each connection (0: the kernel's autotuning); bounds what a client that
+  /// stops reading pins in the kernel, so that its outbox notices it soon.
+  std::size_t send_buffer_bytes = 16 * 1024;
   double commands_per_second = 20;  ///< per-connection rate; excess gets rate_limited
   double command_burst = 40;
 };

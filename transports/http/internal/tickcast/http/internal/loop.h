@@ -4,6 +4,7 @@
 
 #include <libwebsockets.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "tickcast/core/error.h"
+#include "tickcast/http/internal/deadlines.h"
 #include "tickcast/http/server.h"
 
 namespace tickcast::http::internal {
@@ -36,11 +38,16 @@ class Session {
   virtual ~Session() = default;
   /// on_writable writes what is queued.
   virtual After on_writable(lws* wsi) = 0;
-  /// on_timer runs when a timer set with lws_set_timer_usecs fires.
+  /// on_timer runs when the timer set with Loop::set_timer falls due. It runs outside the
+  /// connection's own callbacks: it may queue data and ask for a writable callback, and
+  /// After::close closes the connection (at its next writable callback); After::complete
+  /// is not allowed here.
   virtual After on_timer(lws* wsi) {
     (void)wsi;
     return After::keep;
   }
+  /// on_pong runs when a WebSocket pong arrives.
+  virtual void on_pong(lws* wsi) { (void)wsi; }
   /// on_receive gets WebSocket data; false closes the connection (set the reason first).
   virtual bool on_receive(lws* wsi, const void* data, std::size_t len) {
     (void)wsi, (void)data, (void)len;
@@ -109,8 +116,17 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool origin_allowed(const Request& request) const;
   /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
   void add_cors_headers(const Request& request, Response& response) const;
-  /// write_response writes a complete response on an HTTP/1.1 `wsi` in one go; false on
-  /// failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
+  /// set_timer makes the loop call the session's on_timer() once, `after` from now (at
+  /// most kTimerResolution later), replacing the timer set before on this connection.
+  /// O(1) for the usual fixed delay; no libwebsockets timer per connection (see Deadlines).
+  void set_timer(lws* wsi, std::chrono::steady_clock::duration after);
+  /// cancel_timer drops the connection's timer, if any. O(1).
+  void cancel_timer(lws* wsi);
+  /// kTimerResolution is how late a set_timer() may fire: the width of a Deadlines bucket.
+  static constexpr std::chrono::milliseconds kTimerResolution{50};
+
+  /// write_response writes a complete short response on an HTTP/1.1 `wsi` in one go; false
+  /// on failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
   static bool write_response(lws* wsi, const Response& response);
   const ServerOptions& options() const { return options_; }
 
@@ -133,6 +149,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
   int on_confirm_upgrade(lws* wsi);
   int on_http_writable(lws* wsi, Exchange& exchange);
   int after_session(lws* wsi, Exchange& exchange, After after);
+  int complete_transaction(lws* wsi, Exchange& exchange);
+  void arm_loop_timer();
+  void run_due_timers();
+  static void on_loop_timer(lws_sorted_usec_list_t* sul);
   void run_posted();
   void schedule_sweep();
   static void on_sweep(lws_sorted_usec_list_t* sul);
@@ -147,6 +167,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   std::unordered_map<std::uint64_t, Exchange*> by_id_;
   std::uint64_t next_id_ = 1;
 
+  std::unique_ptr<class ForeignLoop> event_loop_;  // libev; none for poll
   lws_context* context_ = nullptr;
   struct SweepTimer {
     lws_sorted_usec_list_t sul;  // first: the lws callback gets its address
@@ -156,6 +177,22 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void* ssl_ctx_ = nullptr;  // the listener's SSL_CTX, with TLS
   std::vector<lws_protocols> protocols_;
   lws_retry_bo_t retry_{};
+
+  // The loop's one libwebsockets timer, armed for the earliest of timers_. The sul comes
+  // first so that the callback can get back to the Loop from its address.
+  struct LoopTimer {
+    lws_sorted_usec_list_t sul{};
+    Loop* loop = nullptr;
+  };
+  struct TimerKey {
+    lws* wsi;
+    std::uint64_t id;  // the Exchange's timer_id when set; a stale key matches none
+  };
+  LoopTimer loop_timer_;
+  std::optional<std::chrono::steady_clock::time_point> loop_timer_at_;
+  bool running_timers_ = false;
+  Deadlines<TimerKey> timers_{kTimerResolution};
+  std::uint64_t next_timer_id_ = 1;
   int port_ = 0;
   std::thread thread_;
   std::thread::id service_thread_id_;

@@ -2,6 +2,8 @@
 // What every loop transport (ws, sse, longpoll) keeps the same way: its sessions by id
 // and by room, the reply channel it gives the Hub, and its counters.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -100,9 +102,14 @@ class SessionTable {
 template <class Impl>
 class LoopClient final : public Client {
  public:
+  /// LoopClient of session `id`; `peer` is the remote address (http::Request::peer).
   LoopClient(std::weak_ptr<Impl> impl, std::weak_ptr<Loop> loop, std::uint64_t id,
-             std::string_view transport)
-      : impl_(std::move(impl)), loop_(std::move(loop)), id_(id), transport_(transport) {}
+             std::string_view transport, std::string peer)
+      : impl_(std::move(impl)),
+        loop_(std::move(loop)),
+        id_(id),
+        transport_(transport),
+        peer_(std::move(peer)) {}
 
   void send(std::vector<Message> messages) override {
     if (auto loop = loop_.lock()) {
@@ -112,12 +119,14 @@ class LoopClient final : public Client {
     }
   }
   std::string_view transport() const override { return transport_; }
+  std::string_view peer() const override { return peer_; }
 
  private:
   std::weak_ptr<Impl> impl_;
   std::weak_ptr<Loop> loop_;
   std::uint64_t id_;
   std::string_view transport_;
+  std::string peer_;
 };
 
 /// post_fan_out posts Impl::fan_out(room, message) to the loop; a transport already gone
@@ -128,6 +137,25 @@ void post_fan_out(Loop& loop, const std::shared_ptr<Impl>& impl, std::string_vie
   loop.post([weak = std::weak_ptr<Impl>(impl), room = std::string(room), message] {
     if (auto strong = weak.lock()) strong->fan_out(room, message);
   });
+}
+
+/// close_now closes a connection on the loop's next round rather than from a WRITEABLE
+/// callback: a client that stopped reading keeps its socket choked, and no close frame can
+/// reach it anyway. One lws timeout set once per stuck client, never per event.
+/// Threads: the service thread.
+inline void close_now(lws* wsi) {
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/// bound_send_buffer caps the kernel's send buffer of a streaming connection (0 leaves the
+/// kernel's autotuning, which lets one client that stops reading pin megabytes of kernel
+/// memory and hides it from the outbox for thousands of events). Events are a few hundred
+/// bytes, so 16 KiB (Linux doubles it) still holds a hundred of them, and the outbox holds
+/// more, for a reader that is merely slow.
+inline void bound_send_buffer(lws* wsi, std::size_t bytes) {
+  if (bytes == 0) return;
+  const int value = static_cast<int>(bytes);
+  ::setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &value, sizeof value);
 }
 
 /// Counters is what a loop transport reports in stats(). Threads: any.

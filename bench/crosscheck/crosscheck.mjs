@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// Cross-check of tickcast-bench with an independent client stack: the npm `ws` and
+// `eventsource` clients, spread over several Node worker processes, against one
+// tickcast-server that this script starts (as tickcast-bench does) or one already running.
+//
+//   node bench/crosscheck/crosscheck.mjs --server build/default/examples/pomodoro-server/tickcast-server \
+//        --transport ws --clients 10000 --workers 2 --duration 15 [--runs 3] [--json out.json]
+//
+// Per run: start the server (--transport T --tick-ms 1000 --work 24h --max-clients N+16),
+// connect every client (at most --in-flight at once per worker), POST start, let the timer
+// tick for a second, then count the ticks produced during --duration seconds: latency =
+// receipt time - server_time_us (one system clock), seq gaps = lost. Server CPU is
+// utime+stime of the server from /proc over the window. With --runs K it prints each run
+// and the median and range of p50, p99 and CPU.
+import { fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, a, i, all) => {
+    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]?.startsWith('--') || all[i + 1] === undefined ? 'true' : all[i + 1]]);
+    return pairs;
+  }, []),
+);
+const transport = args.transport ?? 'ws';
+const clients = Number(args.clients ?? 1000);
+const workers = Number(args.workers ?? 2);
+const duration = Number(args.duration ?? 15);
+const runs = Number(args.runs ?? 1);
+const tickMs = Number(args['tick-ms'] ?? 1000);
+const inFlight = Number(args['in-flight'] ?? 100);
+const room = args.room ?? 'crosscheck';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function cpuSeconds(pid) {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;  // utime + stime, in ticks of 10 ms
+}
+
+async function startServer() {
+  if (args.target) return { base: args.target, pid: Number(args['server-pid'] ?? 0), stop() {} };
+  const port = await freePort();
+  const child = spawn(args.server, ['--transport', transport, '--host', '127.0.0.1', '--port', String(port),
+    '--mqtt-port', String(await freePort()), '--tick-ms', String(tickMs), '--work', '24h',
+    '--max-clients', String(clients + 16)], { stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {}
+    await sleep(100);
+  }
+  return { base, pid: child.pid, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
+
+async function oneRun(run) {
+  const server = await startServer();
+  const command = (type) => fetch(`${server.base}/api/rooms/${room}/commands`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type }) });
+  const procs = [];
+  const connectStart = Date.now();
+  for (let w = 0; w < workers; w++) {
+    const share = Math.floor(clients / workers) + (w < clients % workers ? 1 : 0);
+    procs.push(fork(join(here, 'worker.mjs'),
+      [JSON.stringify({ transport, base: server.base, room, clients: share, inFlight })]));
+  }
+  const once = (p, type) => new Promise((r) => p.on('message', (m) => m.type === type && r(m)));
+  const connected = await Promise.all(procs.map((p) => once(p, 'connected')));
+  const connectS = (Date.now() - connectStart) / 1000;
+  await command('start');
+  await sleep(tickMs + 200);  // the first ticks reach everyone before the window opens
+  const from = nowUs();
+  const to = from + duration * 1e6;
+  for (const p of procs) p.send({ type: 'window', from, to });
+  const cpu0 = cpuSeconds(server.pid);
+  await sleep(duration * 1000);
+  const cpu1 = cpuSeconds(server.pid);
+  await sleep(Math.max(2000, tickMs * 2));  // the window's last ticks arrive
+  const reports = await Promise.all(procs.map((p) => { const r = once(p, 'report'); p.send({ type: 'report' }); return r; }));
+  await command('stop');
+  for (const p of procs) p.send({ type: 'close' });
+  await Promise.all(procs.map((p) => new Promise((r) => p.on('exit', r))));
+  await server.stop();
+  const samples = Float64Array.from(reports.flatMap((r) => r.samples)).sort();
+  const result = {
+    run, transport, clients, workers, duration, tick_ms: tickMs, connect_s: connectS,
+    opened: connected.reduce((a, c) => a + c.opened, 0), failed: connected.reduce((a, c) => a + c.failed, 0),
+    samples: samples.length, expected: Math.round((duration * 1000) / tickMs) * clients,
+    p50_ms: percentile(samples, 50) / 1000, p90_ms: percentile(samples, 90) / 1000,
+    p99_ms: percentile(samples, 99) / 1000, max_ms: samples.length ? samples[samples.length - 1] / 1000 : NaN,
+    lost: reports.reduce((a, r) => a + r.lost, 0), duplicated: reports.reduce((a, r) => a + r.duplicated, 0),
+    server_cpu_s: cpu1 - cpu0, server_cpu_pct: (100 * (cpu1 - cpu0)) / duration,
+    // per worker, % of one core from the window's start to the report (window + drain)
+    client_cpu_pct: reports.map((r) => (100 * r.cpu_s) / (duration + Math.max(2, (tickMs * 2) / 1000))),
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
+  };
+  return result;
+}
+
+const fmt = (r) => `${r.transport} N=${r.clients} run ${r.run}: connect ${r.connect_s.toFixed(2)} s, ` +
+  `p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)}, p99 ${r.p99_ms.toFixed(1)}, max ${r.max_ms.toFixed(1)}, ` +
+  `clients ${r.opened} (failed ${r.failed}), ticks ${r.samples} (~${r.expected} due), lost ${r.lost}, dup ${r.duplicated}, server CPU ${r.server_cpu_s.toFixed(2)} s ` +
+  `(${r.server_cpu_pct.toFixed(1)}%), client workers ${r.client_cpu_pct.map((c) => c.toFixed(0) + '%').join(' ')}, load ${r.load}`;
+
+const results = [];
+for (let run = 1; run <= runs; run++) {
+  const r = await oneRun(run);
+  console.log(fmt(r));
+  results.push(r);
+}
+if (runs > 1) {
+  const med = (key) => { const v = results.map((r) => r[key]).sort((a, b) => a - b); return [v[Math.floor(v.length / 2)], v[0], v[v.length - 1]]; };
+  for (const key of ['p50_ms', 'p99_ms', 'server_cpu_pct']) {
+    const [m, lo, hi] = med(key);
+    console.log(`${key}: median ${m.toFixed(1)} (range ${lo.toFixed(1)}-${hi.toFixed(1)})`);
+  }
+}
+if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));
