@@ -305,6 +305,53 @@ TEST_F(Auth, ExpiredWsAndSseClientsAreClosedAndMayComeBack) {
   EXPECT_EQ(ws_status(server, "exp", token("exp", {Permission::subscribe})), 101);
 }
 
+// Socket.IO over Engine.IO long-polling, with curl: the CONNECT of namespace /room gets
+// CONNECT ("40") or CONNECT_ERROR ("44", code unauthorized). The token comes in the
+// CONNECT's auth payload {"token": T}, or with the handshake (?token=, Bearer, cookie).
+TEST_F(Auth, SocketIoConnectNeedsATokenForItsRoom) {
+  ServerProcess server(
+      {"--transport", "socketio", "--tick-ms", "100", "--auth-secret", secret_file});
+  const std::string base = server.base_url() + "/socket.io/?EIO=4&transport=polling";
+  // One session: the handshake (with `handshake_query`), CONNECT with `auth`, the answer.
+  auto connect = [&](const std::string& room, const std::string& handshake_query,
+                     const json& auth) {
+    const auto open = curl(quote(base + handshake_query));
+    EXPECT_EQ(open.status, 200) << open.body;
+    const auto sid = json::parse(open.body.substr(1), nullptr, false);
+    if (!sid.is_object() || !sid.contains("sid")) return std::string("no session: ") + open.body;
+    const std::string session = base + "&sid=" + sid["sid"].get<std::string>();
+    std::string packet = "40/" + room + ",";
+    if (!auth.is_null()) packet += auth.dump();
+    const auto posted = curl("-X POST -H 'content-type: text/plain;charset=UTF-8' -d " +
+                             quote(packet) + " " + quote(session));
+    EXPECT_EQ(posted.status, 200) << posted.body;
+    return curl("--max-time 10 " + quote(session)).body;
+  };
+  auto refused = [](const std::string& answer, const std::string& room) {
+    const std::string head = "44/" + room + ",";
+    if (answer.rfind(head, 0) != 0) return false;
+    const auto body = json::parse(answer.substr(head.size()), nullptr, false);
+    return body.is_object() && body["data"]["code"] == "unauthorized" &&
+           body["message"].is_string();
+  };
+  auto connected = [](const std::string& answer, const std::string& room) {
+    return answer.rfind("40/" + room + ",{\"sid\"", 0) == 0;
+  };
+  const std::string good = token("sio", {Permission::subscribe});
+  const std::string other = token("elsewhere", {Permission::subscribe, Permission::command});
+  const std::string expired = token("sio", {Permission::subscribe}, -10s);
+
+  EXPECT_TRUE(refused(connect("sio", "", nullptr), "sio"));
+  EXPECT_TRUE(refused(connect("sio", "", json{{"token", other}}), "sio"));
+  EXPECT_TRUE(refused(connect("sio", "", json{{"token", expired}}), "sio"));
+  EXPECT_TRUE(refused(connect("sio", "", json{{"token", "not.a.token"}}), "sio"));
+  EXPECT_TRUE(refused(connect("sio", "&token=" + other, nullptr), "sio"));
+  EXPECT_TRUE(connected(connect("sio", "", json{{"token", good}}), "sio"));
+  EXPECT_TRUE(connected(connect("sio", "&token=" + good, nullptr), "sio"));
+  // The auth payload wins over the handshake's token.
+  EXPECT_TRUE(refused(connect("sio", "&token=" + good, json{{"token", other}}), "sio"));
+}
+
 TEST_F(Auth, TokensNeverAppearInTheServerOutput) {
   auto server = start();
   const std::string good = token("logs", {Permission::subscribe, Permission::command});
