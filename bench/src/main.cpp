@@ -23,8 +23,8 @@ using namespace tickcast::bench;
 // bench's own client loop: the difference is the client library's share.
 // socketio is Socket.IO v4 over WebSocket on the same loop as ws: the protocol's own cost.
 // ws-tls and sse-tls are ws and sse over TLS (the same clients, with OpenSSL).
-const std::vector<std::string> kTransports{"ws",     "sse",      "longpoll", "mqtt",   "ws-lws",
-                                           "sse-httplib", "socketio", "ws-tls",   "sse-tls"};
+const std::vector<std::string> kTransports{
+    "ws", "sse", "longpoll", "mqtt", "ws-lws", "sse-httplib", "socketio", "ws-tls", "sse-tls"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;

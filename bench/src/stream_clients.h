@@ -13,8 +13,8 @@
 #include "client_set.h"
 #include "event_loop.h"
 #include "http_response.h"
-#include "tls_client.h"
 #include "sse_events.h"
+#include "tls_client.h"
 
 namespace tickcast::bench {
 

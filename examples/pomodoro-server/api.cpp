@@ -101,8 +101,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
         }
         auto answer = [responder](CommandOutcome outcome) {
           if (outcome.error) {
-            responder.respond(http::json_error(outcome.error->code, outcome.error->message,
-                                               outcome.request_id));
+            responder.respond(
+                http::json_error(outcome.error->code, outcome.error->message, outcome.request_id));
             return;
           }
           json body = {{"success", true}, {"state", state_json(outcome.state)}};

@@ -88,7 +88,8 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
        {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
         Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
         Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE}, Named{"accept", WSI_TOKEN_HTTP_ACCEPT},
-        Named{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION}, Named{"cookie", WSI_TOKEN_HTTP_COOKIE},
+        Named{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+        Named{"cookie", WSI_TOKEN_HTTP_COOKIE},
         Named{"transfer-encoding", WSI_TOKEN_HTTP_TRANSFER_ENCODING}}) {
     std::string value = copy_header(wsi, h.token);
     if (!value.empty()) request.headers.emplace(h.name, std::move(value));
