@@ -74,8 +74,15 @@ TEST_F(Tls, PageRestSseAndLongPollOverHttp2) {
   EXPECT_FALSE(body["events"].empty());
 
   // A poll that waits (no event for 2.5 s in a stopped room) is answered at its timeout.
-  auto waited =
-      curl(trusted() + "--max-time 10 " + url(server, "/poll/rooms/quiet?since=0&timeout_ms=2500"));
+  // Positions are wall-clock based (main's room store): since=0 is another history and
+  // gets a snapshot at once, so the poll waits from the room's own position.
+  auto first = curl(trusted() + url(server, "/poll/rooms/quiet?since=0"));
+  const auto position = json::parse(first.body, nullptr, false);
+  ASSERT_TRUE(position.is_object() && position["next"].is_number_unsigned()) << first.body;
+  auto waited = curl(trusted() + "--max-time 10 " +
+                     url(server, "/poll/rooms/quiet?since=" +
+                                     std::to_string(position["next"].get<std::uint64_t>()) +
+                                     "&timeout_ms=2500"));
   EXPECT_EQ(waited.status, 200);
   EXPECT_EQ(waited.http_version, "2");
   EXPECT_EQ(json::parse(waited.body, nullptr, false)["events"], json::array()) << waited.body;
