@@ -239,6 +239,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
           {"peak_rss_kib", r.server_peak_rss_kib},
           {"rss_per_conn_kib", r.rss_per_conn_kib}}},
         {"client_cpu_percent", r.client_cpu_percent},
+        {"client_processes", r.client_processes},
         {"load_average", {{"before", r.load_before}, {"after", r.load_after}}},
         {"scenario", r.scenario},
         {"scenario_result",
