@@ -2,13 +2,13 @@
 
 #include <stdexcept>
 
+#include "mqtt_clients.h"
 #include "stream_clients.h"
 
 namespace tickcast::bench {
 
 std::unique_ptr<ClientSet> make_ws_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_ws_raw_clients(const Endpoint& endpoint, std::size_t n);
-std::unique_ptr<ClientSet> make_mqtt_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_socketio_clients(const Endpoint& endpoint, std::size_t n);
 
 std::size_t fds_per_client(std::string_view transport) { return transport == "mqtt" ? 3 : 1; }

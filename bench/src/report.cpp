@@ -241,6 +241,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
           {"connect_cpu_ms_per_client", r.connect_server_cpu_ms_per_client}}},
         {"connect_ms_mean", r.connect_ms_mean},
         {"client_cpu_percent", r.client_cpu_percent},
+        {"client_processes", r.client_processes},
         {"load_average", {{"before", r.load_before}, {"after", r.load_after}}},
         {"scenario", r.scenario},
         {"scenario_result",

@@ -16,6 +16,7 @@
 #include "child_process.h"
 #include "client_set.h"
 #include "http_request.h"
+#include "mqtt_clients.h"
 #include "scenario.h"
 
 namespace tickcast::bench {
@@ -207,10 +208,16 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
       options.progress(transport + " N=" + std::to_string(clients) + ": " + text);
   };
 
-  const std::uint64_t fds_needed = clients * fds_per_client(transport) + 64;
+  // mqtt clients beyond options.mqtt_per_process run in child processes, each with its own
+  // descriptor limit: this process needs only the child's share, plus a socket per child.
+  const std::size_t mqtt_children =
+      transport == "mqtt" ? mqtt_processes(clients, options.mqtt_per_process) : 0;
+  const std::size_t clients_here =
+      mqtt_children > 0 ? (clients + mqtt_children - 1) / mqtt_children : clients;
+  const std::uint64_t fds_needed = clients_here * fds_per_client(transport) + 64 + mqtt_children;
   if (options.fd_limit != 0 && fds_needed > options.fd_limit) {
     result.note =
-        fmt("not held: needs about %llu file descriptors in the bench process (%zu per client), "
+        fmt("not held: needs about %llu file descriptors in a bench process (%zu per client), "
             "RLIMIT_NOFILE is %llu",
             static_cast<unsigned long long>(fds_needed), fds_per_client(transport),
             static_cast<unsigned long long>(options.fd_limit));
@@ -238,7 +245,10 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   const pid_t pid = server ? server->pid() : 0;
   const ProcessSample before = measure_server ? sample_tree(pid) : ProcessSample{};
 
-  auto set = make_client_set(transport, endpoint, clients);
+  auto set = mqtt_children > 0
+                 ? make_mqtt_process_clients(endpoint, clients, mqtt_children, options.self_path)
+                 : make_client_set(transport, endpoint, clients);
+  result.client_processes = set->processes();
   Recorder& recorder = set->recorder();
   const auto connect_start = Clock::now();
   set->start(clients, options.in_flight);
@@ -313,7 +323,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
 
   // The latency window: the timer runs, every tick goes to every client.
   const ProcessSample cpu_before = measure_server ? sample_tree(pid) : ProcessSample{};
-  const double self_before = self_cpu_seconds();
+  const double self_before = self_cpu_seconds() + set->other_processes_cpu_seconds();
   timed_command(true);
   // churn: clients join and leave the room all through the window.
   std::unique_ptr<Churn> churn;
@@ -345,7 +355,8 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
     const ProcessSample cpu_after = sample_tree(pid);
     result.server_cpu_percent = 100.0 * (cpu_after.cpu_seconds - cpu_before.cpu_seconds) / window;
   }
-  result.client_cpu_percent = 100.0 * (self_cpu_seconds() - self_before) / window;
+  result.client_cpu_percent =
+      100.0 * (self_cpu_seconds() + set->other_processes_cpu_seconds() - self_before) / window;
   const RecorderTotals in_window = recorder.totals();
 
   // Command propagation: stop and start in turn, off the tick grid, ending stopped.

@@ -1,5 +1,8 @@
 // tickcast-server: the shared, server-authoritative Pomodoro timer on the chosen transports.
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -104,6 +107,22 @@ CLI::Validator idle_validator() {
         return {};
       },
       "DURATION");
+}
+
+// raise_fd_limit lifts the soft RLIMIT_NOFILE to the hard one when `needed` descriptors
+// (every client of every transport, plus spare) do not fit: a default soft limit of 1,024
+// would stop the server far below --max-clients. The embedded broker raises its own.
+void raise_fd_limit(rlim_t needed) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= needed) return;
+  files.rlim_cur = files.rlim_max == RLIM_INFINITY ? needed : std::min(needed, files.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur < needed) {
+    std::fprintf(stderr,
+                 "tickcast-server: warning: file descriptor limit %llu is below the %llu that "
+                 "--max-clients needs\n",
+                 static_cast<unsigned long long>(files.rlim_cur),
+                 static_cast<unsigned long long>(needed));
+  }
 }
 
 }  // namespace
@@ -297,6 +316,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit(static_cast<rlim_t>(max_clients) * transports.size() + 256);
 
   HubOptions hub_options;
   hub_options.timer.work = *server::parse_duration(work);
