@@ -1,0 +1,192 @@
+// The room store on NATS JetStream (--cluster): real nats-servers with file storage, real
+// tickcast-server nodes, kill -9 and full restarts. The checks compare what clients saw,
+// never elapsed times.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "support/nats_process.h"
+#include "support/server_process.h"
+#include "support/sse_reader.h"
+#include "support/temp_dir.h"
+
+namespace tickcast {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::NatsServer;
+using testing::ServerProcess;
+using testing::SseReader;
+using testing::TempDir;
+
+int post(const ServerProcess& server, const std::string& room, const std::string& command) {
+  httplib::Client http("127.0.0.1", server.port());
+  http.set_read_timeout(10s);
+  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), command, "application/json");
+  return res ? res->status : 0;
+}
+
+json room_snapshot(const ServerProcess& server, const std::string& room) {
+  httplib::Client http("127.0.0.1", server.port());
+  auto res = http.Get(("/api/rooms/" + room).c_str());
+  return res && res->status == 200 ? json::parse(res->body) : json();
+}
+
+json poll(const ServerProcess& server, const std::string& query) {
+  httplib::Client http("127.0.0.1", server.port());
+  http.set_read_timeout(10s);
+  auto res = http.Get(("/poll/rooms/" + query).c_str());
+  return res && res->status == 200 ? json::parse(res->body) : json();
+}
+
+// EventLog is every event any client saw, by seq: one seq must always be one payload.
+struct EventLog {
+  void add(const json& event) {
+    const std::uint64_t seq = event["seq"];
+    auto [it, fresh] = by_seq.emplace(seq, event);
+    if (!fresh && it->second != event) {
+      ADD_FAILURE() << "seq " << seq << " was sent with two payloads:\n"
+                    << it->second.dump() << "\n"
+                    << event.dump();
+    }
+  }
+  std::map<std::uint64_t, json> by_seq;
+};
+
+void read_sse(SseReader& reader, EventLog& log, std::vector<json>& seen, std::size_t want,
+              std::chrono::milliseconds timeout = 10s) {
+  while (seen.size() < want) {
+    auto event = reader.next_event(timeout);
+    if (!event) return;
+    const json e = json::parse(event->data);
+    EXPECT_EQ(event->id, std::to_string(e["seq"].get<std::uint64_t>()));
+    if (e["reason"] != "snapshot") log.add(e);
+    seen.push_back(e);
+  }
+}
+
+std::vector<std::string> node_args(const std::string& cluster) {
+  return {"--transport", "sse,longpoll", "--tick-ms", "100", "--work", "1h", "--cluster", cluster};
+}
+
+class ClusterStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::nats_server_available()) GTEST_SKIP() << "no nats-server (scripts/setup.sh)";
+  }
+};
+
+// One nats-server (R1): the node dies by kill -9, a new node on the same cluster resumes
+// every client exactly, from the events JetStream holds.
+TEST_F(ClusterStore, ANodeKilledNineIsFollowedByOneThatResumesExactlyFromJetStream) {
+  TempDir dir("tickcast-nats");
+  NatsServer nats("n1", dir.path(), testing::free_port());
+  EventLog log;
+  std::vector<json> witness_seen;
+  std::uint64_t poll_next = 0;
+  {
+    ServerProcess node(node_args(nats.url()));
+    ASSERT_EQ(post(node, "focus", R"({"type":"start"})"), 200) << node.output();
+    const json first = poll(node, "focus?since=0");
+    poll_next = first.value("next", std::uint64_t{0});
+    SseReader witness(node.port(), "/sse/rooms/focus");
+    read_sse(witness, log, witness_seen, 8);
+    ASSERT_EQ(witness_seen.size(), 8u) << node.output();
+    node.kill_hard();
+    std::vector<json> rest;
+    read_sse(witness, log, rest, SIZE_MAX, 2s);  // what was sent before the kill
+    witness_seen.insert(witness_seen.end(), rest.begin(), rest.end());
+  }
+  const json last = witness_seen.back();
+  const std::uint64_t witness_last = last["seq"];
+
+  ServerProcess node(node_args(nats.url()));
+  const json snapshot = room_snapshot(node, "focus");
+  ASSERT_EQ(snapshot["reason"], "snapshot") << node.output();
+  EXPECT_TRUE(snapshot["state"]["running"]);
+  EXPECT_GE(snapshot["seq"].get<std::uint64_t>(), witness_last) << "a seq went backwards";
+  const std::int64_t down_ms = (snapshot["server_time_us"].get<std::int64_t>() -
+                                last["server_time_us"].get<std::int64_t>()) /
+                               1000;
+  EXPECT_LE(snapshot["state"]["remaining_ms"].get<std::int64_t>(),
+            last["state"]["remaining_ms"].get<std::int64_t>() - down_ms + 2)
+      << "the countdown gained time while no node ran it";
+
+  std::vector<json> resumed;
+  SseReader again(node.port(), "/sse/rooms/focus",
+                  {{"Last-Event-ID", std::to_string(witness_last)}});
+  read_sse(again, log, resumed, 5);
+  ASSERT_EQ(resumed.size(), 5u);
+  for (std::size_t i = 0; i < resumed.size(); ++i) {
+    EXPECT_NE(resumed[i]["reason"], "snapshot");
+    EXPECT_EQ(resumed[i]["seq"], witness_last + 1 + i) << "a gap or a repeat across the kill";
+  }
+  // Long-poll from the first lifetime's position: the stored events, byte for byte as the
+  // witness saw them (EventLog compares), then new ones, contiguous.
+  const json answer = poll(node, "focus?since=" + std::to_string(poll_next));
+  ASSERT_FALSE(answer["events"].empty());
+  for (std::size_t i = 0; i < answer["events"].size(); ++i) {
+    EXPECT_EQ(answer["events"][i]["seq"], poll_next + 1 + i);
+    log.add(answer["events"][i]);
+  }
+}
+
+// Three nats-servers (R3, file storage): every nats-server and the node stop, all start
+// again on the same folders, and the room is back with its timer and its history.
+TEST_F(ClusterStore, AFullRestartOfEveryNatsServerAndTheNodeBringsRoomsBack) {
+  TempDir dir("tickcast-nats3");
+  const int ports[3] = {testing::free_port(), testing::free_port(), testing::free_port()};
+  const int routes[3] = {testing::free_port(), testing::free_port(), testing::free_port()};
+  auto start_nats = [&](std::vector<std::unique_ptr<NatsServer>>& servers) {
+    for (int i = 0; i < 3; ++i) {
+      const std::string store = dir.path() + "/n" + std::to_string(i);
+      std::filesystem::create_directories(store);
+      std::vector<int> others;
+      for (int j = 0; j < 3; ++j) {
+        if (j != i) others.push_back(routes[j]);
+      }
+      servers.push_back(std::make_unique<NatsServer>("n" + std::to_string(i), store, ports[i],
+                                                     routes[i], others));
+    }
+  };
+  std::string cluster;
+  for (int p : ports)
+    cluster += (cluster.empty() ? "" : ",") + ("nats://127.0.0.1:" + std::to_string(p));
+
+  EventLog log;
+  std::vector<json> seen;
+  {
+    std::vector<std::unique_ptr<NatsServer>> servers;
+    start_nats(servers);
+    ServerProcess node(node_args(cluster), 45s);
+    ASSERT_EQ(post(node, "focus", R"({"type":"start"})"), 200) << node.output();
+    SseReader reader(node.port(), "/sse/rooms/focus");
+    read_sse(reader, log, seen, 6);
+    ASSERT_EQ(seen.size(), 6u) << node.output();
+    ASSERT_EQ(node.terminate(), std::optional<int>(0));
+    for (auto& s : servers) s->stop(SIGTERM);
+  }
+  const std::uint64_t last_seen = seen.back()["seq"];
+  std::vector<std::unique_ptr<NatsServer>> servers;
+  start_nats(servers);
+  ServerProcess node(node_args(cluster), 45s);
+  const json snapshot = room_snapshot(node, "focus");
+  ASSERT_EQ(snapshot["reason"], "snapshot") << node.output();
+  EXPECT_TRUE(snapshot["state"]["running"]) << "the timer is not back";
+  EXPECT_GE(snapshot["seq"].get<std::uint64_t>(), last_seen);
+  std::vector<json> resumed;
+  SseReader again(node.port(), "/sse/rooms/focus", {{"Last-Event-ID", std::to_string(last_seen)}});
+  read_sse(again, log, resumed, 3);
+  ASSERT_EQ(resumed.size(), 3u);
+  for (std::size_t i = 0; i < resumed.size(); ++i) {
+    EXPECT_EQ(resumed[i]["seq"], last_seen + 1 + i) << "history lost across the full restart";
+  }
+}
+
+}  // namespace
+}  // namespace tickcast
