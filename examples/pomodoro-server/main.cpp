@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -309,8 +310,21 @@ int main(int argc, char** argv) {
       nats_options.node_id = node_id.empty() ? host + ":" + std::to_string(port) : node_id;
       nats_options.replicas = nats_options.servers.size() >= 3 ? 3 : 1;
       nats_options.history = history;
-      store = nats::NatsRoomStore::open(nats_options);
-      data_dir = "nats " + cluster;
+      auto nats_store = nats::NatsRoomStore::open(nats_options);
+      // One writer per cluster: a second node waits as a standby until the writer stops
+      // renewing its lease, then loads the rooms and goes on from their absolute deadlines.
+      nats_store->hold_lease(
+          [](const std::string& holder) {
+            std::fprintf(stderr, "tickcast-server: standby, the cluster lease is held by %s\n",
+                         holder.c_str());
+          },
+          [](const std::string& why) {
+            // Fail-stop: a writer that may have been overtaken publishes nothing more.
+            std::fprintf(stderr, "tickcast-server: %s; exiting\n", why.c_str());
+            std::_Exit(75);
+          });
+      store = std::move(nats_store);
+      data_dir = "nats " + cluster + " (node " + nats_options.node_id + ", lease held)";
 #endif
     } else if (data_dir == "none") {
       store = std::make_unique<MemoryRoomStore>();

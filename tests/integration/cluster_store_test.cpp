@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <future>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -134,6 +135,93 @@ TEST_F(ClusterStore, ANodeKilledNineIsFollowedByOneThatResumesExactlyFromJetStre
     EXPECT_EQ(answer["events"][i]["seq"], poll_next + 1 + i);
     log.add(answer["events"][i]);
   }
+}
+
+// Starts a node in the background: a standby does not listen until it holds the lease.
+std::future<std::unique_ptr<ServerProcess>> start_standby(const std::string& cluster) {
+  return std::async(std::launch::async,
+                    [cluster] { return std::make_unique<ServerProcess>(node_args(cluster), 60s); });
+}
+
+// kill -9 of the writer: a standby takes the lease once it is not renewed, loads the rooms
+// from JetStream and goes on from the absolute deadline; a client moving over resumes
+// exactly.
+TEST_F(ClusterStore, AStandbyTakesOverFromAWriterKilledNineAndClientsResumeExactly) {
+  TempDir dir("tickcast-nats");
+  NatsServer nats("n1", dir.path(), testing::free_port());
+  EventLog log;
+  std::vector<json> seen;
+  auto active = std::make_unique<ServerProcess>(node_args(nats.url()));
+  ASSERT_EQ(post(*active, "focus", R"({"type":"start"})"), 200) << active->output();
+  auto standby = start_standby(nats.url());
+  {
+    SseReader witness(active->port(), "/sse/rooms/focus");
+    read_sse(witness, log, seen, 6);
+    ASSERT_EQ(seen.size(), 6u) << active->output();
+    active->kill_hard();
+    std::vector<json> rest;
+    read_sse(witness, log, rest, SIZE_MAX, 2s);
+    seen.insert(seen.end(), rest.begin(), rest.end());
+  }
+  const json last = seen.back();
+  const std::uint64_t last_seq = last["seq"];
+  std::unique_ptr<ServerProcess> next = standby.get();
+  EXPECT_NE(next->output().find("lease held"), std::string::npos) << next->output();
+  const json snapshot = room_snapshot(*next, "focus");
+  ASSERT_EQ(snapshot["reason"], "snapshot") << next->output();
+  EXPECT_TRUE(snapshot["state"]["running"]);
+  const std::int64_t gap_ms = (snapshot["server_time_us"].get<std::int64_t>() -
+                               last["server_time_us"].get<std::int64_t>()) /
+                              1000;
+  EXPECT_LE(snapshot["state"]["remaining_ms"].get<std::int64_t>(),
+            last["state"]["remaining_ms"].get<std::int64_t>() - gap_ms + 2)
+      << "the countdown gained time across the takeover";
+  std::vector<json> resumed;
+  SseReader again(next->port(), "/sse/rooms/focus", {{"Last-Event-ID", std::to_string(last_seq)}});
+  read_sse(again, log, resumed, 5);
+  ASSERT_EQ(resumed.size(), 5u);
+  for (std::size_t i = 0; i < resumed.size(); ++i) {
+    EXPECT_NE(resumed[i]["reason"], "snapshot");
+    EXPECT_EQ(resumed[i]["seq"], last_seq + 1 + i) << "a gap or a repeat across the takeover";
+  }
+}
+
+// SIGSTOP of the writer past its lease: a standby takes over; after SIGCONT the stale
+// writer publishes nothing more (it finds its lease lost before its next commit and
+// exits), so no seq ever reaches a client with two payloads.
+TEST_F(ClusterStore, AWriterStoppedPastItsLeaseSendsNothingLateAfterSigcont) {
+  TempDir dir("tickcast-nats");
+  NatsServer nats("n1", dir.path(), testing::free_port());
+  EventLog log;
+  std::vector<json> on_stale;
+  ServerProcess stale(node_args(nats.url()));
+  ASSERT_EQ(post(stale, "focus", R"({"type":"start"})"), 200) << stale.output();
+  SseReader witness(stale.port(), "/sse/rooms/focus");
+  read_sse(witness, log, on_stale, 4);
+  ASSERT_EQ(on_stale.size(), 4u);
+  ASSERT_EQ(::kill(stale.pid(), SIGSTOP), 0);
+  // The standby starts listening only once it holds the lease: a lease time after the
+  // stopped writer's last renewal.
+  auto next = start_standby(nats.url()).get();
+  std::vector<json> on_next;
+  SseReader fresh(next->port(), "/sse/rooms/focus");
+  read_sse(fresh, log, on_next, 3);
+  ASSERT_EQ(on_next.size(), 3u) << next->output();
+  ASSERT_EQ(::kill(stale.pid(), SIGCONT), 0);
+  // Everything the stale writer's client gets until its stream ends (the writer exits).
+  // Bounded: a writer that was not fenced would go on ticking forever.
+  read_sse(witness, log, on_stale, on_stale.size() + 100, 5s);
+  // Every event the stale writer's client got was stored before the new writer loaded
+  // the room: none is numbered past the new writer's first snapshot. A late event would be
+  // (under the same numbers, EventLog would see two payloads; renumbered, it is above).
+  ASSERT_EQ(on_next.front()["reason"], "snapshot");
+  const std::uint64_t takeover_seq = on_next.front()["seq"];
+  for (const json& e : on_stale) {
+    EXPECT_LE(e["seq"].get<std::uint64_t>(), takeover_seq) << "late: " << e.dump();
+  }
+  EXPECT_NE(stale.output().find("exiting"), std::string::npos)
+      << "the stale writer did not stop after SIGCONT:\n"
+      << stale.output();
 }
 
 // Three nats-servers (R3, file storage): every nats-server and the node stop, all start

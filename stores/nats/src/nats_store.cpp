@@ -4,9 +4,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string_view>
 #include <thread>
 
 #include "nats_link.h"
+#include "node_lease.h"
 #include "record_codec.h"
 
 namespace tickcast::nats {
@@ -43,6 +46,13 @@ struct NatsRoomStore::Impl {
   std::string stream;
   std::string bucket;
   std::string subject_prefix;  // tickcast.CLUSTER.ev.
+  std::unique_ptr<NodeLease> lease;
+  std::function<void(const std::string&)> lost;
+  // The stream sequence of each room's last event as this writer knows it: every publish
+  // expects it (Nats-Expected-Last-Subject-Sequence), so a writer that another has
+  // overtaken is refused by the engine. Unknown (0): asked from the stream leader first.
+  std::map<std::string, std::uint64_t> last_stream_seq;
+  bool conflict = false;  // a publish found its seq stored with another payload
 
   std::string subject(const std::string& room) const { return subject_prefix + hex_encode(room); }
 
@@ -96,6 +106,7 @@ struct NatsRoomStore::Impl {
     if (s == NATS_NOT_FOUND) return events;
     if (s != NATS_OK) throw NatsOpenError(failure(("last event of " + room).c_str(), s, code));
     const uint64_t last_seq = natsMsg_GetSequence(last.get());
+    last_stream_seq[room] = last_seq;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream.c_str();
@@ -148,12 +159,49 @@ struct NatsRoomStore::Impl {
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = id.c_str();
+    auto& expected = last_stream_seq[e.room];
+    if (expected == 0) {
+      natsMsg* last_raw = nullptr;
+      jsErrCode last_code = static_cast<jsErrCode>(0);
+      const natsStatus ls =
+          js_GetLastMsg(&last_raw, link->js(), stream.c_str(), subj.c_str(), nullptr, &last_code);
+      MsgPtr last(last_raw);
+      if (ls == NATS_OK) {
+        expected = natsMsg_GetSequence(last.get());
+      } else if (ls != NATS_NOT_FOUND) {
+        return failure(("last event of " + e.room).c_str(), ls, last_code);
+      }
+    }
+    if (expected != 0) {
+      po.ExpectLastSubjectSeq = expected;
+    } else {
+      po.ExpectNoMessage = true;
+    }
     po.MaxWait = options.request_timeout_ms;
     jsPubAck* ack_raw = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     s = js_PublishMsg(&ack_raw, link->js(), msg.get(), &po, &code);
     PubAckPtr ack(ack_raw);
-    if (s != NATS_OK) return failure(("publish to " + e.room).c_str(), s, code);
+    if (s != NATS_OK) {
+      expected = 0;  // asked again next time: the publish may be stored after all
+      return failure(("publish to " + e.room).c_str(), s, code);
+    }
+    if (ack->Duplicate) {
+      // The dedup window answers before the expected-sequence check: a stored event with
+      // this room and seq is only ours if it holds our payload; else another writer got
+      // there first and this one is stale.
+      natsMsg* stored_raw = nullptr;
+      s = js_GetMsg(&stored_raw, link->js(), stream.c_str(), ack->Sequence, nullptr, &code);
+      MsgPtr stored(stored_raw);
+      if (s != NATS_OK) return failure(("check duplicate of " + e.room).c_str(), s, code);
+      const std::string_view data(natsMsg_GetData(stored.get()),
+                                  static_cast<std::size_t>(natsMsg_GetDataLength(stored.get())));
+      if (data != e.event.payload) {
+        conflict = true;
+        return "seq " + seq + " of room " + e.room + " is stored by another writer";
+      }
+    }
+    expected = ack->Sequence;
     return std::nullopt;
   }
 
@@ -175,6 +223,7 @@ struct NatsRoomStore::Impl {
     jo.Stream.Purge.Subject = subj.c_str();
     jsErrCode code = static_cast<jsErrCode>(0);
     s = js_PurgeStream(link->js(), stream.c_str(), &jo, &code);
+    last_stream_seq.erase(room);
     if (s != NATS_OK) return failure(("purge " + room).c_str(), s, code);
     return std::nullopt;
   }
@@ -259,13 +308,34 @@ StoreContents NatsRoomStore::load(std::size_t history) {
   return contents;
 }
 
+void NatsRoomStore::hold_lease(const std::function<void(const std::string&)>& waiting,
+                               std::function<void(const std::string&)> lost) {
+  Impl& d = *impl_;
+  d.lost = std::move(lost);
+  d.lease = std::make_unique<NodeLease>(d.kv.get(), "lease", d.options.node_id,
+                                        std::chrono::milliseconds(d.options.lease_ms), d.lost);
+  d.lease->acquire(waiting);
+  // What another writer stored before this node got the lease is read again on demand.
+  d.last_stream_seq.clear();
+}
+
 std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::size_t) {
   Impl& d = *impl_;
+  if (d.lease) {
+    if (auto lost = d.lease->check()) {
+      d.lost(*lost);  // ends the process: nothing of this batch reaches a client
+      return lost;
+    }
+  }
   for (const std::string& name : batch.removed) {
     if (auto f = d.remove(name)) return f;
   }
   for (const AppendedEvent& e : batch.events) {
-    if (auto f = d.publish(e)) return f;
+    if (auto f = d.publish(e)) {
+      // Overtaken by another writer: stop before anything is published (fail-stop).
+      if (d.conflict && d.lost) d.lost(*f);
+      return f;
+    }
   }
   for (const RoomRecord& r : batch.rooms) {
     if (auto f = d.put(kRoomKeyPrefix + hex_encode(r.name), encode_record(r))) return f;

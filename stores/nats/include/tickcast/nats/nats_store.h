@@ -3,6 +3,7 @@
 // kept per subject), rooms' records in a JetStream key-value bucket. A commit is "publish
 // with history", a load is "history of every room", as room_store.h foresees.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -28,6 +29,7 @@ struct NatsOptions {
   int replicas = 1;                  ///< 3 on a 3-server cluster, 1 on one server
   std::size_t history = 256;         ///< events kept per room (the Hub's history capacity)
   int request_timeout_ms = 5000;     ///< for each publish and key-value request
+  int lease_ms = 3000;               ///< a writer lease not renewed this long passes on
 };
 
 /// parse_servers splits "nats://a:1,nats://b:2" into URLs; empty items are skipped.
@@ -55,6 +57,15 @@ class NatsRoomStore final : public RoomStore {
   std::optional<std::string> commit(const StoreBatch& batch, std::size_t history) override;
   bool durable() const override { return true; }
 
+  /// hold_lease blocks until this node holds the cluster's writer lease (another node may
+  /// hold it: then it waits until that node stops renewing it for lease_ms, and calls
+  /// `waiting` once with its name). From then on every commit first checks the lease; when
+  /// it is found lost (here or on the renewing thread), `lost` is called with the reason
+  /// before anything more is written or published: it must end the process (fail-stop), so
+  /// that a stale writer (a SIGSTOP past its lease) never reaches a client. Without
+  /// hold_lease, commits are not fenced (one node at a time is the caller's business).
+  void hold_lease(const std::function<void(const std::string&)>& waiting,
+                  std::function<void(const std::string&)> lost);
   /// connected tells whether the link to the engine is up now (any thread).
   bool connected() const;
   /// stream_name and bucket_name name what this store uses in JetStream.
