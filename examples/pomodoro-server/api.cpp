@@ -53,6 +53,10 @@ std::string metrics_text(const ApiContext& context) {
           << '\n';
     }
   }
+  family("tickcast_store_connected", "gauge",
+         "1 when the room store's engine link is up (always 1 for the embedded store).");
+  out << "tickcast_store_connected " << (context.store && !context.store->connected() ? 0 : 1)
+      << '\n';
   const HubStats hub = context.hub->stats();
   family("tickcast_rooms", "gauge", "Rooms that exist.");
   out << "tickcast_rooms " << hub.rooms << '\n';
@@ -157,8 +161,12 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
       if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
       transports[std::string(t->name())] = entry;
     }
+    // A store that lost its engine link cannot commit: nothing new reaches clients durably.
+    const bool store_up = !context.store || context.store->connected();
+    const char* status = !store_up ? "store disconnected" : ready ? "ok" : "starting";
     responder.respond(json_response(
-        ready ? 200 : 503, {{"status", ready ? "ok" : "starting"}, {"transports", transports}}));
+        ready && store_up ? 200 : 503,
+        {{"status", status}, {"store", {{"connected", store_up}}}, {"transports", transports}}));
   });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {

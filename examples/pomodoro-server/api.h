@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tickcast/core/hub.h"
+#include "tickcast/core/room_store.h"
 #include "tickcast/core/transport.h"
 #include "tickcast/http/server.h"
 
@@ -14,6 +15,7 @@ namespace tickcast::server {
 /// ApiContext is what the routes read. Everything in it outlives the http::Server's loop.
 struct ApiContext {
   Hub* hub = nullptr;
+  const RoomStore* store = nullptr;  ///< for /healthz and /metrics: its engine link
   std::vector<Transport*> transports;
   std::vector<std::pair<std::string, std::string>> urls;  ///< transport name -> URL template
   long long tick_ms = 1000;

@@ -355,6 +355,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Transport>> owned;
   server::ApiContext api;
   api.hub = &hub;
+  api.store = store.get();
   api.tick_ms = tick_ms;
   api.version = TICKCAST_VERSION;
   std::vector<std::string> listening;

@@ -37,6 +37,17 @@ std::string failure(const char* what, natsStatus s, jsErrCode code = static_cast
   return text;
 }
 
+// transient: the engine did not answer, or answered that it is electing a leader (nats
+// 2.9 answers "no responders" while a stream has no leader): trying again is safe.
+bool transient(natsStatus s, jsErrCode code) {
+  if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
+      s == NATS_CONNECTION_DISCONNECTED || s == NATS_NOT_YET_CONNECTED) {
+    return true;
+  }
+  return code == 0 || code == JSClusterNotAvailErr || code == JSClusterNotActiveErr ||
+         code == JSClusterNoPeersErr;
+}
+
 }  // namespace
 
 struct NatsRoomStore::Impl {
@@ -52,7 +63,8 @@ struct NatsRoomStore::Impl {
   // expects it (Nats-Expected-Last-Subject-Sequence), so a writer that another has
   // overtaken is refused by the engine. Unknown (0): asked from the stream leader first.
   std::map<std::string, std::uint64_t> last_stream_seq;
-  bool conflict = false;  // a publish found its seq stored with another payload
+  bool conflict = false;   // a publish found its seq stored with another payload
+  bool retryable = false;  // the last publish got no answer: trying again is safe (Msg-Id)
 
   std::string subject(const std::string& room) const { return subject_prefix + hex_encode(room); }
 
@@ -169,6 +181,7 @@ struct NatsRoomStore::Impl {
       if (ls == NATS_OK) {
         expected = natsMsg_GetSequence(last.get());
       } else if (ls != NATS_NOT_FOUND) {
+        retryable = transient(ls, last_code);
         return failure(("last event of " + e.room).c_str(), ls, last_code);
       }
     }
@@ -183,7 +196,8 @@ struct NatsRoomStore::Impl {
     s = js_PublishMsg(&ack_raw, link->js(), msg.get(), &po, &code);
     PubAckPtr ack(ack_raw);
     if (s != NATS_OK) {
-      expected = 0;  // asked again next time: the publish may be stored after all
+      expected = 0;                    // asked again next time: the publish may be stored after all
+      retryable = transient(s, code);  // no answer (an election, a lost link), not a refusal
       return failure(("publish to " + e.room).c_str(), s, code);
     }
     if (ack->Duplicate) {
@@ -322,7 +336,7 @@ void NatsRoomStore::hold_lease(const std::function<void(const std::string&)>& wa
 std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::size_t) {
   Impl& d = *impl_;
   if (d.lease) {
-    if (auto lost = d.lease->check()) {
+    if (auto lost = d.lease->confirm()) {
       d.lost(*lost);  // ends the process: nothing of this batch reaches a client
       return lost;
     }
@@ -330,11 +344,25 @@ std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::s
   for (const std::string& name : batch.removed) {
     if (auto f = d.remove(name)) return f;
   }
+  // Write-ahead through an election: a publish that got no answer is sent again (the
+  // Nats-Msg-Id makes a second copy a duplicate) for up to 30 s, the lease confirmed each
+  // time, so ticks pause for the election instead of starting a new history.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (const AppendedEvent& e : batch.events) {
-    if (auto f = d.publish(e)) {
+    for (;;) {
+      d.retryable = false;
+      auto f = d.publish(e);
+      if (!f) break;
       // Overtaken by another writer: stop before anything is published (fail-stop).
       if (d.conflict && d.lost) d.lost(*f);
-      return f;
+      if (!d.retryable || std::chrono::steady_clock::now() > give_up) return f;
+      if (d.lease) {
+        if (auto lost = d.lease->confirm()) {
+          d.lost(*lost);
+          return lost;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
   for (const RoomRecord& r : batch.rooms) {

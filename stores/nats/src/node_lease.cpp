@@ -76,21 +76,19 @@ void NodeLease::acquire(const std::function<void(const std::string&)>& waiting) 
   renewer_ = std::thread([this] { renew_loop(); });
 }
 
-std::optional<std::string> NodeLease::check() {
+bool NodeLease::fresh() {
   std::lock_guard lock(mutex_);
-  if (!held_) return "the cluster lease is not held by this node";
   // renewed_at_ is taken before the update is sent, so it is never later than the time
   // another node first saw that revision: a fifth of the lease is left for clock drift.
-  if (Clock::now() - renewed_at_ >= lease_ - lease_ / 5) {
-    held_ = false;
-    return "the cluster lease was not renewed for " + std::to_string(lease_.count()) + " ms";
-  }
-  return std::nullopt;
+  return held_ && Clock::now() - renewed_at_ < lease_ - lease_ / 5;
 }
 
-std::optional<std::string> NodeLease::renew() {
-  if (auto lost = check()) return lost;
+NodeLease::Renewal NodeLease::renew(std::string& why) {
   std::lock_guard lock(mutex_);
+  if (!held_) {
+    why = "the cluster lease is not held by this node";
+    return Renewal::taken;
+  }
   const auto sent = Clock::now();
   std::uint64_t rev = 0;
   const natsStatus s = kvStore_Update(&rev, kv_, key_.c_str(), node_id_.data(),
@@ -98,17 +96,46 @@ std::optional<std::string> NodeLease::renew() {
   if (s == NATS_OK) {
     revision_ = rev;
     renewed_at_ = sent;
-    return std::nullopt;
+    return Renewal::renewed;
   }
-  // A wrong revision means another node took it; a timeout leaves it ours until the lease
-  // time runs out (check() says so then).
+  // A wrong revision: another node took it. Anything else (a timeout, an election): the
+  // lease stays ours as long as nobody else can update it, which they cannot either.
   const char* last = nats_GetLastError(nullptr);
-  const std::string why = last ? last : natsStatus_GetText(s);
+  why = last ? last : natsStatus_GetText(s);
   if (why.find("wrong last sequence") != std::string::npos) {
     held_ = false;
-    return "the cluster lease was taken by another node";
+    why = "the cluster lease was taken by another node";
+    return Renewal::taken;
   }
-  return "cannot renew the cluster lease: " + why;
+  why = "cannot renew the cluster lease: " + why;
+  return Renewal::unreachable;
+}
+
+std::optional<std::string> NodeLease::confirm() {
+  if (fresh()) return std::nullopt;
+  // Not renewed for most of the lease time (a SIGSTOP, an election, a lost link): write
+  // nothing until the engine confirms the lease is still ours, or says it is not.
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    std::string why;
+    switch (renew(why)) {
+      case Renewal::renewed:
+        return std::nullopt;
+      case Renewal::taken:
+        return why;
+      case Renewal::unreachable:
+        if (Clock::now() > give_up) {
+          std::lock_guard lock(mutex_);
+          held_ = false;
+          return why + " for 60 s";
+        }
+        break;
+    }
+    std::unique_lock lock(stop_mutex_);
+    if (stop_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_; })) {
+      return "stopping";
+    }
+  }
 }
 
 void NodeLease::renew_loop() {
@@ -117,9 +144,9 @@ void NodeLease::renew_loop() {
       std::unique_lock lock(stop_mutex_);
       if (stop_cv_.wait_for(lock, lease_ / 3, [&] { return stopping_; })) return;
     }
-    const auto failure = renew();
-    if (failure && !held_) {
-      on_lost_(*failure);
+    std::string why;
+    if (renew(why) == Renewal::taken) {
+      on_lost_(why);
       return;
     }
   }

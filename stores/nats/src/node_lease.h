@@ -35,14 +35,16 @@ class NodeLease {
   /// the lease time on a thread of its own. `waiting` is called once with the holder's name
   /// when another node holds it.
   void acquire(const std::function<void(const std::string&)>& waiting);
-  /// check says, without asking the engine, whether the lease may have passed to another
-  /// node (not renewed for most of the lease time, as after a SIGSTOP).
-  std::optional<std::string> check();
-  /// renew updates the lease with its revision now; returns why it is not held, if so.
-  std::optional<std::string> renew();
+  /// confirm returns at once while the lease was renewed recently; else it renews it now,
+  /// waiting (for at most 60 s) while the engine does not answer (an election). Returns
+  /// why the lease is lost (another node took it), if so.
+  std::optional<std::string> confirm();
   bool held() const { return held_.load(); }
 
  private:
+  enum class Renewal { renewed, taken, unreachable };
+  bool fresh();
+  Renewal renew(std::string& why);
   void renew_loop();
   kvStore* kv_;
   std::string key_;

@@ -17,11 +17,12 @@ namespace tickcast::testing {
 bool nats_server_available() { return !run_command("command -v nats-server").empty(); }
 
 NatsServer::NatsServer(std::string name, std::string store_dir, int port, int cluster_port,
-                       std::vector<int> route_ports)
-    : port_(port), log_path_(store_dir + "/nats-" + name + ".log") {
+                       std::vector<int> route_ports, int monitor_port)
+    : name_(name), port_(port), log_path_(store_dir + "/nats-" + name + ".log") {
   std::vector<std::string> args = {"nats-server", "-js",       "-sd", store_dir,
                                    "-a",          "127.0.0.1", "-p",  std::to_string(port),
                                    "-n",          name};
+  if (monitor_port) args.insert(args.end(), {"-m", std::to_string(monitor_port)});
   if (cluster_port) {
     std::string routes;
     for (int r : route_ports) {

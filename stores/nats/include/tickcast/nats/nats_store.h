@@ -67,7 +67,7 @@ class NatsRoomStore final : public RoomStore {
   void hold_lease(const std::function<void(const std::string&)>& waiting,
                   std::function<void(const std::string&)> lost);
   /// connected tells whether the link to the engine is up now (any thread).
-  bool connected() const;
+  bool connected() const override;
   /// stream_name and bucket_name name what this store uses in JetStream.
   const std::string& stream_name() const;
   const std::string& bucket_name() const;
