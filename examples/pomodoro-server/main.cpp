@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
       auto nats_store = nats::NatsRoomStore::open(nats_options);
       // One writer per cluster: a second node waits as a standby until the writer stops
       // renewing its lease, then loads the rooms and goes on from their absolute deadlines.
-      nats_store->hold_lease(
+      const bool holds = nats_store->hold_lease(
           [](const std::string& holder) {
             std::fprintf(stderr, "tickcast-server: standby, the cluster lease is held by %s\n",
                          holder.c_str());
@@ -322,7 +322,13 @@ int main(int argc, char** argv) {
             // Fail-stop: a writer that may have been overtaken publishes nothing more.
             std::fprintf(stderr, "tickcast-server: %s; exiting\n", why.c_str());
             std::_Exit(75);
+          },
+          [] {  // SIGINT/SIGTERM are blocked until the main loop waits for them
+            sigset_t pending;
+            sigpending(&pending);
+            return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
           });
+      if (!holds) return 0;  // a standby told to stop
       store = std::move(nats_store);
       data_dir = "nats " + cluster + " (node " + nats_options.node_id + ", lease held)";
 #endif

@@ -322,15 +322,17 @@ StoreContents NatsRoomStore::load(std::size_t history) {
   return contents;
 }
 
-void NatsRoomStore::hold_lease(const std::function<void(const std::string&)>& waiting,
-                               std::function<void(const std::string&)> lost) {
+bool NatsRoomStore::hold_lease(const std::function<void(const std::string&)>& waiting,
+                               std::function<void(const std::string&)> lost,
+                               const std::function<bool()>& cancelled) {
   Impl& d = *impl_;
   d.lost = std::move(lost);
   d.lease = std::make_unique<NodeLease>(d.kv.get(), "lease", d.options.node_id,
                                         std::chrono::milliseconds(d.options.lease_ms), d.lost);
-  d.lease->acquire(waiting);
+  if (!d.lease->acquire(waiting, cancelled)) return false;
   // What another writer stored before this node got the lease is read again on demand.
   d.last_stream_seq.clear();
+  return true;
 }
 
 std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::size_t) {

@@ -20,7 +20,8 @@ NodeLease::~NodeLease() {
   if (renewer_.joinable()) renewer_.join();
 }
 
-void NodeLease::acquire(const std::function<void(const std::string&)>& waiting) {
+bool NodeLease::acquire(const std::function<void(const std::string&)>& waiting,
+                        const std::function<bool()>& cancelled) {
   std::uint64_t seen_revision = 0;
   Clock::time_point seen_since = Clock::now();
   bool told = false;
@@ -69,11 +70,13 @@ void NodeLease::acquire(const std::function<void(const std::string&)>& waiting) 
       seen_revision = 0;
       seen_since = Clock::now();
     }
+    if (cancelled()) return false;
     std::unique_lock lock(stop_mutex_);
-    if (stop_cv_.wait_for(lock, lease_ / 10, [&] { return stopping_; })) return;
+    if (stop_cv_.wait_for(lock, lease_ / 10, [&] { return stopping_; })) return false;
   }
   held_ = true;
   renewer_ = std::thread([this] { renew_loop(); });
+  return true;
 }
 
 bool NodeLease::fresh() {

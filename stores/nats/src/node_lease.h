@@ -34,7 +34,9 @@ class NodeLease {
   /// acquire blocks until this node holds the lease, then keeps renewing it every third of
   /// the lease time on a thread of its own. `waiting` is called once with the holder's name
   /// when another node holds it.
-  void acquire(const std::function<void(const std::string&)>& waiting);
+  /// Returns false, not holding it, as soon as `cancelled` returns true.
+  bool acquire(const std::function<void(const std::string&)>& waiting,
+               const std::function<bool()>& cancelled);
   /// confirm returns at once while the lease was renewed recently; else it renews it now,
   /// waiting (for at most 60 s) while the engine does not answer (an election). Returns
   /// why the lease is lost (another node took it), if so.

@@ -64,8 +64,10 @@ class NatsRoomStore final : public RoomStore {
   /// before anything more is written or published: it must end the process (fail-stop), so
   /// that a stale writer (a SIGSTOP past its lease) never reaches a client. Without
   /// hold_lease, commits are not fenced (one node at a time is the caller's business).
-  void hold_lease(const std::function<void(const std::string&)>& waiting,
-                  std::function<void(const std::string&)> lost);
+  /// Returns false as soon as `cancelled` returns true while waiting (a standby told to stop).
+  bool hold_lease(const std::function<void(const std::string&)>& waiting,
+                  std::function<void(const std::string&)> lost,
+                  const std::function<bool()>& cancelled);
   /// connected tells whether the link to the engine is up now (any thread).
   bool connected() const override;
   /// stream_name and bucket_name name what this store uses in JetStream.
