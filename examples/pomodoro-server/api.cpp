@@ -145,10 +145,28 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     for (Transport* t : context.transports) transports.push_back(std::string(t->name()));
     json urls = json::object();
     for (const auto& [name, url] : context.urls) urls[name] = url;
-    responder.respond(json_response(200, {{"transports", transports},
-                                          {"urls", urls},
-                                          {"tick_ms", context.tick_ms},
-                                          {"version", context.version}}));
+    json config = {{"transports", transports},
+                   {"urls", urls},
+                   {"tick_ms", context.tick_ms},
+                   {"version", context.version}};
+    if (!context.node_id.empty()) config["node"] = context.node_id;
+    responder.respond(json_response(200, config));
+  });
+
+  // The cluster as this node sees it. One writer serves every room (docs/cluster.md): a
+  // node that answers here holds the cluster's writer lease, so it owns every room.
+  server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
+    if (context.node_id.empty()) {
+      responder.respond(json_response(404, {{"error", "not in a cluster (--cluster)"}}));
+      return;
+    }
+    responder.respond(
+        json_response(200, {{"node", context.node_id},
+                            {"role", "writer"},
+                            {"owner_of_all_rooms", context.node_id},
+                            {"rooms", context.hub->stats().rooms},
+                            {"servers", context.cluster_servers},
+                            {"connected", !context.store || context.store->connected()}}));
   });
 
   server.route("GET", "/healthz", [context](const http::Request&, http::Responder responder) {

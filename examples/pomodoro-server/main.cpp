@@ -331,6 +331,7 @@ int main(int argc, char** argv) {
       if (!holds) return 0;  // a standby told to stop
       store = std::move(nats_store);
       data_dir = "nats " + cluster + " (node " + nats_options.node_id + ", lease held)";
+      node_id = nats_options.node_id;
 #endif
     } else if (data_dir == "none") {
       store = std::make_unique<MemoryRoomStore>();
@@ -362,6 +363,12 @@ int main(int argc, char** argv) {
   server::ApiContext api;
   api.hub = &hub;
   api.store = store.get();
+#ifdef TICKCAST_HAS_NATS
+  if (!cluster.empty()) {
+    api.node_id = node_id;
+    api.cluster_servers = nats::parse_servers(cluster);
+  }
+#endif
   api.tick_ms = tick_ms;
   api.version = TICKCAST_VERSION;
   std::vector<std::string> listening;

@@ -251,6 +251,18 @@ TEST_F(ClusterStore, HealthSaysWhenTheEngineLinkIsLostAndRecovers) {
   auto nats = std::make_unique<NatsServer>("n1", dir.path(), port);
   ServerProcess node(node_args(nats->url()));
   ASSERT_TRUE(healthz_ok(node));
+  {  // /api/cluster names this node, the writer of every room, and its servers
+    httplib::Client http("127.0.0.1", node.port());
+    auto res = http.Get("/api/cluster");
+    ASSERT_TRUE(res && res->status == 200);
+    const json cluster = json::parse(res->body);
+    EXPECT_EQ(cluster["node"], "127.0.0.1:" + std::to_string(node.port()));
+    EXPECT_EQ(cluster["role"], "writer");
+    EXPECT_EQ(cluster["servers"], json::array({nats->url()}));
+    res = http.Get("/api/config");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(json::parse(res->body)["node"], cluster["node"]);
+  }
   nats->stop(SIGKILL);
   EXPECT_TRUE(wait_for([&] { return !healthz_ok(node); }, 15s)) << "still 200 without engine";
   httplib::Client http("127.0.0.1", node.port());
