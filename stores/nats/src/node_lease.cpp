@@ -47,10 +47,10 @@ bool NodeLease::acquire(const std::function<void(const std::string&)>& waiting,
         seen_revision = revision;
         seen_since = now;  // the holder renewed: wait a whole lease time again
       }
-      // Our own former lease (a restart of this node) or one left unrenewed for a lease time
-      // as our clock measures it: take it over by revision. Two nodes trying at once: the
-      // revision check lets one through.
-      if (holder == node_id_ || now - seen_since >= lease_) {
+      // A lease left unrenewed for a lease time as our clock measures it: take it over by
+      // revision (two nodes trying at once: the revision check lets one through). Not even
+      // a lease naming this node's id is taken sooner: two nodes may share an id.
+      if (now - seen_since >= lease_) {
         const auto update_sent = Clock::now();
         if (kvStore_Update(&rev, kv_, key_.c_str(), node_id_.data(),
                            static_cast<int>(node_id_.size()), revision) == NATS_OK) {
