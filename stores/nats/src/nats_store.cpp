@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string_view>
 #include <thread>
@@ -196,8 +197,12 @@ struct NatsRoomStore::Impl {
     s = js_PublishMsg(&ack_raw, link->js(), msg.get(), &po, &code);
     PubAckPtr ack(ack_raw);
     if (s != NATS_OK) {
-      expected = 0;                    // asked again next time: the publish may be stored after all
-      retryable = transient(s, code);  // no answer (an election, a lost link), not a refusal
+      // Asked again next time: the publish may be stored after all. No answer (an
+      // election, a lost link) is worth a retry; a subject that moved on without this
+      // writer means another writer holds it.
+      expected = 0;
+      retryable = transient(s, code);
+      conflict = code == JSStreamWrongLastSequenceErr;
       return failure(("publish to " + e.room).c_str(), s, code);
     }
     if (ack->Duplicate) {
@@ -223,7 +228,10 @@ struct NatsRoomStore::Impl {
     uint64_t rev = 0;
     natsStatus s =
         kvStore_Put(&rev, kv.get(), key.c_str(), value.data(), static_cast<int>(value.size()));
-    if (s != NATS_OK) return failure(("put " + key).c_str(), s);
+    if (s != NATS_OK) {
+      retryable = transient(s, static_cast<jsErrCode>(0));
+      return failure(("put " + key).c_str(), s);
+    }
     return std::nullopt;
   }
 
@@ -350,11 +358,13 @@ std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::s
   // Nats-Msg-Id makes a second copy a duplicate) for up to 30 s, the lease confirmed each
   // time, so ticks pause for the election instead of starting a new history.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (const AppendedEvent& e : batch.events) {
+  // Records too (the bucket's stream has its own leader): a put is idempotent.
+  auto with_retries = [&](const std::function<std::optional<std::string>()>& step) {
     for (;;) {
       d.retryable = false;
-      auto f = d.publish(e);
-      if (!f) break;
+      d.conflict = false;
+      auto f = step();
+      if (!f) return f;
       // Overtaken by another writer: stop before anything is published (fail-stop).
       if (d.conflict && d.lost) d.lost(*f);
       if (!d.retryable || std::chrono::steady_clock::now() > give_up) return f;
@@ -366,11 +376,17 @@ std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::s
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+  };
+  for (const AppendedEvent& e : batch.events) {
+    if (auto f = with_retries([&] { return d.publish(e); })) return f;
   }
   for (const RoomRecord& r : batch.rooms) {
-    if (auto f = d.put(kRoomKeyPrefix + hex_encode(r.name), encode_record(r))) return f;
+    const std::string key = kRoomKeyPrefix + hex_encode(r.name);
+    const std::string value = encode_record(r);
+    if (auto f = with_retries([&] { return d.put(key, value); })) return f;
   }
-  return d.put(kMetaKey, std::to_string(batch.wall_time_us));
+  const std::string wall = std::to_string(batch.wall_time_us);
+  return with_retries([&] { return d.put(kMetaKey, wall); });
 }
 
 }  // namespace tickcast::nats
