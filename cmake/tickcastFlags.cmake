@@ -32,8 +32,13 @@ function(tickcast_link_flags dir)
   foreach(target IN LISTS targets)
     get_target_property(type ${target} TYPE)
     if(type MATCHES "^(STATIC_LIBRARY|SHARED_LIBRARY|MODULE_LIBRARY|OBJECT_LIBRARY|EXECUTABLE)$")
-      target_link_libraries(${target} PRIVATE
-        $<BUILD_INTERFACE:tickcast_warnings> $<BUILD_INTERFACE:tickcast_sanitizers>)
+      # A target loaded into a program built without sanitizers (mosquitto's plugin) sets
+      # TICKCAST_NO_SANITIZERS: their runtime must come first in a process, or it aborts.
+      get_target_property(no_sanitizers ${target} TICKCAST_NO_SANITIZERS)
+      target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:tickcast_warnings>)
+      if(NOT no_sanitizers)
+        target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:tickcast_sanitizers>)
+      endif()
     endif()
   endforeach()
   get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)

@@ -19,6 +19,7 @@ ctest --preset default -j 2 --timeout 300
 
 if [[ ${TICKCAST_SANITIZERS:-1} == 1 ]]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   for preset in asan tsan; do
