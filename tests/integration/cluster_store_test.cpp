@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/event_log.h"
 #include "support/nats_process.h"
 #include "support/server_process.h"
 #include "support/sse_reader.h"
@@ -23,6 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::EventLog;
 using testing::NatsServer;
 using testing::ServerProcess;
 using testing::SseReader;
@@ -47,20 +49,6 @@ json poll(const ServerProcess& server, const std::string& query) {
   auto res = http.Get(("/poll/rooms/" + query).c_str());
   return res && res->status == 200 ? json::parse(res->body) : json();
 }
-
-// EventLog is every event any client saw, by seq: one seq must always be one payload.
-struct EventLog {
-  void add(const json& event) {
-    const std::uint64_t seq = event["seq"];
-    auto [it, fresh] = by_seq.emplace(seq, event);
-    if (!fresh && it->second != event) {
-      ADD_FAILURE() << "seq " << seq << " was sent with two payloads:\n"
-                    << it->second.dump() << "\n"
-                    << event.dump();
-    }
-  }
-  std::map<std::uint64_t, json> by_seq;
-};
 
 void read_sse(SseReader& reader, EventLog& log, std::vector<json>& seen, std::size_t want,
               std::chrono::milliseconds timeout = 10s) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/event_log.h"
 #include "support/server_process.h"
 #include "support/sse_reader.h"
 #include "support/temp_dir.h"
@@ -21,6 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::EventLog;
 using testing::ServerProcess;
 using testing::SseReader;
 using testing::TempDir;
@@ -54,20 +56,6 @@ std::uint64_t metric(const ServerProcess& server, const std::string& name) {
 }
 
 std::uint64_t id_of(const testing::SseEvent& e) { return std::stoull(e.id); }
-
-// EventLog is every event any client saw, by seq: one seq must always be one payload.
-struct EventLog {
-  void add(const json& event) {
-    const std::uint64_t seq = event["seq"];
-    auto [it, fresh] = by_seq.emplace(seq, event);
-    if (!fresh && it->second != event) {
-      ADD_FAILURE() << "seq " << seq << " was sent twice with different payloads:\n"
-                    << it->second.dump() << "\n"
-                    << event.dump();
-    }
-  }
-  std::map<std::uint64_t, json> by_seq;
-};
 
 // Reads SSE events (skipping comments) until `want` returns true or a read times out.
 void read_sse(SseReader& reader, EventLog& log, std::vector<json>& seen,
