@@ -17,10 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "tickcast/core/protocol.h"
 #include "tickcast/longpoll/longpoll_transport.h"
 #include "tickcast/mqtt/mqtt_transport.h"
 #include "tickcast/sse/sse_transport.h"
+#include "tickcast/transport/room_key.h"
 #include "tickcast/ws/ws_transport.h"
 
 namespace {
@@ -60,20 +60,23 @@ class Chat final : public tickcast::Sink {
     return m.seq;
   }
 
-  // A new client gets a welcome snapshot; a resuming one what it missed, while we have it.
+  // The join reply: a resuming client gets what it missed, while we have it; a new one a
+  // welcome snapshot. Either leaves it at a position; broadcasts after it follow.
   void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
                     tickcast::ClientRef client) override {
     std::lock_guard lock(mutex_);
     Room& r = rooms_[room];
     if (resume_after && *resume_after <= r.seq &&
         (r.recent.empty() ? r.seq : r.recent.front().seq - 1) <= *resume_after) {
-      return client->send(std::vector<Message>(
-          r.recent.end() - static_cast<long>(r.seq - *resume_after), r.recent.end()));
+      return client->join(tickcast::JoinReply::backlog(
+          {r.recent.end() - static_cast<long>(r.seq - *resume_after), r.recent.end()},
+          *resume_after));
     }
-    client->send({{.seq = r.seq,
-                   .payload = make_payload(R"({"type":"welcome","room":")" + room + R"(","seq":)" +
-                                           std::to_string(r.seq) + "}"),
-                   .kind = MessageKind::snapshot}});
+    client->join(tickcast::JoinReply::snapshot(
+        {.seq = r.seq,
+         .payload = make_payload(R"({"type":"welcome","room":")" + room + R"(","seq":)" +
+                                 std::to_string(r.seq) + "}"),
+         .kind = MessageKind::snapshot}));
   }
   // What ws and MQTT clients send. Threads: the transport's (lws loop, mosquitto loop).
   void on_message(std::string room, std::string payload, tickcast::ClientRef client) override {
@@ -117,11 +120,11 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<tickcast::Transport>> transports;
   Chat chat(transports);
   // SSE and long-poll clients send here. Threads: the http service thread; must not block.
-  server.route("POST", "/chat/rooms/{room}", [&chat](const auto& request, auto responder) {
+  server.route("POST", "/chat/rooms/{room}", [&](const auto& request, auto responder) {
     const std::string& room = request.params.at("room");
     if (!tickcast::valid_room_name(room) || request.body.empty()) {
-      return responder.respond(tickcast::http::json_error(tickcast::ErrorCode::bad_request,
-                                                          "POST a message to a valid room"));
+      return responder.respond(
+          server.failure(tickcast::FailureCode::bad_request, "POST a message to a valid room"));
     }
     const auto seq = chat.post(room, request.body, "http");
     tickcast::http::Response response;

@@ -44,16 +44,22 @@ class Ticker final : public tickcast::Sink {
     for (auto& t : transports_) t->publish(room_, latest_);
   }
 
-  // Threads: transport threads. A resuming client that has the latest gets nothing (an empty
-  // send still completes the join); others get the latest reading as a snapshot.
+  // Threads: transport threads. The join reply: another room is refused; a client that
+  // has the latest reading gets nothing more; others get it as a snapshot.
   void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
                     tickcast::ClientRef client) override {
-    if (room != room_) return client->send({error("no such room; try " + room_)});
+    if (room != room_) {
+      const tickcast::Failure refusal{tickcast::FailureCode::bad_room,
+                                      "no such room; try " + room_};
+      return client->join(tickcast::JoinReply::refused(refusal, error(refusal.reason).payload));
+    }
     std::lock_guard lock(mutex_);
-    if (!latest_.payload || (resume_after && *resume_after == latest_.seq)) return client->send({});
+    if (!latest_.payload || (resume_after && *resume_after == latest_.seq)) {
+      return client->join(tickcast::JoinReply::backlog({}, latest_.seq));
+    }
     tickcast::Message snapshot = latest_;
     snapshot.kind = tickcast::MessageKind::snapshot;
-    client->send({snapshot});
+    client->join(tickcast::JoinReply::snapshot(snapshot));
   }
   void on_message(std::string, std::string, tickcast::ClientRef client) override {
     client->send({error("this room is read-only")});

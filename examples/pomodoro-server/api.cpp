@@ -18,8 +18,6 @@ http::Response json_response(int status, const json& body) {
   return response;
 }
 
-json state_json(const TimerState& state) { return json::parse(encode_state(state)); }
-
 std::string metrics_text(const ApiContext& context) {
   std::ostringstream out;
   auto family = [&](const char* name, const char* type, const char* help) {
@@ -82,59 +80,34 @@ std::string metrics_text(const ApiContext& context) {
 
 }  // namespace
 
+namespace {
+
+void respond(const http::Responder& responder, RestAnswer answer) {
+  http::Response response;
+  response.status = answer.status;
+  response.body = std::move(answer.body);
+  response.headers = std::move(answer.headers);
+  responder.respond(std::move(response));
+}
+
+}  // namespace
+
 void add_api_routes(http::Server& server, const ApiContext& context) {
+  // The REST API itself is core's RestApi; this only routes to it.
+  auto rest = std::make_shared<RestApi>(*context.hub);
   server.route("POST", "/api/rooms/{room}/commands",
-               [hub = context.hub](const http::Request& request, http::Responder responder) {
-                 const std::string& room = request.params.at("room");
-                 if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage,
-                                                      decode_command(request.body).request_id));
-                   return;
-                 }
-                 auto answer = [responder](CommandOutcome outcome) {
-                   if (outcome.error) {
-                     responder.respond(http::json_error(outcome.error->code, outcome.error->message,
-                                                        outcome.request_id));
-                     return;
-                   }
-                   json body = {{"success", true}, {"state", state_json(outcome.state)}};
-                   if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
-                   responder.respond(json_response(200, body));
-                 };
-                 hub->command(room, request.body, std::move(answer), request.peer);
+               [rest](const http::Request& request, http::Responder responder) {
+                 rest->command(request.params.at("room"), request.body, request.peer,
+                               [responder](RestAnswer answer) { respond(responder, answer); });
                });
-
   server.route("GET", "/api/rooms/{room}",
-               [hub = context.hub](const http::Request& request, http::Responder responder) {
-                 const std::string& room = request.params.at("room");
-                 if (!valid_room_name(room)) {
-                   responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
-                   return;
-                 }
-                 auto answer = [responder](std::optional<Error> error, Payload payload) {
-                   if (error) {
-                     responder.respond(http::json_error(error->code, error->message));
-                     return;
-                   }
-                   http::Response response;
-                   response.body = *payload;
-                   response.headers.emplace_back("cache-control", "no-store");
-                   responder.respond(std::move(response));
-                 };
-                 hub->snapshot(room, std::move(answer), request.peer);
+               [rest](const http::Request& request, http::Responder responder) {
+                 rest->snapshot(request.params.at("room"), request.peer,
+                                [responder](RestAnswer answer) { respond(responder, answer); });
                });
-
-  server.route(
-      "GET", "/api/rooms", [hub = context.hub](const http::Request&, http::Responder responder) {
-        hub->rooms([responder](std::vector<RoomSummary> rooms) {
-          json list = json::array();
-          for (const auto& room : rooms) {
-            list.push_back(
-                {{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
-          }
-          responder.respond(json_response(200, {{"rooms", list}}));
-        });
-      });
+  server.route("GET", "/api/rooms", [rest](const http::Request&, http::Responder responder) {
+    rest->rooms([responder](RestAnswer answer) { respond(responder, answer); });
+  });
 
   server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
     json transports = json::array();
@@ -178,7 +151,7 @@ void add_file_route(http::Server& server, const std::string& path, const std::st
   server.route("GET", path,
                [body, content_type, missing](const http::Request&, http::Responder responder) {
                  if (body->empty()) {
-                   responder.respond(http::json_error(ErrorCode::not_found, missing));
+                   respond(responder, RestApi::error(Error{ErrorCode::not_found, missing}));
                    return;
                  }
                  http::Response response;

@@ -6,8 +6,9 @@
 #include <vector>
 
 #include "tickcast/core/hub.h"
-#include "tickcast/core/transport.h"
+#include "tickcast/core/rest.h"
 #include "tickcast/http/server.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::server {
 

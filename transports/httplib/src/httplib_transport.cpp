@@ -10,13 +10,12 @@
 #include <vector>
 
 #include "common.h"
-#include "tickcast/core/protocol.h"
-#include "tickcast/http/internal/outbox.h"
+#include "tickcast/transport/outbox.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::httplib {
 
 using Clock = std::chrono::steady_clock;
-using tickcast::http::internal::Outbox;
 
 namespace {
 
@@ -55,9 +54,11 @@ std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
 
 // Appends one event in the wire format: `id:` only for room events, so an error reply never
 // moves the client's Last-Event-ID.
-void append_event(std::string& out, const Message& message) {
+void append_event(std::string& out, const Message& message, const std::string& event_name) {
   if (message.kind != MessageKind::error) out += "id: " + std::to_string(message.seq) + '\n';
-  out += "event: timer\ndata: ";
+  out += "event: ";
+  out += event_name;
+  out += "\ndata: ";
   out += *message.payload;
   out += "\n\n";
 }
@@ -73,6 +74,7 @@ struct HttplibTransport::Impl : std::enable_shared_from_this<HttplibTransport::I
   std::shared_ptr<Stream> admit(const std::string& room, bool sse, const std::string& peer,
                                 ::httplib::Response& response);
   void forget(const Stream& stream);
+  void join(std::uint64_t id, JoinReply reply);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
   void enqueue(Stream& stream, const Message& message);
@@ -99,6 +101,9 @@ class HttplibClient final : public Client {
   HttplibClient(std::weak_ptr<HttplibTransport::Impl> impl, std::uint64_t id, std::string name,
                 std::string peer)
       : impl_(std::move(impl)), id_(id), name_(std::move(name)), peer_(std::move(peer)) {}
+  void join(JoinReply reply) override {
+    if (auto impl = impl_.lock()) impl->join(id_, std::move(reply));
+  }
   void send(std::vector<Message> messages) override {
     if (auto impl = impl_.lock()) impl->deliver(id_, std::move(messages));
   }
@@ -118,13 +123,14 @@ std::shared_ptr<Stream> HttplibTransport::Impl::admit(const std::string& room, b
                                                       const std::string& peer,
                                                       ::httplib::Response& response) {
   if (!sink || !accepting) {
-    detail::set_error(response, ErrorCode::overloaded, "the server is not accepting clients now");
+    detail::set_error(response, options.failure_body, FailureCode::overloaded,
+                      "the server is not accepting clients now");
     return nullptr;
   }
   if (streams.size() >= options.max_clients) {
     ++refused;
-    detail::set_error(response, ErrorCode::overloaded, "too many clients; try again later");
-    response.set_header("Retry-After", "5");
+    detail::set_error(response, options.failure_body, FailureCode::overloaded,
+                      "too many clients; try again later");
     return nullptr;
   }
   auto stream = std::make_shared<Stream>(next_id++, room, sse, options);
@@ -157,10 +163,11 @@ void HttplibTransport::Impl::forget(const Stream& stream) {
 
 void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
                                        ::httplib::Response& response) {
-  if (detail::host_missing(request, response)) return;
+  if (detail::host_missing(request, response, options.failure_body)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
-    detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
+    detail::set_error(response, options.failure_body, FailureCode::bad_room,
+                      std::string(kBadRoomMessage));
     return;
   }
   std::optional<std::uint64_t> resume_after;
@@ -169,7 +176,7 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
   if (!last_event_id.empty()) {
     resume_after = parse_unsigned(last_event_id);
     if (!resume_after) {
-      detail::set_error(response, ErrorCode::bad_request,
+      detail::set_error(response, options.failure_body, FailureCode::bad_request,
                         "Last-Event-ID must be a seq (a non-negative integer)");
       return;
     }
@@ -214,7 +221,7 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
           }
           const auto now = Clock::now();
           while (!stream->outbox.empty()) {
-            append_event(out, stream->outbox.front());
+            append_event(out, stream->outbox.front(), self->options.event_name);
             stream->outbox.pop(now);
             ++written;
           }
@@ -240,17 +247,19 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
 
 void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
                                         ::httplib::Response& response) {
-  if (detail::host_missing(request, response)) return;
+  if (detail::host_missing(request, response, options.failure_body)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
-    detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
+    detail::set_error(response, options.failure_body, FailureCode::bad_room,
+                      std::string(kBadRoomMessage));
     return;
   }
   std::optional<std::uint64_t> since;
   if (request.has_param("since")) {
     since = parse_unsigned(request.get_param_value("since"));
     if (!since) {
-      detail::set_error(response, ErrorCode::bad_request, "since must be a non-negative integer");
+      detail::set_error(response, options.failure_body, FailureCode::bad_request,
+                        "since must be a non-negative integer");
       return;
     }
   }
@@ -259,7 +268,7 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
     const auto value = parse_unsigned(request.get_param_value("timeout_ms"));
     if (!value || *value > static_cast<std::uint64_t>(options.max_timeout.count())) {
       detail::set_error(
-          response, ErrorCode::bad_request,
+          response, options.failure_body, FailureCode::bad_request,
           "timeout_ms must be an integer in 0.." + std::to_string(options.max_timeout.count()));
       return;
     }
@@ -331,40 +340,47 @@ void HttplibTransport::Impl::answer_events(Stream& stream) {
   answer(stream, 200, std::move(body));
 }
 
-void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
+void HttplibTransport::Impl::join(std::uint64_t id, JoinReply reply) {
   std::lock_guard lock(mutex);
   auto it = streams.find(id);
   if (it == streams.end()) return;
   Stream& stream = *it->second;
-  const bool refusal =
-      !stream.joined && !messages.empty() && messages.front().kind == MessageKind::error;
+  if (stream.joined || stream.refused || stream.answered) return;
   if (stream.sse) {
-    if (stream.refused) return;
-    if (refusal) {  // the room refused the join: it never joins; the error ends the stream
+    if (reply.refusal) {  // the room refused the join: it never joins; the error ends the stream
       stream.refused = true;
-      enqueue(stream, messages.front());
+      for (const Message& m : reply.messages) enqueue(stream, m);
+      stream.wake.notify_one();
       return;
     }
     stream.joined = true;
-    for (const Message& m : messages) enqueue(stream, m);
+    for (const Message& m : reply.messages) enqueue(stream, m);
     return;
   }
-  if (stream.answered) return;
-  if (!stream.joined) {
-    stream.joined = true;
-    if (refusal) {  // room refused (overloaded, rate_limited)
-      answer(stream, http_status(messages.front().code.value_or(ErrorCode::overloaded)),
-             *messages.front().payload);
-      return;
-    }
-    // A `since` of another history (older, or ahead of the room: a position from before a
-    // restart) is answered with the room's snapshot, like a `since` past the history.
+  stream.joined = true;
+  if (reply.refusal) {  // room refused (overloaded, rate_limited)
+    answer(stream, http_status(reply.refusal->code),
+           reply.messages.empty() ? encode_with(options.failure_body, *reply.refusal)
+                                  : *reply.messages.front().payload);
+    return;
   }
-  for (auto& m : messages) {
+  // A `since` of another history (older, or ahead of the room: a position from before a
+  // restart) is answered with the room's snapshot, like a `since` past the history.
+  stream.next = reply.position;
+  for (auto& m : reply.messages) {
     if (m.kind == MessageKind::error || stream.events.size() >= options.max_batch) continue;
     stream.events.push_back(std::move(m));
   }
   if (!stream.events.empty() || stream.timed_out) answer_events(stream);
+}
+
+// Replies outside the join: errors go to an SSE stream (without an id); a poll has no
+// place for them.
+void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
+  std::lock_guard lock(mutex);
+  auto it = streams.find(id);
+  if (it == streams.end() || !it->second->sse || it->second->refused) return;
+  for (const Message& m : messages) enqueue(*it->second, m);
 }
 
 void HttplibTransport::Impl::fan_out(const std::string& room, const Message& message) {
@@ -402,8 +418,8 @@ void HttplibTransport::Impl::enqueue(Stream& stream, const Message& message) {
 HttplibTransport::HttplibTransport(::httplib::Server& server, HttplibOptions options)
     : impl_(std::make_shared<Impl>(std::move(options))) {
   std::weak_ptr<Impl> weak = impl_;
-  auto unavailable = [](::httplib::Response& response) {
-    detail::set_error(response, ErrorCode::overloaded, "this transport has shut down");
+  auto unavailable = [encoder = impl_->options.failure_body](::httplib::Response& response) {
+    detail::set_error(response, encoder, FailureCode::overloaded, "this transport has shut down");
   };
   if (!impl_->options.sse_prefix.empty()) {
     server.Get(

@@ -7,9 +7,9 @@
 #include <span>
 
 #include "poll_query.h"
-#include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/session_table.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::longpoll {
 
@@ -52,6 +52,7 @@ class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
   std::variant<http::internal::Session*, http::Response> open(
       lws* wsi, const http::Request& request) override;
   void closed(PollSession& session);
+  void join(std::uint64_t id, JoinReply reply);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
   void answer(PollSession& session, http::Response response);
@@ -118,21 +119,18 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
     lws* wsi, const http::Request& request) {
   const std::string room = request.params.count("room") ? request.params.at("room") : "";
   if (!valid_room_name(room)) {
-    return http::json_error(ErrorCode::bad_room, kBadRoomMessage);
+    return server.failure(FailureCode::bad_room, std::string(kBadRoomMessage));
   }
   const PollQuery query =
       read_poll_query(request.query, options.default_timeout, options.max_timeout);
-  if (query.error) return http::json_error(query.error->code, query.error->message);
+  if (query.error) return http::failure_response(*query.error, server.options().failure_body);
   const std::optional<std::uint64_t> since = query.since;
   const std::chrono::milliseconds timeout = query.timeout;
   if (!sink || !counters.accepting)
-    return http::json_error(ErrorCode::overloaded, "long-poll is shutting down");
+    return server.failure(FailureCode::overloaded, "long-poll is shutting down");
   if (sessions.size() >= options.max_clients) {
     ++counters.refused;
-    auto response =
-        http::json_error(ErrorCode::overloaded, "too many long-poll clients; try again later");
-    response.headers.emplace_back("retry-after", "5");
-    return response;
+    return server.failure(FailureCode::overloaded, "too many long-poll clients; try again later");
   }
 
   auto fresh = std::make_unique<PollSession>();
@@ -193,30 +191,31 @@ void LongPollTransport::Impl::answer_events(PollSession& session, std::span<cons
   answer(session, std::move(response));
 }
 
-void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
+void LongPollTransport::Impl::join(std::uint64_t id, JoinReply reply) {
   PollSession* found = sessions.find(id);
-  if (!found || found->answering) return;
+  if (!found || found->answering || found->joined) return;
   PollSession& session = *found;
-  if (!session.joined) {
-    session.joined = true;
-    if (!messages.empty() && messages.front().kind == MessageKind::error) {  // room refused
-      const auto code = messages.front().code.value_or(ErrorCode::overloaded);
-      http::Response refusal;
-      refusal.status = http_status(code);
-      refusal.body = *messages.front().payload;
-      if (code == ErrorCode::overloaded) refusal.headers.emplace_back("retry-after", "5");
-      answer(session, std::move(refusal));
-      return;
-    }
-    // A `since` of another history (older, or ahead of the room: a position from before a
-    // restart) is answered with the room's snapshot, like a `since` past the history.
+  session.joined = true;
+  if (reply.refusal) {  // room refused: its status, the app's error as the body
+    http::Response refusal = http::failure_response(*reply.refusal, server.options().failure_body);
+    if (!reply.messages.empty()) refusal.body = *reply.messages.front().payload;
+    answer(session, std::move(refusal));
+    return;
   }
+  // A `since` of another history (older, or ahead of the room: a position from before a
+  // restart) is answered with the room's snapshot, like a `since` past the history.
+  session.next = reply.position;
   std::vector<Message> events;
-  for (auto& m : messages) {
+  for (auto& m : reply.messages) {
     if (m.kind == MessageKind::error || events.size() >= options.max_batch) continue;
     events.push_back(std::move(m));
   }
   if (!events.empty() || session.timed_out) answer_events(session, events);
+}
+
+// Replies outside a join (errors) have no place in a poll's answer.
+void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
+  (void)id, (void)messages;
 }
 
 // A parked poll holds nothing (a backlog is answered at once), so every parked poll of the

@@ -1,10 +1,10 @@
 #include "tickcast/sse/sse_transport.h"
 
 #include "last_event_id.h"
-#include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
 #include "tickcast/http/internal/session_table.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::sse {
 
@@ -48,6 +48,7 @@ class SseTransport::Impl final : public http::internal::StreamEndpoint,
   std::variant<http::internal::Session*, http::Response> open(
       lws* wsi, const http::Request& request) override;
   void closed(SseSession& session);
+  void join(std::uint64_t id, JoinReply reply);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
   void enqueue(SseSession& session, const Message& message, SteadyTime now);
@@ -146,17 +147,14 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     lws* wsi, const http::Request& request) {
   const std::string room = request.params.count("room") ? request.params.at("room") : "";
   if (!valid_room_name(room)) {
-    return http::json_error(ErrorCode::bad_room, kBadRoomMessage);
+    return server.failure(FailureCode::bad_room, std::string(kBadRoomMessage));
   }
   if (!sink || !counters.accepting) {
-    return http::json_error(ErrorCode::overloaded, "SSE is shutting down");
+    return server.failure(FailureCode::overloaded, "SSE is shutting down");
   }
   if (sessions.size() >= options.max_clients) {
     ++counters.refused;
-    auto response =
-        http::json_error(ErrorCode::overloaded, "too many SSE clients; try again later");
-    response.headers.emplace_back("retry-after", "5");
-    return response;
+    return server.failure(FailureCode::overloaded, "too many SSE clients; try again later");
   }
   std::optional<std::uint64_t> resume_after;
   const std::string last_event_id_header = request.header("last-event-id");
@@ -165,8 +163,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     // read as "from the start", so a broken client learns of it.
     resume_after = parse_last_event_id(id);
     if (!resume_after) {
-      return http::json_error(ErrorCode::bad_request,
-                              "Last-Event-ID must be a seq (a non-negative integer)");
+      return server.failure(FailureCode::bad_request,
+                            "Last-Event-ID must be a seq (a non-negative integer)");
     }
   }
 
@@ -199,19 +197,26 @@ void SseTransport::Impl::closed(SseSession& session) {
   sessions.remove(session);
 }
 
+void SseTransport::Impl::join(std::uint64_t id, JoinReply reply) {
+  SseSession* session = sessions.find(id);
+  if (!session || session->joined || session->end_after_flush) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (reply.refusal) {
+    // The room refused the join (overloaded, rate_limited): the error event, then the end
+    // of the stream; EventSource comes back after `retry`. It never joins the room.
+    session->end_after_flush = true;
+    for (const Message& m : reply.messages) enqueue(*session, m, now);
+    lws_callback_on_writable(session->wsi);
+    return;
+  }
+  session->joined = true;
+  for (const Message& m : reply.messages) enqueue(*session, m, now);
+}
+
 void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   SseSession* session = sessions.find(id);
   if (!session) return;
   const auto now = std::chrono::steady_clock::now();
-  if (!session->joined && !session->end_after_flush && !messages.empty() &&
-      messages.front().kind == MessageKind::error) {
-    // The room refused the join (overloaded, rate_limited): the error event, then the end
-    // of the stream; EventSource comes back after `retry`. It never joins the room.
-    session->end_after_flush = true;
-    enqueue(*session, messages.front(), now);
-    return;
-  }
-  session->joined = true;
   for (const Message& m : messages) enqueue(*session, m, now);
 }
 

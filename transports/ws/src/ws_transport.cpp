@@ -4,10 +4,10 @@
 #include <atomic>
 #include <cstring>
 
-#include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
 #include "tickcast/http/internal/session_table.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::ws {
 
@@ -29,10 +29,10 @@ struct WsSession final : http::internal::Session {
   std::string room;
   std::size_t room_index = 0;  // position in the room's vector, for O(1) removal
   bool joined = false;         // room broadcasts are skipped until the join reply arrives
-  int close_after_flush = 0;   // the join was refused: close with this once the error is out
+  std::optional<CloseCode> close_after_flush;  // the join was refused: close once the error is out
   Outbox outbox;
   std::string rx;
-  int close_code = 0;
+  std::optional<CloseCode> close_code;  // set: closing with it
   std::string close_reason;
   double tokens = 0;
   SteadyTime tokens_at;
@@ -71,25 +71,26 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   Impl(http::Server& server, WsOptions options) : server(server), options(std::move(options)) {}
 
   // -- loop thread
-  std::optional<Error> check_upgrade(const http::Request& request) override {
+  std::optional<Failure> check_upgrade(const http::Request& request) override {
     const std::string room = request.path.substr(options.path_prefix.size());
     if (!valid_room_name(room)) {
       ++counters.refused;
-      return Error{ErrorCode::bad_room, std::string(kBadRoomMessage)};
+      return Failure{FailureCode::bad_room, std::string(kBadRoomMessage)};
     }
     if (sessions.size() >= options.max_clients) {
       ++counters.refused;
-      return Error{ErrorCode::overloaded, "too many WebSocket clients; try again later"};
+      return Failure{FailureCode::overloaded, "too many WebSocket clients; try again later"};
     }
     return std::nullopt;
   }
 
   http::internal::Session* open(lws* wsi, const http::Request& request) override;
   void closed(WsSession& session);
+  void join(std::uint64_t id, JoinReply reply);
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
   void enqueue(WsSession& session, const Message& message, SteadyTime now);
-  void close_session(WsSession& session, int code, std::string reason);
+  void close_session(WsSession& session, CloseCode code, std::string reason);
   bool take_token(WsSession& session);
 
   http::Server& server;
@@ -126,20 +127,27 @@ void WsTransport::Impl::closed(WsSession& session) {
   sessions.remove(session);
 }
 
+void WsTransport::Impl::join(std::uint64_t id, JoinReply reply) {
+  WsSession* session = sessions.find(id);
+  if (!session || session->joined || session->close_after_flush) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (reply.refusal) {
+    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
+    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
+    // The socket never joins the room.
+    session->close_after_flush = CloseCode::policy_violation;
+    for (const Message& message : reply.messages) enqueue(*session, message, now);
+    lws_callback_on_writable(session->wsi);
+    return;
+  }
+  session->joined = true;
+  for (const Message& message : reply.messages) enqueue(*session, message, now);
+}
+
 void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
   WsSession* session = sessions.find(id);
   if (!session) return;
   const auto now = std::chrono::steady_clock::now();
-  if (!session->joined && session->close_after_flush == 0 && !messages.empty() &&
-      messages.front().kind == MessageKind::error) {
-    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
-    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
-    // The socket never joins the room.
-    session->close_after_flush = 1008;
-    enqueue(*session, messages.front(), now);
-    return;
-  }
-  session->joined = true;
   for (const Message& message : messages) enqueue(*session, message, now);
 }
 
@@ -157,7 +165,7 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message, Stea
   switch (session.outbox.push(message, now)) {
     case Outbox::Push::stuck:
       // Its socket is choked, so no close frame can reach it: drop the connection now.
-      close_session(session, 1008, "client too slow");
+      close_session(session, CloseCode::policy_violation, "client too slow");
       http::internal::close_now(session.wsi);
       return;
     case Outbox::Push::queued_dropping_oldest_tick:
@@ -169,12 +177,12 @@ void WsTransport::Impl::enqueue(WsSession& session, const Message& message, Stea
   lws_callback_on_writable(session.wsi);
 }
 
-void WsTransport::Impl::close_session(WsSession& session, int code, std::string reason) {
+void WsTransport::Impl::close_session(WsSession& session, CloseCode code, std::string reason) {
   if (session.close_code) return;
   session.close_code = code;
   session.close_reason = std::move(reason);
   session.outbox.clear();
-  if (code == 1008) ++counters.closed_slow;
+  if (code == CloseCode::policy_violation) ++counters.closed_slow;
   lws_callback_on_writable(session.wsi);
 }
 
@@ -191,7 +199,7 @@ bool WsTransport::Impl::take_token(WsSession& session) {
 
 namespace {
 
-bool close_with(lws* wsi, int code, std::string_view reason) {
+bool close_with(lws* wsi, CloseCode code, std::string_view reason) {
   lws_close_reason(wsi, static_cast<lws_close_status>(code),
                    reinterpret_cast<unsigned char*>(const_cast<char*>(reason.data())),
                    reason.size());
@@ -200,7 +208,7 @@ bool close_with(lws* wsi, int code, std::string_view reason) {
 
 After WsSession::on_writable(lws* wsi) {
   if (close_code) {
-    close_with(wsi, close_code, close_reason);
+    close_with(wsi, *close_code, close_reason);
     return After::close;
   }
   auto& buffer = owner->write_buffer;
@@ -235,7 +243,7 @@ After WsSession::on_writable(lws* wsi) {
   if (!outbox.empty()) {
     lws_callback_on_writable(wsi);
   } else if (close_after_flush) {
-    close_code = close_after_flush;  // the error is written: close on the next writable
+    close_code = *close_after_flush;  // the error is written: close on the next writable
     close_reason = "room refused; try again later";
     lws_callback_on_writable(wsi);
   }
@@ -268,23 +276,25 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   heard_at = std::chrono::steady_clock::now();
   ping_sent = false;
   if (close_code) return true;
-  if (lws_frame_is_binary(wsi)) return close_with(wsi, 1003, "binary frames are not accepted");
+  if (lws_frame_is_binary(wsi)) {
+    return close_with(wsi, CloseCode::unsupported_data, "binary frames are not accepted");
+  }
   const std::size_t limit = owner->options.max_message_bytes;
   if (rx.size() + len + lws_remaining_packet_payload(wsi) > limit) {
-    return close_with(wsi, 1009, "message over 4096 bytes");
+    return close_with(wsi, CloseCode::message_too_big,
+                      "message over " + std::to_string(limit) + " bytes");
   }
   rx.append(static_cast<const char*>(data), len);
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) return true;
   std::string command = std::move(rx);
   rx.clear();
   if (!owner->take_token(*this)) {
-    const auto decoded = decode_command(command);
+    if (!owner->sink) return true;
+    // A value, rendered by the app (the Pomodoro app echoes the command's request_id).
+    const Failure failure{FailureCode::rate_limited, "too many commands; slow down"};
     owner->enqueue(*this,
-                   Message{0,
-                           make_payload(encode_error(
-                               Error{ErrorCode::rate_limited, "too many commands; slow down"},
-                               decoded.request_id)),
-                           false, MessageKind::error},
+                   Message{0, make_payload(owner->sink->encode_failure(failure, command)), false,
+                           MessageKind::error},
                    std::chrono::steady_clock::now());
     return true;
   }
@@ -319,7 +329,7 @@ void WsTransport::stop() {
     impl_->counters.accepting = false;
     loop.remove_endpoint(impl_.get());
     for (WsSession* session : impl_->sessions.all()) {
-      impl_->close_session(*session, 1001, "server shutting down");
+      impl_->close_session(*session, CloseCode::going_away, "server shutting down");
     }
   });
   impl_->sessions.wait_empty(std::chrono::seconds(2));

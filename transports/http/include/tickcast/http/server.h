@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "tickcast/core/error.h"
+#include "tickcast/transport/failure.h"
 
 namespace tickcast::http {
 
@@ -50,6 +50,9 @@ struct ServerOptions {
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};
   EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
+  /// failure_body renders the JSON body of every HTTP error this port answers (404, 413, a
+  /// refused upgrade or stream): the app's wire shape. Empty: generic_failure_body.
+  FailureEncoder failure_body;
 };
 
 /// Request is an HTTP request as routes see it; the path is percent-decoded.
@@ -78,10 +81,11 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// json_error returns the JSON error every HTTP error carries, with the code's HTTP status:
-/// the contract's error event {"event":"timer","success":false,"data":null,"error":message,
-/// "code":code}, plus "request_id" when not empty.
-Response json_error(ErrorCode code, std::string_view message, std::string_view request_id = {});
+/// failure_response returns the response to a failure: the code's HTTP status and the body
+/// `encoder` renders (generic_failure_body when it is empty); `request` as for FailureEncoder.
+/// An overloaded answer carries Retry-After.
+Response failure_response(const Failure& failure, const FailureEncoder& encoder,
+                          std::string_view request = {});
 
 /// Responder completes one request, once. Threads: respond() may be called from any thread
 /// (a hub callback, say); a response to a client that has gone away is dropped.
@@ -129,6 +133,10 @@ class Server {
   int port() const;
   /// base_url returns http://host:port.
   std::string base_url() const;
+  /// failure returns the response to a failure, rendered with ServerOptions::failure_body.
+  Response failure(FailureCode code, std::string reason, std::string_view request = {}) const {
+    return failure_response(Failure{code, std::move(reason)}, options_.failure_body, request);
+  }
   /// options returns the options it was made with.
   const ServerOptions& options() const { return options_; }
 

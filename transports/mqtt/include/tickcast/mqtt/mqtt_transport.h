@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "tickcast/core/transport.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::mqtt {
 
@@ -51,6 +51,8 @@ struct MqttOptions {
   /// max_pending bounds messages handed to libmosquitto but not yet written; past it,
   /// droppable ticks are dropped (counted), state changes never are.
   std::size_t max_pending = 100000;
+  /// max_command_bytes: a larger command is refused (too_large) before the sink sees it.
+  std::size_t max_command_bytes = 4096;
 };
 
 /// MqttTransport publishes room events to an MQTT broker and turns messages on the

@@ -17,9 +17,9 @@
 #include <variant>
 #include <vector>
 
-#include "tickcast/core/error.h"
 #include "tickcast/http/internal/deadlines.h"
 #include "tickcast/http/server.h"
+#include "tickcast/transport/failure.h"
 
 namespace tickcast::http::internal {
 
@@ -62,7 +62,7 @@ class WebSocketEndpoint {
  public:
   virtual ~WebSocketEndpoint() = default;
   /// check_upgrade refuses an upgrade with an error (sent with its HTTP status) or accepts it.
-  virtual std::optional<Error> check_upgrade(const Request& request) = 0;
+  virtual std::optional<Failure> check_upgrade(const Request& request) = 0;
   /// open creates the session of an established connection.
   virtual Session* open(lws* wsi, const Request& request) = 0;
 };
@@ -117,6 +117,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
   /// write_response writes a complete short response on `wsi` in one go.
   static bool write_response(lws* wsi, const Response& response);
   const ServerOptions& options() const { return options_; }
+  /// failure returns the response to a failure, in the app's shape (ServerOptions::failure_body).
+  Response failure(FailureCode code, std::string reason, std::string_view request = {}) const {
+    return failure_response(Failure{code, std::move(reason)}, options_.failure_body, request);
+  }
 
   /// callback is the libwebsockets protocol callback (public for the C protocol table).
   int callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t len);

@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tickcast/core/transport.h"
 #include "tickcast/http/internal/loop.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::http::internal {
 
@@ -96,9 +96,9 @@ class SessionTable {
   std::condition_variable empty_;
 };
 
-/// LoopClient is the reply channel the Hub gets for a loop session: send() posts the
-/// messages to the loop, where Impl::deliver(id, messages) queues them.
-/// Threads: send() from any thread.
+/// LoopClient is the reply channel the Hub gets for a loop session: join() and send() post
+/// to the loop, where Impl::join(id, reply) and Impl::deliver(id, messages) run.
+/// Threads: join() and send() from any thread.
 template <class Impl>
 class LoopClient final : public Client {
  public:
@@ -111,6 +111,13 @@ class LoopClient final : public Client {
         transport_(transport),
         peer_(std::move(peer)) {}
 
+  void join(JoinReply reply) override {
+    if (auto loop = loop_.lock()) {
+      loop->post([impl = impl_, id = id_, reply = std::move(reply)]() mutable {
+        if (auto strong = impl.lock()) strong->join(id, std::move(reply));
+      });
+    }
+  }
   void send(std::vector<Message> messages) override {
     if (auto loop = loop_.lock()) {
       loop->post([impl = impl_, id = id_, messages = std::move(messages)]() mutable {

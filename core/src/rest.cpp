@@ -1,0 +1,75 @@
+#include "tickcast/core/rest.h"
+
+#include <nlohmann/json.hpp>
+
+namespace tickcast {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+RestAnswer ok(const json& body) {
+  return RestAnswer{200, body.dump(), {{"cache-control", "no-store"}}};
+}
+
+json state_json(const TimerState& state) { return json::parse(encode_state(state)); }
+
+}  // namespace
+
+RestAnswer RestApi::error(const Error& error, std::string_view request_id) {
+  return RestAnswer{http_status(error.code), encode_error(error, request_id), {}};
+}
+
+void RestApi::command(const std::string& room, std::string body, std::string peer, RestDone done) {
+  if (!valid_room_name(room)) {
+    done(error(Error{ErrorCode::bad_room, std::string(kBadRoomMessage)},
+               decode_command(body).request_id));
+    return;
+  }
+  if (body.size() > max_command_bytes_) {
+    done(error(Error{ErrorCode::too_large,
+                     "commands are at most " + std::to_string(max_command_bytes_) + " bytes"}));
+    return;
+  }
+  hub_.command(
+      room, std::move(body),
+      [done = std::move(done)](CommandOutcome outcome) {
+        if (outcome.error) {
+          done(error(*outcome.error, outcome.request_id));
+          return;
+        }
+        json answer = {{"success", true}, {"state", state_json(outcome.state)}};
+        if (!outcome.request_id.empty()) answer["request_id"] = outcome.request_id;
+        done(ok(answer));
+      },
+      std::move(peer));
+}
+
+void RestApi::snapshot(const std::string& room, std::string peer, RestDone done) {
+  if (!valid_room_name(room)) {
+    done(error(Error{ErrorCode::bad_room, std::string(kBadRoomMessage)}));
+    return;
+  }
+  hub_.snapshot(
+      room,
+      [done = std::move(done)](std::optional<Error> failed, Payload payload) {
+        if (failed) {
+          done(error(*failed));
+          return;
+        }
+        done(RestAnswer{200, *payload, {{"cache-control", "no-store"}}});
+      },
+      std::move(peer));
+}
+
+void RestApi::rooms(RestDone done) {
+  hub_.rooms([done = std::move(done)](std::vector<RoomSummary> rooms) {
+    json list = json::array();
+    for (const auto& room : rooms) {
+      list.push_back({{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
+    }
+    done(ok({{"rooms", list}}));
+  });
+}
+
+}  // namespace tickcast
