@@ -30,8 +30,10 @@ void BM_HubWakeWithIdleRooms(benchmark::State& state) {
   ManualClock clock;
   tickcast::HubOptions options;
   options.max_rooms = idle_rooms + 1;
-  options.room_create_per_minute = 0;                 // unlimited: the rooms are made here at once
-  options.timer.work = std::chrono::hours(24 * 365);  // the running room never ends its phase
+  options.room_create_per_minute = 0;  // unlimited: the rooms are made here at once
+  options.tick = tickcast::Millis(1);
+  options.timer.work = std::chrono::hours(24);  // the running room does not end its phase
+  options.room_idle = std::chrono::hours(24);   // idle rooms stay queued for eviction, not due
   tickcast::Hub hub(options, clock);
   for (std::size_t i = 0; i < idle_rooms; ++i) {
     hub.snapshot("idle-" + std::to_string(i), [](auto, auto) {});
