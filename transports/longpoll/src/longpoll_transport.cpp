@@ -8,7 +8,7 @@
 
 #include "poll_query.h"
 #include "tickcast/http/internal/loop.h"
-#include "tickcast/http/internal/session_table.h"
+#include "tickcast/http/internal/loop_transport.h"
 #include "tickcast/transport/room_key.h"
 
 namespace tickcast::longpoll {
@@ -18,23 +18,28 @@ using http::internal::Loop;
 
 namespace {
 
-// One parked (or answering) poll. Lives on the loop thread only.
-struct PollSession final : http::internal::Session {
+// Payloads are JSON objects already: an answer is spliced together, not re-encoded.
+std::string events_body(std::span<const Message> events, std::uint64_t next) {
+  std::string body = "{\"events\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i) body += ',';
+    body += *events[i].payload;
+  }
+  body += "],\"next\":" + std::to_string(next) + "}";
+  return body;
+}
+
+// One parked (or answering) poll. Lives on the loop thread only. Its queue is unused: a
+// parked poll takes the first event and answers.
+struct PollSession final : http::internal::LoopSession {
+  PollSession() : LoopSession(1, std::chrono::hours(1)) {}
   LongPollTransport::Impl* owner = nullptr;
-  std::shared_ptr<LongPollTransport::Impl> keep_alive;
-  lws* wsi = nullptr;
-  std::uint64_t id = 0;
-  std::string room;
-  std::size_t room_index = 0;
   std::optional<std::uint64_t> since;
-  std::uint64_t next = 0;  // the `next` to answer when nothing comes
   std::vector<std::pair<std::string, std::string>> cors;
-  bool joined = false;
   bool answering = false;  // an answer is built; the connection is waiting to write it
   bool timed_out = false;  // the timeout passed before the room answered
   std::chrono::steady_clock::time_point deadline;
   http::Response answer;
-  ClientRef client;
 
   After on_writable(lws* wsi) override;
   After on_timer(lws* wsi) override;
@@ -43,26 +48,46 @@ struct PollSession final : http::internal::Session {
 
 }  // namespace
 
-class LongPollTransport::Impl final : public http::internal::StreamEndpoint,
-                                      public std::enable_shared_from_this<LongPollTransport::Impl> {
+// Long-poll on the shared loop fan-out: the request (open), the framing (the answer body of
+// one event, built once and shared by every parked poll of the room) and the write. A
+// join reply is answered with its whole batch in one body.
+class LongPollTransport::Impl final
+    : public http::internal::StreamEndpoint,
+      public http::internal::LoopTransport<LongPollTransport::Impl, PollSession> {
  public:
   Impl(http::Server& server, LongPollOptions options)
-      : server(server), options(std::move(options)) {}
+      : LoopTransport(server), options(std::move(options)) {}
 
   std::variant<http::internal::Session*, http::Response> open(
       lws* wsi, const http::Request& request) override;
-  void closed(PollSession& session);
-  void join(std::uint64_t id, JoinReply reply);
-  void deliver(std::uint64_t id, std::vector<Message> messages);
-  void fan_out(const std::string& room, const Message& message);
   void answer(PollSession& session, http::Response response);
   void answer_events(PollSession& session, std::span<const Message> events);
 
-  http::Server& server;
+  // LoopTransport
+  void on_join(PollSession& session, JoinReply reply);
+  void on_deliver(PollSession&, std::vector<Message>) {}  // errors have no place in a poll
+  void close_gracefully(PollSession& session) {
+    // Parked polls end now with what they have; clients poll again elsewhere.
+    if (!session.answering) answer_events(session, {});
+  }
+  const void* endpoint() const { return static_cast<const http::internal::StreamEndpoint*>(this); }
+
+  // FanoutHooks: the answer to a parked poll is the event alone.
+  Payload frame(const Message& message) override {
+    return make_payload(events_body({&message, 1}, message.seq));
+  }
+  void wake(PollSession& session) override {
+    if (session.outbox.empty()) return;
+    if (!session.answering) {
+      http::Response response;
+      response.body = *session.outbox.front().payload;
+      ++fanout.counters.sent;
+      answer(session, std::move(response));
+    }
+    session.outbox.clear();
+  }
+
   LongPollOptions options;
-  Sink* sink = nullptr;
-  http::internal::SessionTable<PollSession> sessions;
-  http::internal::Counters counters;
 };
 
 namespace {
@@ -108,10 +133,7 @@ After PollSession::on_timer(lws* wsi) {
   return After::keep;
 }
 
-void PollSession::on_closed() {
-  auto keep = keep_alive;
-  keep->closed(*this);
-}
+void PollSession::on_closed() { owner->closed(*this); }
 
 }  // namespace
 
@@ -126,27 +148,22 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   if (query.error) return http::failure_response(*query.error, server.options().failure_body);
   const std::optional<std::uint64_t> since = query.since;
   const std::chrono::milliseconds timeout = query.timeout;
-  if (!sink || !counters.accepting)
-    return server.failure(FailureCode::overloaded, "long-poll is shutting down");
-  if (sessions.size() >= options.max_clients) {
-    ++counters.refused;
+  if (!accepting()) return server.failure(FailureCode::overloaded, "long-poll is shutting down");
+  if (fanout.size() >= options.max_clients) {
+    ++fanout.counters.refused;
     return server.failure(FailureCode::overloaded, "too many long-poll clients; try again later");
   }
 
   auto fresh = std::make_unique<PollSession>();
   fresh->owner = this;
-  fresh->keep_alive = shared_from_this();
-  fresh->wsi = wsi;
   fresh->room = room;
   fresh->since = since;
-  fresh->next = since.value_or(0);
+  fresh->position = since.value_or(0);
   http::Response probe;
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
   fresh->cors.emplace_back("cache-control", "no-store");
-  PollSession* raw = &sessions.add(std::move(fresh));
-  raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "longpoll", request.peer);
+  PollSession* raw = &admit(std::move(fresh), wsi, "longpoll", request.peer);
 
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
@@ -159,10 +176,6 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
 // A poll is a client of its room from its request to its answer; between polls the room
 // only counts it through its idle time (HubOptions::room_idle), which a poller that comes
 // back keeps restarting.
-void LongPollTransport::Impl::closed(PollSession& session) {
-  if (sink) sink->on_unsubscribe(session.room, session.client);
-  sessions.remove(session);
-}
 
 void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
   session.answering = true;
@@ -171,30 +184,15 @@ void LongPollTransport::Impl::answer(PollSession& session, http::Response respon
   lws_callback_on_writable(session.wsi);
 }
 
-namespace {
-// Payloads are JSON objects already: the answer is spliced together, not re-encoded.
-std::string events_body(std::span<const Message> events, std::uint64_t next) {
-  std::string body = "{\"events\":[";
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (i) body += ',';
-    body += *events[i].payload;
-  }
-  body += "],\"next\":" + std::to_string(next) + "}";
-  return body;
-}
-}  // namespace
-
 void LongPollTransport::Impl::answer_events(PollSession& session, std::span<const Message> events) {
   http::Response response;
-  response.body = events_body(events, events.empty() ? session.next : events.back().seq);
-  counters.sent += events.size();
+  response.body = events_body(events, events.empty() ? session.position : events.back().seq);
+  fanout.counters.sent += events.size();
   answer(session, std::move(response));
 }
 
-void LongPollTransport::Impl::join(std::uint64_t id, JoinReply reply) {
-  PollSession* found = sessions.find(id);
-  if (!found || found->answering || found->joined) return;
-  PollSession& session = *found;
+void LongPollTransport::Impl::on_join(PollSession& session, JoinReply reply) {
+  if (session.answering || session.joined) return;
   session.joined = true;
   if (reply.refusal) {  // room refused: its status, the app's error as the body
     http::Response refusal = http::failure_response(*reply.refusal, server.options().failure_body);
@@ -204,7 +202,7 @@ void LongPollTransport::Impl::join(std::uint64_t id, JoinReply reply) {
   }
   // A `since` of another history (older, or ahead of the room: a position from before a
   // restart) is answered with the room's snapshot, like a `since` past the history.
-  session.next = reply.position;
+  session.position = reply.position;
   std::vector<Message> events;
   for (auto& m : reply.messages) {
     if (m.kind == MessageKind::error || events.size() >= options.max_batch) continue;
@@ -213,60 +211,25 @@ void LongPollTransport::Impl::join(std::uint64_t id, JoinReply reply) {
   if (!events.empty() || session.timed_out) answer_events(session, events);
 }
 
-// Replies outside a join (errors) have no place in a poll's answer.
-void LongPollTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  (void)id, (void)messages;
-}
-
-// A parked poll holds nothing (a backlog is answered at once), so every parked poll of the
-// room gets the same answer: it is built once per event, not once per client.
-void LongPollTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  http::Response response;
-  // answer() leaves the room's vector as it is, so walking it is safe.
-  for (PollSession* session : sessions.members(room)) {
-    if (!session->joined || session->answering) continue;
-    if (response.body.empty()) response.body = events_body({&message, 1}, message.seq);
-    ++counters.sent;
-    answer(*session, response);
-  }
-}
-
 LongPollTransport::LongPollTransport(http::Server& server, LongPollOptions options)
     : impl_(std::make_shared<Impl>(server, std::move(options))) {}
 
 LongPollTransport::~LongPollTransport() { stop(); }
 
 void LongPollTransport::start(Sink& sink) {
-  impl_->server.loop().run_sync([&] {
-    impl_->sink = &sink;
-    impl_->counters.accepting = true;
+  impl_->start(sink, [&] {
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
   });
 }
 
-void LongPollTransport::stop() {
-  if (!impl_->sink) return;
-  Loop& loop = impl_->server.loop();
-  loop.run_sync([&] {
-    impl_->counters.accepting = false;
-    loop.remove_endpoint(impl_.get());
-    // Parked polls end now with what they have; clients poll again elsewhere.
-    for (PollSession* session : impl_->sessions.all()) {
-      if (!session->answering) impl_->answer_events(*session, {});
-    }
-  });
-  impl_->sessions.wait_empty(std::chrono::seconds(2));
-  loop.run_sync([&] { impl_->sink = nullptr; });
-}
+void LongPollTransport::stop() { impl_->stop(); }
 
 void LongPollTransport::publish(std::string_view room, const Message& message) {
-  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
+  impl_->publish(room, message);
 }
 
-TransportStats LongPollTransport::stats() const {
-  return impl_->counters.stats(impl_->sessions.size());
-}
+TransportStats LongPollTransport::stats() const { return impl_->stats(); }
 
 std::string LongPollTransport::url_template() const {
   return impl_->server.base_url() + impl_->options.path_prefix + "{room}";

@@ -2,36 +2,24 @@
 
 #include "last_event_id.h"
 #include "tickcast/http/internal/loop.h"
-#include "tickcast/http/internal/outbox.h"
-#include "tickcast/http/internal/session_table.h"
+#include "tickcast/http/internal/loop_transport.h"
 #include "tickcast/transport/room_key.h"
 
 namespace tickcast::sse {
 
 using http::internal::After;
 using http::internal::Loop;
-using http::internal::Outbox;
-using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
 
 // One open event stream. Lives on the loop thread only.
-struct SseSession final : http::internal::Session {
-  SseSession(const SseOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
+struct SseSession final : http::internal::LoopSession {
+  explicit SseSession(const SseOptions& options)
+      : LoopSession(options.max_queue, options.stuck_timeout) {}
   SseTransport::Impl* owner = nullptr;
-  std::shared_ptr<SseTransport::Impl> keep_alive;  // the loop may call us after stop()
-  lws* wsi = nullptr;
-  std::uint64_t id = 0;
-  std::string room;
-  std::size_t room_index = 0;
   std::vector<std::pair<std::string, std::string>> cors;
   bool headers_sent = false;
-  bool joined = false;
   bool heartbeat_due = false;
-  bool closing = false;
-  bool end_after_flush = false;  // the join was refused: end the stream once the error is out
-  Outbox outbox;
-  ClientRef client;
 
   After on_writable(lws* wsi) override;
   After on_timer(lws* wsi) override;
@@ -40,89 +28,116 @@ struct SseSession final : http::internal::Session {
 
 }  // namespace
 
-class SseTransport::Impl final : public http::internal::StreamEndpoint,
-                                 public std::enable_shared_from_this<SseTransport::Impl> {
+// SSE on the shared loop fan-out: the handshake (open), the framing (one block per event,
+// with LWS_PRE headroom, shared by every stream of the room) and the write.
+class SseTransport::Impl final
+    : public http::internal::StreamEndpoint,
+      public http::internal::LoopTransport<SseTransport::Impl, SseSession> {
  public:
-  Impl(http::Server& server, SseOptions options) : server(server), options(std::move(options)) {}
+  Impl(http::Server& server, SseOptions options)
+      : LoopTransport(server), options(std::move(options)) {}
 
   std::variant<http::internal::Session*, http::Response> open(
       lws* wsi, const http::Request& request) override;
-  void closed(SseSession& session);
-  void join(std::uint64_t id, JoinReply reply);
-  void deliver(std::uint64_t id, std::vector<Message> messages);
-  void fan_out(const std::string& room, const Message& message);
-  void enqueue(SseSession& session, const Message& message, SteadyTime now);
 
-  http::Server& server;
+  // LoopTransport
+  void on_join(SseSession& session, JoinReply reply) {
+    // A refusal (overloaded, rate_limited): the error event, then the end of the stream;
+    // EventSource comes back after `retry`. It never joins the room.
+    fanout.join(session, reply, std::chrono::steady_clock::now());
+  }
+  void on_deliver(SseSession& session, std::vector<Message> messages) {
+    fanout.deliver(session, messages, std::chrono::steady_clock::now());
+  }
+  void close_gracefully(SseSession& session) {
+    session.closing = true;
+    lws_callback_on_writable(session.wsi);
+  }
+  const void* endpoint() const { return static_cast<const http::internal::StreamEndpoint*>(this); }
+
+  // FanoutHooks: `id:` only for room events, so an error reply never moves the client's
+  // Last-Event-ID. The block starts with LWS_PRE bytes of headroom, so that a stream with
+  // just this block queued writes it straight from the shared buffer.
+  Payload frame(const Message& message) override {
+    std::string out(LWS_PRE, '\0');
+    if (message.kind != MessageKind::error) {
+      out += "id: ";
+      out += std::to_string(message.seq);
+      out += '\n';
+    }
+    out += "event: ";
+    out += options.event_name;
+    out += "\ndata: ";
+    out += *message.payload;
+    out += "\n\n";
+    return make_payload(std::move(out));
+  }
+
   SseOptions options;
-  Sink* sink = nullptr;
-  http::internal::SessionTable<SseSession> sessions;
   std::string write_buffer;
-  http::internal::Counters counters;
 };
 
 namespace {
 
-// Appends one event in the wire format: `id:` only for room events, so an error reply
-// never moves the client's Last-Event-ID.
-void append_event(std::string& out, const Message& message, const std::string& event_name) {
-  if (message.kind != MessageKind::error) {
-    out += "id: ";
-    out += std::to_string(message.seq);
-    out += '\n';
-  }
-  out += "event: ";
-  out += event_name;
-  out += "\ndata: ";
-  out += *message.payload;
-  out += "\n\n";
+bool write_http(lws* wsi, const char* data, std::size_t size) {
+  // lws_write may use the LWS_PRE bytes before `data` (an HTTP/2 frame header); every write
+  // on this loop is sequential, so a shared frame's headroom is scratch space.
+  return lws_write(wsi, reinterpret_cast<unsigned char*>(const_cast<char*>(data)), size,
+                   LWS_WRITE_HTTP) >= static_cast<int>(size);
 }
 
 After SseSession::on_writable(lws* wsi) {
   if (closing) return After::close;
-  std::string& out = owner->write_buffer;
-  out.assign(LWS_PRE, '\0');
-  if (!headers_sent) {
-    unsigned char headers[1024];
-    unsigned char* p = headers;
-    unsigned char* end = headers + sizeof headers;
-    if (lws_add_http_common_headers(wsi, 200, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN, &p,
-                                    end)) {
-      return After::close;
-    }
-    std::vector<std::pair<std::string, std::string>> extra{{"cache-control:", "no-cache"},
-                                                           {"x-accel-buffering:", "no"}};
-    for (const auto& [name, value] : cors) extra.emplace_back(name + ":", value);
-    for (const auto& [name, value] : extra) {
-      if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name.c_str()),
-                                      reinterpret_cast<const unsigned char*>(value.data()),
-                                      static_cast<int>(value.size()), &p, end)) {
+  const auto now = std::chrono::steady_clock::now();
+  // The usual case: one event queued, headers long sent: written from the room's frame.
+  if (headers_sent && outbox.size() == 1) {
+    const std::string& frame = *outbox.front().payload;
+    if (!write_http(wsi, frame.data() + LWS_PRE, frame.size() - LWS_PRE)) return After::close;
+    outbox.pop(now);
+    heartbeat_due = false;
+    ++owner->fanout.counters.sent;
+  } else {
+    std::string& out = owner->write_buffer;
+    out.assign(LWS_PRE, '\0');
+    if (!headers_sent) {
+      unsigned char headers[1024];
+      unsigned char* p = headers;
+      unsigned char* end = headers + sizeof headers;
+      if (lws_add_http_common_headers(wsi, 200, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN,
+                                      &p, end)) {
         return After::close;
       }
+      std::vector<std::pair<std::string, std::string>> extra{{"cache-control:", "no-cache"},
+                                                             {"x-accel-buffering:", "no"}};
+      for (const auto& [name, value] : cors) extra.emplace_back(name + ":", value);
+      for (const auto& [name, value] : extra) {
+        if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name.c_str()),
+                                        reinterpret_cast<const unsigned char*>(value.data()),
+                                        static_cast<int>(value.size()), &p, end)) {
+          return After::close;
+        }
+      }
+      if (lws_finalize_http_header(wsi, &p, end)) return After::close;
+      out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+      out += "retry: " + std::to_string(owner->options.retry.count()) + "\n\n";
+      headers_sent = true;
     }
-    if (lws_finalize_http_header(wsi, &p, end)) return After::close;
-    out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
-    out += "retry: " + std::to_string(owner->options.retry.count()) + "\n\n";
-    headers_sent = true;
+    // Everything queued goes out in one write; a stream has no frames to keep apart.
+    std::uint64_t written = 0;
+    while (!outbox.empty()) {
+      const std::string& frame = *outbox.front().payload;
+      out.append(frame, LWS_PRE, std::string::npos);
+      outbox.pop(now);
+      ++written;
+    }
+    if (heartbeat_due && written == 0) out += ": keepalive\n\n";
+    heartbeat_due = false;
+    const std::size_t size = out.size() - LWS_PRE;
+    if (size == 0) return After::keep;
+    if (!write_http(wsi, out.data() + LWS_PRE, size)) return After::close;
+    owner->fanout.counters.sent += written;
   }
-  // Everything queued goes out in one write; a stream has no frames to keep apart.
-  const auto now = std::chrono::steady_clock::now();
-  std::uint64_t written = 0;
-  while (!outbox.empty()) {
-    append_event(out, outbox.front(), owner->options.event_name);
-    outbox.pop(now);
-    ++written;
-  }
-  if (heartbeat_due && written == 0) out += ": keepalive\n\n";
-  heartbeat_due = false;
-  const std::size_t size = out.size() - LWS_PRE;
-  if (size == 0) return After::keep;
-  if (lws_write(wsi, reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE, size, LWS_WRITE_HTTP) <
-      static_cast<int>(size)) {
-    return After::close;
-  }
-  owner->counters.sent += written;
-  if (end_after_flush && outbox.empty()) {
+  if (refused && outbox.empty()) {
     closing = true;  // the refusal is written: end the stream on the next writable
     lws_callback_on_writable(wsi);
   }
@@ -136,10 +151,7 @@ After SseSession::on_timer(lws* wsi) {
   return After::keep;
 }
 
-void SseSession::on_closed() {
-  auto keep = keep_alive;  // `this` is destroyed inside closed()
-  keep->closed(*this);
-}
+void SseSession::on_closed() { owner->closed(*this); }
 
 }  // namespace
 
@@ -149,11 +161,9 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   if (!valid_room_name(room)) {
     return server.failure(FailureCode::bad_room, std::string(kBadRoomMessage));
   }
-  if (!sink || !counters.accepting) {
-    return server.failure(FailureCode::overloaded, "SSE is shutting down");
-  }
-  if (sessions.size() >= options.max_clients) {
-    ++counters.refused;
+  if (!accepting()) return server.failure(FailureCode::overloaded, "SSE is shutting down");
+  if (fanout.size() >= options.max_clients) {
+    ++fanout.counters.refused;
     return server.failure(FailureCode::overloaded, "too many SSE clients; try again later");
   }
   std::optional<std::uint64_t> resume_after;
@@ -170,16 +180,12 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
 
   auto fresh = std::make_unique<SseSession>(options);
   fresh->owner = this;
-  fresh->keep_alive = shared_from_this();
-  fresh->wsi = wsi;
   fresh->room = room;
   http::Response probe;
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
-  SseSession* raw = &sessions.add(std::move(fresh));
+  SseSession& session = admit(std::move(fresh), wsi, "sse", request.peer);
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
-  raw->client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), raw->id, "sse", request.peer);
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
   // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
@@ -188,62 +194,8 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   server.loop().set_timer(wsi, options.heartbeat);
   lws_callback_on_writable(wsi);  // headers and retry: at once
-  sink->on_subscribe(room, resume_after, raw->client);
-  return raw;
-}
-
-void SseTransport::Impl::closed(SseSession& session) {
-  if (sink) sink->on_unsubscribe(session.room, session.client);
-  sessions.remove(session);
-}
-
-void SseTransport::Impl::join(std::uint64_t id, JoinReply reply) {
-  SseSession* session = sessions.find(id);
-  if (!session || session->joined || session->end_after_flush) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (reply.refusal) {
-    // The room refused the join (overloaded, rate_limited): the error event, then the end
-    // of the stream; EventSource comes back after `retry`. It never joins the room.
-    session->end_after_flush = true;
-    for (const Message& m : reply.messages) enqueue(*session, m, now);
-    lws_callback_on_writable(session->wsi);
-    return;
-  }
-  session->joined = true;
-  for (const Message& m : reply.messages) enqueue(*session, m, now);
-}
-
-void SseTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  SseSession* session = sessions.find(id);
-  if (!session) return;
-  const auto now = std::chrono::steady_clock::now();
-  for (const Message& m : messages) enqueue(*session, m, now);
-}
-
-void SseTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  const auto now = std::chrono::steady_clock::now();  // once per event, not per client
-  for (SseSession* session : sessions.members(room)) {
-    if (session->joined) enqueue(*session, message, now);
-  }
-}
-
-void SseTransport::Impl::enqueue(SseSession& session, const Message& message, SteadyTime now) {
-  if (session.closing) return;
-  switch (session.outbox.push(message, now)) {
-    case Outbox::Push::stuck:
-      // Its socket is choked: drop the connection now rather than from a WRITEABLE callback.
-      session.closing = true;
-      session.outbox.clear();
-      ++counters.closed_slow;
-      http::internal::close_now(session.wsi);
-      return;
-    case Outbox::Push::queued_dropping_oldest_tick:
-      ++counters.dropped;
-      break;
-    case Outbox::Push::queued:
-      break;
-  }
-  lws_callback_on_writable(session.wsi);
+  sink->on_subscribe(room, resume_after, session.client);
+  return &session;
 }
 
 SseTransport::SseTransport(http::Server& server, SseOptions options)
@@ -252,34 +204,19 @@ SseTransport::SseTransport(http::Server& server, SseOptions options)
 SseTransport::~SseTransport() { stop(); }
 
 void SseTransport::start(Sink& sink) {
-  impl_->server.loop().run_sync([&] {
-    impl_->sink = &sink;
-    impl_->counters.accepting = true;
+  impl_->start(sink, [&] {
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
   });
 }
 
-void SseTransport::stop() {
-  if (!impl_->sink) return;
-  Loop& loop = impl_->server.loop();
-  loop.run_sync([&] {
-    impl_->counters.accepting = false;
-    loop.remove_endpoint(impl_.get());
-    for (SseSession* session : impl_->sessions.all()) {
-      session->closing = true;
-      lws_callback_on_writable(session->wsi);
-    }
-  });
-  impl_->sessions.wait_empty(std::chrono::seconds(2));
-  loop.run_sync([&] { impl_->sink = nullptr; });
-}
+void SseTransport::stop() { impl_->stop(); }
 
 void SseTransport::publish(std::string_view room, const Message& message) {
-  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
+  impl_->publish(room, message);
 }
 
-TransportStats SseTransport::stats() const { return impl_->counters.stats(impl_->sessions.size()); }
+TransportStats SseTransport::stats() const { return impl_->stats(); }
 
 std::string SseTransport::url_template() const {
   return impl_->server.base_url() + impl_->options.path_prefix + "{room}";

@@ -5,32 +5,20 @@
 #include <cstring>
 
 #include "tickcast/http/internal/loop.h"
-#include "tickcast/http/internal/outbox.h"
-#include "tickcast/http/internal/session_table.h"
+#include "tickcast/http/internal/loop_transport.h"
 #include "tickcast/transport/room_key.h"
 
 namespace tickcast::ws {
 
 using http::internal::After;
 using http::internal::Loop;
-using http::internal::Outbox;
-using http::internal::SessionTable;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
 
 // One WebSocket connection. Lives on the loop thread only.
-struct WsSession final : http::internal::Session {
+struct WsSession final : http::internal::LoopSession {
   WsTransport::Impl* owner = nullptr;
-  // Keeps the transport's state alive while the loop can still call this session.
-  std::shared_ptr<WsTransport::Impl> keep_alive;
-  lws* wsi = nullptr;
-  std::uint64_t id = 0;
-  std::string room;
-  std::size_t room_index = 0;  // position in the room's vector, for O(1) removal
-  bool joined = false;         // room broadcasts are skipped until the join reply arrives
-  std::optional<CloseCode> close_after_flush;  // the join was refused: close once the error is out
-  Outbox outbox;
   std::string rx;
   std::optional<CloseCode> close_code;  // set: closing with it
   std::string close_reason;
@@ -41,7 +29,8 @@ struct WsSession final : http::internal::Session {
   bool ping_sent = false;  // pinged since heard_at; no pong yet
   ClientRef client;
 
-  explicit WsSession(const WsOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
+  explicit WsSession(const WsOptions& options)
+      : LoopSession(options.max_queue, options.stuck_timeout) {}
   After on_writable(lws* wsi) override;
   bool on_receive(lws* wsi, const void* data, std::size_t len) override;
   void on_pong(lws* wsi) override;
@@ -65,124 +54,93 @@ std::optional<std::chrono::steady_clock::duration> next_keepalive(
 
 }  // namespace
 
+// WebSocket on the shared loop fan-out: the upgrade (check_upgrade, open), the framing (one
+// text frame per event behind LWS_PRE headroom, shared by every socket of the room), the
+// write, and what only a two-way socket has: commands, their rate limit, keepalive.
 class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
-                                public std::enable_shared_from_this<WsTransport::Impl> {
+                                public http::internal::LoopTransport<WsTransport::Impl, WsSession> {
  public:
-  Impl(http::Server& server, WsOptions options) : server(server), options(std::move(options)) {}
+  Impl(http::Server& server, WsOptions options)
+      : LoopTransport(server), options(std::move(options)) {}
 
   // -- loop thread
   std::optional<Failure> check_upgrade(const http::Request& request) override {
     const std::string room = request.path.substr(options.path_prefix.size());
     if (!valid_room_name(room)) {
-      ++counters.refused;
+      ++fanout.counters.refused;
       return Failure{FailureCode::bad_room, std::string(kBadRoomMessage)};
     }
-    if (sessions.size() >= options.max_clients) {
-      ++counters.refused;
+    if (fanout.size() >= options.max_clients) {
+      ++fanout.counters.refused;
       return Failure{FailureCode::overloaded, "too many WebSocket clients; try again later"};
     }
     return std::nullopt;
   }
-
   http::internal::Session* open(lws* wsi, const http::Request& request) override;
-  void closed(WsSession& session);
-  void join(std::uint64_t id, JoinReply reply);
-  void deliver(std::uint64_t id, std::vector<Message> messages);
-  void fan_out(const std::string& room, const Message& message);
-  void enqueue(WsSession& session, const Message& message, SteadyTime now);
+
+  // LoopTransport
+  void on_join(WsSession& session, JoinReply reply) {
+    // A refusal (overloaded, rate_limited): the error event, then a 1008 close (one of the
+    // contract's codes; lws 4.1 peers take 1013 for a protocol error). The socket never
+    // joins the room.
+    fanout.join(session, reply, std::chrono::steady_clock::now());
+  }
+  void on_deliver(WsSession& session, std::vector<Message> messages) {
+    fanout.deliver(session, messages, std::chrono::steady_clock::now());
+  }
+  void close_gracefully(WsSession& session) {
+    close_session(session, CloseCode::going_away, "server shutting down");
+  }
+  const void* endpoint() const {
+    return static_cast<const http::internal::WebSocketEndpoint*>(this);
+  }
+
+  // FanoutHooks: the payload behind LWS_PRE bytes of headroom, where lws puts the frame
+  // header; every socket of the room writes this one buffer.
+  Payload frame(const Message& message) override {
+    std::string out;
+    out.reserve(LWS_PRE + message.payload->size());
+    out.assign(LWS_PRE, '\0');
+    out += *message.payload;
+    return make_payload(std::move(out));
+  }
+  void close_stuck(WsSession& session) override {
+    // Its socket is choked, so no close frame can reach it: drop the connection now.
+    session.close_code = CloseCode::policy_violation;
+    session.close_reason = "client too slow";
+    http::internal::close_now(session.wsi);
+  }
+
   void close_session(WsSession& session, CloseCode code, std::string reason);
   bool take_token(WsSession& session);
 
-  http::Server& server;
   WsOptions options;
-  Sink* sink = nullptr;
-  SessionTable<WsSession> sessions;
   std::vector<unsigned char> write_buffer;
-  http::internal::Counters counters;
 };
 
 http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& request) {
-  if (!sink || !counters.accepting) return nullptr;
+  if (!accepting()) return nullptr;
   auto fresh = std::make_unique<WsSession>(options);
   fresh->owner = this;
-  fresh->keep_alive = shared_from_this();
-  fresh->wsi = wsi;
   fresh->room = request.path.substr(options.path_prefix.size());
   fresh->tokens = options.command_burst;
   fresh->tokens_at = std::chrono::steady_clock::now();
   fresh->heard_at = fresh->tokens_at;
-  WsSession& session = sessions.add(std::move(fresh));
+  WsSession& session = admit(std::move(fresh), wsi, "ws", request.peer);
   if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
     server.loop().set_timer(wsi, *first);
   }
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
-  session.client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), session.id, "ws", request.peer);
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
-}
-
-void WsTransport::Impl::closed(WsSession& session) {
-  if (sink) sink->on_unsubscribe(session.room, session.client);
-  sessions.remove(session);
-}
-
-void WsTransport::Impl::join(std::uint64_t id, JoinReply reply) {
-  WsSession* session = sessions.find(id);
-  if (!session || session->joined || session->close_after_flush) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (reply.refusal) {
-    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
-    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
-    // The socket never joins the room.
-    session->close_after_flush = CloseCode::policy_violation;
-    for (const Message& message : reply.messages) enqueue(*session, message, now);
-    lws_callback_on_writable(session->wsi);
-    return;
-  }
-  session->joined = true;
-  for (const Message& message : reply.messages) enqueue(*session, message, now);
-}
-
-void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  WsSession* session = sessions.find(id);
-  if (!session) return;
-  const auto now = std::chrono::steady_clock::now();
-  for (const Message& message : messages) enqueue(*session, message, now);
-}
-
-// Closing a session only marks it (it leaves the room on its close callback), so the
-// room's vector is stable while this walks it.
-void WsTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  const auto now = std::chrono::steady_clock::now();  // once per event, not per client
-  for (WsSession* session : sessions.members(room)) {
-    if (session->joined && !session->close_code) enqueue(*session, message, now);
-  }
-}
-
-void WsTransport::Impl::enqueue(WsSession& session, const Message& message, SteadyTime now) {
-  if (session.close_code) return;
-  switch (session.outbox.push(message, now)) {
-    case Outbox::Push::stuck:
-      // Its socket is choked, so no close frame can reach it: drop the connection now.
-      close_session(session, CloseCode::policy_violation, "client too slow");
-      http::internal::close_now(session.wsi);
-      return;
-    case Outbox::Push::queued_dropping_oldest_tick:
-      ++counters.dropped;
-      break;
-    case Outbox::Push::queued:
-      break;
-  }
-  lws_callback_on_writable(session.wsi);
 }
 
 void WsTransport::Impl::close_session(WsSession& session, CloseCode code, std::string reason) {
   if (session.close_code) return;
   session.close_code = code;
   session.close_reason = std::move(reason);
+  session.closing = true;
   session.outbox.clear();
-  if (code == CloseCode::policy_violation) ++counters.closed_slow;
   lws_callback_on_writable(session.wsi);
 }
 
@@ -211,7 +169,7 @@ After WsSession::on_writable(lws* wsi) {
     close_with(wsi, *close_code, close_reason);
     return After::close;
   }
-  auto& buffer = owner->write_buffer;
+  auto& buffer = owner->write_buffer;  // pings only; events are written from their frame
   bool first = true;
   if (ping_due) {
     ping_due = false;
@@ -229,23 +187,22 @@ After WsSession::on_writable(lws* wsi) {
   // A WRITEABLE callback guarantees room for one write, so the pipe is only asked (a
   // poll() syscall in lws 4.1) before the second and later ones: the usual single tick
   // costs one syscall per client, not two.
+  // Each frame is the room's shared buffer: lws writes the frame header into its headroom
+  // (writes on this loop are sequential, so that space is scratch) and copies only what
+  // the socket does not take at once.
   for (; !outbox.empty() && (first || !lws_send_pipe_choked(wsi)); first = false) {
-    const std::string& payload = *outbox.front().payload;
-    if (buffer.size() < LWS_PRE + payload.size()) buffer.resize(LWS_PRE + payload.size());
-    std::memcpy(buffer.data() + LWS_PRE, payload.data(), payload.size());
-    if (lws_write(wsi, buffer.data() + LWS_PRE, payload.size(), LWS_WRITE_TEXT) <
-        static_cast<int>(payload.size())) {
-      return After::close;
-    }
+    const std::string& frame = *outbox.front().payload;
+    auto* data = reinterpret_cast<unsigned char*>(const_cast<char*>(frame.data())) + LWS_PRE;
+    const std::size_t size = frame.size() - LWS_PRE;
+    if (lws_write(wsi, data, size, LWS_WRITE_TEXT) < static_cast<int>(size)) return After::close;
     outbox.pop(std::chrono::steady_clock::now());
-    ++owner->counters.sent;
+    ++owner->fanout.counters.sent;
   }
   if (!outbox.empty()) {
     lws_callback_on_writable(wsi);
-  } else if (close_after_flush) {
-    close_code = *close_after_flush;  // the error is written: close on the next writable
-    close_reason = "room refused; try again later";
-    lws_callback_on_writable(wsi);
+  } else if (refused) {
+    // The error is written: close on the next writable.
+    owner->close_session(*this, CloseCode::policy_violation, "room refused; try again later");
   }
   return After::keep;
 }
@@ -292,20 +249,17 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
     if (!owner->sink) return true;
     // A value, rendered by the app (the Pomodoro app echoes the command's request_id).
     const Failure failure{FailureCode::rate_limited, "too many commands; slow down"};
-    owner->enqueue(*this,
-                   Message{0, make_payload(owner->sink->encode_failure(failure, command)), false,
-                           MessageKind::error},
-                   std::chrono::steady_clock::now());
+    owner->fanout.deliver(*this,
+                          {Message{0, make_payload(owner->sink->encode_failure(failure, command)),
+                                   false, MessageKind::error}},
+                          std::chrono::steady_clock::now());
     return true;
   }
   if (owner->sink) owner->sink->on_message(room, std::move(command), client);
   return true;
 }
 
-void WsSession::on_closed() {
-  auto keep = keep_alive;  // `this` is destroyed inside closed()
-  keep->closed(*this);
-}
+void WsSession::on_closed() { owner->closed(*this); }
 
 }  // namespace
 
@@ -315,34 +269,18 @@ WsTransport::WsTransport(http::Server& server, WsOptions options)
 WsTransport::~WsTransport() { stop(); }
 
 void WsTransport::start(Sink& sink) {
-  impl_->server.loop().run_sync([&] {
-    impl_->sink = &sink;
-    impl_->counters.accepting = true;
+  impl_->start(sink, [&] {
     impl_->server.loop().add_websocket_endpoint(impl_->options.path_prefix, impl_.get());
   });
 }
 
-void WsTransport::stop() {
-  if (!impl_->sink) return;
-  Loop& loop = impl_->server.loop();
-  loop.run_sync([&] {
-    impl_->counters.accepting = false;
-    loop.remove_endpoint(impl_.get());
-    for (WsSession* session : impl_->sessions.all()) {
-      impl_->close_session(*session, CloseCode::going_away, "server shutting down");
-    }
-  });
-  impl_->sessions.wait_empty(std::chrono::seconds(2));
-  // Whatever did not close in time is dropped by the loop when the Server stops; from now
-  // on nothing of ours is called.
-  loop.run_sync([&] { impl_->sink = nullptr; });
-}
+void WsTransport::stop() { impl_->stop(); }
 
 void WsTransport::publish(std::string_view room, const Message& message) {
-  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
+  impl_->publish(room, message);
 }
 
-TransportStats WsTransport::stats() const { return impl_->counters.stats(impl_->sessions.size()); }
+TransportStats WsTransport::stats() const { return impl_->stats(); }
 
 std::string WsTransport::url_template() const {
   const auto& options = impl_->server.options();
