@@ -25,7 +25,7 @@ struct Ticker final : Sink {
   std::mutex mutex;
   std::string room;
   std::vector<std::unique_ptr<Transport>> transports;
-  Message latest{.droppable = true};  // a newer reading supersedes it
+  Message latest{.seq = 0, .payload = nullptr, .droppable = true};  // newer readings supersede it
 
   void publish(const nlohmann::ordered_json& reading) {
     std::lock_guard lock(mutex);  // with the join replies: nobody gets a reading twice

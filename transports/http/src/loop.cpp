@@ -183,6 +183,7 @@ void Loop::start() {
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
                              std::to_string(options_.port));
   }
+  if (!sweeps_.empty()) schedule_sweep();
   lws_vhost* vhost = lws_get_vhost_by_name(context_, "default");
   port_ = vhost ? lws_get_vhost_listen_port(vhost) : options_.port;
   {
@@ -212,6 +213,7 @@ void Loop::stop() {
   lws_cancel_service(context_);
   if (thread_.joinable()) thread_.join();
   lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer, LWS_SET_TIMER_USEC_CANCEL);
+  lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_SET_TIMER_USEC_CANCEL);
   loop_timer_at_.reset();
   lws_context_destroy(context_);  // closes what is left; sessions get on_closed
   event_loop_.reset();            // after the context it served

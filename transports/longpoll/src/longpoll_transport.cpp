@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <list>
 #include <span>
+#include <unordered_map>
 
 #include "poll_query.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/loop_transport.h"
+#include "tickcast/transport/history.h"
 #include "tickcast/transport/room_key.h"
 
 namespace tickcast::longpoll {
@@ -87,10 +90,60 @@ class LongPollTransport::Impl final
     session.outbox.clear();
   }
 
+  // -- the ring: the transport's own recent events of each polled room
+  void fan_out(const std::string& room, const Message& message);
+  std::optional<http::Response> answer_from_ring(const std::string& room, std::uint64_t since,
+                                                 const http::Request& request, bool& park);
+  void start_ring(const std::string& room, std::uint64_t position, const std::string& peer);
+  void ring_joined(const std::string& room, const Client* member, JoinReply reply);
+  void drop_ring(const std::string& room, bool leave);
+  void sweep_rings(Loop::SweepClock::time_point now);
+  void on_stop();
+
+  // Ring is one room's recent events (the lws minimal-examples model: a ring per room, a
+  // position per client). Its `member` is the transport's own join of the room, so that the
+  // app counts the room as joined while pollers use the ring.
+  struct Ring {
+    explicit Ring(std::size_t capacity) : history(capacity) {}
+    History history;
+    ClientRef member;
+    bool ready = false;  // the member's join reply arrived: the history is the room's
+    Loop::SweepClock::time_point used;
+    std::list<std::string>::iterator in_order;  // its place in by_use
+  };
+  std::unordered_map<std::string, Ring> rings;
+  std::list<std::string> by_use;  // rooms of the rings, least recently polled first
+
   LongPollOptions options;
 };
 
 namespace {
+
+// RingMember is the ring's join of a room: its join reply seeds the ring; it gets no replies.
+class RingMember final : public Client {
+ public:
+  RingMember(std::weak_ptr<LongPollTransport::Impl> impl, std::weak_ptr<Loop> loop,
+             std::string room, std::string peer)
+      : impl_(std::move(impl)),
+        loop_(std::move(loop)),
+        room_(std::move(room)),
+        peer_(std::move(peer)) {}
+  void join(JoinReply reply) override {
+    if (auto loop = loop_.lock()) {
+      loop->post([impl = impl_, room = room_, self = this, reply = std::move(reply)]() mutable {
+        if (auto strong = impl.lock()) strong->ring_joined(room, self, std::move(reply));
+      });
+    }
+  }
+  void send(std::vector<Message>) override {}
+  std::string_view transport() const override { return "longpoll"; }
+  std::string_view peer() const override { return peer_; }
+
+ private:
+  std::weak_ptr<LongPollTransport::Impl> impl_;
+  std::weak_ptr<Loop> loop_;
+  std::string room_, peer_;
+};
 
 After PollSession::on_writable(lws* wsi) {
   if (!answering) return After::keep;
@@ -154,11 +207,20 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
     return server.failure(FailureCode::overloaded, "too many long-poll clients; try again later");
   }
 
+  // A `since` the ring holds: the answer comes from the ring, now, or the poll parks on it;
+  // the app is not asked.
+  bool park = false;
+  if (since) {
+    if (auto answer = answer_from_ring(room, *since, request, park)) return std::move(*answer);
+  }
+
   auto fresh = std::make_unique<PollSession>();
   fresh->owner = this;
   fresh->room = room;
   fresh->since = since;
   fresh->position = since.value_or(0);
+  fresh->joined = park;
+  fresh->subscribed = !park;
   http::Response probe;
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
@@ -169,7 +231,7 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
   raw->deadline = std::chrono::steady_clock::now() + timeout;
   arm_timer(wsi, raw->deadline);
-  sink->on_subscribe(room, since, raw->client);
+  if (!park) sink->on_subscribe(room, since, raw->client);
   return raw;
 }
 
@@ -203,12 +265,100 @@ void LongPollTransport::Impl::on_join(PollSession& session, JoinReply reply) {
   // A `since` of another history (older, or ahead of the room: a position from before a
   // restart) is answered with the room's snapshot, like a `since` past the history.
   session.position = reply.position;
+  if (options.ring_capacity > 0 && !rings.count(session.room)) {
+    start_ring(session.room, reply.position, std::string(session.client->peer()));
+  }
   std::vector<Message> events;
   for (auto& m : reply.messages) {
     if (m.kind == MessageKind::error || events.size() >= options.max_batch) continue;
     events.push_back(std::move(m));
   }
   if (!events.empty() || session.timed_out) answer_events(session, events);
+}
+
+// Every event of the room goes to the parked polls (the shared fan-out) and into its ring.
+void LongPollTransport::Impl::fan_out(const std::string& room, const Message& message) {
+  LoopTransport::fan_out(room, message);
+  const auto it = rings.find(room);
+  if (it == rings.end() || !it->second.ready || message.kind != MessageKind::event) return;
+  History& history = it->second.history;
+  if (message.seq != history.last_seq() + 1) history.reset(message.seq - 1);  // a new history
+  history.append(message);
+}
+
+std::optional<http::Response> LongPollTransport::Impl::answer_from_ring(
+    const std::string& room, std::uint64_t since, const http::Request& request, bool& park) {
+  const auto it = rings.find(room);
+  if (it == rings.end() || !it->second.ready) return std::nullopt;
+  Ring& ring = it->second;
+  auto missed = ring.history.after(since);
+  if (!missed) return std::nullopt;  // not a position the ring holds: the app answers
+  ring.used = Loop::SweepClock::now();
+  by_use.splice(by_use.end(), by_use, ring.in_order);
+  if (missed->empty()) {
+    park = true;
+    return std::nullopt;
+  }
+  if (missed->size() > options.max_batch) missed->resize(options.max_batch);
+  fanout.counters.sent += missed->size();
+  http::Response response;
+  response.body = events_body(*missed, missed->back().seq);
+  server.loop().add_cors_headers(request, response);
+  response.headers.emplace_back("cache-control", "no-store");
+  return response;
+}
+
+void LongPollTransport::Impl::start_ring(const std::string& room, std::uint64_t position,
+                                         const std::string& peer) {
+  auto [it, inserted] = rings.try_emplace(room, options.ring_capacity);
+  Ring& ring = it->second;
+  ring.used = Loop::SweepClock::now();
+  ring.in_order = by_use.insert(by_use.end(), room);
+  ring.member =
+      std::make_shared<RingMember>(weak_from_this(), server.loop().weak_from_this(), room, peer);
+  sink->on_subscribe(room, position, ring.member);
+}
+
+// The member's join reply: the room's events after the position it asked from (or a
+// snapshot, when the room moved to another history), and from then on every publish.
+void LongPollTransport::Impl::ring_joined(const std::string& room, const Client* member,
+                                          JoinReply reply) {
+  const auto it = rings.find(room);
+  if (it == rings.end() || it->second.member.get() != member) return;  // dropped since
+  if (reply.refusal) {
+    drop_ring(room, /*leave=*/false);
+    return;
+  }
+  Ring& ring = it->second;
+  const bool backlog = !reply.messages.empty() && reply.messages.front().kind == MessageKind::event;
+  ring.history.reset(backlog ? reply.messages.front().seq - 1 : reply.position);
+  if (backlog) {
+    for (const Message& m : reply.messages) ring.history.append(m);
+  }
+  ring.ready = true;
+}
+
+void LongPollTransport::Impl::drop_ring(const std::string& room, bool leave) {
+  const auto it = rings.find(room);
+  if (it == rings.end()) return;
+  if (leave && sink) sink->on_unsubscribe(room, it->second.member);
+  by_use.erase(it->second.in_order);
+  rings.erase(it);
+}
+
+// Once a second: rings nobody polled for ring_linger go, and with them their join of the room
+// (so that the app may evict it). Least recently polled first: only the expired are looked at.
+void LongPollTransport::Impl::sweep_rings(Loop::SweepClock::time_point now) {
+  while (!by_use.empty()) {
+    const auto it = rings.find(by_use.front());
+    if (it == rings.end() || now - it->second.used < options.ring_linger) return;
+    drop_ring(by_use.front(), /*leave=*/true);
+  }
+}
+
+void LongPollTransport::Impl::on_stop() {
+  server.loop().remove_sweep(this);
+  while (!by_use.empty()) drop_ring(by_use.front(), /*leave=*/true);
 }
 
 LongPollTransport::LongPollTransport(http::Server& server, LongPollOptions options)
@@ -220,6 +370,9 @@ void LongPollTransport::start(Sink& sink) {
   impl_->start(sink, [&] {
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
+    impl_->server.loop().add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
+      if (auto impl = weak.lock()) impl->sweep_rings(now);
+    });
   });
 }
 
@@ -230,6 +383,12 @@ void LongPollTransport::publish(std::string_view room, const Message& message) {
 }
 
 TransportStats LongPollTransport::stats() const { return impl_->stats(); }
+
+void LongPollTransport::forget_room(std::string_view room) {
+  impl_->server.loop().post([weak = std::weak_ptr<Impl>(impl_), room = std::string(room)] {
+    if (auto impl = weak.lock()) impl->drop_ring(room, /*leave=*/false);
+  });
+}
 
 std::string LongPollTransport::url_template() const {
   return impl_->server.base_url() + impl_->options.path_prefix + "{room}";

@@ -99,6 +99,13 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint);
   void add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint);
   void remove_endpoint(const void* endpoint);
+  /// SweepClock is the clock of sweep tasks.
+  using SweepClock = std::chrono::steady_clock;
+  /// add_sweep runs `task` on the service thread about once a second, from one loop-wide
+  /// timer (lws 4.1 keeps timers in one sorted list: no timer per connection or room).
+  void add_sweep(const void* owner, std::function<void(SweepClock::time_point)> task);
+  /// remove_sweep drops the tasks of `owner`.
+  void remove_sweep(const void* owner);
   /// respond completes the exchange `id` with `response` (from Responder).
   void respond(std::uint64_t id, Response response);
   /// origin_allowed tells whether a request's Origin (if any) may use this server.
@@ -145,6 +152,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void arm_loop_timer();
   void run_due_timers();
   static void on_loop_timer(lws_sorted_usec_list_t* sul);
+  void schedule_sweep();
+  static void on_sweep(lws_sorted_usec_list_t* sul);
   void run_posted();
   bool read_request(lws* wsi, Request& request, bool websocket);
   WebSocketEndpoint* websocket_endpoint_for(const std::string& path) const;
@@ -173,6 +182,11 @@ class Loop : public std::enable_shared_from_this<Loop> {
     std::uint64_t id;  // the Exchange's timer_id when set; a stale key matches none
   };
   LoopTimer loop_timer_;
+  struct SweepTimer {
+    lws_sorted_usec_list_t sul;  // first: the lws callback gets its address
+    Loop* loop;
+  } sweep_timer_{{}, this};
+  std::vector<std::pair<const void*, std::function<void(SweepClock::time_point)>>> sweeps_;
   std::optional<std::chrono::steady_clock::time_point> loop_timer_at_;
   bool running_timers_ = false;
   Deadlines<TimerKey> timers_{kTimerResolution};

@@ -24,6 +24,7 @@ struct LoopSession : FanoutSession, Session {
   using FanoutSession::FanoutSession;
   lws* wsi = nullptr;
   std::shared_ptr<void> keep_alive;  // the loop may call the session after stop()
+  bool subscribed = true;  ///< the sink heard on_subscribe for it (and hears on_unsubscribe)
 };
 
 /// LoopTransport is the shared part of a loop transport's Impl. Derived provides
@@ -62,7 +63,7 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   /// closed forgets a session whose connection is gone: the sink hears of it once.
   void closed(S& session) {
     auto keep = session.keep_alive;  // `session` is destroyed inside remove()
-    if (sink) sink->on_unsubscribe(session.room, session.client);
+    if (sink && session.subscribed) sink->on_unsubscribe(session.room, session.client);
     fanout.remove(session);
   }
   /// accepting tells whether new clients are let in now.
@@ -89,6 +90,7 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
       fanout.counters.accepting = false;
       loop.remove_endpoint(derived().endpoint());
       for (S* session : fanout.all()) derived().close_gracefully(*session);
+      if constexpr (requires { derived().on_stop(); }) derived().on_stop();
     });
     fanout.wait_empty(std::chrono::seconds(2));
     // Whatever did not close in time is dropped by the loop when the Server stops; from now
