@@ -55,20 +55,6 @@ int http_status(ErrorCode code) {
   return 400;
 }
 
-std::optional<int> websocket_close_code(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::too_large:
-      return 1009;
-    case ErrorCode::unauthorized:
-    case ErrorCode::bad_room:
-      return 1008;
-    case ErrorCode::overloaded:
-      return 1013;
-    default:
-      return std::nullopt;
-  }
-}
-
 ErrorCode to_error_code(FailureCode code) {
   switch (code) {
     case FailureCode::bad_request:

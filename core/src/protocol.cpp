@@ -64,7 +64,8 @@ std::optional<Error> read_configure(const nlohmann::json& object, ConfigureReque
 DecodedCommand decode_command(std::string_view text) {
   DecodedCommand result;
   if (text.size() > kMaxCommandBytes) {
-    result.error = Error{ErrorCode::too_large, "command over 4096 bytes"};
+    result.error =
+        Error{ErrorCode::too_large, "command over " + std::to_string(kMaxCommandBytes) + " bytes"};
     return result;
   }
   nlohmann::json object = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);

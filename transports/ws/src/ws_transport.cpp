@@ -27,7 +27,6 @@ struct WsSession final : http::internal::LoopSession {
   SteadyTime heard_at;     // last frame or pong from the client: the keepalive's clock
   bool ping_due = false;   // a ping waits for the next writable callback
   bool ping_sent = false;  // pinged since heard_at; no pong yet
-  ClientRef client;
 
   explicit WsSession(const WsOptions& options)
       : LoopSession(options.max_queue, options.stuck_timeout) {}

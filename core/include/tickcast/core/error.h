@@ -37,10 +37,7 @@ std::string_view to_string(ErrorCode code);
 /// http_status maps a code to its HTTP status (409 for state conflicts, 400, 404, ...).
 int http_status(ErrorCode code);
 
-/// websocket_close_code returns the close code for codes that end a WebSocket
-/// connection (1008 policy, 1009 too large, 1013 overloaded), or nullopt for codes that
-/// are answered with an error event and leave the connection open.
-std::optional<int> websocket_close_code(ErrorCode code);
+// WebSocket close codes are the transport layer's: close_code(FailureCode), CloseCode.
 
 /// to_error_code returns the contract's code for a transport-level failure (slow: overloaded).
 ErrorCode to_error_code(FailureCode code);
