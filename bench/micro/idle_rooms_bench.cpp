@@ -38,7 +38,7 @@ void BM_HubWakeWithIdleRooms(benchmark::State& state) {
   for (std::size_t i = 0; i < idle_rooms; ++i) {
     hub.snapshot("idle-" + std::to_string(i), [](auto, auto) {});
   }
-  hub.command("busy", R"({"type":"start"})", [](tickcast::CommandOutcome) {});
+  hub.command("busy", R"({"type":"start"})", [](const tickcast::CommandOutcome&) {});
   hub.pump();
   for (auto _ : state) {
     clock.advance(options.tick);

@@ -52,7 +52,7 @@ void RestApi::snapshot(const std::string& room, std::string peer, RestDone done)
   }
   hub_.snapshot(
       room,
-      [done = std::move(done)](std::optional<Error> failed, Payload payload) {
+      [done = std::move(done)](const std::optional<Error>& failed, const Payload& payload) {
         if (failed) {
           done(error(*failed));
           return;
@@ -63,7 +63,7 @@ void RestApi::snapshot(const std::string& room, std::string peer, RestDone done)
 }
 
 void RestApi::rooms(RestDone done) {
-  hub_.rooms([done = std::move(done)](std::vector<RoomSummary> rooms) {
+  hub_.rooms([done = std::move(done)](const std::vector<RoomSummary>& rooms) {
     json list = json::array();
     for (const auto& room : rooms) {
       list.push_back({{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});

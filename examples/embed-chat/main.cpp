@@ -79,15 +79,17 @@ int main(int argc, char** argv) {
   http::Server server(http);
   Chat chat;
   // SSE and long-poll clients send here. Threads: the service thread; must not block.
-  server.route("POST", "/chat/rooms/{room}", [&](const http::Request& req, http::Responder res) {
-    if (!valid_room_name(req.params.at("room")) || req.body.empty()) {
-      return res.respond(server.failure(FailureCode::bad_request, "POST text to a valid room"));
-    }
-    http::Response ok;
-    ok.body =
-        json{{"success", true}, {"seq", chat.post(req.params.at("room"), req.body, "http")}}.dump();
-    res.respond(std::move(ok));
-  });
+  server.route(
+      "POST", "/chat/rooms/{room}", [&](const http::Request& req, const http::Responder& res) {
+        if (!valid_room_name(req.params.at("room")) || req.body.empty()) {
+          return res.respond(server.failure(FailureCode::bad_request, "POST text to a valid room"));
+        }
+        http::Response ok;
+        ok.body =
+            json{{"success", true}, {"seq", chat.post(req.params.at("room"), req.body, "http")}}
+                .dump();
+        res.respond(std::move(ok));
+      });
   try {
     server.start();
     for (const auto& name : names) {

@@ -97,16 +97,17 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
   auto rest = std::make_shared<RestApi>(*context.hub);
   server.route("POST", "/api/rooms/{room}/commands",
                [rest](const http::Request& request, http::Responder responder) {
-                 rest->command(request.params.at("room"), request.body, request.peer,
-                               [responder](RestAnswer answer) { respond(responder, answer); });
+                 rest->command(
+                     request.params.at("room"), request.body, request.peer,
+                     [responder](RestAnswer answer) { respond(responder, std::move(answer)); });
                });
-  server.route("GET", "/api/rooms/{room}",
-               [rest](const http::Request& request, http::Responder responder) {
-                 rest->snapshot(request.params.at("room"), request.peer,
-                                [responder](RestAnswer answer) { respond(responder, answer); });
-               });
+  server.route(
+      "GET", "/api/rooms/{room}", [rest](const http::Request& request, http::Responder responder) {
+        rest->snapshot(request.params.at("room"), request.peer,
+                       [responder](RestAnswer answer) { respond(responder, std::move(answer)); });
+      });
   server.route("GET", "/api/rooms", [rest](const http::Request&, http::Responder responder) {
-    rest->rooms([responder](RestAnswer answer) { respond(responder, answer); });
+    rest->rooms([responder](RestAnswer answer) { respond(responder, std::move(answer)); });
   });
 
   server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {

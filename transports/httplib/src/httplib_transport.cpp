@@ -69,7 +69,7 @@ struct HttplibTransport::Impl : std::enable_shared_from_this<HttplibTransport::I
                 ::httplib::Response& response);
   void forget(Stream& stream);
   void join(std::uint64_t id, bool sse, JoinReply reply);
-  void deliver(std::uint64_t id, bool sse, std::vector<Message> messages);
+  void deliver(std::uint64_t id, bool sse, const std::vector<Message>& messages);
   void fan_out(const std::string& room, const Message& message);
   void answer_events(Stream& stream, std::span<const Message> events);
   void answer(Stream& stream, int status, std::string body);
@@ -136,7 +136,7 @@ class HttplibClient final : public Client {
     if (auto impl = impl_.lock()) impl->join(id_, sse_, std::move(reply));
   }
   void send(std::vector<Message> messages) override {
-    if (auto impl = impl_.lock()) impl->deliver(id_, sse_, std::move(messages));
+    if (auto impl = impl_.lock()) impl->deliver(id_, sse_, messages);
   }
   std::string_view transport() const override { return name_; }
   std::string_view peer() const override { return peer_; }
@@ -383,7 +383,8 @@ void HttplibTransport::Impl::join(std::uint64_t id, bool sse, JoinReply reply) {
 
 // Replies outside the join: errors go to an SSE stream (without an id); a poll has no
 // place for them.
-void HttplibTransport::Impl::deliver(std::uint64_t id, bool sse, std::vector<Message> messages) {
+void HttplibTransport::Impl::deliver(std::uint64_t id, bool sse,
+                                     const std::vector<Message>& messages) {
   std::lock_guard lock(mutex);
   Stream* stream = sse ? streams.find(id) : nullptr;
   if (stream && !stream->refused) streams.deliver(*stream, messages, Clock::now());

@@ -68,7 +68,7 @@ class LongPollTransport::Impl final
 
   // LoopTransport
   void on_join(PollSession& session, JoinReply reply);
-  void on_deliver(PollSession&, std::vector<Message>) {}  // errors have no place in a poll
+  void on_deliver(PollSession&, const std::vector<Message>&) {}  // errors have no place in a poll
   void close_gracefully(PollSession& session) {
     // Parked polls end now with what they have; clients poll again elsewhere.
     if (!session.answering) answer_events(session, {});

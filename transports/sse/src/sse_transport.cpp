@@ -41,12 +41,12 @@ class SseTransport::Impl final
       lws* wsi, const http::Request& request) override;
 
   // LoopTransport
-  void on_join(SseSession& session, JoinReply reply) {
+  void on_join(SseSession& session, const JoinReply& reply) {
     // A refusal (overloaded, rate_limited): the error event, then the end of the stream;
     // EventSource comes back after `retry`. It never joins the room.
     fanout.join(session, reply, std::chrono::steady_clock::now());
   }
-  void on_deliver(SseSession& session, std::vector<Message> messages) {
+  void on_deliver(SseSession& session, const std::vector<Message>& messages) {
     fanout.deliver(session, messages, std::chrono::steady_clock::now());
   }
   void close_gracefully(SseSession& session) {

@@ -78,13 +78,13 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
   http::internal::Session* open(lws* wsi, const http::Request& request) override;
 
   // LoopTransport
-  void on_join(WsSession& session, JoinReply reply) {
+  void on_join(WsSession& session, const JoinReply& reply) {
     // A refusal (overloaded, rate_limited): the error event, then a 1008 close (one of the
     // contract's codes; lws 4.1 peers take 1013 for a protocol error). The socket never
     // joins the room.
     fanout.join(session, reply, std::chrono::steady_clock::now());
   }
-  void on_deliver(WsSession& session, std::vector<Message> messages) {
+  void on_deliver(WsSession& session, const std::vector<Message>& messages) {
     fanout.deliver(session, messages, std::chrono::steady_clock::now());
   }
   void close_gracefully(WsSession& session) {

@@ -28,7 +28,7 @@ struct LoopSession : FanoutSession, Session {
 };
 
 /// LoopTransport is the shared part of a loop transport's Impl. Derived provides
-/// `void on_join(S&, JoinReply)`, `void on_deliver(S&, std::vector<Message>)`,
+/// `void on_join(S&, JoinReply)`, `void on_deliver(S&, const std::vector<Message>&)`,
 /// `void close_gracefully(S&)` (at stop()) and `const void* endpoint()` (what it
 /// registered with the loop), and the FanoutHooks' frame().
 /// Threads: start()/stop() from the owning thread; publish() and stats() from any; the rest
@@ -45,7 +45,7 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   }
   /// deliver runs replies to one session (posted by its LoopClient).
   void deliver(std::uint64_t id, std::vector<Message> messages) {
-    if (S* session = fanout.find(id)) derived().on_deliver(*session, std::move(messages));
+    if (S* session = fanout.find(id)) derived().on_deliver(*session, messages);
   }
   /// fan_out runs one publish: the event is framed once for the whole room.
   void fan_out(const std::string& room, const Message& message) {
