@@ -18,6 +18,7 @@ set(TICKCAST_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/tickcast)
 set(_tickcast_component_dirs
   transport transports/base
   core core
+  auth transports/auth
   sqlite stores/sqlite
   http transports/http
   ws transports/ws

@@ -2,19 +2,24 @@
 
 #include <stdexcept>
 
+#include "mqtt_clients.h"
 #include "stream_clients.h"
 
 namespace tickcast::bench {
 
 std::unique_ptr<ClientSet> make_ws_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_ws_raw_clients(const Endpoint& endpoint, std::size_t n);
-std::unique_ptr<ClientSet> make_mqtt_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_socketio_clients(const Endpoint& endpoint, std::size_t n);
 
 std::size_t fds_per_client(std::string_view transport) { return transport == "mqtt" ? 3 : 1; }
 
 std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const Endpoint& endpoint,
                                            std::size_t n) {
+  if (transport == "ws-tls" || transport == "sse-tls") {
+    Endpoint tls = endpoint;
+    tls.tls = true;
+    return transport == "ws-tls" ? make_ws_raw_clients(tls, n) : make_sse_clients(tls, n);
+  }
   if (transport == "ws") return make_ws_raw_clients(endpoint, n);
   if (transport == "ws-lws") return make_ws_clients(endpoint, n);
   if (transport == "sse" || transport == "sse-httplib") return make_sse_clients(endpoint, n);

@@ -18,6 +18,7 @@ struct Endpoint {
   int port = 0;       ///< HTTP port (ws, sse, longpoll, REST) or the tcp floor's port
   int mqtt_port = 0;  ///< broker port (mqtt)
   std::string room = "bench";
+  bool tls = false;  ///< https / wss (the *-tls rows)
 };
 
 /// ClientSet is N clients of one transport.
@@ -35,15 +36,24 @@ class ClientSet {
   /// send_command sends `json` as client 0 would on this transport (ws: its socket;
   /// sse, longpoll: REST; mqtt: a publish; tcp: a frame). False when it could not be sent.
   virtual bool send_command(std::string_view json) = 0;
+  /// other_processes_cpu_seconds is the CPU time used so far by the processes other than
+  /// this one that run clients of this set (0 when they all run here).
+  virtual double other_processes_cpu_seconds() const { return 0; }
+  /// processes counts the child processes the clients run in (0: this process).
+  virtual std::size_t processes() const { return 0; }
   /// recorder is what the clients saw.
   Recorder& recorder() { return *recorder_; }
+  /// mean_connect_ms is the mean time from TCP connect to a usable connection (with TLS:
+  /// handshake done), over the clients that got there; 0 when not measured.
+  virtual double mean_connect_ms() const { return 0; }
 
  protected:
   std::unique_ptr<Recorder> recorder_;
 };
 
-/// fds_per_client is how many file descriptors one client of `transport` needs in this
-/// process: 3 for mqtt (libmosquitto keeps a socketpair per client besides its socket).
+/// fds_per_client is how many file descriptors one client of `transport` needs in the
+/// process it runs in: 3 for mqtt (libmosquitto keeps a socketpair per client besides its
+/// socket; see make_mqtt_process_clients for more than one process can hold).
 std::size_t fds_per_client(std::string_view transport);
 
 /// make_client_set creates the clients of `transport` for `n` connections to `endpoint`:

@@ -17,7 +17,8 @@ std::string get_request(const Endpoint& endpoint, const std::string& path) {
 // Commands for the HTTP transports go through REST, as a browser client would send them.
 bool rest_command(const Endpoint& endpoint, std::string_view json) {
   const auto result = http_request(endpoint.host, endpoint.port, "POST",
-                                   "/api/rooms/" + endpoint.room + "/commands", json);
+                                   "/api/rooms/" + endpoint.room + "/commands", json,
+                                   std::chrono::seconds(5), endpoint.tls);
   return result.error.empty() && result.status != 0;
 }
 

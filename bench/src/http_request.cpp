@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "http_response.h"
+#include "tls_client.h"
 
 namespace tickcast::bench {
 
@@ -29,7 +30,7 @@ struct Socket {
 
 HttpResult http_request(const std::string& host, int port, std::string_view method,
                         std::string_view path, std::string_view body,
-                        std::chrono::milliseconds timeout) {
+                        std::chrono::milliseconds timeout, bool tls) {
   HttpResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto left_ms = [&] {
@@ -60,6 +61,16 @@ HttpResult http_request(const std::string& host, int port, std::string_view meth
     result.error = std::string("connect: ") + std::strerror(errno);
     return result;
   }
+  SslPtr ssl;
+  if (tls) {
+    ssl.reset(SSL_new(client_tls_context()));
+    SSL_set_fd(ssl.get(), s.fd);
+    ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (SSL_connect(ssl.get()) != 1) {
+      result.error = "TLS handshake failed";
+      return result;
+    }
+  }
   std::string request = std::string(method) + " " + std::string(path) +
                         " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
                         "\r\nConnection: close\r\n";
@@ -70,7 +81,9 @@ HttpResult http_request(const std::string& host, int port, std::string_view meth
   request += "\r\n";
   request += body;
   for (std::size_t sent = 0; sent < request.size();) {
-    const ssize_t n = ::send(s.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n =
+        ssl ? SSL_write(ssl.get(), request.data() + sent, static_cast<int>(request.size() - sent))
+            : ::send(s.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
       result.error = std::string("write: ") + std::strerror(errno);
       return result;
@@ -82,11 +95,12 @@ HttpResult http_request(const std::string& host, int port, std::string_view meth
   std::array<char, 16384> buffer;
   for (;;) {
     pollfd p{s.fd, POLLIN, 0};
-    if (::poll(&p, 1, left_ms()) <= 0) {
+    if (!(ssl && SSL_pending(ssl.get()) > 0) && ::poll(&p, 1, left_ms()) <= 0) {
       result.error = "timed out";
       return result;
     }
-    const ssize_t n = ::read(s.fd, buffer.data(), buffer.size());
+    const ssize_t n = ssl ? SSL_read(ssl.get(), buffer.data(), static_cast<int>(buffer.size()))
+                          : ::read(s.fd, buffer.data(), buffer.size());
     if (n > 0) in.append(buffer.data(), static_cast<std::size_t>(n));
     const auto r = reader.feed(in, result.body);
     result.status = reader.status();

@@ -14,10 +14,11 @@ struct HttpResult {
   std::string error;
 };
 
-/// http_request sends `method path` with `body` to host:port and reads the whole
-/// response, within `timeout`.
+/// http_request sends `method path` with `body` to host:port (over TLS with `tls`, any
+/// certificate accepted) and reads the whole response, within `timeout`.
 HttpResult http_request(const std::string& host, int port, std::string_view method,
                         std::string_view path, std::string_view body = {},
-                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                        bool tls = false);
 
 }  // namespace tickcast::bench

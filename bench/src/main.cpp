@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "mqtt_clients.h"
 #include "report.h"
 #include "runner.h"
 #include "tcp_floor.h"
@@ -22,8 +23,9 @@ using namespace tickcast::bench;
 // ws-lws is the ws transport read by tickcast::wsclient (libwebsockets) instead of the
 // bench's own client loop: the difference is the client library's share.
 // socketio is Socket.IO v4 over WebSocket on the same loop as ws: the protocol's own cost.
-const std::vector<std::string> kTransports{"ws",     "sse",         "longpoll", "mqtt",
-                                           "ws-lws", "sse-httplib", "socketio"};
+// ws-tls and sse-tls are ws and sse over TLS (the same clients, with OpenSSL).
+const std::vector<std::string> kTransports{
+    "ws", "sse", "longpoll", "mqtt", "ws-lws", "sse-httplib", "socketio", "ws-tls", "sse-tls"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;
@@ -73,6 +75,11 @@ int main(int argc, char** argv) {
   // Hidden mode: the tcp floor server, started by the bench itself as a child process.
   if (argc == 5 && std::strcmp(argv[1], "--floor-server") == 0) {
     return run_tcp_floor(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+  }
+  // Hidden mode: a share of the mqtt clients, in a child process of the bench.
+  if (argc > 1 && std::strcmp(argv[1], "--mqtt-child") == 0) {
+    std::signal(SIGPIPE, SIG_IGN);
+    return run_mqtt_child(argc, argv);
   }
 
   CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
@@ -149,6 +156,10 @@ int main(int argc, char** argv) {
                  "an argument appended to each tickcast-server run (repeat it), e.g. "
                  "--server-arg=--stuck-timeout --server-arg=5")
       ->allow_extra_args(false);
+  app.add_option("--mqtt-per-process", options.mqtt_per_process,
+                 "most mqtt clients per process (3 descriptors each); more are spread over "
+                 "child processes of the bench; 0: all in this process")
+      ->capture_default_str();
   app.add_option("--json", json_path, "write every result as JSON");
   app.add_option("--csv", csv_path, "write every result as CSV");
   CLI11_PARSE(app, argc, argv);
@@ -216,12 +227,15 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(machine.fd_hard_limit), options.tick_ms,
                options.duration_s);
   for (std::size_t size : sizes) {
-    const std::uint64_t needed = size * 3 + 64;
+    const std::size_t per_process =
+        options.mqtt_per_process == 0 ? size : std::min(size, options.mqtt_per_process);
+    const std::uint64_t needed = std::max<std::uint64_t>(size, per_process * 3) + 64;
     if (needed > machine.fd_limit) {
       std::fprintf(
           stderr,
           "tickcast-bench: N=%zu may not fit: the limit of %llu descriptors is below %llu (mqtt "
-          "needs 3 per client); as root, raise the hard limit (ulimit -Hn) before running\n",
+          "needs 3 per client in each of its processes, see --mqtt-per-process); as root, raise "
+          "the hard limit (ulimit -Hn) before running\n",
           size, static_cast<unsigned long long>(machine.fd_limit),
           static_cast<unsigned long long>(needed));
     }

@@ -1,6 +1,8 @@
 // MQTT subscribers on libmosquitto, driven from the bench's own epoll loop (no
 // mosquitto_loop_start thread per client): mosquitto_socket() is watched, and
 // loop_read/loop_write/loop_misc are called when it is ready or due.
+#include "mqtt_clients.h"
+
 #include <mosquitto.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -9,7 +11,6 @@
 #include <memory>
 #include <mutex>
 
-#include "client_set.h"
 #include "event_loop.h"
 
 namespace tickcast::bench {
@@ -28,8 +29,9 @@ struct MosquittoDeleter {
 
 class MqttClients final : public ClientSet {
  public:
-  MqttClients(Endpoint endpoint, std::size_t n)
+  MqttClients(Endpoint endpoint, std::size_t n, MqttForward forward)
       : endpoint_(std::move(endpoint)),
+        forward_(std::move(forward)),
         events_topic_("tickcast/rooms/" + endpoint_.room + "/events"),
         commands_topic_("tickcast/rooms/" + endpoint_.room + "/commands") {
     init_library();
@@ -135,22 +137,29 @@ class MqttClients final : public ClientSet {
     });
     mosquitto_subscribe_callback_set(c.m.get(), [](mosquitto*, void* user, int, int, const int*) {
       Client& self = of(user);
-      self.owner->recorder_->mark_ready(self.index);
+      if (self.owner->forward_.ready) {
+        if (!self.ready) self.owner->forward_.ready(self.index);
+      } else {
+        self.owner->recorder_->mark_ready(self.index);
+      }
       if (!self.ready) {
         self.ready = true;
         --self.owner->in_flight_;
         self.owner->launch();
       }
     });
-    mosquitto_message_callback_set(c.m.get(), [](mosquitto*, void* user,
-                                                 const mosquitto_message* msg) {
-      const std::int64_t received_us = now_us();
-      Client& self = of(user);
-      self.owner->recorder_->on_message(self.index,
-                                        std::string_view(static_cast<const char*>(msg->payload),
-                                                         static_cast<std::size_t>(msg->payloadlen)),
-                                        received_us);
-    });
+    mosquitto_message_callback_set(
+        c.m.get(), [](mosquitto*, void* user, const mosquitto_message* msg) {
+          const std::int64_t received_us = now_us();
+          Client& self = of(user);
+          const std::string_view payload(static_cast<const char*>(msg->payload),
+                                         static_cast<std::size_t>(msg->payloadlen));
+          if (self.owner->forward_.message) {
+            self.owner->forward_.message(self.index, payload, received_us);
+          } else {
+            self.owner->recorder_->on_message(self.index, payload, received_us);
+          }
+        });
     mosquitto_disconnect_callback_set(c.m.get(), [](mosquitto*, void* user, int rc) {
       Client& self = of(user);
       self.owner->fail(self, std::string("disconnected: ") + mosquitto_strerror(rc));
@@ -173,6 +182,7 @@ class MqttClients final : public ClientSet {
       std::lock_guard lock(error_mutex_);
       if (first_error_.empty()) first_error_ = "client " + std::to_string(c.index) + ": " + why;
     }
+    if (forward_.failed) forward_.failed(c.index, why);
     if (!c.ready) {
       --in_flight_;
       launch();
@@ -180,6 +190,7 @@ class MqttClients final : public ClientSet {
   }
 
   Endpoint endpoint_;
+  MqttForward forward_;
   std::string events_topic_, commands_topic_;
   EventLoop loop_;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -192,8 +203,9 @@ class MqttClients final : public ClientSet {
 
 }  // namespace
 
-std::unique_ptr<ClientSet> make_mqtt_clients(const Endpoint& endpoint, std::size_t n) {
-  return std::make_unique<MqttClients>(endpoint, n);
+std::unique_ptr<ClientSet> make_mqtt_clients(const Endpoint& endpoint, std::size_t n,
+                                             MqttForward forward) {
+  return std::make_unique<MqttClients>(endpoint, n, std::move(forward));
 }
 
 }  // namespace tickcast::bench

@@ -4,15 +4,19 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "child_process.h"
 #include "client_set.h"
 #include "http_request.h"
+#include "mqtt_clients.h"
 #include "scenario.h"
 
 namespace tickcast::bench {
@@ -66,6 +70,30 @@ bool wait_for(const std::function<bool()>& ready, ChildProcess* child, double ti
   return false;
 }
 
+bool is_tls(const std::string& transport) {
+  return transport.size() > 4 && transport.compare(transport.size() - 4, 4, "-tls") == 0;
+}
+
+// A self-signed certificate for the *-tls rows, made once per process with the openssl CLI.
+std::pair<std::string, std::string> bench_certificate() {
+  static const std::pair<std::string, std::string> files = [] {
+    char dir[] = "/tmp/tickcast-bench-tls-XXXXXX";
+    if (!::mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+    const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=localhost -keyout " +
+        key + " -out " + cert + " >/dev/null 2>&1";
+    static std::string made_dir;  // removed with its two files when the bench exits
+    made_dir = dir;
+    std::atexit([] { std::filesystem::remove_all(made_dir); });
+    if (std::system(command.c_str()) != 0)
+      throw std::runtime_error("openssl could not make a certificate");
+    return std::pair{cert, key};
+  }();
+  return files;
+}
+
 // Starts what the clients of `transport` talk to; fills the endpoint's ports.
 std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std::string& transport,
                                            std::size_t clients, int tick_ms, Endpoint& endpoint,
@@ -104,6 +132,11 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
                                 "24h",
                                 "--data-dir",
                                 server_data_dir(options.data_dir)};
+  if (is_tls(transport)) {
+    const auto [cert, key] = bench_certificate();
+    argv.insert(argv.end(), {"--tls-cert", cert, "--tls-key", key});
+    endpoint.tls = true;
+  }
   argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
   if (transport == "sse-httplib") {
     // The same SSE, on an app's cpp-httplib server: one pool thread per open stream, so the
@@ -129,7 +162,7 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
   if (!wait_for(
           [&] {
             return http_request(options.host, endpoint.port, "GET", "/healthz", {},
-                                std::chrono::seconds(1))
+                                std::chrono::seconds(1), endpoint.tls)
                        .status == 200;
           },
           c, 30, error)) {
@@ -152,7 +185,9 @@ int tick_ms_for(const RunOptions& options, std::size_t clients) {
 }
 
 std::string server_transport(const std::string& transport) {
-  return transport == "ws-lws" ? "ws" : transport;
+  if (transport == "ws-lws" || transport == "ws-tls") return "ws";
+  if (transport == "sse-tls") return "sse";
+  return transport;
 }
 
 RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients) {
@@ -173,10 +208,16 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
       options.progress(transport + " N=" + std::to_string(clients) + ": " + text);
   };
 
-  const std::uint64_t fds_needed = clients * fds_per_client(transport) + 64;
+  // mqtt clients beyond options.mqtt_per_process run in child processes, each with its own
+  // descriptor limit: this process needs only the child's share, plus a socket per child.
+  const std::size_t mqtt_children =
+      transport == "mqtt" ? mqtt_processes(clients, options.mqtt_per_process) : 0;
+  const std::size_t clients_here =
+      mqtt_children > 0 ? (clients + mqtt_children - 1) / mqtt_children : clients;
+  const std::uint64_t fds_needed = clients_here * fds_per_client(transport) + 64 + mqtt_children;
   if (options.fd_limit != 0 && fds_needed > options.fd_limit) {
     result.note =
-        fmt("not held: needs about %llu file descriptors in the bench process (%zu per client), "
+        fmt("not held: needs about %llu file descriptors in a bench process (%zu per client), "
             "RLIMIT_NOFILE is %llu",
             static_cast<unsigned long long>(fds_needed), fds_per_client(transport),
             static_cast<unsigned long long>(options.fd_limit));
@@ -204,7 +245,10 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   const pid_t pid = server ? server->pid() : 0;
   const ProcessSample before = measure_server ? sample_tree(pid) : ProcessSample{};
 
-  auto set = make_client_set(transport, endpoint, clients);
+  auto set = mqtt_children > 0
+                 ? make_mqtt_process_clients(endpoint, clients, mqtt_children, options.self_path)
+                 : make_client_set(transport, endpoint, clients);
+  result.client_processes = set->processes();
   Recorder& recorder = set->recorder();
   const auto connect_start = Clock::now();
   set->start(clients, options.in_flight);
@@ -221,6 +265,12 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   }
   result.connect_s = seconds_since(connect_start);
   result.connected = recorder.ready();
+  result.connect_ms_mean = set->mean_connect_ms();
+  if (measure_server && result.connected > 0) {
+    result.connect_server_cpu_ms_per_client = 1000.0 *
+                                              (sample_tree(pid).cpu_seconds - before.cpu_seconds) /
+                                              static_cast<double>(result.connected);
+  }
   if (result.connected < clients) {
     std::string why = set->first_error();
     if (why.empty()) why = fmt("timed out after %.0f s", result.connect_s);
@@ -273,7 +323,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
 
   // The latency window: the timer runs, every tick goes to every client.
   const ProcessSample cpu_before = measure_server ? sample_tree(pid) : ProcessSample{};
-  const double self_before = self_cpu_seconds();
+  const double self_before = self_cpu_seconds() + set->other_processes_cpu_seconds();
   timed_command(true);
   // churn: clients join and leave the room all through the window.
   std::unique_ptr<Churn> churn;
@@ -305,7 +355,8 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
     const ProcessSample cpu_after = sample_tree(pid);
     result.server_cpu_percent = 100.0 * (cpu_after.cpu_seconds - cpu_before.cpu_seconds) / window;
   }
-  result.client_cpu_percent = 100.0 * (self_cpu_seconds() - self_before) / window;
+  result.client_cpu_percent =
+      100.0 * (self_cpu_seconds() + set->other_processes_cpu_seconds() - self_before) / window;
   const RecorderTotals in_window = recorder.totals();
 
   // Command propagation: stop and start in turn, off the tick grid, ending stopped.

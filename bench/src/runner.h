@@ -44,6 +44,9 @@ struct RunOptions {
   double churn_rate = 100;               ///< churn connects per second in all (0: unpaced)
   std::size_t churn_workers = 4;         ///< threads connecting and leaving
   std::vector<std::string> server_args;  ///< appended to every tickcast-server's arguments
+  /// mqtt_per_process is the most mqtt clients one process runs (3 descriptors each): more
+  /// are spread over child processes of this binary; 0 keeps them all in this process.
+  std::size_t mqtt_per_process = 2500;
 };
 
 /// ScenarioResult is what a scenario's extra clients did, and what the server counted.
@@ -73,10 +76,16 @@ struct RunResult {
   std::uint64_t events = 0, lost = 0, duplicated = 0, out_of_order = 0, resyncs = 0;
   double events_per_s = 0;
   bool server_measured = false;
-  double server_cpu_percent = 0;  ///< of one core, during the latency window
-  double client_cpu_percent = 0;  ///< this process, same window
+  double server_cpu_percent = 0;     ///< of one core, during the latency window
+  double client_cpu_percent = 0;     ///< this process and its client processes, same window
+  std::size_t client_processes = 0;  ///< child processes running the clients (0: this one)
   std::int64_t server_peak_rss_kib = 0;
   double rss_per_conn_kib = 0;
+  /// connect_ms_mean: mean client-side time from TCP connect to a usable connection (TLS
+  /// handshake included for the *-tls rows); 0 when the client set does not measure it.
+  double connect_ms_mean = 0;
+  /// connect_server_cpu_ms_per_client: server CPU while the N clients connected, / N.
+  double connect_server_cpu_ms_per_client = 0;
   double load_before = 0, load_after = 0;  ///< 1-minute load average around the run
   std::string scenario = "normal";
   ScenarioResult extra;
@@ -92,7 +101,9 @@ int tick_ms_for(const RunOptions& options, std::size_t clients);
 /// server_transport names the server transport a bench transport uses ("ws" for ws-lws).
 std::string server_transport(const std::string& transport);
 
-/// run_one runs `transport` (tcp, ws, ws-lws, sse, longpoll or mqtt) with `clients` clients.
+/// run_one runs `transport` (tcp, ws, ws-lws, sse, longpoll, mqtt, or ws-tls / sse-tls:
+/// ws / sse over TLS, the server with a throw-away self-signed certificate) with `clients`
+/// clients.
 /// Never throws for what a size cannot hold: the result says so.
 RunResult run_one(const RunOptions& options, const std::string& transport, std::size_t clients);
 

@@ -32,6 +32,11 @@ StreamClients::~StreamClients() {
   }
 }
 
+double StreamClients::mean_connect_ms() const {
+  const std::size_t n = connect_count_.load();
+  return n ? static_cast<double>(connect_us_total_.load()) / 1000.0 / static_cast<double>(n) : 0;
+}
+
 std::string StreamClients::first_error() const {
   std::lock_guard lock(error_mutex_);
   return first_error_;
@@ -73,12 +78,16 @@ void StreamClients::open(Conn& conn) {
   conn.sse = SseEventReader{};
   conn.upgraded = false;
   conn.http = HttpResponseReader{};
+  conn.ssl.reset();
+  conn.handshaking = false;
+  conn.connect_started_us = now_us();
   loop_.add(conn.fd, EPOLLIN | EPOLLOUT, &conn);
 }
 
 void StreamClients::close_fd(Conn& conn) {
   if (conn.fd < 0) return;
   loop_.remove(conn.fd);
+  conn.ssl.reset();
   ::close(conn.fd);
   conn.fd = -1;
 }
@@ -114,10 +123,20 @@ void StreamClients::queue_write(Conn& conn, std::string_view bytes) {
 
 void StreamClients::flush(Conn& conn) {
   while (!conn.out.empty()) {
-    const ssize_t n = ::send(conn.fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return fail(conn, std::string("write: ") + std::strerror(errno));
+    ssize_t n;
+    if (conn.ssl) {
+      n = SSL_write(conn.ssl.get(), conn.out.data(), static_cast<int>(conn.out.size()));
+      if (n <= 0) {
+        const int e = SSL_get_error(conn.ssl.get(), static_cast<int>(n));
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
+        return fail(conn, "TLS write failed");
+      }
+    } else {
+      n = ::send(conn.fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return fail(conn, std::string("write: ") + std::strerror(errno));
+      }
     }
     conn.out.erase(0, static_cast<std::size_t>(n));
   }
@@ -133,32 +152,75 @@ void StreamClients::on_ready(Conn& conn, std::uint32_t events) {
     ::getsockopt(conn.fd, SOL_SOCKET, SO_ERROR, &error, &len);
     if (error != 0) return fail(conn, std::string("connect: ") + std::strerror(error));
     conn.connecting = false;
-    conn.out = greeting(conn) + conn.out;
-    flush(conn);
-    return;
+    if (endpoint_.tls) {
+      conn.ssl.reset(SSL_new(client_tls_context()));
+      SSL_set_fd(conn.ssl.get(), conn.fd);
+      SSL_set_connect_state(conn.ssl.get());
+      conn.handshaking = true;
+      return handshake(conn);
+    }
+    return connected(conn);
   }
+  if (conn.handshaking) return handshake(conn);
   if (events & EPOLLOUT) {
     flush(conn);
     if (conn.fd < 0) return;
   }
   if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
   std::array<char, 65536> buffer;
-  const ssize_t n = ::read(conn.fd, buffer.data(), buffer.size());
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-  const std::int64_t received_us = now_us();
-  if (n <= 0) {
-    const std::string why =
-        n == 0 ? "closed by the server" : std::string("read: ") + std::strerror(errno);
-    if (conn.ready && reopen_on_close() && n == 0) {
-      close_fd(conn);
-      open(conn);
-      return;
+  // TLS: SSL_read until OpenSSL has nothing buffered (epoll only sees the socket).
+  do {
+    const ssize_t n = read_some(conn, buffer.data(), buffer.size());
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    const std::int64_t received_us = now_us();
+    if (n <= 0) {
+      const std::string why =
+          n == 0 ? "closed by the server" : std::string("read: ") + std::strerror(errno);
+      if (conn.ready && reopen_on_close() && n == 0) {
+        close_fd(conn);
+        open(conn);
+        return;
+      }
+      return fail(conn, why);
     }
-    return fail(conn, why);
+    conn.in.append(buffer.data(), static_cast<std::size_t>(n));
+    std::string error;
+    if (!on_bytes(conn, received_us, error)) return fail(conn, error);
+  } while (conn.fd >= 0 && conn.ssl && SSL_pending(conn.ssl.get()) > 0);
+}
+
+void StreamClients::connected(Conn& conn) {
+  connect_us_total_ += now_us() - conn.connect_started_us;
+  ++connect_count_;
+  conn.out = greeting(conn) + conn.out;
+  flush(conn);
+}
+
+void StreamClients::handshake(Conn& conn) {
+  const int rc = SSL_do_handshake(conn.ssl.get());
+  if (rc == 1) {
+    conn.handshaking = false;
+    return connected(conn);
   }
-  conn.in.append(buffer.data(), static_cast<std::size_t>(n));
-  std::string error;
-  if (!on_bytes(conn, received_us, error)) fail(conn, error);
+  const int e = SSL_get_error(conn.ssl.get(), rc);
+  if (e == SSL_ERROR_WANT_READ) return loop_.modify(conn.fd, EPOLLIN, &conn);
+  if (e == SSL_ERROR_WANT_WRITE) return loop_.modify(conn.fd, EPOLLIN | EPOLLOUT, &conn);
+  fail(conn, "TLS handshake failed");
+}
+
+// read() on the socket, or SSL_read with its errors mapped to errno (EAGAIN: try later).
+ssize_t StreamClients::read_some(Conn& conn, char* buffer, std::size_t size) {
+  if (!conn.ssl) return ::read(conn.fd, buffer, size);
+  const int n = SSL_read(conn.ssl.get(), buffer, static_cast<int>(size));
+  if (n > 0) return n;
+  const int e = SSL_get_error(conn.ssl.get(), n);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;
+  errno = ECONNRESET;
+  return -1;
 }
 
 }  // namespace tickcast::bench

@@ -14,6 +14,7 @@
 #include "event_loop.h"
 #include "http_response.h"
 #include "sse_events.h"
+#include "tls_client.h"
 
 namespace tickcast::bench {
 
@@ -27,6 +28,7 @@ class StreamClients : public ClientSet {
   void start(std::size_t n, std::size_t in_flight) override;
   std::size_t failed() const override { return failed_.load(); }
   std::string first_error() const override;
+  double mean_connect_ms() const override;
 
  protected:
   /// Conn is one client connection and whatever its protocol needs to parse.
@@ -45,6 +47,9 @@ class StreamClients : public ClientSet {
     std::uint64_t since = 0;  ///< longpoll: the `next` to ask after
     bool have_since = false;
     bool upgraded = false;  ///< ws: the HTTP upgrade is done
+    SslPtr ssl;             ///< with TLS
+    bool handshaking = false;
+    std::int64_t connect_started_us = 0;
     void on_ready(std::uint32_t events) override { owner->on_ready(*this, events); }
   };
 
@@ -76,11 +81,16 @@ class StreamClients : public ClientSet {
   void close_fd(Conn& conn);
   void flush(Conn& conn);
   void launch();
+  void connected(Conn& conn);
+  void handshake(Conn& conn);
+  ssize_t read_some(Conn& conn, char* buffer, std::size_t size);
 
   std::size_t next_ = 0, target_ = 0, in_flight_limit_ = 0, in_flight_ = 0;
   std::atomic<std::size_t> failed_{0};
   mutable std::mutex error_mutex_;
   std::string first_error_;
+  std::atomic<std::int64_t> connect_us_total_{0};
+  std::atomic<std::size_t> connect_count_{0};
 };
 
 /// make_tcp_clients, make_sse_clients and make_longpoll_clients create the stream clients.

@@ -19,8 +19,9 @@ class WsClients final : public ClientSet {
         ready_flags_(n) {
     recorder_ = std::make_unique<Recorder>(n);
     client::WsClientPool::set_library_log_mask(0);
-    pool_ = std::make_unique<client::WsClientPool>(
-        client::WsPoolOptions{std::chrono::milliseconds(200)});
+    client::WsPoolOptions pool_options;
+    pool_options.shutdown_grace = std::chrono::milliseconds(200);
+    pool_ = std::make_unique<client::WsClientPool>(pool_options);
   }
 
   ~WsClients() override {

@@ -21,7 +21,8 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   const std::string csv_path = dir + "/bench.csv";
   const std::string command =
       std::string(TICKCAST_BENCH_PATH) +
-      " --transports ws,sse,longpoll,mqtt,ws-lws,socketio --sizes 10 --duration 2 --commands 2"
+      " --transports ws,sse,longpoll,mqtt,ws-lws,socketio,ws-tls,sse-tls --sizes 10"
+      " --duration 2 --commands 2"
       " --tick-ms 50 --json " +
       json_path + " --csv " + csv_path + " > " + dir + "/out.txt 2>&1";
   const int status = std::system(command.c_str());
@@ -48,14 +49,15 @@ TEST(BenchSmoke, TenClientsPerTransport) {
     EXPECT_TRUE(run.at("latency_us").at("p99").is_number()) << transport;
     EXPECT_TRUE(run.at("server").at("peak_rss_kib").is_number()) << transport;
     if (transport == "ws" || transport == "ws-lws" || transport == "sse" ||
-        transport == "longpoll" || transport == "socketio" || transport == "tcp") {
+        transport == "longpoll" || transport == "socketio" || transport == "tcp" ||
+        transport == "ws-tls" || transport == "sse-tls") {
       EXPECT_EQ(run.at("lost"), 0) << transport;
       EXPECT_EQ(run.at("duplicated"), 0) << transport;
       EXPECT_EQ(run.at("out_of_order"), 0) << transport;
     }
   }
-  EXPECT_EQ(seen,
-            (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws", "socketio"}));
+  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws",
+                                         "socketio", "ws-tls", "sse-tls"}));
 
   std::ifstream csv(csv_path);
   std::string header;

@@ -17,13 +17,22 @@ json state_json(const TimerState& state) { return json::parse(encode_state(state
 }  // namespace
 
 RestAnswer RestApi::error(const Error& error, std::string_view request_id) {
-  return RestAnswer{http_status(error.code), encode_error(error, request_id), {}};
+  RestAnswer answer{error.http_status ? error.http_status : http_status(error.code),
+                    encode_error(error, request_id),
+                    {}};
+  if (answer.status == 401) answer.headers.emplace_back("www-authenticate", "Bearer");
+  return answer;
 }
 
-void RestApi::command(const std::string& room, std::string body, std::string peer, RestDone done) {
+void RestApi::command(const std::string& room, std::string body, std::string peer, RestDone done,
+                      std::optional<Error> refused) {
   if (!valid_room_name(room)) {
     done(error(Error{ErrorCode::bad_room, std::string(kBadRoomMessage)},
                decode_command(body).request_id));
+    return;
+  }
+  if (refused) {
+    done(error(*refused, decode_command(body).request_id));
     return;
   }
   if (body.size() > max_command_bytes_) {
@@ -45,9 +54,14 @@ void RestApi::command(const std::string& room, std::string body, std::string pee
       std::move(peer));
 }
 
-void RestApi::snapshot(const std::string& room, std::string peer, RestDone done) {
+void RestApi::snapshot(const std::string& room, std::string peer, RestDone done,
+                       std::optional<Error> refused) {
   if (!valid_room_name(room)) {
     done(error(Error{ErrorCode::bad_room, std::string(kBadRoomMessage)}));
+    return;
+  }
+  if (refused) {
+    done(error(*refused));
     return;
   }
   hub_.snapshot(
@@ -62,10 +76,12 @@ void RestApi::snapshot(const std::string& room, std::string peer, RestDone done)
       std::move(peer));
 }
 
-void RestApi::rooms(RestDone done) {
-  hub_.rooms([done = std::move(done)](const std::vector<RoomSummary>& rooms) {
+void RestApi::rooms(RestDone done, std::function<bool(const std::string&)> shown) {
+  hub_.rooms([done = std::move(done),
+              shown = std::move(shown)](const std::vector<RoomSummary>& rooms) {
     json list = json::array();
     for (const auto& room : rooms) {
+      if (shown && !shown(room.name)) continue;
       list.push_back({{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
     }
     done(ok({{"rooms", list}}));

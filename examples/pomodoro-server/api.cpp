@@ -93,22 +93,49 @@ void respond(const http::Responder& responder, RestAnswer answer) {
 }  // namespace
 
 void add_api_routes(http::Server& server, const ApiContext& context) {
-  // The REST API itself is core's RestApi; this only routes to it.
+  // The REST API itself is core's RestApi; this routes to it and checks room tokens.
   auto rest = std::make_shared<RestApi>(*context.hub);
+  const http::ServerOptions* options = &server.options();
+  // The token's refusal of a request, as the app's error (401 or 403, code unauthorized).
+  auto refusal = [options](const http::Request& request,
+                           auth::Permission permission) -> std::optional<Error> {
+    auto access = http::authorize(*options, request, request.params.at("room"), permission);
+    if (access) return std::nullopt;
+    return Error{ErrorCode::unauthorized, access.refusal->reason, access.refusal->http_status};
+  };
   server.route("POST", "/api/rooms/{room}/commands",
-               [rest](const http::Request& request, http::Responder responder) {
+               [rest, refusal](const http::Request& request, http::Responder responder) {
                  rest->command(
                      request.params.at("room"), request.body, request.peer,
-                     [responder](RestAnswer answer) { respond(responder, std::move(answer)); });
+                     [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
+                     refusal(request, auth::Permission::command));
+               });
+  server.route("GET", "/api/rooms/{room}",
+               [rest, refusal](const http::Request& request, http::Responder responder) {
+                 rest->snapshot(
+                     request.params.at("room"), request.peer,
+                     [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
+                     refusal(request, auth::Permission::subscribe));
                });
   server.route(
-      "GET", "/api/rooms/{room}", [rest](const http::Request& request, http::Responder responder) {
-        rest->snapshot(request.params.at("room"), request.peer,
-                       [responder](RestAnswer answer) { respond(responder, std::move(answer)); });
+      "GET", "/api/rooms",
+      [rest, options](const http::Request& request, http::Responder responder) {
+        // With tokens required, the list shows only the rooms the token may subscribe to.
+        std::function<bool(const std::string&)> shown;
+        if (options->auth) {
+          auto result = options->auth->verify(http::token_of(request), auth::Clock::now());
+          if (auto* refused = std::get_if<auth::Refusal>(&result)) {
+            respond(responder, RestApi::error(Error{ErrorCode::unauthorized, refused->message,
+                                                    refused->status}));
+            return;
+          }
+          shown = [grant = std::get<auth::Grant>(std::move(result))](const std::string& room) {
+            return grant.allows(room, auth::Permission::subscribe);
+          };
+        }
+        rest->rooms([responder](RestAnswer answer) { respond(responder, std::move(answer)); },
+                    std::move(shown));
       });
-  server.route("GET", "/api/rooms", [rest](const http::Request&, http::Responder responder) {
-    rest->rooms([responder](RestAnswer answer) { respond(responder, std::move(answer)); });
-  });
 
   server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
     json transports = json::array();
@@ -121,19 +148,24 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                                           {"version", context.version}}));
   });
 
-  server.route("GET", "/healthz", [context](const http::Request&, http::Responder responder) {
-    bool ready = true;
-    json transports = json::object();
-    for (Transport* t : context.transports) {
-      const TransportStats s = t->stats();
-      ready = ready && s.accepting;
-      json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
-      if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
-      transports[std::string(t->name())] = entry;
-    }
-    responder.respond(json_response(
-        ready ? 200 : 503, {{"status", ready ? "ok" : "starting"}, {"transports", transports}}));
-  });
+  server.route(
+      "GET", "/healthz", [context, options](const http::Request&, http::Responder responder) {
+        bool ready = true;
+        json transports = json::object();
+        for (Transport* t : context.transports) {
+          const TransportStats s = t->stats();
+          ready = ready && s.accepting;
+          json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
+          if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
+          transports[std::string(t->name())] = entry;
+        }
+        // "auth": "off" (anyone may join and command), or the token algorithm required.
+        responder.respond(json_response(
+            ready ? 200 : 503, {{"status", ready ? "ok" : "starting"},
+                                {"transports", transports},
+                                {"tls", options->tls()},
+                                {"auth", options->auth ? options->auth->algorithm() : "off"}}));
+      });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
     http::Response response;

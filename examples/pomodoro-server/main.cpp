@@ -1,5 +1,8 @@
 // tickcast-server: the shared, server-authoritative Pomodoro timer on the chosen transports.
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -106,6 +109,22 @@ CLI::Validator idle_validator() {
       "DURATION");
 }
 
+// raise_fd_limit lifts the soft RLIMIT_NOFILE to the hard one when `needed` descriptors
+// (every client of every transport, plus spare) do not fit: a default soft limit of 1,024
+// would stop the server far below --max-clients. The embedded broker raises its own.
+void raise_fd_limit(rlim_t needed) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= needed) return;
+  files.rlim_cur = files.rlim_max == RLIM_INFINITY ? needed : std::min(needed, files.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur < needed) {
+    std::fprintf(stderr,
+                 "tickcast-server: warning: file descriptor limit %llu is below the %llu that "
+                 "--max-clients needs\n",
+                 static_cast<unsigned long long>(files.rlim_cur),
+                 static_cast<unsigned long long>(needed));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +135,7 @@ int main(int argc, char** argv) {
   std::string mqtt_broker;
   int mqtt_port = 1883;
   int mqtt_ws_port = 0;
+  int mqtt_tls_port = 8883;
   std::string mqtt_username, mqtt_password, mqtt_cafile, mqtt_certfile, mqtt_keyfile;
   bool mqtt_insecure = false;
   long long tick_ms = 1000;
@@ -128,6 +148,8 @@ int main(int argc, char** argv) {
   std::string data_dir = "tickcast-data";
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
+  std::string tls_cert, tls_key;
+  std::string auth_secret, auth_public_key;
   std::string room_idle = "10m";
   double room_create_rate = 30, room_create_burst = 60;
   std::size_t max_rooms = 10000;
@@ -151,6 +173,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--mqtt-ws-port", mqtt_ws_port,
                  "MQTT-over-WebSocket port of the embedded broker, for browsers (0: none)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--mqtt-tls-port", mqtt_tls_port,
+                 "with --tls-cert: MQTT-over-TLS port of the embedded broker, same certificate "
+                 "(0: none)")
+      ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   app.add_option("--mqtt-username", mqtt_username, "user name for --mqtt-broker");
   app.add_option("--mqtt-password", mqtt_password, "password for --mqtt-broker");
@@ -255,10 +282,24 @@ int main(int argc, char** argv) {
         return valid_room_name(room) ? std::string() : std::string(kBadRoomMessage);
       });
 
+  app.add_option("--tls-cert", tls_cert,
+                 "PEM certificate (then intermediates): serve https/wss (and HTTP/2) on --port; "
+                 "SIGHUP reloads it");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  auto* secret_option = app.add_option(
+      "--auth-secret", auth_secret,
+      "require room tokens signed HS256 with this file's bytes (less a trailing newline)");
+  app.add_option("--auth-public-key", auth_public_key,
+                 "require room tokens signed RS256/ES256, checked with this PEM public key")
+      ->excludes(secret_option);
+
   std::vector<std::string> transports;
   try {
     app.parse(argc, argv);
     transports = parse_transports(transport_list);
+    if (tls_cert.empty() != tls_key.empty()) {
+      throw CLI::ValidationError("--tls-cert/--tls-key", "give both, or neither");
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
@@ -272,8 +313,10 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit(static_cast<rlim_t>(max_clients) * transports.size() + 256);
 
   HubOptions hub_options;
   hub_options.timer.work = *server::parse_duration(work);
@@ -312,6 +355,26 @@ int main(int argc, char** argv) {
   http_options.allowed_origins = allowed_origins;
   http_options.websocket_ping_after = std::chrono::seconds(ws_ping_s);
   http_options.websocket_hangup_after = std::chrono::seconds(std::max(ws_hangup_s, ws_ping_s + 1));
+  http_options.tls_cert_file = tls_cert;
+  http_options.tls_key_file = tls_key;
+  try {
+    if (!auth_secret.empty()) {
+      http_options.auth =
+          std::make_shared<const auth::Verifier>(auth::Verifier::from_secret_file(auth_secret));
+      if (http_options.auth->key_bytes() < 32) {
+        std::fprintf(stderr,
+                     "tickcast-server: warning: --auth-secret is %zu bytes; use 32 or more "
+                     "random bytes (head -c 32 /dev/urandom | base64)\n",
+                     http_options.auth->key_bytes());
+      }
+    } else if (!auth_public_key.empty()) {
+      http_options.auth = std::make_shared<const auth::Verifier>(
+          auth::Verifier::from_public_key_file(auth_public_key));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tickcast-server: %s\n", e.what());
+    return 1;
+  }
   http_options.event_lib = event_lib;
   http_options.header_timeout = std::chrono::seconds(header_timeout_s);
   http_options.keepalive_timeout = std::chrono::seconds(idle_timeout_s);
@@ -331,7 +394,8 @@ int main(int argc, char** argv) {
   try {
     http_server.start();
     const std::string base = http_server.base_url();
-    listening.push_back("http      " + base + "/  (web page, REST API, /healthz, /metrics)");
+    listening.push_back((http_options.tls() ? "https     " : "http      ") + base +
+                        "/  (web page, REST API, /healthz, /metrics)");
     listening.push_back("store     " +
                         (data_dir == "none" ? std::string("none (rooms in memory only)")
                                             : data_dir + "/tickcast.db") +
@@ -400,6 +464,16 @@ int main(int argc, char** argv) {
         options.tls_keyfile = mqtt_keyfile;
         options.tls_insecure = mqtt_insecure;
         options.max_clients = max_clients;
+        if (http_options.tls() && mqtt_broker.empty() && mqtt_tls_port != 0) {
+          options.tls_listener_port = mqtt_tls_port;
+          options.tls_listener_cert = tls_cert;
+          options.tls_listener_key = tls_key;
+        }
+        if (http_options.auth && mqtt_broker.empty()) {
+          // The embedded broker checks the same tokens (the MQTT password is the token).
+          options.broker_auth_algorithm = http_options.auth->algorithm();
+          options.broker_auth_key = http_options.auth->key();
+        }
         owned.push_back(std::make_unique<mqtt::MqttTransport>(options));
       }
 #endif
@@ -416,6 +490,10 @@ int main(int argc, char** argv) {
       if (auto* m = dynamic_cast<mqtt::MqttTransport*>(t.get())) {
         listening.push_back("mqtt      " + m->broker_url() +
                             "  (topics tickcast/rooms/{room}/...)");
+        if (http_options.tls() && mqtt_broker.empty() && mqtt_tls_port != 0) {
+          listening.push_back("mqtts     mqtts://" + host + ":" + std::to_string(mqtt_tls_port) +
+                              "  (same certificate as https)");
+        }
         if (!m->websocket_url().empty()) {
           listening.push_back("mqtt-ws   " + m->websocket_url());
         }
@@ -436,11 +514,28 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  listening.push_back(http_options.auth ? "auth      room tokens required (" +
+                                              http_options.auth->algorithm() + ")"
+                                        : "auth      off: anyone may join and command");
   for (const auto& line : listening) std::printf("tickcast-server: %s\n", line.c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  // SIGHUP reloads the TLS certificate and key (open connections keep theirs); SIGINT and
+  // SIGTERM end the server.
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    if (!http_options.tls()) {
+      std::fprintf(stderr, "tickcast-server: SIGHUP: nothing to reload (no --tls-cert)\n");
+      continue;
+    }
+    try {
+      const std::string served = http_server.reload_tls();
+      std::fprintf(stderr, "tickcast-server: SIGHUP: TLS certificate reloaded: %s\n",
+                   served.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tickcast-server: SIGHUP: kept the old certificate: %s\n", e.what());
+    }
+  }
   std::fprintf(stderr, "tickcast-server: %s, shutting down\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& t : owned) t->stop();

@@ -3,6 +3,7 @@
 // deadline (never a fixed sleep).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
@@ -110,8 +111,7 @@ export async function startServer(flags = [], { port: fixedPort } = {}) {
           if (server.exited) {
             throw Object.assign(new Error(`tickcast-server exited (${server.exited}) before it was healthy`), { fatal: true });
           }
-          const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) });
-          return res.status === 200;
+          return (await httpStatus(`${server.url}/healthz`)) === 200;
         },
         { timeoutMs: 15_000, intervalMs: 50, what: `${server.url}/healthz` },
       );
@@ -124,6 +124,30 @@ export async function startServer(flags = [], { port: fixedPort } = {}) {
     }
   }
   throw lastError;
+}
+
+/**
+ * httpStatus GETs `url` and resolves with its status (0 when it cannot connect). https is
+ * accepted with any certificate: the tests' servers use throw-away self-signed ones.
+ */
+export async function httpStatus(url, headers = {}) {
+  if (!url.startsWith('https:')) {
+    try {
+      const res = await fetch(url, { headers, signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      return res.status;
+    } catch {
+      return 0;
+    }
+  }
+  return new Promise((resolve) => {
+    const req = https.get(url, { headers, rejectUnauthorized: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
 }
 
 function spawnServer(bin, port, flags) {
@@ -141,7 +165,7 @@ function spawnServer(bin, port, flags) {
   child.stderr.on('data', keep);
   const server = {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${flags.includes('--tls-cert') ? 'https' : 'http'}://127.0.0.1:${port}`,
     exited: null,
     output: () => `$ ${bin} ${args.join(' ')}\n${out}`,
     async stop() {
@@ -172,7 +196,7 @@ export function uniqueRoom(prefix = 'e2e') {
 }
 
 /** openPage opens the web page for a room and transport and waits until it is connected. */
-export async function openPage(context, server, { room, transport, timeoutMs = 15_000 }) {
+export async function openPage(context, server, { room, transport, token, connected = true, timeoutMs = 15_000 }) {
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
@@ -183,8 +207,9 @@ export async function openPage(context, server, { room, transport, timeoutMs = 1
   await page.addInitScript(recordStatusChanges);
   const q = new URLSearchParams({ room });
   if (transport) q.set('transport', transport);
+  if (token) q.set('token', token);
   await page.goto(`${server.url}/?${q}`);
-  await waitConnected(page, timeoutMs);
+  if (connected) await waitConnected(page, timeoutMs);
   return page;
 }
 

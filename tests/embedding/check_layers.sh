@@ -7,7 +7,7 @@
 #   check_layers.sh SOURCE_DIR
 set -euo pipefail
 src=$1
-allowed='^transports/socketio/src/(events\.(h|cpp)|sockets\.cpp):'
+allowed='^transports/socketio/src/(events\.(h|cpp)|sockets\.cpp|impl\.h):'
 offending=$(cd "$src" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]tickcast/core/' transports |
   grep -vE "$allowed" || true)
 if [[ -n $offending ]]; then

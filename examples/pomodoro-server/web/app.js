@@ -43,6 +43,11 @@
   const params = new URLSearchParams(location.search);
   let requested = TRANSPORTS.includes(params.get('transport')) ? params.get('transport') : DEFAULT_TRANSPORT;
   let room = ROOM_RE.test(params.get('room') || '') ? params.get('room') : DEFAULT_ROOM;
+  // A room token (?token=), for servers that require one: sent as ?token= where the
+  // browser cannot set headers (WebSocket, EventSource) and as a Bearer header elsewhere.
+  const token = params.get('token') || '';
+  const withToken = (url) => (token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url);
+  const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
 
   let enabled = TRANSPORTS.slice(); // from /api/config; all of them until it answers
   let candidates = []; // transports to try, in order, requested first
@@ -168,7 +173,7 @@
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
     try {
-      ws = new WebSocket(`${scheme}//${location.host}/rooms/${roomPath(r)}`);
+      ws = new WebSocket(withToken(`${scheme}//${location.host}/rooms/${roomPath(r)}`));
     } catch (e) {
       setTimeout(() => h.fail({ opened: false, message: String(e.message || e) }), 0);
       return { close() {} };
@@ -186,7 +191,7 @@
     ws.onclose = (e) => {
       if (closed) return;
       closed = true;
-      const normal = e.code === 1000 || e.code === 1001 || e.code === 1005 || e.code === 1006;
+      const normal = e.code === 1000 || e.code === 1001 || e.code === 1005 || e.code === 1006 || e.code === 4401;
       const message = !normal ? `Connection closed by the server: ${e.reason || 'no reason given'} (${e.code})` : '';
       h.fail({ opened, message, code: normal ? '' : `ws_${e.code}` });
     };
@@ -205,7 +210,11 @@
   }
 
   function openSse(r, h) {
-    const es = new EventSource(`/sse/rooms/${roomPath(r)}`);
+    // Our own reconnects resume from the last event seen: ?last_event_id= works where the
+    // Last-Event-ID header is not seen (HTTP/2 on lws 4.1); the browser's own retry also
+    // sends the header, which the server prefers. Repeats are dropped by seq.
+    const resume = lastSeq >= 0 ? `?last_event_id=${lastSeq}` : '';
+    const es = new EventSource(withToken(`/sse/rooms/${roomPath(r)}${resume}`));
     let opened = false;
     let droppedOnce = false;
     let closed = false;
@@ -250,7 +259,7 @@
         let res;
         let body = null;
         try {
-          res = await fetch(url, { signal: request.signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+          res = await fetch(url, { signal: request.signal, cache: 'no-store', headers: { Accept: 'application/json', ...authHeaders() } });
           body = await res.json().catch(() => null);
         } catch {
           if (!stopped) h.fail({ opened, message: '' });
@@ -409,9 +418,34 @@
     }
   }
 
+  // When the server requires tokens, a refused join looks like any failed connection to
+  // WebSocket and EventSource (no status): ask REST, which says 401/403 plainly.
+  async function accessRefusal() {
+    try {
+      const res = await fetch(`/api/rooms/${roomPath(room)}`, { cache: 'no-store', headers: authHeaders() });
+      if (res.status !== 401 && res.status !== 403) return null;
+      const body = await res.json().catch(() => null);
+      return (body && body.error) || `HTTP ${res.status}`;
+    } catch {
+      return null;
+    }
+  }
+
+  function showDenied(reason) {
+    clearRetry();
+    setStatus('denied', `not allowed: ${reason}`);
+    showError(`Not allowed in room "${room}": ${reason}. ${token ? 'Ask for a new token' : 'This server needs a room token (?token=... in the address)'}.`, 'unauthorized');
+  }
+
   async function onFail(info) {
     if (info.message) showError(info.message, info.code);
     const gen = generation;
+    const refusal = await accessRefusal();
+    if (gen !== generation) return;
+    if (refusal) {
+      showDenied(refusal);
+      return;
+    }
     if (!info.opened) {
       // Did the transport fail, or is the whole server away? Only the first counts
       // towards falling back; a server that is down is simply waited for.
@@ -534,7 +568,7 @@
     try {
       const res = await fetch(`/api/rooms/${roomPath(room)}/commands`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { 'Content-Type': 'application/json', ...authHeaders() },
         body: JSON.stringify(cmd),
       });
       if (!res.ok) {

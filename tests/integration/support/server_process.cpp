@@ -69,6 +69,7 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::millise
     ::_exit(127);
   }
   ::close(log_fd);
+  tls_ = std::find(args.begin(), args.end(), "--tls-cert") != args.end();
 
   httplib::Client client("127.0.0.1", port_);
   client.set_connection_timeout(std::chrono::milliseconds(200));
@@ -80,7 +81,15 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::millise
       pid_ = -1;
       throw std::runtime_error("tickcast-server exited at start:\n" + output());
     }
-    if (auto res = client.Get("/healthz"); res && res->status == 200) return;
+    if (tls_) {
+      // This httplib is built without TLS: curl asks instead (-k: any certificate).
+      if (run_command("curl -sk -o /dev/null -w '%{http_code}' --max-time 2 " + base_url() +
+                      "/healthz") == "200") {
+        return;
+      }
+    } else if (auto res = client.Get("/healthz"); res && res->status == 200) {
+      return;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a sync
   }
   terminate(std::chrono::seconds(2));

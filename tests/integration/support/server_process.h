@@ -21,9 +21,10 @@ int free_port();
 class ServerProcess {
  public:
   /// ServerProcess starts the server with `args` (besides --host/--port, which it sets)
-  /// and waits until /healthz answers 200; throws std::runtime_error with the server's
-  /// output if it does not within `timeout`. Without `--data-dir` in `args` the server gets
-  /// a fresh temporary data folder of its own, removed with the ServerProcess.
+  /// and waits until /healthz answers 200 (over https, with curl, when `args` has
+  /// --tls-cert); throws std::runtime_error with the server's output if it does not
+  /// within `timeout`. Without `--data-dir` in `args` the server gets a fresh temporary
+  /// data folder of its own, removed with the ServerProcess.
   explicit ServerProcess(std::vector<std::string> args,
                          std::chrono::milliseconds timeout = std::chrono::seconds(15));
   ~ServerProcess();
@@ -32,10 +33,15 @@ class ServerProcess {
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string ws_url(const std::string& room) const {
-    return "ws://127.0.0.1:" + std::to_string(port_) + "/rooms/" + room;
+  std::string base_url() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
   }
+  std::string ws_url(const std::string& room) const {
+    return (tls_ ? "wss://127.0.0.1:" : "ws://127.0.0.1:") + std::to_string(port_) + "/rooms/" +
+           room;
+  }
+  /// tls tells whether the server was started with --tls-cert.
+  bool tls() const { return tls_; }
   /// output returns what the server printed so far (stdout and stderr).
   std::string output() const;
   /// terminate sends SIGTERM and waits up to `timeout`; returns the exit status
@@ -46,6 +52,7 @@ class ServerProcess {
 
  private:
   int port_ = 0;
+  bool tls_ = false;
   pid_t pid_ = -1;
   std::string log_path_;
   std::unique_ptr<TempDir> data_dir_;

@@ -17,6 +17,8 @@
 #include "request.h"
 #include "request_fields.h"
 #include "routing.h"
+#include "tickcast/http/internal/response_writer.h"
+#include "tls_credentials.h"
 
 namespace tickcast::http::internal {
 
@@ -33,6 +35,7 @@ struct Loop::Exchange {
   bool awaiting_response = false;
   bool close_after_response = false;
   std::optional<Response> response;
+  std::optional<ResponseWriter> writer;  // the response being written (h2: in frames)
   Session* session = nullptr;
   std::uint64_t timer_id = 0;  // of the pending set_timer(), 0 for none
   bool idle = false;           // keep-alive between two requests
@@ -46,6 +49,11 @@ int protocol_callback(lws* wsi, lws_callback_reasons reason, void* user, void* i
   lws_context* context = lws_get_context(wsi);
   auto* loop = context ? static_cast<Loop*>(lws_context_user(context)) : nullptr;
   if (!loop) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  // Called once at listener creation with the TLS context, which SIGHUP reloads update.
+  if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+    loop->set_tls_context(user);
+    return 0;
+  }
   return loop->callback(wsi, reason, in, len);
 }
 
@@ -71,6 +79,9 @@ void check_bindable(const std::string& host, int port) {
 
 // Connections whose first line is not HTTP land here (lws falls back to a raw socket):
 // they get a 400 with the JSON error body every HTTP error carries, then are closed.
+// With TLS, so does every connection that does not start with a TLS handshake (lws
+// ALLOW_NON_SSL_ON_SSL_PORT + FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG): plain HTTP, or
+// ws://, on the TLS port is answered with a 400 that says what to use instead.
 int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
                             std::size_t len) {
   (void)user, (void)in, (void)len;
@@ -80,8 +91,10 @@ int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, v
       lws_callback_on_writable(wsi);
       return 0;
     case LWS_CALLBACK_RAW_WRITEABLE: {
-      const Response error =
-          loop_of(wsi).failure(FailureCode::bad_request, "malformed HTTP request");
+      const bool tls_port = loop_of(wsi).options().tls();
+      const Response error = loop_of(wsi).failure(
+          FailureCode::bad_request, tls_port ? "this port speaks TLS only: use https:// or wss://"
+                                             : "malformed HTTP request");
       std::string text =
           "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
           "content-length: " +
@@ -177,11 +190,20 @@ void Loop::start() {
   info.retry_and_idle_policy = &retry_;
   info.server_string = "tickcast";
   info.count_threads = 1;
+  if (options_.tls()) {
+    // Checked here first, so that a bad file is a clear error, not an lws log line.
+    TlsCredentials::load(options_.tls_cert_file, options_.tls_key_file);
+    info.options |=
+        LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT;
+    info.ssl_cert_filepath = options_.tls_cert_file.c_str();
+    info.ssl_private_key_filepath = options_.tls_key_file.c_str();
+    info.alpn = "h2,http/1.1";
+  }
   context_ = lws_create_context(&info);
   if (!context_) {
     event_loop_.reset();
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
-                             std::to_string(options_.port));
+                             std::to_string(options_.port) + (options_.tls() ? " with TLS" : ""));
   }
   if (!sweeps_.empty()) schedule_sweep();
   lws_vhost* vhost = lws_get_vhost_by_name(context_, "default");
@@ -221,6 +243,15 @@ void Loop::stop() {
   std::lock_guard lock(mutex_);
   running_ = false;
   posted_.clear();
+}
+
+std::string Loop::reload_tls() {
+  if (!options_.tls()) throw std::runtime_error("TLS is off (no --tls-cert/--tls-key)");
+  const TlsCredentials fresh = TlsCredentials::load(options_.tls_cert_file, options_.tls_key_file);
+  bool installed = false;
+  run_sync([&] { installed = fresh.install(static_cast<SSL_CTX*>(ssl_ctx_)); });
+  if (!installed) throw std::runtime_error("the listener's TLS context could not take the files");
+  return fresh.describe();
 }
 
 void Loop::post(std::function<void()> task) {
@@ -308,29 +339,9 @@ void Loop::add_cors_headers(const Request& request, Response& response) const {
 }
 
 bool Loop::write_response(lws* wsi, const Response& response) {
-  std::size_t header_bytes = 512 + response.content_type.size();
-  for (const auto& [name, value] : response.headers) header_bytes += name.size() + value.size() + 4;
-  std::vector<unsigned char> buffer(LWS_PRE + header_bytes + response.body.size());
-  unsigned char* start = buffer.data() + LWS_PRE;
-  unsigned char* p = start;
-  unsigned char* end = buffer.data() + buffer.size();
-  if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(response.status),
-                                  response.content_type.c_str(), response.body.size(), &p, end)) {
-    return false;
-  }
-  for (const auto& [name, value] : response.headers) {
-    const std::string key = name + ":";
-    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(key.c_str()),
-                                    reinterpret_cast<const unsigned char*>(value.data()),
-                                    static_cast<int>(value.size()), &p, end)) {
-      return false;
-    }
-  }
-  if (lws_finalize_http_header(wsi, &p, end)) return false;
-  std::memcpy(p, response.body.data(), response.body.size());
-  p += response.body.size();
-  const auto size = static_cast<std::size_t>(p - start);
-  return lws_write(wsi, start, size, LWS_WRITE_HTTP_FINAL) == static_cast<int>(size);
+  // One step: all of it on HTTP/1.1 (its one user is the refusal of a WebSocket upgrade).
+  // On HTTP/2 a response ends in a later writable callback: use a ResponseWriter there.
+  return ResponseWriter(response).write(wsi) == ResponseWriter::Step::done;
 }
 
 void Loop::respond(std::uint64_t id, Response response) {
@@ -488,10 +499,21 @@ int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
 
 int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
   if (exchange.session) return after_session(wsi, exchange, exchange.session->on_writable(wsi));
-  if (!exchange.response) return 0;
-  const Response response = std::move(*exchange.response);
-  exchange.response.reset();
-  if (!write_response(wsi, response) || exchange.close_after_response) return -1;
+  if (!exchange.writer) {
+    if (!exchange.response) return 0;
+    exchange.writer.emplace(std::move(*exchange.response));
+    exchange.response.reset();
+  }
+  switch (exchange.writer->write(wsi)) {
+    case ResponseWriter::Step::failed:
+      return -1;
+    case ResponseWriter::Step::more:
+      return 0;
+    case ResponseWriter::Step::done:
+      break;
+  }
+  exchange.writer.reset();
+  if (exchange.close_after_response) return -1;
   by_id_.erase(exchange.id);
   return complete_transaction(wsi, exchange);
 }
@@ -571,6 +593,7 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   by_id_[exchange.id] = &exchange;
   exchange.request = Request{};
   exchange.response.reset();
+  exchange.writer.reset();
   exchange.awaiting_response = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;

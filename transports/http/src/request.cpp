@@ -1,6 +1,7 @@
 // Reads what routes need of a request out of libwebsockets' parsed headers.
 #include "request.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "request_fields.h"
@@ -66,11 +67,17 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
   request.path.assign(uri, static_cast<std::size_t>(uri_length));
   if (request.path.empty() || request.path.front() != '/') return false;
 
-  char fragment[512];
+  // Sized per argument: a ?token= (an RS256 token is ~600 bytes) must not be cut or lost.
+  std::string fragment;
   for (int i = 0;; ++i) {
-    const int n = lws_hdr_copy_fragment(wsi, fragment, sizeof fragment, WSI_TOKEN_HTTP_URI_ARGS, i);
+    // 0 both for an empty argument and for none: lws_hdr_copy_fragment tells them apart.
+    const int length = std::max(0, lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i));
+    fragment.resize(static_cast<std::size_t>(length) + 1);
+    const int n =
+        lws_hdr_copy_fragment(wsi, fragment.data(), length + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0) break;
-    request.query.emplace(split_query_arg(std::string_view(fragment, static_cast<std::size_t>(n))));
+    request.query.emplace(
+        split_query_arg(std::string_view(fragment.data(), static_cast<std::size_t>(n))));
   }
 
   struct Named {
@@ -81,9 +88,16 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
        {Named{"host", WSI_TOKEN_HOST}, Named{"origin", WSI_TOKEN_ORIGIN},
         Named{"content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH},
         Named{"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE}, Named{"accept", WSI_TOKEN_HTTP_ACCEPT},
+        Named{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+        Named{"cookie", WSI_TOKEN_HTTP_COOKIE},
         Named{"transfer-encoding", WSI_TOKEN_HTTP_TRANSFER_ENCODING}}) {
     std::string value = copy_header(wsi, h.token);
     if (!value.empty()) request.headers.emplace(h.name, std::move(value));
+  }
+  // HTTP/2 has no Host header: the authority is the :authority pseudo-header.
+  if (!request.headers.count("host")) {
+    std::string authority = copy_header(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY);
+    if (!authority.empty()) request.headers.emplace("host", std::move(authority));
   }
   if (std::string id = copy_custom_header(wsi, "last-event-id:"); !id.empty()) {
     request.headers.emplace("last-event-id", std::move(id));

@@ -9,9 +9,10 @@ namespace tickcast::http {
 Response failure_response(const Failure& failure, const FailureEncoder& encoder,
                           std::string_view request) {
   Response response;
-  response.status = http_status(failure.code);
+  response.status = failure.http_status ? failure.http_status : http_status(failure.code);
   response.body = encode_with(encoder, failure, request);
   if (failure.code == FailureCode::overloaded) response.headers.emplace_back("retry-after", "5");
+  if (response.status == 401) response.headers.emplace_back("www-authenticate", "Bearer");
   return response;
 }
 
@@ -38,8 +39,16 @@ void Server::stop() { loop_->stop(); }
 
 int Server::port() const { return loop_->port(); }
 
+std::string Server::reload_tls() { return loop_->reload_tls(); }
+
 std::string Server::base_url() const {
-  return "http://" + options_.host + ":" + std::to_string(loop_->port());
+  return (options_.tls() ? "https://" : "http://") + options_.host + ":" +
+         std::to_string(loop_->port());
+}
+
+std::string Server::websocket_base_url() const {
+  return (options_.tls() ? "wss://" : "ws://") + options_.host + ":" +
+         std::to_string(loop_->port());
 }
 
 }  // namespace tickcast::http

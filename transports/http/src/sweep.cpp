@@ -1,5 +1,5 @@
-// The loop's once-a-second sweep: one lws timer for the whole port, whatever the number of
-// connections or rooms (long-poll rings that nobody polls any more are dropped here).
+// The loop's once-a-second sweep: one lws timer for the whole port, whatever the number
+// of connections (token expiry is checked here, not with a timer per connection).
 #include <algorithm>
 
 #include "tickcast/http/internal/loop.h"
@@ -10,7 +10,7 @@ namespace {
 constexpr lws_usec_t kSweepPeriod = LWS_US_PER_SEC;
 }
 
-void Loop::add_sweep(const void* owner, std::function<void(SweepClock::time_point)> task) {
+void Loop::add_sweep(const void* owner, std::function<void(auth::Clock::time_point)> task) {
   const bool first = sweeps_.empty();
   sweeps_.emplace_back(owner, std::move(task));
   if (first && context_) schedule_sweep();
@@ -27,7 +27,7 @@ void Loop::schedule_sweep() {
 void Loop::on_sweep(lws_sorted_usec_list_t* sul) {
   Loop* loop = reinterpret_cast<SweepTimer*>(sul)->loop;
   if (loop->sweeps_.empty()) return;  // re-armed by the next add_sweep
-  const auto now = SweepClock::now();
+  const auto now = auth::Clock::now();
   // A task may remove sweeps (a transport stopping): walk a copy.
   auto tasks = loop->sweeps_;
   for (auto& [owner, task] : tasks) task(now);

@@ -11,6 +11,7 @@
 #include "poll_query.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/loop_transport.h"
+#include "tickcast/http/internal/response_writer.h"
 #include "tickcast/transport/history.h"
 #include "tickcast/transport/room_key.h"
 
@@ -43,6 +44,7 @@ struct PollSession final : http::internal::LoopSession {
   bool timed_out = false;  // the timeout passed before the room answered
   std::chrono::steady_clock::time_point deadline;
   http::Response answer;
+  std::optional<http::internal::ResponseWriter> writer;  // the answer being written
 
   After on_writable(lws* wsi) override;
   After on_timer(lws* wsi) override;
@@ -147,8 +149,19 @@ class RingMember final : public Client {
 
 After PollSession::on_writable(lws* wsi) {
   if (!answering) return After::keep;
-  answer.headers.insert(answer.headers.end(), cors.begin(), cors.end());
-  if (!Loop::write_response(wsi, answer)) return After::close;
+  if (!writer) {
+    answer.headers.insert(answer.headers.end(), cors.begin(), cors.end());
+    writer.emplace(std::move(answer));
+  }
+  // A batch of events can be long: on HTTP/2 it goes out in frames, one per callback.
+  switch (writer->write(wsi)) {
+    case http::internal::ResponseWriter::Step::failed:
+      return After::close;
+    case http::internal::ResponseWriter::Step::more:
+      return After::keep;
+    case http::internal::ResponseWriter::Step::done:
+      break;
+  }
   return After::complete;
 }
 
@@ -157,6 +170,9 @@ After PollSession::on_writable(lws* wsi) {
 constexpr std::chrono::milliseconds kProbeInterval{1000};
 
 bool peer_gone(lws* wsi) {
+  // An HTTP/2 stream has no socket of its own (its fd is -1, which read as "gone" and
+  // closed every poll of more than a second); lws closes a connection's streams with it.
+  if (http::internal::is_http2_stream(wsi)) return false;
   char byte;
   const ssize_t n = ::recv(lws_get_socket_fd(wsi), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
@@ -205,6 +221,13 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   if (fanout.size() >= options.max_clients) {
     ++fanout.counters.refused;
     return server.failure(FailureCode::overloaded, "too many long-poll clients; try again later");
+  }
+  // Every poll carries the token, so an expired one is refused at the next poll (before
+  // the ring: a poll it answers is checked too).
+  if (auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
+      !access) {
+    ++fanout.counters.refused;
+    return http::failure_response(*access.refusal, server.options().failure_body);
   }
 
   // A `since` the ring holds: the answer comes from the ring, now, or the poll parks on it;

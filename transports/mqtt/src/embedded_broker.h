@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace tickcast::mqtt::detail {
 
@@ -21,6 +22,14 @@ struct EmbeddedBrokerOptions {
   int websocket_port = 0;               ///< 0 = no WebSocket listener
   std::size_t max_connections = 10000;  ///< per listener; 0 = unlimited
   std::chrono::milliseconds start_timeout{10000};
+  /// With auth_plugin set: no anonymous clients; the plugin checks room tokens (see
+  /// MqttOptions::broker_auth_*) and lets server_user/server_password do anything.
+  std::string auth_plugin, auth_algorithm, auth_key, server_user, server_password;
+  std::string topic_prefix = "tickcast";
+  /// tls_port, when not 0, adds an MQTT-over-TLS listener with tls_cert_file/tls_key_file
+  /// (copied into the broker's private directory, so that user mosquitto can read them).
+  int tls_port = 0;
+  std::string tls_cert_file, tls_key_file;
 };
 
 /// broker_config renders the mosquitto.conf the embedded broker runs with. `stay_root` adds
@@ -62,6 +71,7 @@ class EmbeddedBroker {
 
   EmbeddedBrokerOptions options_;
   std::string dir_, config_path_;
+  std::vector<std::string> tls_copies_;  // the certificate and key copies, with TLS
 
   // The child's stdout/stderr come through a pipe: kept (bounded) for start-up errors,
   // then forwarded to our stderr as "[mosquitto] ..." lines.

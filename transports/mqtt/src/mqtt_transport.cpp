@@ -26,6 +26,19 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// A random password for the server's own login to the embedded broker.
+std::string random_hex(std::size_t bytes) {
+  std::random_device device;  // the OS's source (/dev/urandom)
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    const auto c = static_cast<unsigned char>(device());
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
 void init_library() {
   static std::once_flag once;
   std::call_once(once, [] { mosquitto_lib_init(); });
@@ -523,6 +536,26 @@ void MqttTransport::start(Sink& sink) {
     broker.websocket_port = impl.options.websocket_port;
     broker.max_connections = impl.options.max_clients;
     broker.start_timeout = impl.options.broker_start_timeout;
+    broker.tls_port = impl.options.tls_listener_port;
+    broker.tls_cert_file = impl.options.tls_listener_cert;
+    broker.tls_key_file = impl.options.tls_listener_key;
+    if (!impl.options.broker_auth_algorithm.empty()) {
+      broker.auth_plugin = impl.options.broker_auth_plugin;
+#ifdef TICKCAST_MOSQUITTO_AUTH_PLUGIN
+      if (broker.auth_plugin.empty()) broker.auth_plugin = TICKCAST_MOSQUITTO_AUTH_PLUGIN;
+#endif
+      if (broker.auth_plugin.empty()) {
+        throw std::runtime_error(
+            "MQTT room tokens need tickcast's mosquitto plugin (built with mosquitto-dev)");
+      }
+      broker.auth_algorithm = impl.options.broker_auth_algorithm;
+      broker.auth_key = impl.options.broker_auth_key;
+      broker.server_user = "tickcast-server";
+      broker.server_password = random_hex(16);
+      broker.topic_prefix = impl.options.topic_prefix;
+      impl.options.username = broker.server_user;
+      impl.options.password = broker.server_password;
+    }
     impl.broker = std::make_unique<detail::EmbeddedBroker>(std::move(broker));
     impl.broker_pid = static_cast<int>(impl.broker->pid());
     impl.address = BrokerAddress{};

@@ -93,6 +93,7 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
     }
     if (!context) context = lws_get_context(wsi);
     Engine& engine = create_engine(engine::Transport::polling, request.peer);
+    engine.token = http::token_of(request);
     http::Response cors;
     server.loop().add_cors_headers(request, cors);
     engine.cors = std::move(cors.headers);
@@ -205,6 +206,7 @@ http::internal::Session* SocketIoTransport::Impl::open_websocket(lws* wsi,
   Engine* engine = nullptr;
   if (sid == request.query.end()) {
     engine = &create_engine(engine::Transport::websocket, request.peer);
+    engine->token = http::token_of(request);
     conn.direct.push_back(engine::open_packet(engine->sid, false, handshake));
     lws_callback_on_writable(wsi);
   } else {

@@ -20,6 +20,7 @@
 #include "deadlines.h"
 #include "engine_io.h"
 #include "socket_io.h"
+#include "tickcast/core/error.h"  // the known exception: see check_layers.sh
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
 #include "tickcast/http/internal/session_table.h"
@@ -54,6 +55,7 @@ struct Socket {
   std::string pid;            ///< private id, for connection state recovery
   std::uint64_t current = 0;  ///< subscription delivering events, 0 before CONNECT is answered
   std::uint64_t pending = 0;  ///< subscription waiting for its room's answer
+  std::string token;          ///< the room token it connected with, when the port wants one
   double tokens = 0;
   SteadyTime tokens_at;
 };
@@ -67,7 +69,8 @@ struct Engine {
   Engine(std::size_t queue, std::chrono::seconds stuck) : outbox(queue, stuck) {}
   std::uint64_t serial = 0;
   std::string sid;
-  std::string peer;  ///< the client's address, for the Hub's per-address limits
+  std::string peer;   ///< the client's address, for the Hub's per-address limits
+  std::string token;  ///< the handshake request's room token (Bearer, ?token=, cookie)
   engine::Transport transport = engine::Transport::polling;
   bool upgrading = false;         ///< a WebSocket answered the probe; waiting for its "5"
   SteadyTime upgrade_deadline{};  ///< when a probe that never sends "5" is given up
@@ -128,6 +131,10 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
 
   // -- Socket.IO
   std::optional<std::string> on_io(Engine& engine, std::string_view text);
+  /// token_refusal checks `token` for `permission` in `room` when the port requires room
+  /// tokens: the `unauthorized` error when refused, nothing when allowed (or tokens are off).
+  std::optional<Error> token_refusal(const std::string& token, std::string_view room,
+                                     auth::Permission permission) const;
   void on_connect(Engine& engine, const io::Packet& packet);
   void on_event(Engine& engine, Socket& socket, const io::Packet& packet);
   void drop_socket(Engine& engine, const std::string& nsp);

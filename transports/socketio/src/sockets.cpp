@@ -103,6 +103,19 @@ void SocketIoTransport::Impl::on_connect(Engine& engine, const io::Packet& packe
       if (offset) pid = p->get<std::string>();
     }
   }
+  // Room tokens: the CONNECT's auth payload {"token": T} (socket.io-client's `auth`), else
+  // the Engine.IO handshake's (Authorization: Bearer, ?token=, the tickcast_token cookie).
+  std::string token = engine.token;
+  if (packet.data.is_object()) {
+    const auto t = packet.data.find("token");
+    if (t != packet.data.end() && t->is_string()) token = t->get<std::string>();
+  }
+  if (auto refusal =
+          token_refusal(token, offset ? offset->room : *room, auth::Permission::subscribe)) {
+    ++counters.refused;
+    queue(engine, io::connect_error(packet.nsp, refusal->message, to_string(refusal->code)));
+    return;
+  }
   if (engine.sockets.size() >= kMaxNamespaces && !engine.sockets.count(packet.nsp)) {
     ++counters.refused;
     queue(engine, io::connect_error(packet.nsp, "too many namespaces on one connection",
@@ -112,6 +125,7 @@ void SocketIoTransport::Impl::on_connect(Engine& engine, const io::Packet& packe
   drop_socket(engine, packet.nsp);  // a second CONNECT replaces the socket
   Socket& socket = engine.sockets[packet.nsp];
   socket.sid = engine::random_id();
+  socket.token = std::move(token);
   socket.tokens = options.command_burst;
   socket.tokens_at = std::chrono::steady_clock::now();
   if (offset) {
@@ -121,6 +135,18 @@ void SocketIoTransport::Impl::on_connect(Engine& engine, const io::Packet& packe
     socket.pending = subscribe(engine, packet.nsp, *room, std::nullopt,
                                Subscription::Purpose::connect, {}, std::nullopt);
   }
+}
+
+std::optional<Error> SocketIoTransport::Impl::token_refusal(const std::string& token,
+                                                            std::string_view room,
+                                                            auth::Permission permission) const {
+  const auto& verifier = server.options().auth;
+  if (!verifier) return std::nullopt;
+  auto result = verifier->check(token, room, permission, auth::Clock::now());
+  if (const auto* refusal = std::get_if<auth::Refusal>(&result)) {
+    return Error{ErrorCode::unauthorized, refusal->message, refusal->status};
+  }
+  return std::nullopt;
 }
 
 void SocketIoTransport::Impl::drop_socket(Engine& engine, const std::string& nsp) {
@@ -304,11 +330,20 @@ void SocketIoTransport::Impl::on_event(Engine& engine, Socket& socket, const io:
         }
         return;
       }
+      if (auto refusal = token_refusal(socket.token, request.room, auth::Permission::subscribe)) {
+        send_error(engine, packet.nsp, encode_error(*refusal, request.request_id), packet.id);
+        return;
+      }
       unsubscribe(socket.pending);  // a newer join wins
       socket.pending = subscribe(engine, packet.nsp, request.room, std::nullopt,
                                  Subscription::Purpose::move, {}, packet.id);
       return;
     case EventRequest::Kind::command:
+      // Checked per command, so a token that has expired since CONNECT commands nothing.
+      if (auto refusal = token_refusal(socket.token, sub->room, auth::Permission::command)) {
+        send_error(engine, packet.nsp, encode_error(*refusal, request.request_id), packet.id);
+        return;
+      }
       break;
   }
   if (!sink) return;

@@ -1,5 +1,8 @@
 #include "tickcast/sse/sse_transport.h"
 
+#include <algorithm>
+#include <map>
+
 #include "last_event_id.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/loop_transport.h"
@@ -20,6 +23,8 @@ struct SseSession final : http::internal::LoopSession {
   std::vector<std::pair<std::string, std::string>> cors;
   bool headers_sent = false;
   bool heartbeat_due = false;
+  // Its entry in the transport's expiries, erased when the stream closes first.
+  std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
   After on_writable(lws* wsi) override;
   After on_timer(lws* wsi) override;
@@ -54,6 +59,13 @@ class SseTransport::Impl final
     lws_callback_on_writable(session.wsi);
   }
   const void* endpoint() const { return static_cast<const http::internal::StreamEndpoint*>(this); }
+  void on_stop() { server.loop().remove_sweep(this); }
+  // The stream leaves the expiries first, then the room (LoopTransport::closed).
+  void closed(SseSession& session) {
+    if (session.expiry) expiries.erase(*session.expiry);
+    LoopTransport::closed(session);
+  }
+  void expire(auth::Clock::time_point now);
 
   // FanoutHooks: `id:` only for room events, so an error reply never moves the client's
   // Last-Event-ID. The block starts with LWS_PRE bytes of headroom, so that a stream with
@@ -75,6 +87,7 @@ class SseTransport::Impl final
 
   SseOptions options;
   std::string write_buffer;
+  std::multimap<auth::Clock::time_point, std::uint64_t> expiries;  // token expiry -> session
 };
 
 namespace {
@@ -87,10 +100,21 @@ bool write_http(lws* wsi, const char* data, std::size_t size) {
 }
 
 After SseSession::on_writable(lws* wsi) {
-  if (closing) return After::close;
+  const bool h2 = http::internal::is_http2_stream(wsi);
+  if (closing) {
+    // On HTTP/2 closing the stream's wsi does not end the stream for the client (lws 4.1
+    // leaves it open, and the browser waits): end it with an empty END_STREAM frame.
+    if (headers_sent && h2) {
+      unsigned char end_stream[LWS_PRE + 1];
+      if (lws_write(wsi, end_stream + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0) return After::close;
+      return After::complete;
+    }
+    return After::close;
+  }
   const auto now = std::chrono::steady_clock::now();
-  // The usual case: one event queued, headers long sent: written from the room's frame.
-  if (headers_sent && outbox.size() == 1) {
+  // The usual case on HTTP/1.1: one event queued, headers long sent: written from the
+  // room's frame.
+  if (!h2 && headers_sent && outbox.size() == 1) {
     const std::string& frame = *outbox.front().payload;
     if (!write_http(wsi, frame.data() + LWS_PRE, frame.size() - LWS_PRE)) return After::close;
     outbox.pop(now);
@@ -118,15 +142,44 @@ After SseSession::on_writable(lws* wsi) {
         }
       }
       if (lws_finalize_http_header(wsi, &p, end)) return After::close;
-      out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+      if (h2) {
+        // HTTP/2: the headers are their own HEADERS frame; the events follow as DATA.
+        std::string frame(LWS_PRE, '\0');
+        frame.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+        const std::size_t size = frame.size() - LWS_PRE;
+        if (lws_write(wsi, reinterpret_cast<unsigned char*>(frame.data()) + LWS_PRE, size,
+                      LWS_WRITE_HTTP_HEADERS) != static_cast<int>(size)) {
+          return After::close;
+        }
+      } else {
+        out.append(reinterpret_cast<const char*>(headers), static_cast<std::size_t>(p - headers));
+      }
       out += "retry: " + std::to_string(owner->options.retry.count()) + "\n\n";
       headers_sent = true;
     }
-    // Everything queued goes out in one write; a stream has no frames to keep apart.
+    // Everything queued goes out in one write; a stream has no frames to keep apart. On
+    // HTTP/2 a write is one DATA frame: at most 16 KiB and the peer's flow-control credit;
+    // the rest waits for the next writable callback.
+    std::size_t limit = std::string::npos;
+    if (h2) {
+      limit = 16384;
+      const lws_fileofs_t allowance = lws_get_peer_write_allowance(wsi);
+      if (allowance >= 0) limit = std::min<std::size_t>(limit, static_cast<std::size_t>(allowance));
+      if (limit < 2048) {  // wait for credit (lws calls back when the peer grants it)
+        lws_callback_on_writable(wsi);
+        return After::keep;
+      }
+    }
     std::uint64_t written = 0;
     while (!outbox.empty()) {
       const std::string& frame = *outbox.front().payload;
+      const std::size_t before = out.size();
       out.append(frame, LWS_PRE, std::string::npos);
+      if (written > 0 && out.size() - LWS_PRE > limit) {
+        out.resize(before);  // next time
+        lws_callback_on_writable(wsi);
+        break;
+      }
       outbox.pop(now);
       ++written;
     }
@@ -136,6 +189,10 @@ After SseSession::on_writable(lws* wsi) {
     if (size == 0) return After::keep;
     if (!write_http(wsi, out.data() + LWS_PRE, size)) return After::close;
     owner->fanout.counters.sent += written;
+    // lws 4.1 on HTTP/2 leaves a partly written frame in the connection's buffer until a
+    // stream asks to write again (see response_writer.cpp): one more (empty) callback
+    // after a write longer than one 4 KiB TLS write flushes it.
+    if (size > 4000 && h2) lws_callback_on_writable(wsi);
   }
   if (refused && outbox.empty()) {
     closing = true;  // the refusal is written: end the stream on the next writable
@@ -166,6 +223,11 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
     ++fanout.counters.refused;
     return server.failure(FailureCode::overloaded, "too many SSE clients; try again later");
   }
+  auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
+  if (!access) {
+    ++fanout.counters.refused;
+    return http::failure_response(*access.refusal, server.options().failure_body);
+  }
   std::optional<std::uint64_t> resume_after;
   const std::string last_event_id_header = request.header("last-event-id");
   if (const std::string_view id = resume_id(last_event_id_header, request.query); !id.empty()) {
@@ -185,12 +247,15 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   server.loop().add_cors_headers(request, probe);
   fresh->cors = probe.headers;
   SseSession& session = admit(std::move(fresh), wsi, "sse", request.peer);
+  if (access.grant) session.expiry = expiries.emplace(access.grant->expires, session.id);
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
 
   // The stream never times out on its own; the heartbeat notices a vanished client.
-  // (lws_http_mark_sse is for h2 streams only; on h1 clearing the timeout is what counts.)
+  // On HTTP/2, lws_http_mark_sse also keeps the shared connection from idling out while
+  // the stream is open; on h1 clearing the timeout is what counts.
   // The heartbeat runs on the loop's coarse timer: an lws timer per stream would be an
   // O(N) insert into lws 4.1's sorted list at every heartbeat of every stream.
+  if (http::internal::is_http2_stream(wsi)) lws_http_mark_sse(wsi);
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   server.loop().set_timer(wsi, options.heartbeat);
   lws_callback_on_writable(wsi);  // headers and retry: at once
@@ -203,10 +268,37 @@ SseTransport::SseTransport(http::Server& server, SseOptions options)
 
 SseTransport::~SseTransport() { stop(); }
 
+// Called by the loop's once-a-second sweep: a stream whose token has expired gets an
+// `unauthorized` "token expired" error event (no id), then ends. EventSource will retry
+// with the same URL and get a 401, which ends it for good; the page asks for a new token.
+void SseTransport::Impl::expire(auth::Clock::time_point now) {
+  const auto steady_now = std::chrono::steady_clock::now();
+  while (!expiries.empty() && expiries.begin()->first <= now) {
+    const std::uint64_t id = expiries.begin()->second;
+    expiries.erase(expiries.begin());
+    SseSession* session = fanout.find(id);
+    if (!session) continue;
+    session->expiry.reset();
+    if (session->closing) continue;
+    session->outbox.clear();
+    const Failure expired{FailureCode::unauthorized, "token expired"};
+    const std::string body =
+        sink ? sink->encode_failure(expired, {}) : generic_failure_body(expired);
+    fanout.deliver(*session, {Message{0, make_payload(body), false, MessageKind::error}},
+                   steady_now);
+    session->refused = true;  // ends the stream once the error is written
+  }
+}
+
 void SseTransport::start(Sink& sink) {
   impl_->start(sink, [&] {
     impl_->server.loop().add_stream_endpoint("GET", impl_->options.path_prefix + "{room}",
                                              impl_.get());
+    if (impl_->server.options().auth) {
+      impl_->server.loop().add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
+        if (auto impl = weak.lock()) impl->expire(now);
+      });
+    }
   });
 }
 

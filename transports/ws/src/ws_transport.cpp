@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/loop_transport.h"
@@ -24,9 +25,12 @@ struct WsSession final : http::internal::LoopSession {
   std::string close_reason;
   double tokens = 0;
   SteadyTime tokens_at;
-  SteadyTime heard_at;     // last frame or pong from the client: the keepalive's clock
-  bool ping_due = false;   // a ping waits for the next writable callback
-  bool ping_sent = false;  // pinged since heard_at; no pong yet
+  SteadyTime heard_at;               // last frame or pong from the client: the keepalive's clock
+  bool ping_due = false;             // a ping waits for the next writable callback
+  bool ping_sent = false;            // pinged since heard_at; no pong yet
+  std::optional<auth::Grant> grant;  // the token's grant, when the port requires tokens
+  // Its entry in the transport's expiries, erased when the session closes first.
+  std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
   explicit WsSession(const WsOptions& options)
       : LoopSession(options.max_queue, options.stuck_timeout) {}
@@ -73,6 +77,13 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
       ++fanout.counters.refused;
       return Failure{FailureCode::overloaded, "too many WebSocket clients; try again later"};
     }
+    // The token is checked here, at the handshake, so that a refusal is an HTTP 401/403;
+    // open() checks it again for the grant it keeps (a handshake costs two checks).
+    if (auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
+        !access) {
+      ++fanout.counters.refused;
+      return access.refusal;
+    }
     return std::nullopt;
   }
   http::internal::Session* open(lws* wsi, const http::Request& request) override;
@@ -110,11 +121,15 @@ class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
     http::internal::close_now(session.wsi);
   }
 
+  void closed(WsSession& session);
+  void on_stop() { server.loop().remove_sweep(this); }
   void close_session(WsSession& session, CloseCode code, std::string reason);
   bool take_token(WsSession& session);
+  void expire(auth::Clock::time_point now);
 
   WsOptions options;
   std::vector<unsigned char> write_buffer;
+  std::multimap<auth::Clock::time_point, std::uint64_t> expiries;  // token expiry -> session
 };
 
 http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& request) {
@@ -125,13 +140,37 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   fresh->tokens = options.command_burst;
   fresh->tokens_at = std::chrono::steady_clock::now();
   fresh->heard_at = fresh->tokens_at;
+  auto access =
+      http::authorize(server.options(), request, fresh->room, auth::Permission::subscribe);
+  if (!access) return nullptr;  // expired between the handshake and now
+  fresh->grant = std::move(access.grant);
   WsSession& session = admit(std::move(fresh), wsi, "ws", request.peer);
+  if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
   if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
     server.loop().set_timer(wsi, *first);
   }
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
+}
+
+// The session leaves the expiries first, then the room (LoopTransport::closed).
+void WsTransport::Impl::closed(WsSession& session) {
+  if (session.expiry) expiries.erase(*session.expiry);
+  LoopTransport::closed(session);
+}
+
+// Called by the loop's once-a-second sweep: clients whose token has expired are closed
+// with 4401 "token expired"; they may reconnect with a fresh token.
+void WsTransport::Impl::expire(auth::Clock::time_point now) {
+  while (!expiries.empty() && expiries.begin()->first <= now) {
+    const std::uint64_t id = expiries.begin()->second;
+    expiries.erase(expiries.begin());
+    if (WsSession* session = fanout.find(id)) {
+      session->expiry.reset();
+      close_session(*session, CloseCode::token_expired, "token expired");
+    }
+  }
 }
 
 void WsTransport::Impl::close_session(WsSession& session, CloseCode code, std::string reason) {
@@ -244,6 +283,17 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) return true;
   std::string command = std::move(rx);
   rx.clear();
+  if (grant && (!grant->command || grant->expires <= auth::Clock::now())) {
+    // A subscribe-only (or just expired) token: an error event; the socket stays.
+    if (!owner->sink) return true;
+    const Failure refusal{FailureCode::unauthorized,
+                          grant->command ? "token expired" : "the token does not allow commands"};
+    owner->fanout.deliver(*this,
+                          {Message{0, make_payload(owner->sink->encode_failure(refusal, command)),
+                                   false, MessageKind::error}},
+                          std::chrono::steady_clock::now());
+    return true;
+  }
   if (!owner->take_token(*this)) {
     if (!owner->sink) return true;
     // A value, rendered by the app (the Pomodoro app echoes the command's request_id).
@@ -270,6 +320,11 @@ WsTransport::~WsTransport() { stop(); }
 void WsTransport::start(Sink& sink) {
   impl_->start(sink, [&] {
     impl_->server.loop().add_websocket_endpoint(impl_->options.path_prefix, impl_.get());
+    if (impl_->server.options().auth) {
+      impl_->server.loop().add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
+        if (auto impl = weak.lock()) impl->expire(now);
+      });
+    }
   });
 }
 
@@ -282,9 +337,7 @@ void WsTransport::publish(std::string_view room, const Message& message) {
 TransportStats WsTransport::stats() const { return impl_->stats(); }
 
 std::string WsTransport::url_template() const {
-  const auto& options = impl_->server.options();
-  return "ws://" + options.host + ":" + std::to_string(impl_->server.port()) +
-         impl_->options.path_prefix + "{room}";
+  return impl_->server.websocket_base_url() + impl_->options.path_prefix + "{room}";
 }
 
 }  // namespace tickcast::ws

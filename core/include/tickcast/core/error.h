@@ -29,6 +29,9 @@ enum class ErrorCode {
 struct Error {
   ErrorCode code;
   std::string message;
+  /// http_status, when not 0, is the HTTP status instead of the code's own (401 for a
+  /// missing or invalid token, whose code is `unauthorized` like the 403 of a wrong room).
+  int http_status = 0;
 };
 
 /// to_string returns the contract's spelling of a code, e.g. "already_running".

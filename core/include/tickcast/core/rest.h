@@ -36,13 +36,18 @@ class RestApi {
       : hub_(hub), max_command_bytes_(max_command_bytes) {}
 
   /// command runs `body` (a command) on `room`; `peer` is the requester's address.
-  void command(const std::string& room, std::string body, std::string peer, RestDone done);
-  /// snapshot answers the room's snapshot event (creating the room).
-  void snapshot(const std::string& room, std::string peer, RestDone done);
-  /// rooms lists every room.
-  void rooms(RestDone done);
+  /// `refused`: the server's access check refused the request (a token), answered once the
+  /// room name is known to be valid.
+  void command(const std::string& room, std::string body, std::string peer, RestDone done,
+               std::optional<Error> refused = std::nullopt);
+  /// snapshot answers the room's snapshot event (creating the room); `refused` as above.
+  void snapshot(const std::string& room, std::string peer, RestDone done,
+                std::optional<Error> refused = std::nullopt);
+  /// rooms lists every room, or those `shown` lets through.
+  void rooms(RestDone done, std::function<bool(const std::string&)> shown = nullptr);
 
-  /// error renders an error answer: the code's status and the contract's error event.
+  /// error renders an error answer: the code's status (or the error's own http_status, with
+  /// `WWW-Authenticate: Bearer` on a 401) and the contract's error event.
   static RestAnswer error(const Error& error, std::string_view request_id = {});
 
  private:

@@ -29,6 +29,9 @@ enum class FailureCode {
 struct Failure {
   FailureCode code = FailureCode::bad_request;
   std::string reason;
+  /// http_status, when not 0, is the HTTP status instead of the code's own (401 for a
+  /// missing or invalid token, whose code is `unauthorized` like the 403 of a wrong room).
+  int http_status = 0;
 };
 
 /// to_string returns the code's wire spelling, e.g. "too_large".
@@ -45,6 +48,7 @@ enum class CloseCode : std::uint16_t {
   policy_violation = 1008,  ///< a refused join, a client too slow
   message_too_big = 1009,   ///< a message over the configured limit
   try_again_later = 1013,   ///< overloaded
+  token_expired = 4401,     ///< the client's room token expired (it may come back with a new one)
 };
 
 /// close_code returns the code that ends a WebSocket for `code`, or nullopt for failures

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "tickcast/auth/token.h"
 #include "tickcast/transport/failure.h"
 
 namespace tickcast::http {
@@ -49,6 +50,16 @@ struct ServerOptions {
   /// A WebSocket silent this long is pinged; one silent (no pong) for hangup_after is closed.
   std::chrono::seconds websocket_ping_after{20};
   std::chrono::seconds websocket_hangup_after{45};
+  /// PEM files of the certificate (then any intermediates) and its private key. With both
+  /// set the port speaks TLS only: https and wss, HTTP/2 by ALPN ("h2", else "http/1.1");
+  /// a plain-HTTP request on it gets a 400 that says to use https:// or wss://.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  /// tls tells whether the port serves TLS.
+  bool tls() const { return !tls_cert_file.empty() || !tls_key_file.empty(); }
+  /// auth, when set, makes every room endpoint on the port require a signed token (see
+  /// authorize()); null: open, as before.
+  std::shared_ptr<const auth::Verifier> auth;
   EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
   /// failure_body renders the JSON body of every HTTP error this port answers (404, 413, a
   /// refused upgrade or stream): the app's wire shape. Empty: generic_failure_body.
@@ -87,6 +98,23 @@ struct Response {
 Response failure_response(const Failure& failure, const FailureEncoder& encoder,
                           std::string_view request = {});
 
+/// Access is what authorize() decided: allowed, or refused with an `unauthorized` failure
+/// whose http_status is 401 (no or bad token) or 403 (not this room or permission).
+struct Access {
+  std::optional<auth::Grant> grant;  ///< the token's grant, when auth is on and it allowed
+  std::optional<Failure> refusal;    ///< set when refused
+  explicit operator bool() const { return !refusal; }
+};
+
+/// token_of returns the request's token: `Authorization: Bearer T`, else `?token=T`, else
+/// the `tickcast_token` cookie; "" when it has none.
+std::string token_of(const Request& request);
+
+/// authorize checks the request's token for `permission` in `room`; with options.auth
+/// null everything is allowed (and grant is empty). Threads: any.
+Access authorize(const ServerOptions& options, const Request& request, std::string_view room,
+                 auth::Permission permission);
+
 /// Responder completes one request, once. Threads: respond() may be called from any thread
 /// (a hub callback, say); a response to a client that has gone away is dropped.
 class Responder {
@@ -123,20 +151,27 @@ class Server {
   void route(std::string method, std::string pattern, Handler handler);
 
   /// start binds and runs the service thread; throws std::runtime_error with a clear
-  /// message when the port cannot be bound.
+  /// message when the port cannot be bound or the TLS certificate or key cannot be used.
   void start();
+  /// reload_tls reads the certificate and key files again and serves them to new
+  /// connections; open connections stay up with the certificate they started with.
+  /// Returns a description of the certificate now served ("subject, valid until ...");
+  /// throws std::runtime_error (and keeps serving the old one) when the files are bad.
+  std::string reload_tls();
   /// stop closes every connection (WebSockets with 1001 "going away") and joins the
   /// service thread. Idempotent.
   void stop();
 
   /// port returns the bound port (useful with ServerOptions::port = 0).
   int port() const;
-  /// base_url returns http://host:port.
+  /// base_url returns http://host:port, or https://host:port with TLS.
   std::string base_url() const;
   /// failure returns the response to a failure, rendered with ServerOptions::failure_body.
   Response failure(FailureCode code, std::string reason, std::string_view request = {}) const {
     return failure_response(Failure{code, std::move(reason)}, options_.failure_body, request);
   }
+  /// websocket_base_url returns ws://host:port, or wss://host:port with TLS.
+  std::string websocket_base_url() const;
   /// options returns the options it was made with.
   const ServerOptions& options() const { return options_; }
 

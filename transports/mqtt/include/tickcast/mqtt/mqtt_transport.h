@@ -53,6 +53,21 @@ struct MqttOptions {
   std::size_t max_pending = 100000;
   /// max_command_bytes: a larger command is refused (too_large) before the sink sees it.
   std::size_t max_command_bytes = 4096;
+  /// Room tokens on the embedded broker: with an algorithm ("HS256", "RS256", "ES256")
+  /// and its key (the secret, or the PEM public key), MQTT clients must log in with a
+  /// token as the password (any user name) and may only read the rooms it covers with
+  /// "subscribe" and publish commands where it has "command"; it is checked by tickcast's
+  /// mosquitto plugin (broker_auth_plugin; empty: the one built with tickcast). The
+  /// transport itself logs in as "tickcast-server" with a random password. For an
+  /// existing broker (broker_url) these are ignored: see transports/mqtt/README.md.
+  std::string broker_auth_algorithm;
+  std::string broker_auth_key;
+  std::string broker_auth_plugin;
+  /// tls_listener_port, when not 0, gives the embedded broker an MQTT-over-TLS listener
+  /// (mqtts://host:port) with this PEM certificate and key, besides the plain one that
+  /// the transport itself uses. The broker keeps the certificate until it restarts.
+  int tls_listener_port = 0;
+  std::string tls_listener_cert, tls_listener_key;
 };
 
 /// MqttTransport publishes room events to an MQTT broker and turns messages on the

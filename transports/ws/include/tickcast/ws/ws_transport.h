@@ -27,9 +27,16 @@ struct WsOptions {
   double command_burst = 40;
 };
 
+/// kTokenExpiredClose is the close code of a client whose room token expired (with the
+/// reason "token expired"); it may reconnect with a fresh token.
+inline constexpr int kTokenExpiredClose = 4401;
+
 /// WsTransport is the WebSocket transport. Bad input gets the contract's answers: binary
 /// frame -> close 1003; frame over max_message_bytes -> 1009; bad room or foreign Origin ->
 /// upgrade refused (404 / 403); bad JSON or unknown command -> error event, connection stays.
+/// With tokens required (http::ServerOptions::auth): no or bad token -> upgrade refused 401,
+/// wrong room -> 403; a command on a subscribe-only token -> `unauthorized` error event,
+/// connection stays; the token's expiry -> close 4401 "token expired".
 /// Threads: construct and start()/stop() on the owning thread, with the Server not yet
 /// stopped; publish() and stats() from any thread. Writes happen only on the loop thread.
 class WsTransport final : public Transport {
@@ -46,7 +53,7 @@ class WsTransport final : public Transport {
   void publish(std::string_view room, const Message& message) override;
   TransportStats stats() const override;
 
-  /// url_template returns ws://host:port{prefix}{room}.
+  /// url_template returns ws://host:port{prefix}{room} (wss:// with TLS).
   std::string url_template() const;
 
   class Impl;

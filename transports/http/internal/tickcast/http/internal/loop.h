@@ -94,15 +94,21 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void start();
   void stop();
   int port() const { return port_; }
+  /// reload_tls: see Server::reload_tls. Reads the files on the calling thread and
+  /// installs them on the service thread.
+  std::string reload_tls();
+  /// set_tls_context records the listener's SSL_CTX (from the lws callback that reports it).
+  void set_tls_context(void* ssl_ctx) { ssl_ctx_ = ssl_ctx; }
 
   // -- service thread (or before start)
   void add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint);
   void add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint);
   void remove_endpoint(const void* endpoint);
-  /// SweepClock is the clock of sweep tasks.
-  using SweepClock = std::chrono::steady_clock;
+  /// SweepClock is the clock of sweep tasks (wall time: token expiry is wall time).
+  using SweepClock = auth::Clock;
   /// add_sweep runs `task` on the service thread about once a second, from one loop-wide
   /// timer (lws 4.1 keeps timers in one sorted list: no timer per connection or room).
+  /// Transports use it to close clients whose token has expired, long-poll to drop rings.
   void add_sweep(const void* owner, std::function<void(SweepClock::time_point)> task);
   /// remove_sweep drops the tasks of `owner`.
   void remove_sweep(const void* owner);
@@ -121,7 +127,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   /// kTimerResolution is how late a set_timer() may fire: the width of a Deadlines bucket.
   static constexpr std::chrono::milliseconds kTimerResolution{50};
 
-  /// write_response writes a complete short response on `wsi` in one go.
+  /// write_response writes a complete short response on an HTTP/1.1 `wsi` in one go; false
+  /// on failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
   static bool write_response(lws* wsi, const Response& response);
   const ServerOptions& options() const { return options_; }
   /// failure returns the response to a failure, in the app's shape (ServerOptions::failure_body).
@@ -168,6 +175,12 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
   std::unique_ptr<class ForeignLoop> event_loop_;  // libev; none for poll
   lws_context* context_ = nullptr;
+  struct SweepTimer {
+    lws_sorted_usec_list_t sul;  // first: the lws callback gets its address
+    Loop* loop;
+  } sweep_timer_{{}, this};
+  std::vector<std::pair<const void*, std::function<void(auth::Clock::time_point)>>> sweeps_;
+  void* ssl_ctx_ = nullptr;  // the listener's SSL_CTX, with TLS
   std::vector<lws_protocols> protocols_;
   lws_retry_bo_t retry_{};
 
@@ -182,11 +195,6 @@ class Loop : public std::enable_shared_from_this<Loop> {
     std::uint64_t id;  // the Exchange's timer_id when set; a stale key matches none
   };
   LoopTimer loop_timer_;
-  struct SweepTimer {
-    lws_sorted_usec_list_t sul;  // first: the lws callback gets its address
-    Loop* loop;
-  } sweep_timer_{{}, this};
-  std::vector<std::pair<const void*, std::function<void(SweepClock::time_point)>>> sweeps_;
   std::optional<std::chrono::steady_clock::time_point> loop_timer_at_;
   bool running_timers_ = false;
   Deadlines<TimerKey> timers_{kTimerResolution};
@@ -200,6 +208,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool running_ = false;
   bool stopping_ = false;
 };
+
+/// is_http2_stream tells whether `wsi` is a stream of an HTTP/2 connection (whose headers
+/// go out as their own HEADERS frame, written with LWS_WRITE_HTTP_HEADERS).
+inline bool is_http2_stream(lws* wsi) { return lws_get_network_wsi(wsi) != wsi; }
 
 /// loop_of returns the Loop that owns `wsi`.
 Loop& loop_of(lws* wsi);

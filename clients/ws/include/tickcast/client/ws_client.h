@@ -57,6 +57,9 @@ struct WsConnectOptions {
   std::function<void(WsMessage&&)> on_message;
   /// on_state, when set, is called on the service thread after each state change.
   std::function<void(WsState)> on_state;
+  /// tls_insecure: for wss://, accept any server certificate (self-signed, wrong name,
+  /// expired). For tests and local use only.
+  bool tls_insecure = false;
 };
 
 /// WsConnection is a handle to one client connection of a WsClientPool.
@@ -122,6 +125,9 @@ class WsConnection {
 struct WsPoolOptions {
   /// shutdown_grace: on destruction, how long open connections get to close cleanly.
   std::chrono::milliseconds shutdown_grace{500};
+  /// tls_ca_file: PEM file of the CAs that wss:// servers are checked against; empty: the
+  /// system's.
+  std::string tls_ca_file;
 };
 
 /// WsClientPool owns one libwebsockets client context and its service thread, and
@@ -138,7 +144,8 @@ class WsClientPool {
   WsClientPool(const WsClientPool&) = delete;
   WsClientPool& operator=(const WsClientPool&) = delete;
 
-  /// connect starts connecting to `url` (`ws://host[:port]/path`) and returns at once.
+  /// connect starts connecting to `url` (`ws://host[:port]/path` or `wss://...`) and
+  /// returns at once.
   /// A bad URL gives a connection already in state failed, with error() set.
   WsConnection connect(std::string_view url, WsConnectOptions options = {});
 

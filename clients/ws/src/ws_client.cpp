@@ -34,18 +34,24 @@ struct ParsedUrl {
   std::string host;
   int port = 80;
   std::string path = "/";
+  bool tls = false;  // wss://
 };
 
 std::optional<ParsedUrl> parse_ws_url(std::string_view url, std::string& error) {
-  constexpr std::string_view kScheme = "ws://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    error = "unsupported URL (expected ws://host[:port]/path)";
+  ParsedUrl out;
+  std::string_view rest;
+  if (url.substr(0, 5) == "ws://") {
+    rest = url.substr(5);
+  } else if (url.substr(0, 6) == "wss://") {
+    rest = url.substr(6);
+    out.tls = true;
+    out.port = 443;
+  } else {
+    error = "unsupported URL (expected ws://host[:port]/path or wss://...)";
     return std::nullopt;
   }
-  std::string_view rest = url.substr(kScheme.size());
   const std::size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  ParsedUrl out;
   if (slash != std::string_view::npos) out.path = std::string(rest.substr(slash));
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {  // [v6]:port
@@ -216,6 +222,14 @@ struct PoolImpl {
     info.protocol = cs->options.subprotocol.empty() ? nullptr : cs->options.subprotocol.c_str();
     info.local_protocol_name = kProtocols[0].name;
     info.ietf_version_or_minus_one = -1;
+    if (cs->target.tls) {
+      info.ssl_connection = LCCSCF_USE_SSL;
+      if (cs->options.tls_insecure) {
+        info.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                               LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+      }
+      info.alpn = "http/1.1";  // a WebSocket upgrade is an HTTP/1.1 request
+    }
     info.userdata = cs.get();
     lws* wsi = nullptr;
     info.pwsi = &wsi;
@@ -607,6 +621,9 @@ WsClientPool::WsClientPool(WsPoolOptions options) : impl_(std::make_shared<PoolI
   info.gid = -1;
   info.uid = -1;
   info.user = impl_.get();
+  // wss:// connections verify the server against the system's CAs, or tls_ca_file.
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  if (!options.tls_ca_file.empty()) info.client_ssl_ca_filepath = options.tls_ca_file.c_str();
   impl_->ctx = lws_create_context(&info);
   if (impl_->ctx == nullptr)
     throw std::runtime_error("libwebsockets: cannot create client context");

@@ -1,0 +1,56 @@
+// Runs tickcast-bench's mqtt row with its 20 subscribers spread over 2 child processes
+// (--mqtt-per-process 10) and checks that the bench's report is the sum of what the
+// children saw: every client connected and counted, every tick received by every client
+// once (events = clients x ticks), nothing lost or duplicated, and as many latency
+// samples as events received in the window. No timing assertions.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+TEST(BenchMqttProcesses, TwoChildrenAggregateExactly) {
+  char dir_template[] = "/tmp/tickcast-bench-mqtt-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string json_path = dir + "/bench.json";
+  const std::string command = std::string(TICKCAST_BENCH_PATH) +
+                              " --transports mqtt --sizes 20 --mqtt-per-process 10 --no-floor"
+                              " --duration 2 --commands 2 --tick-ms 50 --json " +
+                              json_path + " > " + dir + "/out.txt 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream out_text(dir + "/out.txt");
+  const std::string output((std::istreambuf_iterator<char>(out_text)),
+                           std::istreambuf_iterator<char>());
+  ASSERT_EQ(status, 0) << output;
+  std::ifstream in(json_path);
+  ASSERT_TRUE(in) << output;
+  const nlohmann::json report = nlohmann::json::parse(in);
+  ASSERT_EQ(report.at("runs").size(), 1u) << report.dump(2);
+  const auto& run = report["runs"][0];
+  EXPECT_EQ(run.at("transport"), "mqtt");
+  EXPECT_TRUE(run.at("held").get<bool>()) << run.at("note");
+  EXPECT_EQ(run.at("client_processes"), 2) << "the clients did not run in 2 children";
+  EXPECT_EQ(run.at("connected"), 20);
+  EXPECT_EQ(run.at("lost"), 0);
+  EXPECT_EQ(run.at("duplicated"), 0);
+  EXPECT_EQ(run.at("out_of_order"), 0);
+  EXPECT_EQ(run.at("command_timeouts"), 0);
+  // Each client counts the events after its first; with nothing lost, duplicated or
+  // resynced, every client of both children got the same ticks: events = 20 x ticks.
+  const auto events = run.at("events").get<std::uint64_t>();
+  EXPECT_EQ(run.at("resyncs"), 0);
+  EXPECT_GE(events, 20u * 10u) << "2 s of 50 ms ticks are about 40 per client";
+  EXPECT_EQ(events % 20u, 0u) << events << " events are not 20 clients x the same ticks";
+  EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 0u);
+  EXPECT_LE(run.at("latency_us").at("count").get<std::uint64_t>(), events);
+  ::unlink(json_path.c_str());
+  ::unlink((dir + "/out.txt").c_str());
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
