@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang-tidy clang libfuzzer-14-dev
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
-  libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev
+  libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev nats-server libnats-dev
   libjwt-dev libssl-dev openssl mosquitto-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3-matplotlib
   curl chromium nodejs npm

@@ -51,6 +51,10 @@ std::string metrics_text(const ApiContext& context) {
           << '\n';
     }
   }
+  family("tickcast_store_connected", "gauge",
+         "1 when the room store's engine link is up (always 1 for the embedded store).");
+  out << "tickcast_store_connected " << (context.store && !context.store->connected() ? 0 : 1)
+      << '\n';
   const HubStats hub = context.hub->stats();
   family("tickcast_rooms", "gauge", "Rooms that exist.");
   out << "tickcast_rooms " << hub.rooms << '\n';
@@ -142,30 +146,54 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     for (Transport* t : context.transports) transports.push_back(std::string(t->name()));
     json urls = json::object();
     for (const auto& [name, url] : context.urls) urls[name] = url;
-    responder.respond(json_response(200, {{"transports", transports},
-                                          {"urls", urls},
-                                          {"tick_ms", context.tick_ms},
-                                          {"version", context.version}}));
+    json config = {{"transports", transports},
+                   {"urls", urls},
+                   {"tick_ms", context.tick_ms},
+                   {"version", context.version}};
+    if (!context.node_id.empty()) config["node"] = context.node_id;
+    responder.respond(json_response(200, config));
   });
 
-  server.route(
-      "GET", "/healthz", [context, options](const http::Request&, http::Responder responder) {
-        bool ready = true;
-        json transports = json::object();
-        for (Transport* t : context.transports) {
-          const TransportStats s = t->stats();
-          ready = ready && s.accepting;
-          json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
-          if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
-          transports[std::string(t->name())] = entry;
-        }
-        // "auth": "off" (anyone may join and command), or the token algorithm required.
-        responder.respond(json_response(
-            ready ? 200 : 503, {{"status", ready ? "ok" : "starting"},
-                                {"transports", transports},
-                                {"tls", options->tls()},
-                                {"auth", options->auth ? options->auth->algorithm() : "off"}}));
-      });
+  // The cluster as this node sees it. One writer serves every room (docs/cluster.md): a
+  // node that answers here holds the cluster's writer lease, so it owns every room.
+  server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
+    if (context.node_id.empty()) {
+      responder.respond(json_response(404, {{"error", "not in a cluster (--cluster)"}}));
+      return;
+    }
+    responder.respond(
+        json_response(200, {{"node", context.node_id},
+                            {"role", "writer"},
+                            {"owner_of_all_rooms", context.node_id},
+                            {"rooms", context.hub->stats().rooms},
+                            {"servers", context.cluster_servers},
+                            {"connected", !context.store || context.store->connected()}}));
+  });
+
+  server.route("GET", "/healthz",
+               [context, options](const http::Request&, http::Responder responder) {
+                 bool ready = true;
+                 json transports = json::object();
+                 for (Transport* t : context.transports) {
+                   const TransportStats s = t->stats();
+                   ready = ready && s.accepting;
+                   json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
+                   if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
+                   transports[std::string(t->name())] = entry;
+                 }
+                 // A store that lost its engine link cannot commit: nothing new reaches clients
+                 // durably.
+                 const bool store_up = !context.store || context.store->connected();
+                 const char* status = !store_up ? "store disconnected" : ready ? "ok" : "starting";
+                 // "auth": "off" (anyone may join and command), or the token algorithm required.
+                 responder.respond(
+                     json_response(ready && store_up ? 200 : 503,
+                                   {{"status", status},
+                                    {"store", {{"connected", store_up}}},
+                                    {"transports", transports},
+                                    {"tls", options->tls()},
+                                    {"auth", options->auth ? options->auth->algorithm() : "off"}}));
+               });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
     http::Response response;

@@ -7,6 +7,7 @@
 
 #include "tickcast/core/hub.h"
 #include "tickcast/core/rest.h"
+#include "tickcast/core/room_store.h"
 #include "tickcast/http/server.h"
 #include "tickcast/transport/transport.h"
 
@@ -15,6 +16,11 @@ namespace tickcast::server {
 /// ApiContext is what the routes read. Everything in it outlives the http::Server's loop.
 struct ApiContext {
   Hub* hub = nullptr;
+  const RoomStore* store = nullptr;  ///< for /healthz and /metrics: its engine link
+  /// node_id: this node's name with --cluster (empty without): /api/config shows it, and
+  /// /api/cluster answers (404 without a cluster).
+  std::string node_id;
+  std::vector<std::string> cluster_servers;
   std::vector<Transport*> transports;
   std::vector<std::pair<std::string, std::string>> urls;  ///< transport name -> URL template
   long long tick_ms = 1000;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -15,6 +16,9 @@
 #include "tickcast/core/hub.h"
 #include "tickcast/http/server.h"
 #include "tickcast/sqlite/sqlite_store.h"
+#ifdef TICKCAST_HAS_NATS
+#include "tickcast/nats/nats_store.h"
+#endif
 #ifdef TICKCAST_HAS_WS
 #include "tickcast/ws/ws_transport.h"
 #endif
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
   std::string web_root = TICKCAST_WEB_ROOT;
   std::size_t history = 1024;
   std::string data_dir = "tickcast-data";
+  std::string cluster, node_id;
   std::string sse_heartbeat = "15s";
   int ws_ping_s = 20, ws_hangup_s = 45;
   std::string tls_cert, tls_key;
@@ -215,6 +220,12 @@ int main(int argc, char** argv) {
                  "folder of the SQLite room store (rooms, timers and recent events survive a "
                  "restart); none: keep rooms in memory only")
       ->capture_default_str();
+#ifdef TICKCAST_HAS_NATS
+  app.add_option("--cluster", cluster,
+                 "NATS servers (nats://H:P[,nats://H:P...]) whose JetStream holds the rooms "
+                 "instead of --data-dir");
+  app.add_option("--node-id", node_id, "this node's name in the cluster (default: host:port)");
+#endif
 
   app.add_option("--sse-heartbeat", sse_heartbeat, "SSE comment line period (at most 15s)")
       ->capture_default_str()
@@ -335,15 +346,46 @@ int main(int argc, char** argv) {
   std::unique_ptr<RoomStore> store;
   std::unique_ptr<Hub> hub_owner;
   try {
-    if (data_dir == "none") {
+    if (!cluster.empty()) {
+#ifdef TICKCAST_HAS_NATS
+      nats::NatsOptions nats_options;
+      nats_options.servers = nats::parse_servers(cluster);
+      nats_options.node_id = node_id.empty() ? host + ":" + std::to_string(port) : node_id;
+      nats_options.replicas = nats_options.servers.size() >= 3 ? 3 : 1;
+      nats_options.history = history;
+      auto nats_store = nats::NatsRoomStore::open(nats_options);
+      // One writer per cluster: a second node waits as a standby until the writer stops
+      // renewing its lease, then loads the rooms and goes on from their absolute deadlines.
+      const bool holds = nats_store->hold_lease(
+          [](const std::string& holder) {
+            std::fprintf(stderr, "tickcast-server: standby, the cluster lease is held by %s\n",
+                         holder.c_str());
+          },
+          [](const std::string& why) {
+            // Fail-stop: a writer that may have been overtaken publishes nothing more.
+            std::fprintf(stderr, "tickcast-server: %s; exiting\n", why.c_str());
+            std::_Exit(75);
+          },
+          [] {  // SIGINT/SIGTERM are blocked until the main loop waits for them
+            sigset_t pending;
+            sigpending(&pending);
+            return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
+          });
+      if (!holds) return 0;  // a standby told to stop
+      store = std::move(nats_store);
+      data_dir = "nats " + cluster + " (node " + nats_options.node_id + ", lease held)";
+      node_id = nats_options.node_id;
+#endif
+    } else if (data_dir == "none") {
       store = std::make_unique<MemoryRoomStore>();
     } else {
       store = sqlite::SqliteRoomStore::open(data_dir);
     }
     hub_owner = std::make_unique<Hub>(hub_options, clock, store.get());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tickcast-server: cannot use --data-dir %s: %s\n", data_dir.c_str(),
-                 e.what());
+    std::fprintf(stderr, "tickcast-server: cannot use %s%s: %s\n",
+                 cluster.empty() ? "--data-dir " : "--cluster ",
+                 cluster.empty() ? data_dir.c_str() : cluster.c_str(), e.what());
     return 1;
   }
   Hub& hub = *hub_owner;
@@ -387,6 +429,13 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Transport>> owned;
   server::ApiContext api;
   api.hub = &hub;
+  api.store = store.get();
+#ifdef TICKCAST_HAS_NATS
+  if (!cluster.empty()) {
+    api.node_id = node_id;
+    api.cluster_servers = nats::parse_servers(cluster);
+  }
+#endif
   api.tick_ms = tick_ms;
   api.version = TICKCAST_VERSION;
   std::vector<std::string> listening;
@@ -398,6 +447,7 @@ int main(int argc, char** argv) {
                         "/  (web page, REST API, /healthz, /metrics)");
     listening.push_back("store     " +
                         (data_dir == "none" ? std::string("none (rooms in memory only)")
+                         : !cluster.empty() ? data_dir
                                             : data_dir + "/tickcast.db") +
                         "  (" + std::to_string(hub.stats().rooms) + " rooms loaded)");
     for (const std::string& name : transports) {

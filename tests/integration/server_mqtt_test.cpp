@@ -38,8 +38,7 @@ TEST(ServerMqtt, OneRoomServesWsSseLongPollAndMqttAtOnce) {
   const int mqtt_port = free_port();
   ServerProcess server(
       {"--transport", "all", "--tick-ms", "100", "--mqtt-port", std::to_string(mqtt_port)});
-  EXPECT_NE(server.output().find("mqtt://127.0.0.1:" + std::to_string(mqtt_port)),
-            std::string::npos)
+  EXPECT_TRUE(server.wait_for_output("mqtt://127.0.0.1:" + std::to_string(mqtt_port)))
       << server.output();
   client::WsClientPool pool;
   auto ws = pool.connect(server.ws_url("mix"));

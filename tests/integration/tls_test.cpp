@@ -238,8 +238,8 @@ TEST_F(Tls, EmbeddedMqttBrokerGetsATlsListenerWithTheSameCertificate) {
   const int mqtt_port = testing::free_port(), mqtts_port = testing::free_port();
   auto server = start({"--transport", "ws,mqtt", "--mqtt-port", std::to_string(mqtt_port),
                        "--mqtt-tls-port", std::to_string(mqtts_port)});
-  EXPECT_NE(server.output().find("mqtts://127.0.0.1:" + std::to_string(mqtts_port)),
-            std::string::npos);
+  EXPECT_TRUE(server.wait_for_output("mqtts://127.0.0.1:" + std::to_string(mqtts_port)))
+      << server.output();
   ASSERT_EQ(curl(trusted() + "-X POST -d " + quote(R"({"type":"start"})") + " " +
                  url(server, "/api/rooms/mq/commands"))
                 .status,

@@ -505,6 +505,8 @@
     if (!cfg || typeof cfg !== 'object') return;
     if (Array.isArray(cfg.transports)) enabled = TRANSPORTS.filter((t) => cfg.transports.includes(t));
     if (cfg.version) ui.version.textContent = `v${cfg.version}`;
+    const node = document.getElementById('node');
+    if (node) node.textContent = cfg.node ? `node ${cfg.node}` : '';
     for (const opt of ui.transportSelect.options) {
       opt.disabled = !enabled.includes(opt.value);
       opt.textContent = TRANSPORT_NAMES[opt.value] + (opt.disabled ? ' (off)' : '');

@@ -108,6 +108,16 @@ std::string ServerProcess::output() const {
   return out.str();
 }
 
+bool ServerProcess::wait_for_output(const std::string& text,
+                                    std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (output().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a file, not a wait
+  }
+  return true;
+}
+
 std::optional<int> ServerProcess::terminate(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return std::nullopt;
   ::kill(pid_, SIGTERM);

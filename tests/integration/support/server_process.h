@@ -44,6 +44,10 @@ class ServerProcess {
   bool tls() const { return tls_; }
   /// output returns what the server printed so far (stdout and stderr).
   std::string output() const;
+  /// wait_for_output waits until the server has printed `text` (its lines after /healthz
+  /// answers, such as the mqtt URL, may come later); false if not within `timeout`.
+  bool wait_for_output(const std::string& text,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   /// terminate sends SIGTERM and waits up to `timeout`; returns the exit status
   /// (as from waitpid) or nullopt if it did not exit in time (then it is killed).
   std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::seconds(10));

@@ -79,6 +79,9 @@ class RoomStore {
   virtual std::optional<std::string> commit(const StoreBatch& batch, std::size_t history) = 0;
   /// durable tells whether commits outlive the process (false for MemoryRoomStore).
   virtual bool durable() const = 0;
+  /// connected tells whether the store's link to its engine is up (a replicated store; an
+  /// embedded one is always connected). Threads: any thread.
+  virtual bool connected() const { return true; }
 };
 
 /// MemoryRoomStore keeps nothing: every commit succeeds and a restart starts empty.

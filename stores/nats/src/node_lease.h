@@ -1,0 +1,66 @@
+#pragma once
+// The cluster's writer lease: one key-value entry that names the node allowed to write
+// rooms. It is held by updating it with its revision (compare-and-set), never judged by
+// TTL expiry (unreliable across replicas in nats-server 2.9, nats-server#3653): another
+// node takes it only after seeing its revision unchanged for the lease time on its own
+// monotonic clock, while its own link works.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "nats_link.h"
+
+namespace tickcast::nats {
+
+/// NodeLease holds or waits for the lease. Threads: acquire and renew from any one thread at
+/// a time (a mutex orders them with the renewing thread); holder() from any.
+class NodeLease {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// `on_lost` runs on the renewing thread when the lease is found lost.
+  NodeLease(kvStore* kv, std::string key, std::string node_id, std::chrono::milliseconds lease,
+            std::function<void(const std::string&)> on_lost);
+  ~NodeLease();
+  NodeLease(const NodeLease&) = delete;
+  NodeLease& operator=(const NodeLease&) = delete;
+
+  /// acquire blocks until this node holds the lease, then keeps renewing it every third of
+  /// the lease time on a thread of its own. `waiting` is called once with the holder's name
+  /// when another node holds it.
+  /// Returns false, not holding it, as soon as `cancelled` returns true.
+  bool acquire(const std::function<void(const std::string&)>& waiting,
+               const std::function<bool()>& cancelled);
+  /// confirm returns at once while the lease was renewed recently; else it renews it now,
+  /// waiting (for at most 60 s) while the engine does not answer (an election). Returns
+  /// why the lease is lost (another node took it), if so.
+  std::optional<std::string> confirm();
+  bool held() const { return held_.load(); }
+
+ private:
+  enum class Renewal { renewed, taken, unreachable };
+  bool fresh();
+  Renewal renew(std::string& why);
+  void renew_loop();
+  kvStore* kv_;
+  std::string key_;
+  std::string node_id_;
+  std::chrono::milliseconds lease_;
+  std::function<void(const std::string&)> on_lost_;
+  std::mutex mutex_;  // orders renew() between the Hub's commits and the renewing thread
+  std::uint64_t revision_ = 0;
+  Clock::time_point renewed_at_{};
+  std::atomic<bool> held_{false};
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread renewer_;
+};
+
+}  // namespace tickcast::nats
