@@ -16,6 +16,7 @@ set(TICKCAST_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/tickcast)
 
 # Components in dependency order; each lists its source folder and its targets.
 set(_tickcast_component_dirs
+  transport transports/base
   core core
   auth transports/auth
   sqlite stores/sqlite

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto since = query.find("since");
   const auto timeout = query.find("timeout_ms");
   if (poll.error) {
-    FUZZ_CHECK(poll.error->code == ErrorCode::bad_request);
+    FUZZ_CHECK(poll.error->code == FailureCode::bad_request);
     return 0;
   }
   // Accepted: exactly what was asked, in bounds.

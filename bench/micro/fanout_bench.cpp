@@ -7,8 +7,8 @@
 #include <chrono>
 #include <vector>
 
-#include "tickcast/core/message.h"
 #include "tickcast/core/protocol.h"
+#include "tickcast/transport/message.h"
 #if __has_include("tickcast/http/internal/outbox.h")
 #include "tickcast/http/internal/outbox.h"
 #define TICKCAST_BENCH_HAS_OUTBOX 1

@@ -2,7 +2,7 @@
 // History::after for the events after its `since`.
 #include <benchmark/benchmark.h>
 
-#include "tickcast/core/history.h"
+#include "tickcast/transport/history.h"
 
 namespace {
 

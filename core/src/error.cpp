@@ -55,15 +55,47 @@ int http_status(ErrorCode code) {
   return 400;
 }
 
-std::optional<int> websocket_close_code(ErrorCode code) {
+ErrorCode to_error_code(FailureCode code) {
   switch (code) {
-    case ErrorCode::too_large:
-      return 1009;
-    case ErrorCode::unauthorized:
+    case FailureCode::bad_request:
+      return ErrorCode::bad_request;
+    case FailureCode::bad_room:
+      return ErrorCode::bad_room;
+    case FailureCode::not_found:
+      return ErrorCode::not_found;
+    case FailureCode::method_not_allowed:
+      return ErrorCode::method_not_allowed;
+    case FailureCode::too_large:
+      return ErrorCode::too_large;
+    case FailureCode::rate_limited:
+      return ErrorCode::rate_limited;
+    case FailureCode::unauthorized:
+      return ErrorCode::unauthorized;
+    case FailureCode::overloaded:
+    case FailureCode::slow:
+      return ErrorCode::overloaded;
+  }
+  return ErrorCode::bad_request;
+}
+
+std::optional<FailureCode> to_failure_code(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::bad_request:
+      return FailureCode::bad_request;
     case ErrorCode::bad_room:
-      return 1008;
+      return FailureCode::bad_room;
+    case ErrorCode::not_found:
+      return FailureCode::not_found;
+    case ErrorCode::method_not_allowed:
+      return FailureCode::method_not_allowed;
+    case ErrorCode::too_large:
+      return FailureCode::too_large;
+    case ErrorCode::rate_limited:
+      return FailureCode::rate_limited;
+    case ErrorCode::unauthorized:
+      return FailureCode::unauthorized;
     case ErrorCode::overloaded:
-      return 1013;
+      return FailureCode::overloaded;
     default:
       return std::nullopt;
   }

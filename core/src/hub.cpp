@@ -10,8 +10,14 @@ namespace tickcast {
 namespace {
 
 Message error_message(const Error& error, const std::string& request_id = {}) {
-  return Message{0, make_payload(encode_error(error, request_id)), false, MessageKind::error,
-                 error.code};
+  return Message{0, make_payload(encode_error(error, request_id)), false, MessageKind::error};
+}
+
+// A refused join: the transport-level failure, and the contract's error event for it.
+JoinReply refusal(const Error& error) {
+  return JoinReply::refused(
+      Failure{to_failure_code(error.code).value_or(FailureCode::overloaded), error.message},
+      make_payload(encode_error(error)));
 }
 
 }  // namespace
@@ -287,7 +293,7 @@ void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_aft
     std::optional<Error> error;
     Room* room = find_or_create(name, client->peer(), error);
     if (!room) {
-      client->send({error_message(*error)});
+      client->join(refusal(*error));
       return;
     }
     room->clients.insert(client.get());
@@ -297,11 +303,12 @@ void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_aft
     // position, one ahead of the room, one past the ring) gets a snapshot.
     if (resume_after) {
       if (auto missed = room->history.after(*resume_after)) {
-        client->send(std::move(*missed));
+        client->join(JoinReply::backlog(std::move(*missed), *resume_after));
         return;
       }
     }
-    client->send({Message{room->seq, snapshot_payload(name, *room), false, MessageKind::snapshot}});
+    client->join(JoinReply::snapshot(
+        Message{room->seq, snapshot_payload(name, *room), false, MessageKind::snapshot}));
   });
 }
 
@@ -365,6 +372,10 @@ void Hub::rooms(std::function<void(std::vector<RoomSummary>)> done) {
     for (auto& [name, room] : rooms_) out.push_back({name, room->seq, room->timer.state(now)});
     done(std::move(out));
   });
+}
+
+std::string Hub::encode_failure(const Failure& failure, std::string_view request) const {
+  return tickcast::encode_failure(failure, request);
 }
 
 HubStats Hub::stats() const {

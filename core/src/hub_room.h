@@ -6,9 +6,9 @@
 #include <string>
 #include <unordered_set>
 
-#include "tickcast/core/history.h"
 #include "tickcast/core/hub.h"
 #include "tickcast/core/timer.h"
+#include "tickcast/transport/history.h"
 
 namespace tickcast {
 

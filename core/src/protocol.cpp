@@ -6,16 +6,6 @@ namespace tickcast {
 
 using ordered_json = nlohmann::ordered_json;
 
-bool valid_room_name(std::string_view room) {
-  if (room.empty() || room.size() > 64) return false;
-  for (const char c : room) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 namespace {
 
 constexpr std::size_t kMaxRequestIdBytes = 128;
@@ -74,7 +64,8 @@ std::optional<Error> read_configure(const nlohmann::json& object, ConfigureReque
 DecodedCommand decode_command(std::string_view text) {
   DecodedCommand result;
   if (text.size() > kMaxCommandBytes) {
-    result.error = Error{ErrorCode::too_large, "command over 4096 bytes"};
+    result.error =
+        Error{ErrorCode::too_large, "command over " + std::to_string(kMaxCommandBytes) + " bytes"};
     return result;
   }
   nlohmann::json object = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -153,6 +144,12 @@ std::string encode_error(const Error& error, std::string_view request_id) {
   if (!request_id.empty()) j["request_id"] = request_id;
   // Replacement instead of throwing: error text may echo a client's broken UTF-8.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string encode_failure(const Failure& failure, std::string_view request) {
+  const std::string request_id =
+      request.empty() ? std::string() : decode_command(request).request_id;
+  return encode_error(Error{to_error_code(failure.code), failure.reason}, request_id);
 }
 
 std::string encode_state(const TimerState& state) { return state_json(state).dump(); }

@@ -9,13 +9,35 @@
 #include <httplib.h>
 
 #include <csignal>
+#include <future>
 #include <iostream>
 #include <map>
 #include <string>
 #include <thread>
 
 #include "tickcast/core/hub.h"
+#include "tickcast/core/rest.h"
 #include "tickcast/httplib/httplib_transport.h"
+
+// rest_route adapts core's RestApi (the one REST implementation) to a blocking cpp-httplib
+// handler: the worker waits for the Hub's answer, 5 s at most.
+template <class Call>
+auto rest_route(Call call) {
+  return [call](const httplib::Request& request, httplib::Response& response) {
+    auto promise = std::make_shared<std::promise<tickcast::RestAnswer>>();
+    auto future = promise->get_future();
+    call(request,
+         [promise](tickcast::RestAnswer answer) { promise->set_value(std::move(answer)); });
+    tickcast::RestAnswer answer =
+        future.wait_for(std::chrono::seconds(5)) == std::future_status::ready
+            ? future.get()
+            : tickcast::RestApi::error(
+                  {tickcast::ErrorCode::overloaded, "the hub did not answer in time"});
+    response.status = answer.status;
+    for (const auto& [name, value] : answer.headers) response.set_header(name, value);
+    response.set_content(answer.body, "application/json");
+  };
+}
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flag{{"--host", "127.0.0.1"},
@@ -46,8 +68,18 @@ int main(int argc, char** argv) {
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // httplib's API
   tickcast::httplib::HttplibOptions options;
   options.max_clients = std::stoul(flag["--max-clients"]);
+  options.failure_body = [](const tickcast::Failure& failure, std::string_view request) {
+    return tickcast::encode_failure(failure, request);  // the contract's error event
+  };
   tickcast::httplib::HttplibTransport transport(server, options);
-  tickcast::httplib::mount_rest(server, hub);
+  tickcast::RestApi rest(hub);
+  server.Post(R"(/api/rooms/([^/]*)/commands)", rest_route([&rest](const auto& request, auto done) {
+                rest.command(request.matches[1], request.body, request.remote_addr, done);
+              }));
+  server.Get(R"(/api/rooms/([^/]*))", rest_route([&rest](const auto& request, auto done) {
+               rest.snapshot(request.matches[1], request.remote_addr, done);
+             }));
+  server.Get("/api/rooms", rest_route([&rest](const auto&, auto done) { rest.rooms(done); }));
   server.Get("/healthz", [&transport](const httplib::Request&, httplib::Response& response) {
     const bool ok = transport.stats().accepting;
     response.status = ok ? 200 : 503;

@@ -1,141 +1,109 @@
-// embed-ticker: broadcasts this machine's load and memory once a second to every client of
-// one room, on the transports given with --transport. No timer, no Hub: the app implements
-// the Sink itself (joins get the latest reading; clients only listen).
-//
-//   embed-ticker --transport ws,sse,longpoll,mqtt --port 8080 --mqtt-port 1883 --room machine
+// embed-ticker: this machine's load and memory, every --interval-ms, to every client of one
+// room, on the transports of --transport. No timer, no Hub: the app is its own Sink.
+//   embed-ticker --transport ws,sse,longpoll,mqtt --port 8080 --room machine
 //   curl -N http://127.0.0.1:8080/sse/rooms/machine
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <memory>
 #include <mutex>
-#include <sstream>
-#include <string>
+#include <nlohmann/json.hpp>
 #include <thread>
-#include <vector>
 
 #include "tickcast/longpoll/longpoll_transport.h"
 #include "tickcast/mqtt/mqtt_transport.h"
 #include "tickcast/sse/sse_transport.h"
 #include "tickcast/ws/ws_transport.h"
 
-namespace {
-
+using namespace tickcast;
 volatile std::sig_atomic_t stopping = 0;
 
-// Ticker answers joins with the latest reading; publish() hands each new one to every transport.
-class Ticker final : public tickcast::Sink {
- public:
-  Ticker(std::string room, std::vector<std::unique_ptr<tickcast::Transport>>& transports)
-      : room_(std::move(room)), transports_(transports) {}
+// Joins get the latest reading (or nothing, when they have it); other rooms are refused.
+struct Ticker final : Sink {
+  std::mutex mutex;
+  std::string room;
+  std::vector<std::unique_ptr<Transport>> transports;
+  Message latest{.seq = 0, .payload = nullptr, .droppable = true};  // newer readings supersede it
 
-  // publish numbers a reading and broadcasts it. Under the mutex, so a join sees either the
-  // reading before it (and then gets this one as an event) or this one (and not twice).
-  void publish(const std::string& fields) {
-    std::lock_guard lock(mutex_);
-    ++seq_;
-    latest_.seq = seq_;
-    latest_.payload = tickcast::make_payload(R"({"event":"load","room":")" + room_ + R"(","seq":)" +
-                                             std::to_string(seq_) + fields + "}");
-    latest_.droppable = true;  // a newer reading supersedes it: slow clients may skip it
-    for (auto& t : transports_) t->publish(room_, latest_);
+  void publish(const nlohmann::ordered_json& reading) {
+    std::lock_guard lock(mutex);  // with the join replies: nobody gets a reading twice
+    nlohmann::ordered_json event{{"event", "load"}, {"room", room}, {"seq", ++latest.seq}};
+    event.insert(reading.begin(), reading.end());
+    latest.payload = make_payload(event.dump());
+    for (auto& t : transports) t->publish(room, latest);
   }
-
-  // Threads: transport threads. A resuming client that has the latest gets nothing (an empty
-  // send still completes the join); others get the latest reading as a snapshot.
-  void on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
-                    tickcast::ClientRef client) override {
-    if (room != room_) return client->send({error("no such room; try " + room_)});
-    std::lock_guard lock(mutex_);
-    if (!latest_.payload || (resume_after && *resume_after == latest_.seq)) return client->send({});
-    tickcast::Message snapshot = latest_;
-    snapshot.kind = tickcast::MessageKind::snapshot;
-    client->send({snapshot});
+  void on_subscribe(std::string asked, std::optional<std::uint64_t> has, ClientRef c) override {
+    if (asked != room) {
+      const Failure no{FailureCode::bad_room, "no such room; try " + room};
+      return c->join(JoinReply::refused(no, make_payload(encode_failure(no, {}))));
+    }
+    std::lock_guard lock(mutex);
+    if (has && *has == latest.seq) return c->join(JoinReply::backlog({}, latest.seq));
+    c->join(JoinReply::snapshot({latest.seq, latest.payload, false, MessageKind::snapshot}));
   }
-  void on_message(std::string, std::string, tickcast::ClientRef client) override {
-    client->send({error("this room is read-only")});
+  void on_message(std::string, std::string, ClientRef c) override {
+    c->send({{.payload = make_payload(R"({"error":"this room is read-only"})"),
+              .kind = MessageKind::error}});
   }
-
- private:
-  static tickcast::Message error(const std::string& text) {
-    return {0, tickcast::make_payload(R"({"event":"error","error":")" + text + "\"}"), false,
-            tickcast::MessageKind::error};
-  }
-  std::mutex mutex_;
-  std::string room_;
-  std::vector<std::unique_ptr<tickcast::Transport>>& transports_;
-  std::uint64_t seq_ = 0;
-  tickcast::Message latest_;
 };
 
-// reading returns this machine's load and memory as JSON fields.
-std::string reading() {
-  double load1 = 0, load5 = 0, load15 = 0;
-  std::ifstream("/proc/loadavg") >> load1 >> load5 >> load15;
+nlohmann::ordered_json reading() {
+  double load[3] = {};
+  std::ifstream("/proc/loadavg") >> load[0] >> load[1] >> load[2];
+  nlohmann::ordered_json out{{"load1", load[0]}, {"load5", load[1]}, {"load15", load[2]}};
   std::map<std::string, long> mem;
   std::ifstream meminfo("/proc/meminfo");
   for (std::string key; meminfo >> key >> mem[key] && meminfo.ignore(64, '\n');) {
   }
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now().time_since_epoch());
-  std::ostringstream out;
-  out << R"(,"load1":)" << load1 << R"(,"load5":)" << load5 << R"(,"load15":)" << load15
-      << R"(,"mem_total_kb":)" << mem["MemTotal:"] << R"(,"mem_available_kb":)"
-      << mem["MemAvailable:"] << R"(,"server_time_us":)" << us.count();
-  return out.str();
+  out["mem_total_kb"] = mem["MemTotal:"];
+  out["mem_available_kb"] = mem["MemAvailable:"];
+  out["server_time_us"] = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  return out;
 }
 
-}  // namespace
-
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flag{{"--transport", "ws"}, {"--host", "127.0.0.1"},
-                                          {"--port", "8080"},    {"--mqtt-port", "1883"},
-                                          {"--room", "machine"}, {"--interval-ms", "1000"}};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!flag.count(argv[i])) return std::cerr << "unknown flag " << argv[i] << '\n', 2;
-    flag[argv[i]] = argv[i + 1];
-  }
+  CLI::App app("embed-ticker");
+  std::vector<std::string> names{"ws"};
+  http::ServerOptions http;  // the one port of ws, sse and longpoll
+  mqtt::MqttOptions mqtt;    // without broker_url: starts its own mosquitto
+  Ticker ticker;
+  ticker.room = "machine";
+  int interval_ms = 1000;
+  app.add_option("--transport", names)->delimiter(',');
+  app.add_option("--host", http.host)->each([&](const std::string& h) { mqtt.host = h; });
+  app.add_option("--port", http.port);
+  app.add_option("--mqtt-port", mqtt.port);
+  app.add_option("--room", ticker.room);
+  app.add_option("--interval-ms", interval_ms);
+  CLI11_PARSE(app, argc, argv);
   std::signal(SIGINT, [](int) { stopping = 1; });
   std::signal(SIGTERM, [](int) { stopping = 1; });
   std::signal(SIGPIPE, SIG_IGN);
 
-  tickcast::http::ServerOptions http_options;
-  http_options.host = flag["--host"];
-  http_options.port = std::stoi(flag["--port"]);
-  tickcast::mqtt::MqttOptions mqtt_options;  // without broker_url: starts its own mosquitto
-  mqtt_options.host = flag["--host"];
-  mqtt_options.port = std::stoi(flag["--mqtt-port"]);
-  tickcast::http::Server server(http_options);
-  std::vector<std::unique_ptr<tickcast::Transport>> transports;
-  Ticker ticker(flag["--room"], transports);
+  http::Server server(http);
   ticker.publish(reading());
   try {
     server.start();
-    std::istringstream list(flag["--transport"]);
-    for (std::string name; std::getline(list, name, ',');) {
-      if (name == "ws") transports.push_back(std::make_unique<tickcast::ws::WsTransport>(server));
-      if (name == "sse")
-        transports.push_back(std::make_unique<tickcast::sse::SseTransport>(server));
+    for (const auto& name : names) {
+      if (name == "ws") ticker.transports.push_back(std::make_unique<ws::WsTransport>(server));
+      if (name == "sse") ticker.transports.push_back(std::make_unique<sse::SseTransport>(server));
       if (name == "longpoll")
-        transports.push_back(std::make_unique<tickcast::longpoll::LongPollTransport>(server));
-      if (name == "mqtt")
-        transports.push_back(std::make_unique<tickcast::mqtt::MqttTransport>(mqtt_options));
+        ticker.transports.push_back(std::make_unique<longpoll::LongPollTransport>(server));
+      if (name == "mqtt") ticker.transports.push_back(std::make_unique<mqtt::MqttTransport>(mqtt));
     }
-    for (auto& t : transports) t->start(ticker);
+    for (auto& t : ticker.transports) t->start(ticker);
   } catch (const std::exception& e) {
     return std::cerr << "embed-ticker: " << e.what() << '\n', 1;
   }
-  std::cout << "embed-ticker: room " << flag["--room"] << " on " << server.base_url() << " ("
-            << flag["--transport"] << ")" << std::endl;
-
-  const auto interval = std::chrono::milliseconds(std::stoi(flag["--interval-ms"]));
+  std::cout << "embed-ticker: room " << ticker.room << " on " << server.base_url() << std::endl;
   while (!stopping) {
-    std::this_thread::sleep_for(interval);
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
     ticker.publish(reading());
   }
-  for (auto& t : transports) t->stop();
-  server.stop();
+  for (auto& t : ticker.transports) t->stop();
+  ticker.transports.clear();  // before the server they run on
 }

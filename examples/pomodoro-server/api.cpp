@@ -18,8 +18,6 @@ http::Response json_response(int status, const json& body) {
   return response;
 }
 
-json state_json(const TimerState& state) { return json::parse(encode_state(state)); }
-
 std::string metrics_text(const ApiContext& context) {
   std::ostringstream out;
   auto family = [&](const char* name, const char* type, const char* help) {
@@ -86,85 +84,61 @@ std::string metrics_text(const ApiContext& context) {
 
 }  // namespace
 
+namespace {
+
+void respond(const http::Responder& responder, RestAnswer answer) {
+  http::Response response;
+  response.status = answer.status;
+  response.body = std::move(answer.body);
+  response.headers = std::move(answer.headers);
+  responder.respond(std::move(response));
+}
+
+}  // namespace
+
 void add_api_routes(http::Server& server, const ApiContext& context) {
+  // The REST API itself is core's RestApi; this routes to it and checks room tokens.
+  auto rest = std::make_shared<RestApi>(*context.hub);
   const http::ServerOptions* options = &server.options();
-  server.route(
-      "POST", "/api/rooms/{room}/commands",
-      [hub = context.hub, options](const http::Request& request, http::Responder responder) {
-        const std::string& room = request.params.at("room");
-        if (!valid_room_name(room)) {
-          responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage,
-                                             decode_command(request.body).request_id));
-          return;
-        }
-        if (auto access = http::authorize(*options, request, room, auth::Permission::command);
-            !access) {
-          responder.respond(
-              http::json_error(*access.refusal, decode_command(request.body).request_id));
-          return;
-        }
-        auto answer = [responder](CommandOutcome outcome) {
-          if (outcome.error) {
-            responder.respond(
-                http::json_error(outcome.error->code, outcome.error->message, outcome.request_id));
-            return;
-          }
-          json body = {{"success", true}, {"state", state_json(outcome.state)}};
-          if (!outcome.request_id.empty()) body["request_id"] = outcome.request_id;
-          responder.respond(json_response(200, body));
-        };
-        hub->command(room, request.body, std::move(answer), request.peer);
-      });
-
-  server.route(
-      "GET", "/api/rooms/{room}",
-      [hub = context.hub, options](const http::Request& request, http::Responder responder) {
-        const std::string& room = request.params.at("room");
-        if (!valid_room_name(room)) {
-          responder.respond(http::json_error(ErrorCode::bad_room, kBadRoomMessage));
-          return;
-        }
-        if (auto access = http::authorize(*options, request, room, auth::Permission::subscribe);
-            !access) {
-          responder.respond(http::json_error(*access.refusal));
-          return;
-        }
-        auto answer = [responder](std::optional<Error> error, Payload payload) {
-          if (error) {
-            responder.respond(http::json_error(error->code, error->message));
-            return;
-          }
-          http::Response response;
-          response.body = *payload;
-          response.headers.emplace_back("cache-control", "no-store");
-          responder.respond(std::move(response));
-        };
-        hub->snapshot(room, std::move(answer), request.peer);
-      });
-
+  // The token's refusal of a request, as the app's error (401 or 403, code unauthorized).
+  auto refusal = [options](const http::Request& request,
+                           auth::Permission permission) -> std::optional<Error> {
+    auto access = http::authorize(*options, request, request.params.at("room"), permission);
+    if (access) return std::nullopt;
+    return Error{ErrorCode::unauthorized, access.refusal->reason, access.refusal->http_status};
+  };
+  server.route("POST", "/api/rooms/{room}/commands",
+               [rest, refusal](const http::Request& request, http::Responder responder) {
+                 rest->command(
+                     request.params.at("room"), request.body, request.peer,
+                     [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
+                     refusal(request, auth::Permission::command));
+               });
+  server.route("GET", "/api/rooms/{room}",
+               [rest, refusal](const http::Request& request, http::Responder responder) {
+                 rest->snapshot(
+                     request.params.at("room"), request.peer,
+                     [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
+                     refusal(request, auth::Permission::subscribe));
+               });
   server.route(
       "GET", "/api/rooms",
-      [hub = context.hub, options](const http::Request& request, http::Responder responder) {
+      [rest, options](const http::Request& request, http::Responder responder) {
         // With tokens required, the list shows only the rooms the token may subscribe to.
-        std::optional<auth::Grant> grant;
+        std::function<bool(const std::string&)> shown;
         if (options->auth) {
           auto result = options->auth->verify(http::token_of(request), auth::Clock::now());
-          if (auto* refusal = std::get_if<auth::Refusal>(&result)) {
-            responder.respond(http::json_error(
-                Error{ErrorCode::unauthorized, refusal->message, refusal->status}));
+          if (auto* refused = std::get_if<auth::Refusal>(&result)) {
+            respond(responder, RestApi::error(Error{ErrorCode::unauthorized, refused->message,
+                                                    refused->status}));
             return;
           }
-          grant = std::get<auth::Grant>(std::move(result));
+          shown = [grant = std::get<auth::Grant>(std::move(result))](const std::string& room) {
+            return grant.allows(room, auth::Permission::subscribe);
+          };
         }
-        hub->rooms([responder, grant](std::vector<RoomSummary> rooms) {
-          json list = json::array();
-          for (const auto& room : rooms) {
-            if (grant && !grant->allows(room.name, auth::Permission::subscribe)) continue;
-            list.push_back(
-                {{"room", room.name}, {"seq", room.seq}, {"state", state_json(room.state)}});
-          }
-          responder.respond(json_response(200, {{"rooms", list}}));
-        });
+        rest->rooms([responder](RestAnswer answer) { respond(responder, std::move(answer)); },
+                    std::move(shown));
       });
 
   server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
@@ -238,7 +212,7 @@ void add_file_route(http::Server& server, const std::string& path, const std::st
   server.route("GET", path,
                [body, content_type, missing](const http::Request&, http::Responder responder) {
                  if (body->empty()) {
-                   responder.respond(http::json_error(ErrorCode::not_found, missing));
+                   respond(responder, RestApi::error(Error{ErrorCode::not_found, missing}));
                    return;
                  }
                  http::Response response;

@@ -6,9 +6,10 @@
 #include <vector>
 
 #include "tickcast/core/hub.h"
+#include "tickcast/core/rest.h"
 #include "tickcast/core/room_store.h"
-#include "tickcast/core/transport.h"
 #include "tickcast/http/server.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::server {
 

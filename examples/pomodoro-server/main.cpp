@@ -420,6 +420,10 @@ int main(int argc, char** argv) {
   http_options.event_lib = event_lib;
   http_options.header_timeout = std::chrono::seconds(header_timeout_s);
   http_options.keepalive_timeout = std::chrono::seconds(idle_timeout_s);
+  // Every HTTP error of the port carries the contract's error event (the app's wire shape).
+  http_options.failure_body = [](const Failure& failure, std::string_view request) {
+    return encode_failure(failure, request);
+  };
   http::Server http_server(http_options);
 
   std::vector<std::unique_ptr<Transport>> owned;

@@ -31,7 +31,7 @@
 #include <thread>
 #include <vector>
 
-#include "tickcast/core/transport.h"
+#include "tickcast/transport/transport.h"
 
 extern char** environ;
 

@@ -1,4 +1,4 @@
-#include "tickcast/core/history.h"
+#include "tickcast/transport/history.h"
 
 #include <gtest/gtest.h>
 

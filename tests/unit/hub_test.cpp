@@ -38,7 +38,15 @@ class RecordingClient final : public Client {
   void send(std::vector<Message> messages) override {
     for (auto& m : messages) {
       received.push_back(json::parse(*m.payload));
-      codes.push_back(m.code);
+      codes.push_back(std::nullopt);
+    }
+  }
+  // A join reply is recorded like a send; a refusal's messages carry its code.
+  void join(JoinReply reply) override {
+    for (auto& m : reply.messages) {
+      received.push_back(json::parse(*m.payload));
+      codes.push_back(reply.refusal ? std::optional(to_error_code(reply.refusal->code))
+                                    : std::nullopt);
     }
   }
   std::string_view transport() const override { return "test"; }

@@ -107,3 +107,24 @@ TEST(Protocol, ValidatesRoomNames) {
 
 }  // namespace
 }  // namespace tickcast
+
+namespace tickcast {
+namespace {
+
+// The app's FailureEncoder: a transport-level failure in the contract's error event, with
+// the request_id of the command that caused it.
+TEST(Protocol, EncodeFailureIsTheContractsErrorEventWithTheRequestId) {
+  const auto j = nlohmann::json::parse(
+      encode_failure({FailureCode::rate_limited, "too many commands; slow down"},
+                     R"({"type":"start","request_id":"r9"})"));
+  EXPECT_EQ(j["event"], "timer");
+  EXPECT_EQ(j["success"], false);
+  EXPECT_TRUE(j["data"].is_null());
+  EXPECT_EQ(j["code"], "rate_limited");
+  EXPECT_EQ(j["error"], "too many commands; slow down");
+  EXPECT_EQ(j["request_id"], "r9");
+  EXPECT_EQ(nlohmann::json::parse(encode_failure({FailureCode::slow, "x"}))["code"], "overloaded");
+}
+
+}  // namespace
+}  // namespace tickcast

@@ -59,7 +59,7 @@ Access authorize(const ServerOptions& options, const Request& request, std::stri
     access.grant = std::move(*grant);
   } else {
     const auto& refusal = std::get<auth::Refusal>(result);
-    access.refusal = Error{ErrorCode::unauthorized, refusal.message, refusal.status};
+    access.refusal = Failure{FailureCode::unauthorized, refusal.message, refusal.status};
   }
   return access;
 }

@@ -92,10 +92,9 @@ int malformed_http_callback(lws* wsi, lws_callback_reasons reason, void* user, v
       return 0;
     case LWS_CALLBACK_RAW_WRITEABLE: {
       const bool tls_port = loop_of(wsi).options().tls();
-      const Response error = tls_port
-                                 ? json_error(ErrorCode::bad_request,
-                                              "this port speaks TLS only: use https:// or wss://")
-                                 : json_error(ErrorCode::bad_request, "malformed HTTP request");
+      const Response error = loop_of(wsi).failure(
+          FailureCode::bad_request, tls_port ? "this port speaks TLS only: use https:// or wss://"
+                                             : "malformed HTTP request");
       std::string text =
           "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
           "content-length: " +
@@ -236,6 +235,7 @@ void Loop::stop() {
   lws_cancel_service(context_);
   if (thread_.joinable()) thread_.join();
   lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer, LWS_SET_TIMER_USEC_CANCEL);
+  lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_SET_TIMER_USEC_CANCEL);
   loop_timer_at_.reset();
   lws_context_destroy(context_);  // closes what is left; sessions get on_closed
   event_loop_.reset();            // after the context it served
@@ -370,21 +370,19 @@ int Loop::on_confirm_upgrade(lws* wsi) {
   request.method = "GET";
   Response refusal;
   if (!read_request(wsi, request, /*websocket=*/true)) {
-    refusal = json_error(ErrorCode::bad_request, "malformed upgrade request");
+    refusal = failure(FailureCode::bad_request, "malformed upgrade request");
   } else if (auto host_error = host_header_error(wsi)) {
-    refusal = json_error(ErrorCode::bad_request, *host_error);
+    refusal = failure(FailureCode::bad_request, *host_error);
   } else if (!origin_allowed(request)) {
-    refusal =
-        json_error(ErrorCode::unauthorized, "origin not allowed: " + request.header("origin"));
+    refusal = failure(FailureCode::unauthorized, "origin not allowed: " + request.header("origin"));
   } else if (WebSocketEndpoint* endpoint = websocket_endpoint_for(request.path)) {
     if (auto error = endpoint->check_upgrade(request)) {
-      refusal = json_error(*error);
-      if (error->code == ErrorCode::overloaded) refusal.headers.emplace_back("retry-after", "5");
+      refusal = failure_response(*error, options_.failure_body);
     } else {
       return 0;
     }
   } else {
-    refusal = json_error(ErrorCode::not_found, "no WebSocket endpoint at " + request.path);
+    refusal = failure(FailureCode::not_found, "no WebSocket endpoint at " + request.path);
   }
   refusal.headers.emplace_back("connection", "close");
   write_response(wsi, refusal);
@@ -448,7 +446,9 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
       if (exchange.request.body.size() + len > options_.max_body_bytes) {
         exchange.reading_body = false;
         exchange.close_after_response = true;
-        exchange.response = json_error(ErrorCode::too_large, "request body over 4096 bytes");
+        exchange.response =
+            failure(FailureCode::too_large,
+                    "request body over " + std::to_string(options_.max_body_bytes) + " bytes");
         lws_callback_on_writable(wsi);
         return 0;
       }
@@ -602,14 +602,14 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
 
   if (!read_request(wsi, exchange.request, false)) {
     exchange.close_after_response = true;
-    exchange.response = json_error(ErrorCode::bad_request, "malformed HTTP request");
+    exchange.response = failure(FailureCode::bad_request, "malformed HTTP request");
     lws_callback_on_writable(wsi);
     return 0;
   }
   // Checked before any route, so every path answers it alike (RFC 9112 3.2).
   if (auto host_error = host_header_error(wsi)) {
     exchange.close_after_response = true;
-    exchange.response = json_error(ErrorCode::bad_request, *host_error);
+    exchange.response = failure(FailureCode::bad_request, *host_error);
     lws_callback_on_writable(wsi);
     return 0;
   }
@@ -617,9 +617,9 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   // refuse it plainly instead. Every client we know sends a Content-Length.
   if (!exchange.request.header("transfer-encoding").empty()) {
     exchange.close_after_response = true;
-    exchange.response = json_error(ErrorCode::bad_request,
-                                   "send the body with a Content-Length; Transfer-Encoding "
-                                   "(chunked) bodies are not accepted");
+    exchange.response = failure(FailureCode::bad_request,
+                                "send the body with a Content-Length; Transfer-Encoding "
+                                "(chunked) bodies are not accepted");
     lws_callback_on_writable(wsi);
     return 0;
   }
@@ -628,13 +628,15 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
     const std::optional<std::uint64_t> n = parse_content_length(length);
     if (!n) {
       exchange.close_after_response = true;
-      exchange.response = json_error(ErrorCode::bad_request, "bad Content-Length");
+      exchange.response = failure(FailureCode::bad_request, "bad Content-Length");
       lws_callback_on_writable(wsi);
       return 0;
     }
     if (*n > options_.max_body_bytes) {
       exchange.close_after_response = true;
-      exchange.response = json_error(ErrorCode::too_large, "request body over 4096 bytes");
+      exchange.response =
+          failure(FailureCode::too_large,
+                  "request body over " + std::to_string(options_.max_body_bytes) + " bytes");
       lws_callback_on_writable(wsi);
       return 0;
     }
@@ -657,7 +659,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
 
   if (request.method == "OPTIONS") {
     if (!origin_allowed(request)) {
-      response = json_error(ErrorCode::unauthorized, "origin not allowed");
+      response = failure(FailureCode::unauthorized, "origin not allowed");
     } else {
       response.status = 204;
       response.content_type = "text/plain";
@@ -674,7 +676,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
   // A state-changing request from a page of another origin is refused (CSRF), whatever
   // its content type.
   if (request.method != "GET" && request.method != "HEAD" && !origin_allowed(request)) {
-    exchange.response = json_error(ErrorCode::unauthorized, "origin not allowed");
+    exchange.response = failure(FailureCode::unauthorized, "origin not allowed");
     lws_callback_on_writable(wsi);
     return 0;
   }
@@ -734,13 +736,13 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
   }
 
   if (path_matched) {
-    response = json_error(ErrorCode::method_not_allowed,
-                          request.method + " is not allowed here; use " + allowed_methods);
+    response = failure(FailureCode::method_not_allowed,
+                       request.method + " is not allowed here; use " + allowed_methods);
     response.headers.emplace_back("allow", allowed_methods);
   } else if ((request.method == "GET" || request.method == "HEAD") && !options_.web_root.empty()) {
     serve_static(request, response);
   } else {
-    response = json_error(ErrorCode::not_found, "no such path: " + request.path);
+    response = failure(FailureCode::not_found, "no such path: " + request.path);
   }
   add_cors_headers(request, response);
   exchange.response = std::move(response);

@@ -1,22 +1,17 @@
 #include "tickcast/http/server.h"
 
-#include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
 
 namespace tickcast::http {
 
-// The body is the contract's error event, as ws and mqtt send it, so a client parses one
-// error shape whatever the transport.
-Response json_error(ErrorCode code, std::string_view message, std::string_view request_id) {
+// The body is the app's (ServerOptions::failure_body), so a client parses one error shape
+// whatever the transport.
+Response failure_response(const Failure& failure, const FailureEncoder& encoder,
+                          std::string_view request) {
   Response response;
-  response.status = http_status(code);
-  response.body = encode_error(Error{code, std::string(message)}, request_id);
-  return response;
-}
-
-Response json_error(const Error& error, std::string_view request_id) {
-  Response response = json_error(error.code, error.message, request_id);
-  if (error.http_status) response.status = error.http_status;
+  response.status = failure.http_status ? failure.http_status : http_status(failure.code);
+  response.body = encode_with(encoder, failure, request);
+  if (failure.code == FailureCode::overloaded) response.headers.emplace_back("retry-after", "5");
   if (response.status == 401) response.headers.emplace_back("www-authenticate", "Bearer");
   return response;
 }

@@ -31,7 +31,7 @@ void Loop::serve_static(const Request& request, Response& response) const {
   // Hidden files and any dot segment are never served.
   if (relative.find("/.") != std::string::npos || relative.front() == '.' ||
       relative.find('\\') != std::string::npos) {
-    response = json_error(ErrorCode::not_found, "no such path: " + request.path);
+    response = failure(FailureCode::not_found, "no such path: " + request.path);
     return;
   }
   std::error_code error;
@@ -41,7 +41,7 @@ void Loop::serve_static(const Request& request, Response& response) const {
       std::mismatch(root.begin(), root.end(), file.begin(), file.end());
   (void)ignored;
   if (error || root_end != root.end() || !fs::is_regular_file(file, error)) {
-    response = json_error(ErrorCode::not_found, "no such path: " + request.path);
+    response = failure(FailureCode::not_found, "no such path: " + request.path);
     return;
   }
   std::ifstream in(file, std::ios::binary);

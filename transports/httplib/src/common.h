@@ -3,29 +3,28 @@
 
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
-#include "tickcast/core/error.h"
-#include "tickcast/core/protocol.h"
+#include "tickcast/transport/failure.h"
 
 namespace tickcast::httplib::detail {
 
-/// set_error fills `response` with an error's status and the body every HTTP error carries
-/// (as tickcast::http::json_error): the contract's error event, with request_id when set.
-inline void set_error(::httplib::Response& response, ErrorCode code, std::string message,
-                      std::string_view request_id = {}) {
+/// set_error fills `response` with a failure's status and the app's body for it
+/// (HttplibOptions::failure_body, as tickcast::http does); overloaded carries Retry-After.
+inline void set_error(::httplib::Response& response, const FailureEncoder& encoder,
+                      FailureCode code, std::string reason) {
   response.status = http_status(code);
-  response.set_content(encode_error(Error{code, std::move(message)}, request_id),
-                       "application/json");
+  response.set_content(encode_with(encoder, Failure{code, std::move(reason)}), "application/json");
+  if (code == FailureCode::overloaded) response.set_header("Retry-After", "5");
 }
 
 /// host_missing answers 400 to an HTTP/1.1 request without a Host header (RFC 9112 3.2)
 /// and tells the route to stop there.
-inline bool host_missing(const ::httplib::Request& request, ::httplib::Response& response) {
+inline bool host_missing(const ::httplib::Request& request, ::httplib::Response& response,
+                         const FailureEncoder& encoder) {
   if (request.version != "HTTP/1.1" || request.has_header("Host")) return false;
-  set_error(response, ErrorCode::bad_request, "an HTTP/1.1 request needs a Host header");
+  set_error(response, encoder, FailureCode::bad_request, "an HTTP/1.1 request needs a Host header");
   return true;
 }
 

@@ -6,43 +6,32 @@
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
-#include <unordered_map>
+#include <span>
 #include <vector>
 
 #include "common.h"
-#include "tickcast/core/protocol.h"
-#include "tickcast/http/internal/outbox.h"
+#include "tickcast/transport/fanout.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::httplib {
 
 using Clock = std::chrono::steady_clock;
-using tickcast::http::internal::Outbox;
 
 namespace {
 
-// One open SSE stream or one parked long-poll. Guarded by Impl::mutex; each waits on its
-// own condition variable in its own worker thread.
-struct Stream {
-  Stream(std::uint64_t id, std::string room, bool sse, const HttplibOptions& options)
-      : id(id), room(std::move(room)), sse(sse), outbox(options.max_queue, options.stuck_timeout) {}
-  const std::uint64_t id;
-  const std::string room;
+// One open SSE stream or one parked long-poll: the fan-out's session plus what its worker
+// thread waits on. Guarded by Impl::mutex; each waits on its own condition variable in its
+// own worker thread.
+struct Stream final : FanoutSession {
+  Stream(bool sse, const HttplibOptions& options)
+      : FanoutSession(options.max_queue, options.stuck_timeout), sse(sse) {}
   const bool sse;
   std::condition_variable wake;
-  bool joined = false;   // the sink's first answer has come
-  bool closing = false;  // stop() or a stuck client: end the stream
-  bool refused = false;  // SSE: the room refused the join; end once the error is written
-  ClientRef client;      // what the sink knows this stream by (on_subscribe, on_unsubscribe)
-  // SSE
-  Outbox outbox;
   // long-poll
-  std::optional<std::uint64_t> since;
-  std::uint64_t next = 0;  // the `next` to answer when nothing comes
   bool timed_out = false;
   bool answered = false;
   int status = 200;
   std::string body;
-  std::vector<Message> events;
 };
 
 std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
@@ -53,41 +42,81 @@ std::optional<std::uint64_t> parse_unsigned(const std::string& text) {
   return value;
 }
 
-// Appends one event in the wire format: `id:` only for room events, so an error reply never
-// moves the client's Last-Event-ID.
-void append_event(std::string& out, const Message& message) {
-  if (message.kind != MessageKind::error) out += "id: " + std::to_string(message.seq) + '\n';
-  out += "event: timer\ndata: ";
-  out += *message.payload;
-  out += "\n\n";
+// Payloads are JSON objects already: a poll's answer is spliced together, not re-encoded.
+std::string events_body(std::span<const Message> events, std::uint64_t next) {
+  std::string body = "{\"events\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i) body += ',';
+    body += *events[i].payload;
+  }
+  body += "],\"next\":" + std::to_string(next) + "}";
+  return body;
 }
 
 }  // namespace
 
+// The shared fan-out, twice: SSE streams and parked polls frame an event differently (an
+// SSE block, a poll's answer body), each once per event for all of its kind in the room.
+// Everything runs under `mutex`; a transport writes only its framing and its worker loops.
 struct HttplibTransport::Impl : std::enable_shared_from_this<HttplibTransport::Impl> {
-  explicit Impl(HttplibOptions options) : options(std::move(options)) {}
+  explicit Impl(HttplibOptions options)
+      : options(std::move(options)), streams(sse_hooks), polls(poll_hooks) {}
 
   void serve_sse(const ::httplib::Request& request, ::httplib::Response& response);
   void serve_poll(const ::httplib::Request& request, ::httplib::Response& response);
   // Registers a stream, or fills `response` with the refusal. Under `mutex`.
-  std::shared_ptr<Stream> admit(const std::string& room, bool sse, const std::string& peer,
-                                ::httplib::Response& response);
-  void forget(const Stream& stream);
-  void deliver(std::uint64_t id, std::vector<Message> messages);
+  Stream* admit(const std::string& room, bool sse, const std::string& peer,
+                ::httplib::Response& response);
+  void forget(Stream& stream);
+  void join(std::uint64_t id, bool sse, JoinReply reply);
+  void deliver(std::uint64_t id, bool sse, const std::vector<Message>& messages);
   void fan_out(const std::string& room, const Message& message);
-  void enqueue(Stream& stream, const Message& message);
-  void answer_events(Stream& stream);
+  void answer_events(Stream& stream, std::span<const Message> events);
   void answer(Stream& stream, int status, std::string body);
+  Fanout<Stream>& fanout_of(bool sse) { return sse ? streams : polls; }
+
+  // SSE: the block of one event, written by the stream's worker.
+  struct SseHooks final : FanoutHooks<Stream> {
+    explicit SseHooks(Impl& impl) : impl(impl) {}
+    Payload frame(const Message& message) override {
+      std::string out;
+      if (message.kind != MessageKind::error) out += "id: " + std::to_string(message.seq) + '\n';
+      out += "event: ";
+      out += impl.options.event_name;
+      out += "\ndata: ";
+      out += *message.payload;
+      out += "\n\n";
+      return make_payload(std::move(out));
+    }
+    void wake(Stream& stream) override { stream.wake.notify_one(); }
+    void close_stuck(Stream& stream) override { stream.wake.notify_one(); }
+    Impl& impl;
+  };
+  // Long-poll: a parked poll answers with the first event's body.
+  struct PollHooks final : FanoutHooks<Stream> {
+    explicit PollHooks(Impl& impl) : impl(impl) {}
+    Payload frame(const Message& message) override {
+      return make_payload(events_body({&message, 1}, message.seq));
+    }
+    void wake(Stream& stream) override {
+      if (!stream.outbox.empty() && !stream.answered) {
+        ++impl.polls.counters.sent;
+        impl.answer(stream, 200, *stream.outbox.front().payload);
+      }
+      stream.outbox.clear();
+    }
+    void close_stuck(Stream& stream) override { stream.wake.notify_one(); }
+    Impl& impl;
+  };
 
   const HttplibOptions options;
   std::mutex mutex;  // guards everything below but the atomics
-  std::condition_variable all_closed;
   Sink* sink = nullptr;
   bool accepting = false;
-  std::uint64_t next_id = 1;
-  std::unordered_map<std::uint64_t, std::shared_ptr<Stream>> streams;
-  std::unordered_map<std::string, std::vector<Stream*>> rooms;
-  std::atomic<std::uint64_t> clients{0}, sent{0}, dropped{0}, refused{0}, closed_slow{0};
+  SseHooks sse_hooks{*this};
+  PollHooks poll_hooks{*this};
+  Fanout<Stream> streams;  // SSE
+  Fanout<Stream> polls;    // long-poll
   std::atomic<bool> accepting_now{false};
 };
 
@@ -96,11 +125,18 @@ namespace {
 // The reply channel of one stream or poll. May outlive both; sends then go nowhere.
 class HttplibClient final : public Client {
  public:
-  HttplibClient(std::weak_ptr<HttplibTransport::Impl> impl, std::uint64_t id, std::string name,
-                std::string peer)
-      : impl_(std::move(impl)), id_(id), name_(std::move(name)), peer_(std::move(peer)) {}
+  HttplibClient(std::weak_ptr<HttplibTransport::Impl> impl, std::uint64_t id, bool sse,
+                std::string name, std::string peer)
+      : impl_(std::move(impl)),
+        id_(id),
+        sse_(sse),
+        name_(std::move(name)),
+        peer_(std::move(peer)) {}
+  void join(JoinReply reply) override {
+    if (auto impl = impl_.lock()) impl->join(id_, sse_, std::move(reply));
+  }
   void send(std::vector<Message> messages) override {
-    if (auto impl = impl_.lock()) impl->deliver(id_, std::move(messages));
+    if (auto impl = impl_.lock()) impl->deliver(id_, sse_, messages);
   }
   std::string_view transport() const override { return name_; }
   std::string_view peer() const override { return peer_; }
@@ -108,37 +144,37 @@ class HttplibClient final : public Client {
  private:
   std::weak_ptr<HttplibTransport::Impl> impl_;
   std::uint64_t id_;
+  bool sse_;
   std::string name_;
   std::string peer_;
 };
 
 }  // namespace
 
-std::shared_ptr<Stream> HttplibTransport::Impl::admit(const std::string& room, bool sse,
-                                                      const std::string& peer,
-                                                      ::httplib::Response& response) {
+Stream* HttplibTransport::Impl::admit(const std::string& room, bool sse, const std::string& peer,
+                                      ::httplib::Response& response) {
   if (!sink || !accepting) {
-    detail::set_error(response, ErrorCode::overloaded, "the server is not accepting clients now");
+    detail::set_error(response, options.failure_body, FailureCode::overloaded,
+                      "the server is not accepting clients now");
     return nullptr;
   }
-  if (streams.size() >= options.max_clients) {
-    ++refused;
-    detail::set_error(response, ErrorCode::overloaded, "too many clients; try again later");
-    response.set_header("Retry-After", "5");
+  if (streams.size() + polls.size() >= options.max_clients) {
+    ++fanout_of(sse).counters.refused;
+    detail::set_error(response, options.failure_body, FailureCode::overloaded,
+                      "too many clients; try again later");
     return nullptr;
   }
-  auto stream = std::make_shared<Stream>(next_id++, room, sse, options);
-  stream->client =
-      std::make_shared<HttplibClient>(weak_from_this(), stream->id, options.name, peer);
-  streams.emplace(stream->id, stream);
-  rooms[room].push_back(stream.get());
-  clients = streams.size();
-  return stream;
+  auto fresh = std::make_unique<Stream>(sse, options);
+  fresh->room = room;
+  Stream& stream = fanout_of(sse).add(std::move(fresh));
+  stream.client =
+      std::make_shared<HttplibClient>(weak_from_this(), stream.id, sse, options.name, peer);
+  return &stream;
 }
 
 // The stream leaves its room first: it is still registered, so stop() waits and the sink
 // is still there.
-void HttplibTransport::Impl::forget(const Stream& stream) {
+void HttplibTransport::Impl::forget(Stream& stream) {
   Sink* to = nullptr;
   {
     std::lock_guard lock(mutex);
@@ -146,21 +182,16 @@ void HttplibTransport::Impl::forget(const Stream& stream) {
   }
   if (to) to->on_unsubscribe(stream.room, stream.client);
   std::lock_guard lock(mutex);
-  if (auto room = rooms.find(stream.room); room != rooms.end()) {
-    std::erase(room->second, &stream);
-    if (room->second.empty()) rooms.erase(room);
-  }
-  streams.erase(stream.id);
-  clients = streams.size();
-  if (streams.empty()) all_closed.notify_all();
+  fanout_of(stream.sse).remove(stream);
 }
 
 void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
                                        ::httplib::Response& response) {
-  if (detail::host_missing(request, response)) return;
+  if (detail::host_missing(request, response, options.failure_body)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
-    detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
+    detail::set_error(response, options.failure_body, FailureCode::bad_room,
+                      std::string(kBadRoomMessage));
     return;
   }
   std::optional<std::uint64_t> resume_after;
@@ -169,14 +200,14 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
   if (!last_event_id.empty()) {
     resume_after = parse_unsigned(last_event_id);
     if (!resume_after) {
-      detail::set_error(response, ErrorCode::bad_request,
+      detail::set_error(response, options.failure_body, FailureCode::bad_request,
                         "Last-Event-ID must be a seq (a non-negative integer)");
       return;
     }
   }
 
   Sink* to = nullptr;
-  std::shared_ptr<Stream> stream;
+  Stream* stream = nullptr;
   {
     std::lock_guard lock(mutex);
     stream = admit(room, true, request.remote_addr, response);
@@ -213,15 +244,15 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
             return true;
           }
           const auto now = Clock::now();
-          while (!stream->outbox.empty()) {
-            append_event(out, stream->outbox.front());
+          while (!stream->outbox.empty()) {  // the room's frames, in one write
+            out += *stream->outbox.front().payload;
             stream->outbox.pop(now);
             ++written;
           }
           if (stream->refused) {  // the refusal, then the end of the stream
             lock.unlock();
             if (!out.empty() && !sink.write(out.data(), out.size())) return false;
-            self->sent += written;
+            self->streams.counters.sent += written;
             sink.done();
             return true;
           }
@@ -232,7 +263,7 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
         // stream if the client has gone (is_writable also checks that the socket is alive).
         if (out.empty()) return sink.is_writable();
         if (!sink.write(out.data(), out.size())) return false;
-        self->sent += written;
+        self->streams.counters.sent += written;
         return true;
       },
       [self, stream](bool) { self->forget(*stream); });
@@ -240,17 +271,19 @@ void HttplibTransport::Impl::serve_sse(const ::httplib::Request& request,
 
 void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
                                         ::httplib::Response& response) {
-  if (detail::host_missing(request, response)) return;
+  if (detail::host_missing(request, response, options.failure_body)) return;
   const std::string room = request.matches[1];
   if (!valid_room_name(room)) {
-    detail::set_error(response, ErrorCode::bad_room, std::string(kBadRoomMessage));
+    detail::set_error(response, options.failure_body, FailureCode::bad_room,
+                      std::string(kBadRoomMessage));
     return;
   }
   std::optional<std::uint64_t> since;
   if (request.has_param("since")) {
     since = parse_unsigned(request.get_param_value("since"));
     if (!since) {
-      detail::set_error(response, ErrorCode::bad_request, "since must be a non-negative integer");
+      detail::set_error(response, options.failure_body, FailureCode::bad_request,
+                        "since must be a non-negative integer");
       return;
     }
   }
@@ -259,7 +292,7 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
     const auto value = parse_unsigned(request.get_param_value("timeout_ms"));
     if (!value || *value > static_cast<std::uint64_t>(options.max_timeout.count())) {
       detail::set_error(
-          response, ErrorCode::bad_request,
+          response, options.failure_body, FailureCode::bad_request,
           "timeout_ms must be an integer in 0.." + std::to_string(options.max_timeout.count()));
       return;
     }
@@ -267,13 +300,12 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
   }
 
   Sink* to = nullptr;
-  std::shared_ptr<Stream> stream;
+  Stream* stream = nullptr;
   {
     std::lock_guard lock(mutex);
     stream = admit(room, false, request.remote_addr, response);
     if (!stream) return;
-    stream->since = since;
-    stream->next = since.value_or(0);
+    stream->position = since.value_or(0);
     to = sink;
   }
   to->on_subscribe(room, since, stream->client);
@@ -286,17 +318,17 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
     std::unique_lock lock(mutex);
     while (!stream->answered) {
       if (stream->closing) {
-        answer_events(*stream);
+        answer_events(*stream, {});
         break;
       }
       const auto now = Clock::now();
       if (!stream->timed_out && now >= deadline) {
         stream->timed_out = true;
-        if (stream->joined) answer_events(*stream);
+        if (stream->joined) answer_events(*stream, {});
         continue;
       }
       if (now >= give_up) {
-        answer_events(*stream);
+        answer_events(*stream, {});
         break;
       }
       const auto until =
@@ -317,93 +349,59 @@ void HttplibTransport::Impl::answer(Stream& stream, int status, std::string body
   stream.wake.notify_one();
 }
 
-// Payloads are JSON objects already: the answer is spliced together, not re-encoded.
-void HttplibTransport::Impl::answer_events(Stream& stream) {
-  std::string body = "{\"events\":[";
-  for (std::size_t i = 0; i < stream.events.size(); ++i) {
-    if (i) body += ',';
-    body += *stream.events[i].payload;
-  }
-  const std::uint64_t next = stream.events.empty() ? stream.next : stream.events.back().seq;
-  body += "],\"next\":" + std::to_string(next) + "}";
-  sent += stream.events.size();
-  stream.events.clear();
-  answer(stream, 200, std::move(body));
+void HttplibTransport::Impl::answer_events(Stream& stream, std::span<const Message> events) {
+  polls.counters.sent += events.size();
+  answer(stream, 200, events_body(events, events.empty() ? stream.position : events.back().seq));
 }
 
-void HttplibTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
+void HttplibTransport::Impl::join(std::uint64_t id, bool sse, JoinReply reply) {
   std::lock_guard lock(mutex);
-  auto it = streams.find(id);
-  if (it == streams.end()) return;
-  Stream& stream = *it->second;
-  const bool refusal =
-      !stream.joined && !messages.empty() && messages.front().kind == MessageKind::error;
-  if (stream.sse) {
-    if (stream.refused) return;
-    if (refusal) {  // the room refused the join: it never joins; the error ends the stream
-      stream.refused = true;
-      enqueue(stream, messages.front());
-      return;
-    }
-    stream.joined = true;
-    for (const Message& m : messages) enqueue(stream, m);
+  Stream* stream = fanout_of(sse).find(id);
+  if (!stream) return;
+  if (sse) {  // a refusal: the error ends the stream; the stream never joins
+    streams.join(*stream, reply, Clock::now());
     return;
   }
-  if (stream.answered) return;
-  if (!stream.joined) {
-    stream.joined = true;
-    if (refusal) {  // room refused (overloaded, rate_limited)
-      answer(stream, http_status(messages.front().code.value_or(ErrorCode::overloaded)),
-             *messages.front().payload);
-      return;
-    }
-    // A `since` of another history (older, or ahead of the room: a position from before a
-    // restart) is answered with the room's snapshot, like a `since` past the history.
+  if (stream->joined || stream->answered) return;
+  stream->joined = true;
+  if (reply.refusal) {  // room refused (overloaded, rate_limited)
+    answer(*stream, http_status(reply.refusal->code),
+           reply.messages.empty() ? encode_with(options.failure_body, *reply.refusal)
+                                  : *reply.messages.front().payload);
+    return;
   }
-  for (auto& m : messages) {
-    if (m.kind == MessageKind::error || stream.events.size() >= options.max_batch) continue;
-    stream.events.push_back(std::move(m));
+  // A `since` of another history (older, or ahead of the room: a position from before a
+  // restart) is answered with the room's snapshot, like a `since` past the history.
+  stream->position = reply.position;
+  std::vector<Message> events;
+  for (auto& m : reply.messages) {
+    if (m.kind == MessageKind::error || events.size() >= options.max_batch) continue;
+    events.push_back(std::move(m));
   }
-  if (!stream.events.empty() || stream.timed_out) answer_events(stream);
+  if (!events.empty() || stream->timed_out) answer_events(*stream, events);
+}
+
+// Replies outside the join: errors go to an SSE stream (without an id); a poll has no
+// place for them.
+void HttplibTransport::Impl::deliver(std::uint64_t id, bool sse,
+                                     const std::vector<Message>& messages) {
+  std::lock_guard lock(mutex);
+  Stream* stream = sse ? streams.find(id) : nullptr;
+  if (stream && !stream->refused) streams.deliver(*stream, messages, Clock::now());
 }
 
 void HttplibTransport::Impl::fan_out(const std::string& room, const Message& message) {
   std::lock_guard lock(mutex);
-  auto it = rooms.find(room);
-  if (it == rooms.end()) return;
-  for (Stream* stream : it->second) {
-    if (!stream->joined) continue;
-    if (stream->sse) {
-      enqueue(*stream, message);
-    } else if (!stream->answered) {
-      stream->events.push_back(message);
-      answer_events(*stream);
-    }
-  }
-}
-
-void HttplibTransport::Impl::enqueue(Stream& stream, const Message& message) {
-  if (stream.closing) return;
-  switch (stream.outbox.push(message, Clock::now())) {
-    case Outbox::Push::stuck:
-      stream.closing = true;
-      stream.outbox.clear();
-      ++closed_slow;
-      break;
-    case Outbox::Push::queued_dropping_oldest_tick:
-      ++dropped;
-      break;
-    case Outbox::Push::queued:
-      break;
-  }
-  stream.wake.notify_one();
+  const auto now = Clock::now();
+  streams.publish(room, message, now);
+  polls.publish(room, message, now);
 }
 
 HttplibTransport::HttplibTransport(::httplib::Server& server, HttplibOptions options)
     : impl_(std::make_shared<Impl>(std::move(options))) {
   std::weak_ptr<Impl> weak = impl_;
-  auto unavailable = [](::httplib::Response& response) {
-    detail::set_error(response, ErrorCode::overloaded, "this transport has shut down");
+  auto unavailable = [encoder = impl_->options.failure_body](::httplib::Response& response) {
+    detail::set_error(response, encoder, FailureCode::overloaded, "this transport has shut down");
   };
   if (!impl_->options.sse_prefix.empty()) {
     server.Get(
@@ -445,11 +443,16 @@ void HttplibTransport::stop() {
   if (!impl_->sink) return;
   impl_->accepting = false;
   impl_->accepting_now = false;
-  for (auto& [id, stream] : impl_->streams) {
-    stream->closing = true;
-    stream->wake.notify_one();
+  for (auto* fanout : {&impl_->streams, &impl_->polls}) {
+    for (Stream* stream : fanout->all()) {
+      stream->closing = true;
+      stream->wake.notify_one();
+    }
   }
-  impl_->all_closed.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->streams.empty(); });
+  lock.unlock();
+  impl_->streams.wait_empty(std::chrono::seconds(2));
+  impl_->polls.wait_empty(std::chrono::seconds(1));
+  lock.lock();
   impl_->sink = nullptr;
 }
 
@@ -458,12 +461,12 @@ void HttplibTransport::publish(std::string_view room, const Message& message) {
 }
 
 TransportStats HttplibTransport::stats() const {
-  TransportStats s;
-  s.clients = impl_->clients;
-  s.messages_sent = impl_->sent;
-  s.messages_dropped = impl_->dropped;
-  s.clients_refused = impl_->refused;
-  s.clients_closed_slow = impl_->closed_slow;
+  TransportStats s = impl_->streams.counters.stats(impl_->streams.size() + impl_->polls.size());
+  const TransportStats polls = impl_->polls.counters.stats(0);
+  s.messages_sent += polls.messages_sent;
+  s.messages_dropped += polls.messages_dropped;
+  s.clients_refused += polls.clients_refused;
+  s.clients_closed_slow += polls.clients_closed_slow;
   s.accepting = impl_->accepting_now;
   return s;
 }

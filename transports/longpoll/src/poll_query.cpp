@@ -20,14 +20,15 @@ PollQuery read_poll_query(const std::map<std::string, std::string>& query,
   if (auto it = query.find("since"); it != query.end()) {
     out.since = parse_unsigned(it->second);
     if (!out.since) {
-      out.error = Error{ErrorCode::bad_request, "since must be a non-negative integer"};
+      out.error = Failure{FailureCode::bad_request, "since must be a non-negative integer"};
       return out;
     }
   }
   if (auto it = query.find("timeout_ms"); it != query.end()) {
     const auto value = parse_unsigned(it->second);
     if (!value || *value > static_cast<std::uint64_t>(max_timeout.count())) {
-      out.error = Error{ErrorCode::bad_request, "timeout_ms must be an integer in 0..60000"};
+      out.error = Failure{FailureCode::bad_request, "timeout_ms must be an integer in 0.." +
+                                                        std::to_string(max_timeout.count())};
       return out;
     }
     out.timeout = std::chrono::milliseconds(*value);

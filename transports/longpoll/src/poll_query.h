@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "tickcast/core/error.h"
+#include "tickcast/transport/failure.h"
 
 namespace tickcast::longpoll {
 
@@ -17,7 +17,7 @@ namespace tickcast::longpoll {
 struct PollQuery {
   std::optional<std::uint64_t> since;  ///< answer after this seq; none: a snapshot at once
   std::chrono::milliseconds timeout{0};
-  std::optional<Error> error;  ///< a bad_request when a parameter is malformed
+  std::optional<Failure> error;  ///< a bad_request when a parameter is malformed
 };
 
 /// parse_unsigned reads a non-negative decimal integer of at most 19 digits, nothing else.

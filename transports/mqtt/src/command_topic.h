@@ -30,7 +30,7 @@ struct ReplyTo {
                            ///< the error when not valid
 };
 
-/// read_reply_to reads `reply_to` from a command payload (at most kMaxCommandBytes).
+/// read_reply_to reads `reply_to` from a command payload (at most MqttOptions::max_command_bytes).
 ReplyTo read_reply_to(std::string_view payload, std::string_view rooms_prefix);
 
 }  // namespace tickcast::mqtt

@@ -19,8 +19,6 @@
 
 #include "command_topic.h"
 #include "embedded_broker.h"
-#include "tickcast/core/error.h"
-#include "tickcast/core/protocol.h"
 
 namespace tickcast::mqtt {
 
@@ -327,22 +325,24 @@ struct MqttTransport::Impl {
     }
     const std::string fallback = errors_topic(room);
 
-    // Over 4 KiB: refused here, unread, before anything is copied to the hub.
-    if (payload.size() > kMaxCommandBytes) {
+    // Too large: refused here, unread, before anything is copied to the sink.
+    if (payload.size() > options.max_command_bytes) {
       ++refused;
+      const Failure failure{FailureCode::too_large,
+                            "command over " + std::to_string(options.max_command_bytes) + " bytes"};
       publish_reply(reply_topic.empty() ? fallback : reply_topic, correlation,
-                    encode_error(Error{ErrorCode::too_large, "command over 4096 bytes"}));
+                    sink->encode_failure(failure, {}));
       return;
     }
     // The JSON `reply_to` field wins over the MQTT 5 response topic.
     if (ReplyTo reply_to = read_reply_to(payload, rooms_prefix); reply_to.present) {
       if (!reply_to.valid) {
         ++refused;
+        const Failure failure{FailureCode::bad_request,
+                              "reply_to must be a topic name without wildcards, not a room's "
+                              "events, state or commands topic"};
         publish_reply(reply_topic.empty() ? fallback : reply_topic, correlation,
-                      encode_error(Error{ErrorCode::bad_request,
-                                         "reply_to must be a topic name without wildcards, "
-                                         "not a room's events, state or commands topic"},
-                                   reply_to.request_id));
+                      sink->encode_failure(failure, payload));
         return;
       }
       reply_topic = std::move(reply_to.topic);

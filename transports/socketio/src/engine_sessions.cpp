@@ -73,7 +73,7 @@ Engine* SocketIoTransport::Impl::find_engine(std::uint64_t serial) {
 std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::on_poll(
     lws* wsi, const http::Request& request) {
   if (!path_is(request.path, options.path)) {
-    return http::json_error(ErrorCode::not_found, "no such path: " + request.path);
+    return server.failure(FailureCode::not_found, "no such path: " + request.path);
   }
   engine::ErrorCode code{};
   const auto query = engine::check_query(request.query, /*websocket=*/false, code);
@@ -85,14 +85,11 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
   if (query->sid.empty()) {  // a new session
     if (request.method != "GET") return engine_error(engine::ErrorCode::bad_handshake_method);
     if (!sink || !counters.accepting) {
-      return http::json_error(ErrorCode::overloaded, "Socket.IO is shutting down");
+      return server.failure(FailureCode::overloaded, "Socket.IO is shutting down");
     }
     if (engines.size() >= options.max_clients) {
       ++counters.refused;
-      auto refusal =
-          http::json_error(ErrorCode::overloaded, "too many Socket.IO clients; try again later");
-      refusal.headers.emplace_back("retry-after", "5");
-      return refusal;
+      return server.failure(FailureCode::overloaded, "too many Socket.IO clients; try again later");
     }
     if (!context) context = lws_get_context(wsi);
     Engine& engine = create_engine(engine::Transport::polling, request.peer);
@@ -114,8 +111,8 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
     // As the port's own body limit does (413 before this is reached when the body is over
     // it), the payload is refused and the session is left as it is.
     if (request.body.size() > handshake.max_payload) {
-      return http::json_error(
-          ErrorCode::too_large,
+      return server.failure(
+          FailureCode::too_large,
           "payload over maxPayload (" + std::to_string(handshake.max_payload) + " bytes)");
     }
     std::optional<std::string> error;
@@ -163,33 +160,33 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
   return &poll;
 }
 
-std::optional<Error> SocketIoTransport::Impl::check_websocket(const http::Request& request) {
+std::optional<Failure> SocketIoTransport::Impl::check_websocket(const http::Request& request) {
   if (!path_is(request.path, options.path)) {
-    return Error{ErrorCode::not_found, "no WebSocket endpoint at " + request.path};
+    return Failure{FailureCode::not_found, "no WebSocket endpoint at " + request.path};
   }
   engine::ErrorCode code{};
   const auto query = engine::check_query(request.query, /*websocket=*/true, code);
   if (!query) {
     ++counters.refused;
-    return Error{ErrorCode::bad_request, std::string(engine::error_message(code))};
+    return Failure{FailureCode::bad_request, std::string(engine::error_message(code))};
   }
   if (query->sid.empty()) {
     if (!sink || !counters.accepting) {
-      return Error{ErrorCode::overloaded, "Socket.IO is shutting down"};
+      return Failure{FailureCode::overloaded, "Socket.IO is shutting down"};
     }
     if (engines.size() >= options.max_clients) {
       ++counters.refused;
-      return Error{ErrorCode::overloaded, "too many Socket.IO clients; try again later"};
+      return Failure{FailureCode::overloaded, "too many Socket.IO clients; try again later"};
     }
     return std::nullopt;
   }
   Engine* engine = find_engine(query->sid);
   if (!engine) {
-    return Error{ErrorCode::bad_request,
-                 std::string(engine::error_message(engine::ErrorCode::unknown_sid))};
+    return Failure{FailureCode::bad_request,
+                   std::string(engine::error_message(engine::ErrorCode::unknown_sid))};
   }
   if (engine->transport != engine::Transport::polling || engine->ws) {
-    return Error{ErrorCode::bad_request, "the session is already upgraded or upgrading"};
+    return Failure{FailureCode::bad_request, "the session is already upgraded or upgrading"};
   }
   return std::nullopt;
 }

@@ -20,6 +20,7 @@
 #include "deadlines.h"
 #include "engine_io.h"
 #include "socket_io.h"
+#include "tickcast/core/error.h"  // the known exception: see check_layers.sh
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/outbox.h"
 #include "tickcast/http/internal/session_table.h"
@@ -102,7 +103,7 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
   // -- endpoints (loop callbacks)
   std::variant<http::internal::Session*, http::Response> on_poll(lws* wsi,
                                                                  const http::Request& request);
-  std::optional<Error> check_websocket(const http::Request& request);
+  std::optional<Failure> check_websocket(const http::Request& request);
   http::internal::Session* open_websocket(lws* wsi, const http::Request& request);
   void on_ws_text(WsConn& conn, std::string text);
   void forget(Connection& connection);
@@ -150,6 +151,8 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
   void command_settled(CommandReply& reply, std::vector<Message> messages);
 
   // -- the Hub's side (through LoopClient and publish)
+  /// join: the room's one answer to a subscription (a refusal carries its error message).
+  void join(std::uint64_t id, JoinReply reply) { deliver(id, std::move(reply.messages)); }
   void deliver(std::uint64_t id, std::vector<Message> messages);
   void deliver_reply(std::uint64_t id, std::vector<Message> messages);
   void fan_out(const std::string& room, const Message& message);
@@ -184,7 +187,7 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
   class WsEndpoint final : public http::internal::WebSocketEndpoint {
    public:
     explicit WsEndpoint(Impl& impl) : impl_(impl) {}
-    std::optional<Error> check_upgrade(const http::Request& request) override {
+    std::optional<Failure> check_upgrade(const http::Request& request) override {
       return impl_.check_websocket(request);
     }
     http::internal::Session* open(lws* wsi, const http::Request& request) override {

@@ -35,8 +35,10 @@ class CallbackClient final : public Client {
 // Namespaces (rooms) one Engine.IO connection may join at once.
 constexpr std::size_t kMaxNamespaces = 16;
 
-std::string error_json(ErrorCode code, std::string message, std::string_view request_id = {}) {
-  return encode_error(Error{code, std::move(message)}, request_id);
+// A transport-level failure in the app's shape (Sink::encode_failure).
+std::string failure_json(const Sink* sink, FailureCode code, std::string reason) {
+  const Failure failure{code, std::move(reason)};
+  return sink ? sink->encode_failure(failure, {}) : generic_failure_body(failure);
 }
 
 }  // namespace
@@ -67,9 +69,10 @@ std::optional<std::string> SocketIoTransport::Impl::on_io(Engine& engine, std::s
     }
     case io::PacketType::binary_event:
     case io::PacketType::binary_ack:
-      send_error(engine, packet.nsp,
-                 error_json(ErrorCode::bad_request, "binary attachments are not accepted"),
-                 packet.type == io::PacketType::binary_event ? packet.id : std::nullopt);
+      send_error(
+          engine, packet.nsp,
+          failure_json(sink, FailureCode::bad_request, "binary attachments are not accepted"),
+          packet.type == io::PacketType::binary_event ? packet.id : std::nullopt);
       break;
     case io::PacketType::ack:
       break;  // the server never asks a client for an ack
@@ -310,7 +313,8 @@ void SocketIoTransport::Impl::on_event(Engine& engine, Socket& socket, const io:
   if (!sub) return;
   if (!take_token(socket)) {
     send_error(engine, packet.nsp,
-               error_json(ErrorCode::rate_limited, "too many commands; slow down"), packet.id);
+               failure_json(sink, FailureCode::rate_limited, "too many commands; slow down"),
+               packet.id);
     return;
   }
   EventRequest request = map_event(packet.data);

@@ -5,47 +5,35 @@
 #include <cstring>
 #include <map>
 
-#include "tickcast/core/protocol.h"
 #include "tickcast/http/internal/loop.h"
-#include "tickcast/http/internal/outbox.h"
-#include "tickcast/http/internal/session_table.h"
+#include "tickcast/http/internal/loop_transport.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::ws {
 
 using http::internal::After;
 using http::internal::Loop;
-using http::internal::Outbox;
-using http::internal::SessionTable;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
 
 // One WebSocket connection. Lives on the loop thread only.
-struct WsSession final : http::internal::Session {
+struct WsSession final : http::internal::LoopSession {
   WsTransport::Impl* owner = nullptr;
-  // Keeps the transport's state alive while the loop can still call this session.
-  std::shared_ptr<WsTransport::Impl> keep_alive;
-  lws* wsi = nullptr;
-  std::uint64_t id = 0;
-  std::string room;
-  std::size_t room_index = 0;  // position in the room's vector, for O(1) removal
-  bool joined = false;         // room broadcasts are skipped until the join reply arrives
-  int close_after_flush = 0;   // the join was refused: close with this once the error is out
-  Outbox outbox;
   std::string rx;
-  int close_code = 0;
+  std::optional<CloseCode> close_code;  // set: closing with it
   std::string close_reason;
   double tokens = 0;
   SteadyTime tokens_at;
-  SteadyTime heard_at;     // last frame or pong from the client: the keepalive's clock
-  bool ping_due = false;   // a ping waits for the next writable callback
-  bool ping_sent = false;  // pinged since heard_at; no pong yet
-  ClientRef client;
+  SteadyTime heard_at;               // last frame or pong from the client: the keepalive's clock
+  bool ping_due = false;             // a ping waits for the next writable callback
+  bool ping_sent = false;            // pinged since heard_at; no pong yet
   std::optional<auth::Grant> grant;  // the token's grant, when the port requires tokens
   // Its entry in the transport's expiries, erased when the session closes first.
   std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
-  explicit WsSession(const WsOptions& options) : outbox(options.max_queue, options.stuck_timeout) {}
+  explicit WsSession(const WsOptions& options)
+      : LoopSession(options.max_queue, options.stuck_timeout) {}
   After on_writable(lws* wsi) override;
   bool on_receive(lws* wsi, const void* data, std::size_t len) override;
   void on_pong(lws* wsi) override;
@@ -69,56 +57,85 @@ std::optional<std::chrono::steady_clock::duration> next_keepalive(
 
 }  // namespace
 
+// WebSocket on the shared loop fan-out: the upgrade (check_upgrade, open), the framing (one
+// text frame per event behind LWS_PRE headroom, shared by every socket of the room), the
+// write, and what only a two-way socket has: commands, their rate limit, keepalive.
 class WsTransport::Impl final : public http::internal::WebSocketEndpoint,
-                                public std::enable_shared_from_this<WsTransport::Impl> {
+                                public http::internal::LoopTransport<WsTransport::Impl, WsSession> {
  public:
-  Impl(http::Server& server, WsOptions options) : server(server), options(std::move(options)) {}
+  Impl(http::Server& server, WsOptions options)
+      : LoopTransport(server), options(std::move(options)) {}
 
   // -- loop thread
-  std::optional<Error> check_upgrade(const http::Request& request) override {
+  std::optional<Failure> check_upgrade(const http::Request& request) override {
     const std::string room = request.path.substr(options.path_prefix.size());
     if (!valid_room_name(room)) {
-      ++counters.refused;
-      return Error{ErrorCode::bad_room, std::string(kBadRoomMessage)};
+      ++fanout.counters.refused;
+      return Failure{FailureCode::bad_room, std::string(kBadRoomMessage)};
     }
-    if (sessions.size() >= options.max_clients) {
-      ++counters.refused;
-      return Error{ErrorCode::overloaded, "too many WebSocket clients; try again later"};
+    if (fanout.size() >= options.max_clients) {
+      ++fanout.counters.refused;
+      return Failure{FailureCode::overloaded, "too many WebSocket clients; try again later"};
     }
     // The token is checked here, at the handshake, so that a refusal is an HTTP 401/403;
     // open() checks it again for the grant it keeps (a handshake costs two checks).
     if (auto access = http::authorize(server.options(), request, room, auth::Permission::subscribe);
         !access) {
-      ++counters.refused;
+      ++fanout.counters.refused;
       return access.refusal;
     }
     return std::nullopt;
   }
-
   http::internal::Session* open(lws* wsi, const http::Request& request) override;
+
+  // LoopTransport
+  void on_join(WsSession& session, const JoinReply& reply) {
+    // A refusal (overloaded, rate_limited): the error event, then a 1008 close (one of the
+    // contract's codes; lws 4.1 peers take 1013 for a protocol error). The socket never
+    // joins the room.
+    fanout.join(session, reply, std::chrono::steady_clock::now());
+  }
+  void on_deliver(WsSession& session, const std::vector<Message>& messages) {
+    fanout.deliver(session, messages, std::chrono::steady_clock::now());
+  }
+  void close_gracefully(WsSession& session) {
+    close_session(session, CloseCode::going_away, "server shutting down");
+  }
+  const void* endpoint() const {
+    return static_cast<const http::internal::WebSocketEndpoint*>(this);
+  }
+
+  // FanoutHooks: the payload behind LWS_PRE bytes of headroom, where lws puts the frame
+  // header; every socket of the room writes this one buffer.
+  Payload frame(const Message& message) override {
+    std::string out;
+    out.reserve(LWS_PRE + message.payload->size());
+    out.assign(LWS_PRE, '\0');
+    out += *message.payload;
+    return make_payload(std::move(out));
+  }
+  void close_stuck(WsSession& session) override {
+    // Its socket is choked, so no close frame can reach it: drop the connection now.
+    session.close_code = CloseCode::policy_violation;
+    session.close_reason = "client too slow";
+    http::internal::close_now(session.wsi);
+  }
+
   void closed(WsSession& session);
-  void deliver(std::uint64_t id, std::vector<Message> messages);
-  void fan_out(const std::string& room, const Message& message);
-  void enqueue(WsSession& session, const Message& message, SteadyTime now);
-  void close_session(WsSession& session, int code, std::string reason);
+  void on_stop() { server.loop().remove_sweep(this); }
+  void close_session(WsSession& session, CloseCode code, std::string reason);
   bool take_token(WsSession& session);
   void expire(auth::Clock::time_point now);
 
-  http::Server& server;
   WsOptions options;
-  Sink* sink = nullptr;
-  SessionTable<WsSession> sessions;
   std::vector<unsigned char> write_buffer;
-  http::internal::Counters counters;
   std::multimap<auth::Clock::time_point, std::uint64_t> expiries;  // token expiry -> session
 };
 
 http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& request) {
-  if (!sink || !counters.accepting) return nullptr;
+  if (!accepting()) return nullptr;
   auto fresh = std::make_unique<WsSession>(options);
   fresh->owner = this;
-  fresh->keep_alive = shared_from_this();
-  fresh->wsi = wsi;
   fresh->room = request.path.substr(options.path_prefix.size());
   fresh->tokens = options.command_burst;
   fresh->tokens_at = std::chrono::steady_clock::now();
@@ -127,22 +144,20 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
       http::authorize(server.options(), request, fresh->room, auth::Permission::subscribe);
   if (!access) return nullptr;  // expired between the handshake and now
   fresh->grant = std::move(access.grant);
-  WsSession& session = sessions.add(std::move(fresh));
+  WsSession& session = admit(std::move(fresh), wsi, "ws", request.peer);
   if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
   if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
     server.loop().set_timer(wsi, *first);
   }
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
-  session.client = std::make_shared<http::internal::LoopClient<Impl>>(
-      weak_from_this(), server.loop().weak_from_this(), session.id, "ws", request.peer);
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
 }
 
+// The session leaves the expiries first, then the room (LoopTransport::closed).
 void WsTransport::Impl::closed(WsSession& session) {
   if (session.expiry) expiries.erase(*session.expiry);
-  if (sink) sink->on_unsubscribe(session.room, session.client);
-  sessions.remove(session);
+  LoopTransport::closed(session);
 }
 
 // Called by the loop's once-a-second sweep: clients whose token has expired are closed
@@ -151,62 +166,19 @@ void WsTransport::Impl::expire(auth::Clock::time_point now) {
   while (!expiries.empty() && expiries.begin()->first <= now) {
     const std::uint64_t id = expiries.begin()->second;
     expiries.erase(expiries.begin());
-    if (WsSession* session = sessions.find(id)) {
+    if (WsSession* session = fanout.find(id)) {
       session->expiry.reset();
-      close_session(*session, kTokenExpiredClose, "token expired");
+      close_session(*session, CloseCode::token_expired, "token expired");
     }
   }
 }
 
-void WsTransport::Impl::deliver(std::uint64_t id, std::vector<Message> messages) {
-  WsSession* session = sessions.find(id);
-  if (!session) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (!session->joined && session->close_after_flush == 0 && !messages.empty() &&
-      messages.front().kind == MessageKind::error) {
-    // The room refused the join (overloaded, rate_limited): the error event, then a 1008
-    // close (one of the contract's codes; lws 4.1 peers take 1013 for a protocol error).
-    // The socket never joins the room.
-    session->close_after_flush = 1008;
-    enqueue(*session, messages.front(), now);
-    return;
-  }
-  session->joined = true;
-  for (const Message& message : messages) enqueue(*session, message, now);
-}
-
-// Closing a session only marks it (it leaves the room on its close callback), so the
-// room's vector is stable while this walks it.
-void WsTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  const auto now = std::chrono::steady_clock::now();  // once per event, not per client
-  for (WsSession* session : sessions.members(room)) {
-    if (session->joined && !session->close_code) enqueue(*session, message, now);
-  }
-}
-
-void WsTransport::Impl::enqueue(WsSession& session, const Message& message, SteadyTime now) {
-  if (session.close_code) return;
-  switch (session.outbox.push(message, now)) {
-    case Outbox::Push::stuck:
-      // Its socket is choked, so no close frame can reach it: drop the connection now.
-      close_session(session, 1008, "client too slow");
-      http::internal::close_now(session.wsi);
-      return;
-    case Outbox::Push::queued_dropping_oldest_tick:
-      ++counters.dropped;
-      break;
-    case Outbox::Push::queued:
-      break;
-  }
-  lws_callback_on_writable(session.wsi);
-}
-
-void WsTransport::Impl::close_session(WsSession& session, int code, std::string reason) {
+void WsTransport::Impl::close_session(WsSession& session, CloseCode code, std::string reason) {
   if (session.close_code) return;
   session.close_code = code;
   session.close_reason = std::move(reason);
+  session.closing = true;
   session.outbox.clear();
-  if (code == 1008) ++counters.closed_slow;
   lws_callback_on_writable(session.wsi);
 }
 
@@ -223,7 +195,7 @@ bool WsTransport::Impl::take_token(WsSession& session) {
 
 namespace {
 
-bool close_with(lws* wsi, int code, std::string_view reason) {
+bool close_with(lws* wsi, CloseCode code, std::string_view reason) {
   lws_close_reason(wsi, static_cast<lws_close_status>(code),
                    reinterpret_cast<unsigned char*>(const_cast<char*>(reason.data())),
                    reason.size());
@@ -232,10 +204,10 @@ bool close_with(lws* wsi, int code, std::string_view reason) {
 
 After WsSession::on_writable(lws* wsi) {
   if (close_code) {
-    close_with(wsi, close_code, close_reason);
+    close_with(wsi, *close_code, close_reason);
     return After::close;
   }
-  auto& buffer = owner->write_buffer;
+  auto& buffer = owner->write_buffer;  // pings only; events are written from their frame
   bool first = true;
   if (ping_due) {
     ping_due = false;
@@ -253,23 +225,22 @@ After WsSession::on_writable(lws* wsi) {
   // A WRITEABLE callback guarantees room for one write, so the pipe is only asked (a
   // poll() syscall in lws 4.1) before the second and later ones: the usual single tick
   // costs one syscall per client, not two.
+  // Each frame is the room's shared buffer: lws writes the frame header into its headroom
+  // (writes on this loop are sequential, so that space is scratch) and copies only what
+  // the socket does not take at once.
   for (; !outbox.empty() && (first || !lws_send_pipe_choked(wsi)); first = false) {
-    const std::string& payload = *outbox.front().payload;
-    if (buffer.size() < LWS_PRE + payload.size()) buffer.resize(LWS_PRE + payload.size());
-    std::memcpy(buffer.data() + LWS_PRE, payload.data(), payload.size());
-    if (lws_write(wsi, buffer.data() + LWS_PRE, payload.size(), LWS_WRITE_TEXT) <
-        static_cast<int>(payload.size())) {
-      return After::close;
-    }
+    const std::string& frame = *outbox.front().payload;
+    auto* data = reinterpret_cast<unsigned char*>(const_cast<char*>(frame.data())) + LWS_PRE;
+    const std::size_t size = frame.size() - LWS_PRE;
+    if (lws_write(wsi, data, size, LWS_WRITE_TEXT) < static_cast<int>(size)) return After::close;
     outbox.pop(std::chrono::steady_clock::now());
-    ++owner->counters.sent;
+    ++owner->fanout.counters.sent;
   }
   if (!outbox.empty()) {
     lws_callback_on_writable(wsi);
-  } else if (close_after_flush) {
-    close_code = close_after_flush;  // the error is written: close on the next writable
-    close_reason = "room refused; try again later";
-    lws_callback_on_writable(wsi);
+  } else if (refused) {
+    // The error is written: close on the next writable.
+    owner->close_session(*this, CloseCode::policy_violation, "room refused; try again later");
   }
   return After::keep;
 }
@@ -300,10 +271,13 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   heard_at = std::chrono::steady_clock::now();
   ping_sent = false;
   if (close_code) return true;
-  if (lws_frame_is_binary(wsi)) return close_with(wsi, 1003, "binary frames are not accepted");
+  if (lws_frame_is_binary(wsi)) {
+    return close_with(wsi, CloseCode::unsupported_data, "binary frames are not accepted");
+  }
   const std::size_t limit = owner->options.max_message_bytes;
   if (rx.size() + len + lws_remaining_packet_payload(wsi) > limit) {
-    return close_with(wsi, 1009, "message over 4096 bytes");
+    return close_with(wsi, CloseCode::message_too_big,
+                      "message over " + std::to_string(limit) + " bytes");
   }
   rx.append(static_cast<const char*>(data), len);
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) return true;
@@ -311,34 +285,30 @@ bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
   rx.clear();
   if (grant && (!grant->command || grant->expires <= auth::Clock::now())) {
     // A subscribe-only (or just expired) token: an error event; the socket stays.
-    const auto decoded = decode_command(command);
-    const Error refusal{ErrorCode::unauthorized,
-                        grant->command ? "token expired" : "the token does not allow commands"};
-    owner->enqueue(*this,
-                   Message{0, make_payload(encode_error(refusal, decoded.request_id)), false,
-                           MessageKind::error},
-                   std::chrono::steady_clock::now());
+    if (!owner->sink) return true;
+    const Failure refusal{FailureCode::unauthorized,
+                          grant->command ? "token expired" : "the token does not allow commands"};
+    owner->fanout.deliver(*this,
+                          {Message{0, make_payload(owner->sink->encode_failure(refusal, command)),
+                                   false, MessageKind::error}},
+                          std::chrono::steady_clock::now());
     return true;
   }
   if (!owner->take_token(*this)) {
-    const auto decoded = decode_command(command);
-    owner->enqueue(*this,
-                   Message{0,
-                           make_payload(encode_error(
-                               Error{ErrorCode::rate_limited, "too many commands; slow down"},
-                               decoded.request_id)),
-                           false, MessageKind::error},
-                   std::chrono::steady_clock::now());
+    if (!owner->sink) return true;
+    // A value, rendered by the app (the Pomodoro app echoes the command's request_id).
+    const Failure failure{FailureCode::rate_limited, "too many commands; slow down"};
+    owner->fanout.deliver(*this,
+                          {Message{0, make_payload(owner->sink->encode_failure(failure, command)),
+                                   false, MessageKind::error}},
+                          std::chrono::steady_clock::now());
     return true;
   }
   if (owner->sink) owner->sink->on_message(room, std::move(command), client);
   return true;
 }
 
-void WsSession::on_closed() {
-  auto keep = keep_alive;  // `this` is destroyed inside closed()
-  keep->closed(*this);
-}
+void WsSession::on_closed() { owner->closed(*this); }
 
 }  // namespace
 
@@ -348,9 +318,7 @@ WsTransport::WsTransport(http::Server& server, WsOptions options)
 WsTransport::~WsTransport() { stop(); }
 
 void WsTransport::start(Sink& sink) {
-  impl_->server.loop().run_sync([&] {
-    impl_->sink = &sink;
-    impl_->counters.accepting = true;
+  impl_->start(sink, [&] {
     impl_->server.loop().add_websocket_endpoint(impl_->options.path_prefix, impl_.get());
     if (impl_->server.options().auth) {
       impl_->server.loop().add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
@@ -360,28 +328,13 @@ void WsTransport::start(Sink& sink) {
   });
 }
 
-void WsTransport::stop() {
-  if (!impl_->sink) return;
-  Loop& loop = impl_->server.loop();
-  loop.run_sync([&] {
-    impl_->counters.accepting = false;
-    loop.remove_endpoint(impl_.get());
-    loop.remove_sweep(impl_.get());
-    for (WsSession* session : impl_->sessions.all()) {
-      impl_->close_session(*session, 1001, "server shutting down");
-    }
-  });
-  impl_->sessions.wait_empty(std::chrono::seconds(2));
-  // Whatever did not close in time is dropped by the loop when the Server stops; from now
-  // on nothing of ours is called.
-  loop.run_sync([&] { impl_->sink = nullptr; });
-}
+void WsTransport::stop() { impl_->stop(); }
 
 void WsTransport::publish(std::string_view room, const Message& message) {
-  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
+  impl_->publish(room, message);
 }
 
-TransportStats WsTransport::stats() const { return impl_->counters.stats(impl_->sessions.size()); }
+TransportStats WsTransport::stats() const { return impl_->stats(); }
 
 std::string WsTransport::url_template() const {
   return impl_->server.websocket_base_url() + impl_->options.path_prefix + "{room}";

@@ -1,10 +1,12 @@
 #pragma once
-// One error type shared by every transport, and the one place that maps it to each
-// protocol's own terms.
+// The Pomodoro app's errors: the contract's error codes (the transport layer's failures plus
+// the app's own), and where they meet the transport layer's FailureCode.
 
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "tickcast/transport/failure.h"
 
 namespace tickcast {
 
@@ -38,9 +40,13 @@ std::string_view to_string(ErrorCode code);
 /// http_status maps a code to its HTTP status (409 for state conflicts, 400, 404, ...).
 int http_status(ErrorCode code);
 
-/// websocket_close_code returns the close code for codes that end a WebSocket
-/// connection (1008 policy, 1009 too large, 1013 overloaded), or nullopt for codes that
-/// are answered with an error event and leave the connection open.
-std::optional<int> websocket_close_code(ErrorCode code);
+// WebSocket close codes are the transport layer's: close_code(FailureCode), CloseCode.
+
+/// to_error_code returns the contract's code for a transport-level failure (slow: overloaded).
+ErrorCode to_error_code(FailureCode code);
+
+/// to_failure_code returns the transport-level code of an app error, or nullopt for the
+/// app's own codes (already_running, ...).
+std::optional<FailureCode> to_failure_code(ErrorCode code);
 
 }  // namespace tickcast

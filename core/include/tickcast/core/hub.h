@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "tickcast/core/clock.h"
-#include "tickcast/core/history.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/core/room_store.h"
 #include "tickcast/core/timer.h"
-#include "tickcast/core/transport.h"
+#include "tickcast/transport/history.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast {
 
@@ -116,6 +116,8 @@ class Hub final : public Sink {
                     ClientRef client) override;
   void on_message(std::string room, std::string payload, ClientRef client) override;
   void on_unsubscribe(std::string room, ClientRef client) override;
+  /// encode_failure: the contract's error event (encode_failure in protocol.h).
+  std::string encode_failure(const Failure& failure, std::string_view request) const override;
 
   /// command runs one command for REST; `done` is called on the strand. `peer` is the
   /// requester's address, for the room-creation rate limit ("" is not limited).

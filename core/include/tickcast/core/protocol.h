@@ -10,17 +10,16 @@
 
 #include "tickcast/core/error.h"
 #include "tickcast/core/timer.h"
+#include "tickcast/transport/failure.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast {
 
 /// kMaxCommandBytes is the largest command accepted on any transport.
 inline constexpr std::size_t kMaxCommandBytes = 4096;
 
-/// valid_room_name tells whether `room` matches [A-Za-z0-9_-]{1,64}.
-bool valid_room_name(std::string_view room);
-
-/// kBadRoomMessage is the message of every bad_room error.
-inline constexpr std::string_view kBadRoomMessage = "room names match [A-Za-z0-9_-]{1,64}";
+// valid_room_name and kBadRoomMessage: tickcast/transport/room_key.h (rooms are the
+// transport layer's keys).
 
 /// CommandType is the `type` of a command.
 enum class CommandType { start, stop, reset, skip, configure };
@@ -49,6 +48,10 @@ std::string encode_event(std::string_view room, std::uint64_t seq, const TimerEv
 
 /// encode_error renders an error reply (`success:false`), with request_id when not empty.
 std::string encode_error(const Error& error, std::string_view request_id = {});
+
+/// encode_failure renders a transport-level failure as the contract's error event, with the
+/// request_id of `request` (a command) when it has one: the app's FailureEncoder.
+std::string encode_failure(const Failure& failure, std::string_view request = {});
 
 /// encode_state renders a TimerState as the contract's `state` object.
 std::string encode_state(const TimerState& state);

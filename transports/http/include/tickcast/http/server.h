@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "tickcast/auth/token.h"
-#include "tickcast/core/error.h"
+#include "tickcast/transport/failure.h"
 
 namespace tickcast::http {
 
@@ -61,6 +61,9 @@ struct ServerOptions {
   /// authorize()); null: open, as before.
   std::shared_ptr<const auth::Verifier> auth;
   EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
+  /// failure_body renders the JSON body of every HTTP error this port answers (404, 413, a
+  /// refused upgrade or stream): the app's wire shape. Empty: generic_failure_body.
+  FailureEncoder failure_body;
 };
 
 /// Request is an HTTP request as routes see it; the path is percent-decoded.
@@ -89,19 +92,17 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// json_error returns the JSON error every HTTP error carries, with the code's HTTP status:
-/// the contract's error event {"event":"timer","success":false,"data":null,"error":message,
-/// "code":code}, plus "request_id" when not empty.
-Response json_error(ErrorCode code, std::string_view message, std::string_view request_id = {});
-/// json_error returns the error event of `error`, with its http_status when set (and
-/// `WWW-Authenticate: Bearer` on a 401).
-Response json_error(const Error& error, std::string_view request_id = {});
+/// failure_response returns the response to a failure: the code's HTTP status and the body
+/// `encoder` renders (generic_failure_body when it is empty); `request` as for FailureEncoder.
+/// An overloaded answer carries Retry-After.
+Response failure_response(const Failure& failure, const FailureEncoder& encoder,
+                          std::string_view request = {});
 
-/// Access is what authorize() decided: allowed, or refused with an `unauthorized` error
+/// Access is what authorize() decided: allowed, or refused with an `unauthorized` failure
 /// whose http_status is 401 (no or bad token) or 403 (not this room or permission).
 struct Access {
   std::optional<auth::Grant> grant;  ///< the token's grant, when auth is on and it allowed
-  std::optional<Error> refusal;      ///< set when refused
+  std::optional<Failure> refusal;    ///< set when refused
   explicit operator bool() const { return !refusal; }
 };
 
@@ -165,6 +166,10 @@ class Server {
   int port() const;
   /// base_url returns http://host:port, or https://host:port with TLS.
   std::string base_url() const;
+  /// failure returns the response to a failure, rendered with ServerOptions::failure_body.
+  Response failure(FailureCode code, std::string reason, std::string_view request = {}) const {
+    return failure_response(Failure{code, std::move(reason)}, options_.failure_body, request);
+  }
   /// websocket_base_url returns ws://host:port, or wss://host:port with TLS.
   std::string websocket_base_url() const;
   /// options returns the options it was made with.

@@ -1,10 +1,10 @@
 #pragma once
-// tickcast::httplib: SSE, long-poll and the Hub's REST commands mounted on an app's own
-// cpp-httplib server, for apps that already run one. Same wire format as tickcast::sse and
-// tickcast::longpoll, different I/O model: cpp-httplib's I/O is blocking, so every open SSE
-// stream and every parked long-poll holds one of the server's worker threads for as long
-// as it lasts. Size the pool on purpose (httplib::Server::new_task_queue) and keep
-// max_clients below it; see docs/embedding.md for the measured cost.
+// tickcast::httplib: SSE and long-poll mounted on an app's own cpp-httplib server, for apps
+// that already run one. (The Pomodoro REST API is tickcast::RestApi, in the app layer.) Same wire
+// format as tickcast::sse and tickcast::longpoll, different I/O model: cpp-httplib's I/O is
+// blocking, so every open SSE stream and every parked long-poll holds one of the server's worker
+// threads for as long as it lasts. Size the pool on purpose (httplib::Server::new_task_queue) and
+// keep max_clients below it; see docs/embedding.md for the measured cost.
 //
 // This header does not include httplib.h. Note that inside `namespace tickcast` (or with
 // `using namespace tickcast;`) the name `httplib` means tickcast::httplib: write
@@ -16,15 +16,12 @@
 #include <string>
 #include <string_view>
 
-#include "tickcast/core/transport.h"
+#include "tickcast/transport/failure.h"
+#include "tickcast/transport/transport.h"
 
 namespace httplib {
 class Server;
 }  // namespace httplib
-
-namespace tickcast {
-class Hub;
-}  // namespace tickcast
 
 namespace tickcast::httplib {
 
@@ -45,9 +42,13 @@ struct HttplibOptions {
   std::size_t max_batch = 1024;                      ///< events per long-poll answer at most
   /// wake_interval: a blocked stream wakes this often to notice the server stopping.
   std::chrono::milliseconds wake_interval{1000};
+  std::string event_name = "timer";  ///< the `event:` field of every SSE event
+  /// failure_body renders the JSON body of every error answer (the app's wire shape);
+  /// empty: generic_failure_body.
+  FailureEncoder failure_body;
 };
 
-/// HttplibTransport serves SSE (`GET {sse_prefix}{room}`: `id: {seq}`, `event: timer`,
+/// HttplibTransport serves SSE (`GET {sse_prefix}{room}`: `id: {seq}`, `event: {event_name}`,
 /// `data: {json}`, Last-Event-ID resume, heartbeats) and long-poll (`GET
 /// {poll_prefix}{room}?since=&timeout_ms=` -> `{"events":[...],"next":SEQ}`) on an app's
 /// httplib::Server, with the same answers and errors as tickcast::sse and tickcast::longpoll.
@@ -84,12 +85,5 @@ class HttplibTransport final : public Transport {
  private:
   std::shared_ptr<Impl> impl_;  // shared with the routes and clients, which may outlive us
 };
-
-/// mount_rest registers the Hub's REST API on `server`, as tickcast-server has it:
-/// `POST {prefix}/{room}/commands` (200 with the state, 409/400/404 errors),
-/// `GET {prefix}/{room}` (the snapshot event) and `GET {prefix}` (the rooms).
-/// Threads: call before server.listen(); each request blocks its worker until the hub
-/// answers (milliseconds; 503 after 5 s). `hub` must outlive the server's listening.
-void mount_rest(::httplib::Server& server, Hub& hub, std::string prefix = "/api/rooms");
 
 }  // namespace tickcast::httplib

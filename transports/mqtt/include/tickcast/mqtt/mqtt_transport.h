@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "tickcast/core/transport.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::mqtt {
 
@@ -51,6 +51,8 @@ struct MqttOptions {
   /// max_pending bounds messages handed to libmosquitto but not yet written; past it,
   /// droppable ticks are dropped (counted), state changes never are.
   std::size_t max_pending = 100000;
+  /// max_command_bytes: a larger command is refused (too_large) before the sink sees it.
+  std::size_t max_command_bytes = 4096;
   /// Room tokens on the embedded broker: with an algorithm ("HS256", "RS256", "ES256")
   /// and its key (the secret, or the PEM public key), MQTT clients must log in with a
   /// token as the password (any user name) and may only read the rooms it covers with

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "tickcast/core/transport.h"
 #include "tickcast/http/server.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::socketio {
 

@@ -17,9 +17,9 @@
 #include <variant>
 #include <vector>
 
-#include "tickcast/core/error.h"
 #include "tickcast/http/internal/deadlines.h"
 #include "tickcast/http/server.h"
+#include "tickcast/transport/failure.h"
 
 namespace tickcast::http::internal {
 
@@ -62,7 +62,7 @@ class WebSocketEndpoint {
  public:
   virtual ~WebSocketEndpoint() = default;
   /// check_upgrade refuses an upgrade with an error (sent with its HTTP status) or accepts it.
-  virtual std::optional<Error> check_upgrade(const Request& request) = 0;
+  virtual std::optional<Failure> check_upgrade(const Request& request) = 0;
   /// open creates the session of an established connection.
   virtual Session* open(lws* wsi, const Request& request) = 0;
 };
@@ -104,10 +104,12 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint);
   void add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint);
   void remove_endpoint(const void* endpoint);
+  /// SweepClock is the clock of sweep tasks (wall time: token expiry is wall time).
+  using SweepClock = auth::Clock;
   /// add_sweep runs `task` on the service thread about once a second, from one loop-wide
-  /// timer (lws 4.1 keeps timers in one sorted list: no per-connection timer for this).
-  /// Transports use it to close clients whose token has expired.
-  void add_sweep(const void* owner, std::function<void(auth::Clock::time_point)> task);
+  /// timer (lws 4.1 keeps timers in one sorted list: no timer per connection or room).
+  /// Transports use it to close clients whose token has expired, long-poll to drop rings.
+  void add_sweep(const void* owner, std::function<void(SweepClock::time_point)> task);
   /// remove_sweep drops the tasks of `owner`.
   void remove_sweep(const void* owner);
   /// respond completes the exchange `id` with `response` (from Responder).
@@ -129,6 +131,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
   /// on failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
   static bool write_response(lws* wsi, const Response& response);
   const ServerOptions& options() const { return options_; }
+  /// failure returns the response to a failure, in the app's shape (ServerOptions::failure_body).
+  Response failure(FailureCode code, std::string reason, std::string_view request = {}) const {
+    return failure_response(Failure{code, std::move(reason)}, options_.failure_body, request);
+  }
 
   /// callback is the libwebsockets protocol callback (public for the C protocol table).
   int callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t len);
@@ -153,9 +159,9 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void arm_loop_timer();
   void run_due_timers();
   static void on_loop_timer(lws_sorted_usec_list_t* sul);
-  void run_posted();
   void schedule_sweep();
   static void on_sweep(lws_sorted_usec_list_t* sul);
+  void run_posted();
   bool read_request(lws* wsi, Request& request, bool websocket);
   WebSocketEndpoint* websocket_endpoint_for(const std::string& path) const;
   void serve_static(const Request& request, Response& response) const;

@@ -1,6 +1,6 @@
 #pragma once
-// What every loop transport (ws, sse, longpoll) keeps the same way: its sessions by id
-// and by room, the reply channel it gives the Hub, and its counters.
+// What the loop transports (ws, sse, longpoll, socketio) share beyond the fan-out (the
+// transport layer's Fanout): the reply channel on the loop, and socket helpers.
 
 #include <sys/socket.h>
 
@@ -15,90 +15,18 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tickcast/core/transport.h"
 #include "tickcast/http/internal/loop.h"
+#include "tickcast/transport/fanout.h"
+#include "tickcast/transport/session_table.h"
+#include "tickcast/transport/transport.h"
 
 namespace tickcast::http::internal {
 
-/// SessionTable owns one transport's sessions, by id and by room (for fan-out, with O(1)
-/// removal), and lets stop() wait until they are gone. S has members
-/// `std::uint64_t id; std::string room; std::size_t room_index;`.
-/// Threads: the service thread, except size() and wait_empty() (any thread).
-template <class S>
-class SessionTable {
- public:
-  /// add gives `session` an id, files it under its room and returns it.
-  S& add(std::unique_ptr<S> session) {
-    S& s = *session;
-    s.id = next_id_++;
-    auto& members = by_room_[s.room];
-    s.room_index = members.size();
-    members.push_back(&s);
-    by_id_.emplace(s.id, std::move(session));
-    count_ = by_id_.size();
-    return s;
-  }
+using tickcast::SessionTable;
 
-  /// remove unfiles and destroys `session`.
-  void remove(S& session) {
-    if (auto room = by_room_.find(session.room); room != by_room_.end()) {
-      auto& members = room->second;
-      members[session.room_index] = members.back();
-      members[session.room_index]->room_index = session.room_index;
-      members.pop_back();
-      if (members.empty()) by_room_.erase(room);
-    }
-    by_id_.erase(session.id);
-    count_ = by_id_.size();
-    if (count_ == 0) {
-      std::lock_guard lock(mutex_);
-      empty_.notify_all();
-    }
-  }
-
-  /// find returns the session with `id`, or nullptr once it is gone.
-  S* find(std::uint64_t id) const {
-    auto it = by_id_.find(id);
-    return it == by_id_.end() ? nullptr : it->second.get();
-  }
-
-  /// members returns the room's sessions. Valid until the next add() or remove(), which
-  /// only the loop's connection callbacks do, never a fan-out.
-  const std::vector<S*>& members(const std::string& room) const {
-    static const std::vector<S*> none;
-    auto it = by_room_.find(room);
-    return it == by_room_.end() ? none : it->second;
-  }
-
-  /// all returns every session.
-  std::vector<S*> all() const {
-    std::vector<S*> out;
-    out.reserve(by_id_.size());
-    for (const auto& [id, session] : by_id_) out.push_back(session.get());
-    return out;
-  }
-
-  /// size counts the sessions.
-  std::size_t size() const { return count_; }
-
-  /// wait_empty waits until every session is gone; false on timeout.
-  bool wait_empty(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return empty_.wait_for(lock, timeout, [&] { return count_ == 0; });
-  }
-
- private:
-  std::unordered_map<std::uint64_t, std::unique_ptr<S>> by_id_;
-  std::unordered_map<std::string, std::vector<S*>> by_room_;
-  std::uint64_t next_id_ = 1;
-  std::atomic<std::size_t> count_{0};
-  std::mutex mutex_;
-  std::condition_variable empty_;
-};
-
-/// LoopClient is the reply channel the Hub gets for a loop session: send() posts the
-/// messages to the loop, where Impl::deliver(id, messages) queues them.
-/// Threads: send() from any thread.
+/// LoopClient is the reply channel the Hub gets for a loop session: join() and send() post
+/// to the loop, where Impl::join(id, reply) and Impl::deliver(id, messages) run.
+/// Threads: join() and send() from any thread.
 template <class Impl>
 class LoopClient final : public Client {
  public:
@@ -111,6 +39,13 @@ class LoopClient final : public Client {
         transport_(transport),
         peer_(std::move(peer)) {}
 
+  void join(JoinReply reply) override {
+    if (auto loop = loop_.lock()) {
+      loop->post([impl = impl_, id = id_, reply = std::move(reply)]() mutable {
+        if (auto strong = impl.lock()) strong->join(id, std::move(reply));
+      });
+    }
+  }
   void send(std::vector<Message> messages) override {
     if (auto loop = loop_.lock()) {
       loop->post([impl = impl_, id = id_, messages = std::move(messages)]() mutable {
@@ -158,22 +93,7 @@ inline void bound_send_buffer(lws* wsi, std::size_t bytes) {
   ::setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &value, sizeof value);
 }
 
-/// Counters is what a loop transport reports in stats(). Threads: any.
-struct Counters {
-  std::atomic<std::uint64_t> sent{0}, dropped{0}, refused{0}, closed_slow{0};
-  std::atomic<bool> accepting{false};
-
-  /// stats fills TransportStats, with `clients` open now.
-  TransportStats stats(std::size_t clients) const {
-    TransportStats s;
-    s.clients = clients;
-    s.messages_sent = sent;
-    s.messages_dropped = dropped;
-    s.clients_refused = refused;
-    s.clients_closed_slow = closed_slow;
-    s.accepting = accepting;
-    return s;
-  }
-};
+/// Counters is what a loop transport reports in stats(): the fan-out's counters.
+using Counters = FanoutCounters;
 
 }  // namespace tickcast::http::internal

@@ -1,0 +1,121 @@
+// The long-poll transport's own ring, in-process with a counting sink: once a room has been
+// polled, a poll whose `since` the ring holds is answered (or parked) by the transport
+// itself, without a join through the sink; anything else still asks the sink.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "tickcast/longpoll/longpoll_transport.h"
+
+namespace tickcast {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Answers every join with a snapshot at the room's seq (or the backlog, when asked for what
+// it still has), and counts the joins; publishes under the same lock.
+class CountingSink final : public Sink {
+ public:
+  void on_subscribe(std::string, std::optional<std::uint64_t> after, ClientRef client) override {
+    std::lock_guard lock(mutex_);
+    ++joins;
+    if (after && *after <= seq_ && *after + events_.size() >= seq_) {
+      client->join(
+          JoinReply::backlog({events_.end() - long(seq_ - *after), events_.end()}, *after));
+      return;
+    }
+    client->join(
+        JoinReply::snapshot({seq_, make_payload(R"({"snapshot":)" + std::to_string(seq_) + "}"),
+                             false, MessageKind::snapshot}));
+  }
+  void on_message(std::string, std::string, ClientRef) override {}
+  void on_unsubscribe(std::string, ClientRef) override { ++leaves; }
+  void publish(Transport& transport, const std::string& room) {
+    std::lock_guard lock(mutex_);
+    events_.push_back({++seq_, make_payload(R"({"seq":)" + std::to_string(seq_) + "}")});
+    transport.publish(room, events_.back());
+  }
+
+  std::atomic<int> joins{0}, leaves{0};
+
+ private:
+  std::mutex mutex_;
+  std::uint64_t seq_ = 100;
+  std::vector<Message> events_;
+};
+
+struct LongPollRing : ::testing::Test {
+  LongPollRing()
+      : server([] {
+          http::ServerOptions options;
+          options.port = 0;
+          return options;
+        }()) {}
+  void SetUp() override {
+    server.start();
+    transport = std::make_unique<longpoll::LongPollTransport>(server, options);
+    transport->start(sink);
+  }
+  void TearDown() override {
+    transport->stop();
+    server.stop();
+  }
+  std::string poll(const std::string& query) {
+    httplib::Client client("127.0.0.1", server.port());
+    auto res = client.Get("/poll/rooms/r" + query);
+    return res ? std::to_string(res->status) + " " + res->body : "no answer";
+  }
+
+  http::Server server;
+  longpoll::LongPollOptions options;
+  CountingSink sink;
+  std::unique_ptr<longpoll::LongPollTransport> transport;
+};
+
+TEST_F(LongPollRing, APollTheRingHoldsIsAnsweredWithoutAJoin) {
+  EXPECT_EQ(poll(""), R"(200 {"events":[{"snapshot":100}],"next":100})");
+  // The first poll's join, then the ring's own join of the room.
+  for (int i = 0; i < 200 && sink.joins < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(sink.joins, 2);
+  sink.publish(*transport, "r");
+  sink.publish(*transport, "r");
+  std::this_thread::sleep_for(100ms);  // the publishes reach the loop (a posted task each)
+
+  EXPECT_EQ(poll("?since=100"), R"(200 {"events":[{"seq":101},{"seq":102}],"next":102})");
+  EXPECT_EQ(poll("?since=101"), R"(200 {"events":[{"seq":102}],"next":102})");
+  EXPECT_EQ(sink.joins, 2) << "answered from the ring";
+
+  // Nothing after 102 yet: the poll parks on the ring and the next event answers it.
+  std::thread later([&] {
+    std::this_thread::sleep_for(200ms);
+    sink.publish(*transport, "r");
+  });
+  EXPECT_EQ(poll("?since=102&timeout_ms=5000"), R"(200 {"events":[{"seq":103}],"next":103})");
+  later.join();
+  EXPECT_EQ(poll("?since=103&timeout_ms=0"), R"(200 {"events":[],"next":103})");
+  EXPECT_EQ(sink.joins, 2) << "parked on the ring";
+  EXPECT_EQ(sink.leaves, 1) << "only the first poll left the room";
+
+  // A position the ring does not hold (another history) asks the sink again.
+  EXPECT_EQ(poll("?since=5"), R"(200 {"events":[{"snapshot":103}],"next":103})");
+  EXPECT_EQ(sink.joins, 3);
+}
+
+TEST_F(LongPollRing, AForgottenRoomLosesItsRing) {
+  poll("");
+  for (int i = 0; i < 200 && sink.joins < 2; ++i) std::this_thread::sleep_for(10ms);
+  sink.publish(*transport, "r");
+  std::this_thread::sleep_for(100ms);
+  transport->forget_room("r");
+  std::this_thread::sleep_for(100ms);
+  const int before = sink.joins;
+  EXPECT_EQ(poll("?since=100"), R"(200 {"events":[{"seq":101}],"next":101})");
+  EXPECT_GT(sink.joins, before) << "without its ring, the poll joins through the sink";
+}
+
+}  // namespace
+}  // namespace tickcast
