@@ -8,10 +8,10 @@
 //   curl -d '{"type":"start"}' http://127.0.0.1:8080/api/rooms/focus/commands
 #include <httplib.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <future>
 #include <iostream>
-#include <map>
 #include <string>
 #include <thread>
 
@@ -40,15 +40,18 @@ auto rest_route(Call call) {
 }
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flag{{"--host", "127.0.0.1"},
-                                          {"--port", "8080"},
-                                          {"--threads", "64"},
-                                          {"--max-clients", "56"},
-                                          {"--tick-ms", "1000"}};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!flag.count(argv[i])) return std::cerr << "unknown flag " << argv[i] << '\n', 2;
-    flag[argv[i]] = argv[i + 1];
-  }
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  size_t threads = 64;
+  size_t max_clients = 56;
+  long long tick_ms = 1000;
+  CLI::App app("embed-httplib");
+  app.add_option("--host", host);
+  app.add_option("--port", port);
+  app.add_option("--threads", threads, "worker threads (one per open stream, plus REST)");
+  app.add_option("--max-clients", max_clients);
+  app.add_option("--tick-ms", tick_ms);
+  CLI11_PARSE(app, argc, argv);
   std::signal(SIGINT, SIG_DFL);  // a non-interactive shell starts background jobs ignoring it
   sigset_t signals;              // taken by sigwait below; blocked before any thread starts
   sigemptyset(&signals);
@@ -59,19 +62,30 @@ int main(int argc, char** argv) {
 
   tickcast::SystemClock clock;
   tickcast::HubOptions hub_options;
-  hub_options.tick = tickcast::Millis(std::stoll(flag["--tick-ms"]));
+  hub_options.tick = tickcast::Millis(tick_ms);
   tickcast::Hub hub(hub_options, clock);
 
   // Every open stream holds a worker: the pool is sized for max-clients plus REST.
   httplib::Server server;
-  const auto threads = std::stoul(flag["--threads"]);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // httplib's API
   tickcast::httplib::HttplibOptions options;
-  options.max_clients = std::stoul(flag["--max-clients"]);
+  options.max_clients = max_clients;
   options.failure_body = [](const tickcast::Failure& failure, std::string_view request) {
     return tickcast::encode_failure(failure, request);  // the contract's error event
   };
   tickcast::httplib::HttplibTransport transport(server, options);
+  // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400, on every route of the app.
+  server.set_pre_routing_handler([](const httplib::Request& request, httplib::Response& response) {
+    if (request.version != "HTTP/1.1" || request.has_header("Host")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    response.status = 400;
+    response.set_content(
+        tickcast::encode_failure(
+            {tickcast::FailureCode::bad_request, "an HTTP/1.1 request needs a Host header"}, {}),
+        "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   tickcast::RestApi rest(hub);
   server.Post(R"(/api/rooms/([^/]*)/commands)", rest_route([&rest](const auto& request, auto done) {
                 rest.command(request.matches[1], request.body, request.remote_addr, done);
@@ -87,16 +101,14 @@ int main(int argc, char** argv) {
                          "application/json");
   });
 
-  const int port = std::stoi(flag["--port"]);
-  if (!server.bind_to_port(flag["--host"].c_str(), port)) {
+  if (!server.bind_to_port(host, port)) {
     return std::cerr << "embed-httplib: cannot listen on port " << port << '\n', 1;
   }
   hub.add_transport(transport);
   hub.start();
   transport.start(hub);
   std::thread listener([&server] { server.listen_after_bind(); });
-  std::cout << "embed-httplib: http://" << flag["--host"] << ':' << port << " (sse-httplib)"
-            << std::endl;
+  std::cout << "embed-httplib: http://" << host << ':' << port << " (sse-httplib)" << std::endl;
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -158,7 +158,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
   // node that answers here holds the cluster's writer lease, so it owns every room.
   server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
     if (context.node_id.empty()) {
-      respond(responder, RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
+      respond(responder,
+              RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
       return;
     }
     responder.respond(

@@ -196,6 +196,12 @@ curl -sf "$base/poll/rooms/focus?since=$at&timeout_ms=2000" >"$work/httplib.poll
 expect "$work/httplib.poll" "^{\"events\":\\[{\"event\":\"timer\".*\"seq\":$((at + 1)),"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/sse/rooms/bad%20room")
 [[ $code == 404 ]] || fail "bad room: $code, expected 404"
+# RFC 9112 3.2 on the app's own routes too (REST, /healthz), with the contract's error body.
+for path in /api/rooms/focus /healthz /sse/rooms/focus; do
+  code=$(curl -s -o "$work/httplib.nohost" -w '%{http_code}' -H 'Host:' "$base$path")
+  [[ $code == 400 ]] || fail "no Host on $path: $code, expected 400"
+  expect "$work/httplib.nohost" '"code":"bad_request"'
+done
 stop_last
 
 log "ok"
