@@ -26,7 +26,8 @@ set(_tickcast_component_dirs
   longpoll transports/longpoll
   socketio transports/socketio
   mqtt transports/mqtt
-  httplib transports/httplib)
+  httplib transports/httplib
+  cluster transports/cluster)
 set(_tickcast_targets_core tickcast_core)
 set(_tickcast_targets_http tickcast_http tickcast_http_internal)
 
