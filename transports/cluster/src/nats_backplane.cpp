@@ -19,11 +19,26 @@ struct NatsBackplane::Impl {
       : options(std::move(o)),
         stream("TICKCAST_BP_" + options.name),
         prefix("tickcast.bp." + options.name + ".") {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // Also when the constructor throws half way: the connection's callbacks use the Impl.
+  ~Impl() {
+    unsubscribe();
+    stop_publisher();
+    js.reset();
+    if (nc) {
+      // cnats runs the connection's callbacks on its own thread, after Close returns.
+      auto closed = connection_closed.get_future();
+      natsConnection_Close(nc.get());
+      closed.wait_for(std::chrono::seconds(5));
+    }
+  }
 
   NatsBackplaneOptions options;
   const std::string stream;  // TICKCAST_BP_<name>
   const std::string prefix;  // tickcast.bp.<name>.  (then the room)
   std::atomic<bool> connected{false};
+  std::promise<void> connection_closed;  // cnats' last connection callback has run
   ConnectionPtr nc;
   JsPtr js;
 
@@ -60,6 +75,9 @@ struct NatsBackplane::Impl {
   static void on_reconnected(natsConnection*, void* self) {
     static_cast<Impl*>(self)->connected = true;
   }
+  static void on_connection_closed(natsConnection*, void* self) {
+    static_cast<Impl*>(self)->connection_closed.set_value();
+  }
 };
 
 void NatsBackplane::Impl::connect() {
@@ -76,6 +94,7 @@ void NatsBackplane::Impl::connect() {
   check(natsOptions_SetReconnectWait(opts.get(), 250), "reconnect wait");
   check(natsOptions_SetDisconnectedCB(opts.get(), &Impl::on_disconnected, this), "callback");
   check(natsOptions_SetReconnectedCB(opts.get(), &Impl::on_reconnected, this), "callback");
+  check(natsOptions_SetClosedCB(opts.get(), &Impl::on_connection_closed, this), "callback");
   natsConnection* connection = nullptr;
   check(natsConnection_Connect(&connection, opts.get()), "connect to the cluster");
   nc.reset(connection);
@@ -210,12 +229,7 @@ NatsBackplane::NatsBackplane(NatsBackplaneOptions options)
   impl_->publisher = std::thread([impl = impl_.get()] { impl->publish_loop(); });
 }
 
-NatsBackplane::~NatsBackplane() {
-  stop();
-  impl_->js.reset();
-  if (impl_->nc) natsConnection_Close(impl_->nc.get());
-  impl_->nc.reset();
-}
+NatsBackplane::~NatsBackplane() = default;
 
 void NatsBackplane::start(Deliver deliver) {
   {

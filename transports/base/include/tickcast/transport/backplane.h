@@ -29,7 +29,7 @@ class Backplane {
   using Done = std::function<void(Published)>;
 
   virtual ~Backplane() = default;
-  /// start begins delivery: first the messages the backplane still holds (oldest first, so
+  /// start (once) begins delivery: first the messages the backplane still holds (oldest first, so
   /// that a node that joins late can answer resumes), then every new one.
   virtual void start(Deliver deliver) = 0;
   /// publish stores `body` as the room's next message. Threads: any; never blocks.
