@@ -60,7 +60,7 @@ void SocketIoTransport::Impl::sweep() {
     queue(*engine, "2");
     flush(*engine);
   });
-  reap();
+  settle();
   for (const auto& next : {pings.next(), pongs.next()}) {
     if (next) arm_sweep(*next);
   }
