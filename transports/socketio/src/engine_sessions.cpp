@@ -37,7 +37,10 @@ bool path_is(const std::string& path, const std::string& endpoint) {
 }  // namespace
 
 SocketIoTransport::Impl::Impl(http::Server& server, SocketIoOptions options)
-    : LoopTransport(server), options(std::move(options)) {
+    : LoopTransport(server),
+      options(std::move(options)),
+      pings(ping_granularity(this->options)),
+      pongs(ping_granularity(this->options)) {
   handshake.ping_interval = this->options.ping_interval;
   handshake.ping_timeout = this->options.ping_timeout;
   handshake.max_payload = std::min(this->options.max_payload, server.options().max_body_bytes);

@@ -5,6 +5,7 @@
 // Engine.IO sessions and the connections that carry them (a parked long-poll GET, a
 // WebSocket), the upgrade, pings, and its packets. Internal to tickcast::socketio.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -19,9 +20,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "deadlines.h"
 #include "engine_io.h"
 #include "socket_io.h"
+#include "tickcast/http/internal/deadlines.h"
 #include "tickcast/http/internal/loop.h"
 #include "tickcast/http/internal/loop_transport.h"
 #include "tickcast/socketio/socketio_transport.h"
@@ -100,6 +101,14 @@ struct CommandReply {
   std::optional<std::uint64_t> ack;
   Payload error;  ///< set when the command was refused
 };
+
+/// ping_granularity is how late a ping or a pong timeout may come: 250 ms, and never more
+/// than a quarter of the ping timeout (a client waits pingInterval + pingTimeout for a ping).
+inline std::chrono::steady_clock::duration ping_granularity(const SocketIoOptions& options) {
+  const std::chrono::steady_clock::duration quarter = options.ping_timeout / 4;
+  return std::clamp<std::chrono::steady_clock::duration>(quarter, std::chrono::milliseconds(1),
+                                                         std::chrono::milliseconds(250));
+}
 
 /// Impl is the transport on the loop thread. Threads: the loop thread, except where noted.
 class SocketIoTransport::Impl final
@@ -198,8 +207,15 @@ class SocketIoTransport::Impl final
   std::vector<unsigned char> write_buffer;
   std::string packet_buffer;  // the packet being written (its namespace inserted)
 
-  Deadlines pings;
-  Deadlines pongs;
+  /// EngineDue is a ping or pong deadline of an Engine.IO session; one whose session's
+  /// deadline has moved since is stale, and skipped.
+  struct EngineDue {
+    SteadyTime at;
+    std::uint64_t serial = 0;
+  };
+  // The loop's bucketed deadlines (O(1) for "now + a fixed delay"), not a timer each.
+  http::internal::Deadlines<EngineDue> pings;
+  http::internal::Deadlines<EngineDue> pongs;
   lws_context* context = nullptr;
   struct SweepTimer {
     lws_sorted_usec_list_t sul;  // first: the callback gets its address
