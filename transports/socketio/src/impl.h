@@ -137,8 +137,7 @@ class SocketIoTransport::Impl final
   void queue(Engine& engine, std::string packet);
   /// queue_socket adds a socket's packet (a body without namespace, see io::event_body) to
   /// its current session, or to the engine's queue when it has none yet.
-  void queue_socket(Engine& engine, const std::string& nsp, std::string body,
-                    bool droppable = false);
+  void queue_socket(Engine& engine, const std::string& nsp, std::string body);
   /// flush writes what is queued: a WebSocket write, or the parked poll's answer.
   void flush(Engine& engine);
   bool has_packets(Engine& engine);

@@ -158,8 +158,8 @@ void SocketIoTransport::Impl::close_stuck(SioSession& session) {
   close_engine(*session.engine, 1008, "client too slow");
 }
 
-void SocketIoTransport::Impl::queue_socket(Engine& engine, const std::string& nsp, std::string body,
-                                           bool droppable) {
+void SocketIoTransport::Impl::queue_socket(Engine& engine, const std::string& nsp,
+                                           std::string body) {
   auto socket = engine.sockets.find(nsp);
   SioSession* session =
       socket == engine.sockets.end() ? nullptr : fanout.find(socket->second.current);
@@ -167,7 +167,7 @@ void SocketIoTransport::Impl::queue_socket(Engine& engine, const std::string& ns
     queue(engine, io::with_namespace(nsp, body));
     return;
   }
-  fanout.enqueue(*session, Message{0, make_payload(std::move(body)), droppable, MessageKind::error},
+  fanout.enqueue(*session, Message{0, make_payload(std::move(body)), false, MessageKind::error},
                  std::chrono::steady_clock::now());
 }
 
