@@ -269,12 +269,13 @@ int main(int argc, char** argv) {
                  "next request's headers)")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
-  app.add_option("--stuck-timeout", stuck_timeout_s,
-                 "seconds a ws/sse client may leave its queue undrained before it is closed")
+  app.add_option(
+         "--stuck-timeout", stuck_timeout_s,
+         "seconds a ws/sse/socketio client may leave its queue undrained before it is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_option("--max-queue", max_queue,
-                 "messages queued per ws/sse client before ticks are dropped")
+                 "messages queued per ws/sse/socketio client before ticks are dropped")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   app.add_option("--socketio-ping-interval", sio_ping_interval_ms, "Socket.IO pingInterval in ms")
@@ -488,6 +489,8 @@ int main(int argc, char** argv) {
         socketio::SocketIoOptions options;
         options.max_clients = max_clients;
         options.default_room = sio_default_room;
+        options.max_queue = max_queue;  // the shared fan-out's queue, as for ws and sse
+        options.stuck_timeout = std::chrono::seconds(stuck_timeout_s);
         options.ping_interval = std::chrono::milliseconds(sio_ping_interval_ms);
         options.ping_timeout = std::chrono::milliseconds(sio_ping_timeout_ms);
         auto t = std::make_unique<socketio::SocketIoTransport>(http_server, options);

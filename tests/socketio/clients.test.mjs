@@ -169,7 +169,7 @@ test('server pings keep a live client; a session that stops answering them is cl
   assert.deepEqual(gone.json, { code: 1, message: 'Session ID unknown' });
 });
 
-test('recovery after a forced disconnect: the missed events, socket.recovered, no duplicates', async (t) => {
+test('recovery after a forced disconnect: the same socket.id, socket.recovered, the missed events, no duplicates', async (t) => {
   const server = await startServer(['--transport', 'socketio', '--tick-ms', '50']);
   t.after(() => server.stop());
   const room = uniqueRoom('rec');
@@ -184,9 +184,14 @@ test('recovery after a forced disconnect: the missed events, socket.recovered, n
   const reconnected = new Promise((resolve) => socket.once('connect', resolve));
   const before = events(socket).length;
   const lastBefore = events(socket).at(-1).seq;
+  const idBefore = socket.id;
+  const engineBefore = socket.io.engine.id;
+  assert.ok(idBefore, 'a connected socket has an id');
   socket.io.engine.close(); // forced: the transport closes under the socket
   await reconnected;
   assert.equal(socket.recovered, true, 'the server recognised the pid and the offset');
+  assert.notEqual(socket.io.engine.id, engineBefore, 'a new Engine.IO session');
+  assert.equal(socket.id, idBefore, 'a recovered socket keeps its id (Socket.IO 4.6+ recovery)');
   assert.equal(socket.disconnects.length, 1, `one disconnection (${socket.disconnects})`);
   await waitFor(async () => events(socket).at(-1).seq >= (await roomSeq(server, room)) - 1 && events(socket).length > before + 3,
     { what: 'the client to catch up' });
@@ -196,7 +201,7 @@ test('recovery after a forced disconnect: the missed events, socket.recovered, n
   assertContiguous(events(socket), 'across the reconnection');
 });
 
-test('recovery past the history: a fresh snapshot and socket.recovered false', async (t) => {
+test('recovery past the history: a fresh snapshot, socket.recovered false, a new socket.id', async (t) => {
   const server = await startServer(['--transport', 'socketio', '--tick-ms', '50', '--history', '4']);
   t.after(() => server.stop());
   const room = uniqueRoom('past');
@@ -207,6 +212,8 @@ test('recovery past the history: a fresh snapshot and socket.recovered false', a
   await waitFor(() => events(socket).length >= 3, { what: 'some ticks' });
 
   const disconnected = new Promise((resolve) => socket.once('disconnect', resolve));
+  const idBefore = socket.id;
+  assert.ok(idBefore, 'a connected socket has an id');
   socket.io.engine.close();
   await disconnected;
   const last = events(socket).at(-1).seq;
@@ -215,6 +222,7 @@ test('recovery past the history: a fresh snapshot and socket.recovered false', a
   socket.connect();
   await waitFor(() => socket.connected && socket.timers.length > before, { what: 'reconnect' });
   assert.equal(socket.recovered, false);
+  assert.ok(socket.id && socket.id !== idBefore, 'not recovered: a new socket id');
   assert.equal(socket.timers[before].reason, 'snapshot');
   assert.ok(socket.timers[before].seq > last + 10);
 });
@@ -232,9 +240,11 @@ test('recovery brings a socket back to the room it joined, not its namespace', a
 
   const reconnected = new Promise((resolve) => socket.once('connect', resolve));
   const before = socket.timers.length;
+  const idBefore = socket.id;
   socket.io.engine.close();
   await reconnected;
   assert.equal(socket.recovered, true);
+  assert.equal(socket.id, idBefore, 'the same socket id');
   await waitFor(() => socket.timers.length > before + 2, { what: 'events after the reconnection' });
   const after = socket.timers.slice(before);
   assert.ok(after.every((e) => e.room === room && e.reason !== 'snapshot'), 'the joined room, resumed');

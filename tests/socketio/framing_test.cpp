@@ -108,6 +108,27 @@ TEST(SocketIo, EncodesServerPackets) {
   EXPECT_EQ(io::disconnect("/r"), "41/r,");
 }
 
+TEST(SocketIo, OneBodyServesEveryNamespace) {
+  const std::string body = io::event_body("timer", R"({"seq":3})", "focus:3");
+  EXPECT_EQ(body, R"(2["timer",{"seq":3},"focus:3"])");
+  EXPECT_EQ(io::with_namespace("/", body), io::event("/", "timer", R"({"seq":3})", "focus:3"));
+  EXPECT_EQ(io::with_namespace("/focus", body), R"(42/focus,["timer",{"seq":3},"focus:3"])");
+  EXPECT_EQ(io::with_namespace("/r", io::ack_body(7, "null")), "43/r,7[null]");
+  EXPECT_EQ(io::with_namespace("/", io::connect_body("s1", "p1")), io::connect("/", "s1", "p1"));
+  std::string out = "x";
+  io::append_with_namespace(out, "/a", io::connect_body("s", ""));
+  EXPECT_EQ(out, R"(x40/a,{"sid":"s"})");
+}
+
+TEST(Events, APrivateIdGivesTheSocketItsIdBack) {
+  const std::string sid(kIdLength, 's');
+  const std::string pid = private_id(sid, std::string(kIdLength, 'k'));
+  EXPECT_TRUE(valid_private_id(pid));
+  EXPECT_EQ(recovered_socket_id(pid), sid);
+  EXPECT_FALSE(recovered_socket_id("short"));                          // another server's
+  EXPECT_FALSE(recovered_socket_id(std::string(2 * kIdLength, '!')));  // not url-safe
+}
+
 TEST(Events, MapsTheDemosEventsAndTheContractsCommands) {
   auto start = map_event(nlohmann::json::parse(R"(["start","please start the timer"])"));
   ASSERT_EQ(start.kind, EventRequest::Kind::command);
@@ -117,23 +138,32 @@ TEST(Events, MapsTheDemosEventsAndTheContractsCommands) {
       map_event(nlohmann::json::parse(R"(["configure",{"work_ms":60000,"request_id":"r1"}])"));
   ASSERT_EQ(configure.kind, EventRequest::Kind::command);
   EXPECT_EQ(nlohmann::json::parse(configure.command)["type"], "configure");
-  EXPECT_EQ(configure.request_id, "r1");
+  EXPECT_EQ(nlohmann::json::parse(configure.command)["request_id"], "r1");
+  EXPECT_EQ(nlohmann::json::parse(configure.request)["request_id"], "r1");
 
   auto command = map_event(nlohmann::json::parse(R"(["command",{"type":"skip"}])"));
   EXPECT_EQ(nlohmann::json::parse(command.command)["type"], "skip");
 
   auto mismatch = map_event(nlohmann::json::parse(R"(["start",{"type":"stop"}])"));
   ASSERT_EQ(mismatch.kind, EventRequest::Kind::error);
-  EXPECT_EQ(mismatch.error->code, ErrorCode::bad_request);
+  EXPECT_EQ(mismatch.error->code, FailureCode::bad_request);
+  EXPECT_EQ(nlohmann::json::parse(mismatch.request)["type"], "stop");
 
+  // Which commands exist is the app's business (it answers unknown_command through the
+  // sink): any other event name is the command's type.
   auto unknown = map_event(nlohmann::json::parse(R"(["explode"])"));
-  EXPECT_EQ(unknown.error->code, ErrorCode::unknown_command);
+  ASSERT_EQ(unknown.kind, EventRequest::Kind::command);
+  EXPECT_EQ(nlohmann::json::parse(unknown.command), nlohmann::json::parse(R"({"type":"explode"})"));
+  EXPECT_EQ(map_event(nlohmann::json::parse(R"(["start",[1]])")).error->code,
+            FailureCode::bad_request);
+  EXPECT_EQ(map_event(nlohmann::json::parse(R"(["command","x"])")).error->code,
+            FailureCode::bad_request);
 
   auto join = map_event(nlohmann::json::parse(R"(["join","focus"])"));
   ASSERT_EQ(join.kind, EventRequest::Kind::join);
   EXPECT_EQ(join.room, "focus");
   EXPECT_EQ(map_event(nlohmann::json::parse(R"(["join","bad room!"])")).error->code,
-            ErrorCode::bad_room);
+            FailureCode::bad_room);
 }
 
 TEST(Events, NamespacesAndOffsets) {

@@ -37,7 +37,10 @@ bool path_is(const std::string& path, const std::string& endpoint) {
 }  // namespace
 
 SocketIoTransport::Impl::Impl(http::Server& server, SocketIoOptions options)
-    : server(server), options(std::move(options)) {
+    : LoopTransport(server),
+      options(std::move(options)),
+      pings(ping_granularity(this->options)),
+      pongs(ping_granularity(this->options)) {
   handshake.ping_interval = this->options.ping_interval;
   handshake.ping_timeout = this->options.ping_timeout;
   handshake.max_payload = std::min(this->options.max_payload, server.options().max_body_bytes);
@@ -78,17 +81,17 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
   engine::ErrorCode code{};
   const auto query = engine::check_query(request.query, /*websocket=*/false, code);
   if (!query) {
-    ++counters.refused;
+    ++fanout.counters.refused;
     return engine_error(code);
   }
 
   if (query->sid.empty()) {  // a new session
     if (request.method != "GET") return engine_error(engine::ErrorCode::bad_handshake_method);
-    if (!sink || !counters.accepting) {
+    if (!accepting()) {
       return server.failure(FailureCode::overloaded, "Socket.IO is shutting down");
     }
     if (engines.size() >= options.max_clients) {
-      ++counters.refused;
+      ++fanout.counters.refused;
       return server.failure(FailureCode::overloaded, "too many Socket.IO clients; try again later");
     }
     if (!context) context = lws_get_context(wsi);
@@ -124,7 +127,7 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
       error = "bad Engine.IO payload";
     }
     if (error) close_engine(*engine, 1002, *error);
-    reap();
+    settle();
     if (error) return engine_error(engine::ErrorCode::bad_request, *error);
     return text_response("ok", "text/html");
   }
@@ -132,10 +135,10 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
   // GET: the packets queued, a noop while upgrading, or park until there are some.
   if (engine->poll) {
     close_engine(*engine, 1002, "overlapping polls");
-    reap();
+    settle();
     return engine_error(engine::ErrorCode::bad_request, "a poll is already waiting");
   }
-  if (!engine->outbox.empty()) return text_response(take_payload(*engine), kPayloadType);
+  if (has_packets(*engine)) return text_response(take_payload(*engine), kPayloadType);
   if (engine->upgrading && std::chrono::steady_clock::now() < engine->upgrade_deadline) {
     return text_response("6", kPayloadType);
   }
@@ -167,15 +170,15 @@ std::optional<Failure> SocketIoTransport::Impl::check_websocket(const http::Requ
   engine::ErrorCode code{};
   const auto query = engine::check_query(request.query, /*websocket=*/true, code);
   if (!query) {
-    ++counters.refused;
+    ++fanout.counters.refused;
     return Failure{FailureCode::bad_request, std::string(engine::error_message(code))};
   }
   if (query->sid.empty()) {
-    if (!sink || !counters.accepting) {
+    if (!accepting()) {
       return Failure{FailureCode::overloaded, "Socket.IO is shutting down"};
     }
     if (engines.size() >= options.max_clients) {
-      ++counters.refused;
+      ++fanout.counters.refused;
       return Failure{FailureCode::overloaded, "too many Socket.IO clients; try again later"};
     }
     return std::nullopt;
@@ -229,7 +232,7 @@ void SocketIoTransport::Impl::on_ws_text(WsConn& conn, std::string text) {
       conn.direct.push_back("3probe");
       lws_callback_on_writable(conn.wsi);
       if (engine->poll)
-        answer_poll(*engine->poll, engine->outbox.empty() ? "6" : take_payload(*engine));
+        answer_poll(*engine->poll, has_packets(*engine) ? take_payload(*engine) : "6");
     } else if (text == "5" && engine->upgrading) {
       engine->upgrading = false;
       engine->transport = engine::Transport::websocket;
@@ -252,7 +255,7 @@ void SocketIoTransport::Impl::on_ws_text(WsConn& conn, std::string text) {
     error = "bad Engine.IO packet";
   }
   if (error) close_engine(*engine, 1002, *error);
-  reap();
+  settle();
 }
 
 void SocketIoTransport::Impl::forget(Connection& connection) {
@@ -271,7 +274,7 @@ void SocketIoTransport::Impl::forget(Connection& connection) {
     --connection_count;
     if (connection_count == 0) connections_gone.notify_all();
   }
-  reap();
+  settle();
 }
 
 std::optional<std::string> SocketIoTransport::Impl::on_packet(Engine& engine,
@@ -303,43 +306,67 @@ std::optional<std::string> SocketIoTransport::Impl::on_packet(Engine& engine,
 }
 
 void SocketIoTransport::Impl::queue(Engine& engine, std::string packet) {
-  queue(engine, Message{0, make_payload(std::move(packet)), false, MessageKind::event});
-}
-
-void SocketIoTransport::Impl::queue(Engine& engine, Message packet) {
   if (engine.closed) return;
-  switch (engine.outbox.push(packet, std::chrono::steady_clock::now())) {
-    case http::internal::Outbox::Push::stuck:
-      ++counters.closed_slow;
-      close_engine(engine, 1008, "client too slow");
-      return;
-    case http::internal::Outbox::Push::queued_dropping_oldest_tick:
-      ++counters.dropped;
-      return;
-    case http::internal::Outbox::Push::queued:
-      return;
+  const Message message{0, make_payload(std::move(packet)), false, MessageKind::event};
+  if (engine.outbox.push(message, std::chrono::steady_clock::now()) == Outbox::Push::stuck) {
+    ++fanout.counters.closed_slow;
+    close_engine(engine, 1008, "client too slow");
+    return;
+  }
+  if (!engine.dirty) {
+    engine.dirty = true;
+    dirty.push_back(engine.serial);
   }
 }
 
 void SocketIoTransport::Impl::flush(Engine& engine) {
+  engine.dirty = false;
   if (engine.closed) return;
   if (engine.transport == engine::Transport::websocket) {
-    if (engine.ws && !engine.outbox.empty()) lws_callback_on_writable(engine.ws->wsi);
-  } else if (engine.poll && !engine.outbox.empty()) {
+    if (engine.ws && has_packets(engine)) lws_callback_on_writable(engine.ws->wsi);
+  } else if (engine.poll && has_packets(engine)) {
     answer_poll(*engine.poll, take_payload(engine));
   }
 }
 
+bool SocketIoTransport::Impl::has_packets(Engine& engine) {
+  if (!engine.outbox.empty()) return true;
+  for (const auto& [nsp, socket] : engine.sockets) {
+    const SioSession* session = fanout.find(socket.current);
+    if (session && !session->outbox.empty()) return true;
+  }
+  return false;
+}
+
+bool SocketIoTransport::Impl::next_packet(Engine& engine, std::string& out) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!engine.outbox.empty()) {
+    out += *engine.outbox.front().payload;
+    engine.outbox.pop(now);
+    ++fanout.counters.sent;
+    return true;
+  }
+  for (const auto& [nsp, socket] : engine.sockets) {
+    SioSession* session = fanout.find(socket.current);
+    if (!session || session->outbox.empty()) continue;
+    io::append_with_namespace(out, nsp, *session->outbox.front().payload);
+    session->outbox.pop(now);
+    ++fanout.counters.sent;
+    return true;
+  }
+  return false;
+}
+
 std::string SocketIoTransport::Impl::take_payload(Engine& engine) {
   std::string body;
-  const auto now = std::chrono::steady_clock::now();
-  while (!engine.outbox.empty()) {
-    if (!body.empty()) body += engine::kSeparator;
-    body += *engine.outbox.front().payload;
-    engine.outbox.pop(now);
-    ++counters.sent;
+  for (bool first = true;; first = false) {
+    const std::size_t mark = body.size();
+    if (!first) body += engine::kSeparator;
+    if (!next_packet(engine, body)) {
+      body.resize(mark);
+      return body;
+    }
   }
-  return body;
 }
 
 void SocketIoTransport::Impl::answer_poll(PollRequest& poll, std::string body) {
@@ -360,8 +387,15 @@ void SocketIoTransport::Impl::close_engine(Engine& engine, int code, std::string
   doomed.push_back(engine.serial);
 }
 
-void SocketIoTransport::Impl::reap() {
+void SocketIoTransport::Impl::settle() {
   if (fanning_out) return;  // the room vectors fan-out walks must stay put
+  while (!dirty.empty()) {
+    std::vector<std::uint64_t> batch;
+    batch.swap(dirty);
+    for (const std::uint64_t serial : batch) {
+      if (Engine* engine = find_engine(serial)) flush(*engine);
+    }
+  }
   while (!doomed.empty()) {
     std::vector<std::uint64_t> batch;
     batch.swap(doomed);
@@ -387,6 +421,11 @@ void SocketIoTransport::Impl::reap() {
       engine_count = engines.size();
     }
   }
+}
+
+bool SocketIoTransport::Impl::wait_connections_gone(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(connections_mutex);
+  return connections_gone.wait_for(lock, timeout, [&] { return connection_count == 0; });
 }
 
 }  // namespace tickcast::socketio

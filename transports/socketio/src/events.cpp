@@ -2,38 +2,35 @@
 
 #include <charconv>
 
-#include "tickcast/core/protocol.h"
+#include "tickcast/transport/room_key.h"
 
 namespace tickcast::socketio {
 
 namespace {
 
-bool is_command_name(std::string_view name) {
-  return name == "start" || name == "stop" || name == "reset" || name == "skip" ||
-         name == "configure";
-}
-
-EventRequest refuse(ErrorCode code, std::string message, std::string request_id = {}) {
+EventRequest refuse(FailureCode code, std::string reason, std::string request = {}) {
   EventRequest out;
   out.kind = EventRequest::Kind::error;
-  out.error = Error{code, std::move(message)};
-  out.request_id = std::move(request_id);
+  out.error = Failure{code, std::move(reason)};
+  out.request = std::move(request);
   return out;
 }
 
-std::string request_id_of(const nlohmann::json& object) {
-  const auto id = object.find("request_id");
-  if (id == object.end()) return {};
-  if (id->is_string()) return id->get<std::string>().substr(0, 128);
-  if (id->is_number_integer()) return id->dump();
-  return {};
+std::string dump(const nlohmann::json& value) {
+  // Replacement instead of throwing: a client's broken UTF-8 is not our error.
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool url_safe(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
 }
 
 }  // namespace
 
 EventRequest map_event(const nlohmann::json& args) {
   if (!args.is_array() || args.empty() || !args.front().is_string()) {
-    return refuse(ErrorCode::bad_request, "an event needs a name");
+    return refuse(FailureCode::bad_request, "an event needs a name");
   }
   const std::string& name = args.front().get_ref<const std::string&>();
   const nlohmann::json* arg = args.size() > 1 ? &args[1] : nullptr;
@@ -45,45 +42,40 @@ EventRequest map_event(const nlohmann::json& args) {
     } else if (arg && arg->is_object() && arg->contains("room") && (*arg)["room"].is_string()) {
       room = (*arg)["room"].get<std::string>();
     } else {
-      return refuse(ErrorCode::bad_request, "join takes a room name: emit(\"join\", \"focus\")");
+      return refuse(FailureCode::bad_request, "join takes a room name: emit(\"join\", \"focus\")");
     }
-    if (!valid_room_name(room)) return refuse(ErrorCode::bad_room, std::string(kBadRoomMessage));
+    if (!valid_room_name(room)) return refuse(FailureCode::bad_room, std::string(kBadRoomMessage));
     EventRequest out;
     out.kind = EventRequest::Kind::join;
     out.room = std::move(room);
     return out;
   }
 
-  const bool named_command = is_command_name(name);
-  if (!named_command && name != "command") {
-    return refuse(ErrorCode::unknown_command,
-                  "unknown event; emit start, stop, reset, skip, configure, command or join");
-  }
   nlohmann::json command;
   if (arg && arg->is_object()) {
     command = *arg;
   } else if (name == "command") {
-    return refuse(ErrorCode::bad_request, "command takes the contract's command object");
+    return refuse(FailureCode::bad_request, "command takes a command object");
   } else if (arg && !arg->is_string() && !arg->is_null()) {
     // A string is the demo's "please start the timer": a note, not a parameter.
-    return refuse(ErrorCode::bad_request,
+    return refuse(FailureCode::bad_request,
                   "the argument of " + name + " is a note (a string) or a command object");
   } else {
     command = nlohmann::json::object();
   }
-  const std::string request_id = request_id_of(command);
-  if (named_command) {
+  const std::string request = dump(command);
+  if (name != "command") {
     const auto type = command.find("type");
     if (type != command.end() && !(type->is_string() && type->get<std::string>() == name)) {
-      return refuse(ErrorCode::bad_request, "the command's type differs from the event name",
-                    request_id);
+      return refuse(FailureCode::bad_request, "the command's type differs from the event name",
+                    request);
     }
     command["type"] = name;
   }
   EventRequest out;
   out.kind = EventRequest::Kind::command;
-  out.command = command.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  out.request_id = request_id;
+  out.command = dump(command);
+  out.request = request;
   return out;
 }
 
@@ -119,11 +111,20 @@ std::optional<Offset> parse_offset(std::string_view text) {
 bool valid_private_id(std::string_view pid) {
   if (pid.empty() || pid.size() > 64) return false;
   for (char c : pid) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok) return false;
+    if (!url_safe(c)) return false;
   }
   return true;
+}
+
+std::string private_id(std::string_view sid, std::string_view secret) {
+  std::string out(sid);
+  out += secret;
+  return out;
+}
+
+std::optional<std::string> recovered_socket_id(std::string_view pid) {
+  if (pid.size() != 2 * kIdLength || !valid_private_id(pid)) return std::nullopt;
+  return std::string(pid.substr(0, kIdLength));
 }
 
 }  // namespace tickcast::socketio

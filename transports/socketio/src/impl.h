@@ -1,8 +1,11 @@
 #pragma once
-// The Socket.IO transport's state on the loop thread: Engine.IO sessions, the connections
-// that carry them (a parked long-poll GET, a WebSocket), and the Socket.IO sockets whose
-// room subscriptions fan-out walks. Internal to tickcast::socketio.
+// The Socket.IO transport on the shared loop fan-out (LoopTransport): the rooms, the
+// bounded queues (shedding ticks, keeping state changes, closing the stuck), join gating,
+// counters, start/stop/publish/stats are the shared layer's. What is Socket.IO's own:
+// Engine.IO sessions and the connections that carry them (a parked long-poll GET, a
+// WebSocket), the upgrade, pings, and its packets. Internal to tickcast::socketio.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,13 +20,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "deadlines.h"
 #include "engine_io.h"
 #include "socket_io.h"
-#include "tickcast/core/error.h"  // the known exception: see check_layers.sh
+#include "tickcast/http/internal/deadlines.h"
 #include "tickcast/http/internal/loop.h"
-#include "tickcast/http/internal/outbox.h"
-#include "tickcast/http/internal/session_table.h"
+#include "tickcast/http/internal/loop_transport.h"
 #include "tickcast/socketio/socketio_transport.h"
 
 namespace tickcast::socketio {
@@ -33,28 +34,31 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct Engine;
 
-/// Subscription is one Socket.IO socket's place in a room: the SessionTable entry that
-/// fan-out walks. A socket that moves (`join`) gets a new one once the room answers.
-struct Subscription {
+/// SioSession is one Socket.IO socket's place in a room: the fan-out's session. Its outbox
+/// holds the socket's packets without their namespace ("2[...]", the CONNECT reply, acks),
+/// so that one frame of an event serves every namespace of the room; the namespace goes in
+/// as they are written. A socket that moves (`join`) gets a new session once the room
+/// answers. It is no connection: the Engine.IO session (Engine) writes for it.
+/// Threads: the loop thread only.
+struct SioSession final : FanoutSession {
   enum class Purpose { connect, recover, move };
-  std::uint64_t id = 0;
-  std::string room;
-  std::size_t room_index = 0;
+  using FanoutSession::FanoutSession;
+  lws* wsi = nullptr;                ///< unused (LoopTransport's field): Engine has the connections
+  std::shared_ptr<void> keep_alive;  ///< the transport, while the session lives
+  bool subscribed = true;            ///< the sink heard on_subscribe (and hears on_unsubscribe)
   Engine* engine = nullptr;
   std::string nsp;
-  bool joined = false;  ///< the room's join reply has arrived: broadcasts flow
   Purpose purpose = Purpose::connect;
   std::string pid;                   ///< recover: the pid the client came back with
   std::optional<std::uint64_t> ack;  ///< move: the ack id of the `join`
-  ClientRef client;
 };
 
 /// Socket is one Socket.IO socket: a namespace connected on an Engine.IO session.
 struct Socket {
   std::string sid;
   std::string pid;            ///< private id, for connection state recovery
-  std::uint64_t current = 0;  ///< subscription delivering events, 0 before CONNECT is answered
-  std::uint64_t pending = 0;  ///< subscription waiting for its room's answer
+  std::uint64_t current = 0;  ///< session delivering events, 0 before CONNECT is answered
+  std::uint64_t pending = 0;  ///< session waiting for its room's answer
   std::string token;          ///< the room token it connected with, when the port wants one
   double tokens = 0;
   SteadyTime tokens_at;
@@ -75,11 +79,14 @@ struct Engine {
   bool upgrading = false;         ///< a WebSocket answered the probe; waiting for its "5"
   SteadyTime upgrade_deadline{};  ///< when a probe that never sends "5" is given up
   bool closed = false;            ///< closing: reaped after the current callback
+  bool dirty = false;             ///< packets were queued: flushed after the current callback
   int close_code = 1000;          ///< for the WebSocket, when the server closes it
   std::string close_reason;
-  http::internal::Outbox outbox;  ///< Engine.IO packets not yet written
-  PollRequest* poll = nullptr;    ///< the parked long-poll GET
-  WsConn* ws = nullptr;           ///< the WebSocket: the transport, or a probe
+  /// outbox: Engine.IO's own packets (pings, CONNECT_ERROR), whole, written before the
+  /// sockets' sessions; and what a socket's old session had left when it moved.
+  Outbox outbox;
+  PollRequest* poll = nullptr;  ///< the parked long-poll GET
+  WsConn* ws = nullptr;         ///< the WebSocket: the transport, or a probe
   std::vector<std::pair<std::string, std::string>> cors;  ///< for long-poll answers
   std::map<std::string, Socket, std::less<>> sockets;     ///< by namespace
   SteadyTime ping_due{};
@@ -95,8 +102,17 @@ struct CommandReply {
   Payload error;  ///< set when the command was refused
 };
 
+/// ping_granularity is how late a ping or a pong timeout may come: 250 ms, and never more
+/// than a quarter of the ping timeout (a client waits pingInterval + pingTimeout for a ping).
+inline std::chrono::steady_clock::duration ping_granularity(const SocketIoOptions& options) {
+  const std::chrono::steady_clock::duration quarter = options.ping_timeout / 4;
+  return std::clamp<std::chrono::steady_clock::duration>(quarter, std::chrono::milliseconds(1),
+                                                         std::chrono::milliseconds(250));
+}
+
 /// Impl is the transport on the loop thread. Threads: the loop thread, except where noted.
-class SocketIoTransport::Impl final : public std::enable_shared_from_this<SocketIoTransport::Impl> {
+class SocketIoTransport::Impl final
+    : public http::internal::LoopTransport<SocketIoTransport::Impl, SioSession> {
  public:
   Impl(http::Server& server, SocketIoOptions options);
 
@@ -109,18 +125,25 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
   void forget(Connection& connection);
 
   // -- Engine.IO sessions
-  void remove_subscription(Subscription& sub);
   Engine& create_engine(engine::Transport transport, std::string peer);
   Engine* find_engine(const std::string& sid);
   Engine* find_engine(std::uint64_t serial);
   void close_engine(Engine& engine, int code, std::string reason);
-  /// reap destroys the engines closed since the last call (never during a fan-out).
-  void reap();
-  /// queue adds a packet; a stuck session is closed instead.
-  void queue(Engine& engine, Message packet);
+  /// settle flushes the engines that have new packets and destroys the ones closed since
+  /// the last call; it does nothing during a fan-out (which walks the room's sessions).
+  void settle();
+  /// queue adds a whole Engine.IO packet to the engine's own queue; a stuck session is
+  /// closed instead.
   void queue(Engine& engine, std::string packet);
+  /// queue_socket adds a socket's packet (a body without namespace, see io::event_body) to
+  /// its current session, or to the engine's queue when it has none yet.
+  void queue_socket(Engine& engine, const std::string& nsp, std::string body);
   /// flush writes what is queued: a WebSocket write, or the parked poll's answer.
   void flush(Engine& engine);
+  bool has_packets(Engine& engine);
+  /// next_packet takes the next whole Engine.IO packet to write: the engine's own, then the
+  /// sockets' (with their namespace); false when there is none.
+  bool next_packet(Engine& engine, std::string& out);
   std::string take_payload(Engine& engine);
   void answer_poll(PollRequest& poll, std::string body);
   /// on_packet handles one Engine.IO packet; an error text for a protocol violation.
@@ -132,51 +155,66 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
   // -- Socket.IO
   std::optional<std::string> on_io(Engine& engine, std::string_view text);
   /// token_refusal checks `token` for `permission` in `room` when the port requires room
-  /// tokens: the `unauthorized` error when refused, nothing when allowed (or tokens are off).
-  std::optional<Error> token_refusal(const std::string& token, std::string_view room,
-                                     auth::Permission permission) const;
+  /// tokens: the `unauthorized` failure when refused, nothing when allowed (or tokens are off).
+  std::optional<Failure> token_refusal(const std::string& token, std::string_view room,
+                                       auth::Permission permission) const;
+  /// failure_body renders a transport-level failure in the app's shape (Sink::encode_failure).
+  std::string failure_body(const Failure& failure, std::string_view request = {}) const;
   void on_connect(Engine& engine, const io::Packet& packet);
   void on_event(Engine& engine, Socket& socket, const io::Packet& packet);
   void drop_socket(Engine& engine, const std::string& nsp);
   std::uint64_t subscribe(Engine& engine, const std::string& nsp, const std::string& room,
-                          std::optional<std::uint64_t> resume_after, Subscription::Purpose purpose,
+                          std::optional<std::uint64_t> resume_after, SioSession::Purpose purpose,
                           std::string pid, std::optional<std::uint64_t> ack);
-  void unsubscribe(std::uint64_t id);
+  /// unsubscribe ends a session; `spill` keeps what it had not written yet (a socket that
+  /// moves still gets its old room's events up to the move).
+  void unsubscribe(std::uint64_t id, bool spill = false);
   void send_error(Engine& engine, const std::string& nsp, const std::string& error,
                   std::optional<std::uint64_t> ack);
-  void queue_messages(Engine& engine, const Subscription& sub,
-                      const std::vector<Message>& messages);
   bool take_token(Socket& socket);
   void command_refused(CommandReply& reply, std::vector<Message> messages);
   void command_settled(CommandReply& reply, std::vector<Message> messages);
 
-  // -- the Hub's side (through LoopClient and publish)
-  /// join: the room's one answer to a subscription (a refusal carries its error message).
-  void join(std::uint64_t id, JoinReply reply) { deliver(id, std::move(reply.messages)); }
-  void deliver(std::uint64_t id, std::vector<Message> messages);
-  void deliver_reply(std::uint64_t id, std::vector<Message> messages);
+  // -- LoopTransport (the Hub's side, through LoopClient and publish)
+  void on_join(SioSession& session, const JoinReply& reply);
+  void on_deliver(SioSession& session, const std::vector<Message>& messages);
+  void close_gracefully(SioSession& session);
+  const void* endpoint() const { return &ws_endpoint; }
+  void on_stop();
+  /// fan_out frames the event once for its room (see frame_for_room) and settles after.
   void fan_out(const std::string& room, const Message& message);
+
+  // -- FanoutHooks
+  Payload frame(const Message& message) override;
+  Payload frame_for_room(const std::string& room, const Message& message) override;
+  void wake(SioSession& session) override;
+  void close_stuck(SioSession& session) override;
 
   /// client_for makes a reply channel whose messages reach `fn` on the loop thread.
   ClientRef client_for(std::function<void(Impl&, std::vector<Message>)> fn);
 
-  http::Server& server;
   SocketIoOptions options;
   engine::HandshakeOptions handshake;
-  Sink* sink = nullptr;
-  http::internal::Counters counters;
 
   std::unordered_map<std::string, std::unique_ptr<Engine>> engines;
   std::unordered_map<std::uint64_t, Engine*> by_serial;
   std::uint64_t next_serial = 1;
   std::vector<std::uint64_t> doomed;
+  std::vector<std::uint64_t> dirty;
   bool fanning_out = false;
-  http::internal::SessionTable<Subscription> subscriptions;
   std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections;
   std::vector<unsigned char> write_buffer;
+  std::string packet_buffer;  // the packet being written (its namespace inserted)
 
-  Deadlines pings;
-  Deadlines pongs;
+  /// EngineDue is a ping or pong deadline of an Engine.IO session; one whose session's
+  /// deadline has moved since is stale, and skipped.
+  struct EngineDue {
+    SteadyTime at;
+    std::uint64_t serial = 0;
+  };
+  // The loop's bucketed deadlines (O(1) for "now + a fixed delay"), not a timer each.
+  http::internal::Deadlines<EngineDue> pings;
+  http::internal::Deadlines<EngineDue> pongs;
   lws_context* context = nullptr;
   struct SweepTimer {
     lws_sorted_usec_list_t sul;  // first: the callback gets its address
@@ -215,6 +253,8 @@ class SocketIoTransport::Impl final : public std::enable_shared_from_this<Socket
   std::mutex connections_mutex;
   std::condition_variable connections_gone;
   std::size_t connection_count = 0;  // guarded by connections_mutex
+  /// wait_connections_gone waits until every connection has closed; false on timeout.
+  bool wait_connections_gone(std::chrono::milliseconds timeout);
 };
 
 /// Connection is a libwebsockets connection the transport owns (a parked poll, a WebSocket).

@@ -1,5 +1,6 @@
-// Engine.IO pings for every session from one loop-level timer: two FIFO deadline queues
-// (ping due, pong due) and one libwebsockets `lws_sul` armed at the earliest of them.
+// Engine.IO pings for every session from one loop-level timer: two deadline queues (ping
+// due, pong due; the loop's bucketed Deadlines) and one libwebsockets `lws_sul` armed at
+// the earliest of them.
 #include <algorithm>
 
 #include "impl.h"
@@ -7,10 +8,6 @@
 namespace tickcast::socketio {
 
 namespace {
-
-// The sweep's coarseness: at most this late, and never more than a quarter of the ping
-// timeout (a client waits pingInterval + pingTimeout for a ping before it gives up).
-constexpr std::chrono::milliseconds kSweepGranularity{250};
 
 void on_sweep_timer(lws_sorted_usec_list_t* sul) {
   // SweepTimer is standard-layout with the sul first.
@@ -21,23 +18,18 @@ void on_sweep_timer(lws_sorted_usec_list_t* sul) {
 
 void SocketIoTransport::Impl::schedule_ping(Engine& engine, SteadyTime now) {
   engine.ping_due = now + options.ping_interval;
-  pings.push(engine.ping_due, engine.serial);
-  arm_sweep(engine.ping_due);
+  pings.add(engine.ping_due, {engine.ping_due, engine.serial});
+  arm_sweep(*pings.next());
 }
 
-// One loop-level timer for every session: it fires at most every `granularity`, and
-// is re-armed only when the next due moves earlier (never per ping or per connection).
+// One loop-level timer for every session, re-armed only when the next due moves earlier
+// (never per ping or per connection). `due` is the end of a bucket (ping_granularity).
 void SocketIoTransport::Impl::arm_sweep(SteadyTime due) {
   if (!context) return;
-  const std::chrono::steady_clock::duration granularity =
-      std::max(std::chrono::milliseconds(1), std::min(kSweepGranularity, options.ping_timeout / 4));
-  const auto since_epoch = due.time_since_epoch();
-  const auto rounded = SteadyTime(
-      ((since_epoch + granularity - std::chrono::nanoseconds(1)) / granularity) * granularity);
-  if (sweep_at && *sweep_at <= rounded) return;
-  sweep_at = rounded;
-  const auto wait = std::max(std::chrono::steady_clock::duration::zero(),
-                             rounded - std::chrono::steady_clock::now());
+  if (sweep_at && *sweep_at <= due) return;
+  sweep_at = due;
+  const auto wait =
+      std::max(std::chrono::steady_clock::duration::zero(), due - std::chrono::steady_clock::now());
   lws_sul_schedule(context, 0, &sweep_timer.sul, on_sweep_timer,
                    std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
 }
@@ -45,22 +37,21 @@ void SocketIoTransport::Impl::arm_sweep(SteadyTime due) {
 void SocketIoTransport::Impl::sweep() {
   sweep_at.reset();
   const auto now = std::chrono::steady_clock::now();
-  pongs.pop_due(now, [&](SteadyTime due, std::uint64_t serial) {
-    Engine* engine = find_engine(serial);
-    if (engine && engine->awaiting_pong && engine->pong_due == due) {
+  for (const EngineDue& due : pongs.take_due(now)) {
+    Engine* engine = find_engine(due.serial);
+    if (engine && engine->awaiting_pong && engine->pong_due == due.at) {
       close_engine(*engine, 1000, "ping timeout");
     }
-  });
-  pings.pop_due(now, [&](SteadyTime due, std::uint64_t serial) {
-    Engine* engine = find_engine(serial);
-    if (!engine || engine->awaiting_pong || engine->ping_due != due) return;
+  }
+  for (const EngineDue& due : pings.take_due(now)) {
+    Engine* engine = find_engine(due.serial);
+    if (!engine || engine->awaiting_pong || engine->ping_due != due.at) continue;
     engine->awaiting_pong = true;
     engine->pong_due = now + options.ping_timeout;
-    pongs.push(engine->pong_due, serial);
+    pongs.add(engine->pong_due, {engine->pong_due, due.serial});
     queue(*engine, "2");
-    flush(*engine);
-  });
-  reap();
+  }
+  settle();
   for (const auto& next : {pings.next(), pongs.next()}) {
     if (next) arm_sweep(*next);
   }

@@ -83,10 +83,32 @@ std::variant<Packet, std::string> decode(std::string_view text) {
   return packet;
 }
 
-std::string connect(std::string_view nsp, std::string_view sid, std::string_view pid) {
+void append_with_namespace(std::string& out, std::string_view nsp, std::string_view body) {
+  if (body.empty()) return;
+  out.reserve(out.size() + body.size() + nsp.size() + 2);
+  out += '4';
+  out += body.front();
+  if (!nsp.empty() && nsp != "/") {
+    out += nsp;
+    out += ',';
+  }
+  out += body.substr(1);
+}
+
+std::string with_namespace(std::string_view nsp, std::string_view body) {
+  std::string out;
+  append_with_namespace(out, nsp, body);
+  return out;
+}
+
+std::string connect_body(std::string_view sid, std::string_view pid) {
   nlohmann::ordered_json data{{"sid", sid}};
   if (!pid.empty()) data["pid"] = pid;
-  return head('0', nsp) + data.dump();
+  return '0' + data.dump();
+}
+
+std::string connect(std::string_view nsp, std::string_view sid, std::string_view pid) {
+  return with_namespace(nsp, connect_body(sid, pid));
 }
 
 std::string connect_error(std::string_view nsp, std::string_view message, std::string_view code) {
@@ -96,11 +118,10 @@ std::string connect_error(std::string_view nsp, std::string_view message, std::s
 
 std::string disconnect(std::string_view nsp) { return head('1', nsp); }
 
-std::string event(std::string_view nsp, std::string_view name, std::string_view json,
-                  std::string_view offset) {
-  std::string out = head('2', nsp);
-  out.reserve(out.size() + name.size() + json.size() + offset.size() + 8);
-  out += "[\"";
+std::string event_body(std::string_view name, std::string_view json, std::string_view offset) {
+  std::string out;
+  out.reserve(name.size() + json.size() + offset.size() + 9);
+  out += "2[\"";
   out += name;  // our own event names: no escaping needed
   out += "\",";
   out += json;
@@ -113,13 +134,21 @@ std::string event(std::string_view nsp, std::string_view name, std::string_view 
   return out;
 }
 
-std::string ack(std::string_view nsp, std::uint64_t id, std::string_view json) {
-  std::string out = head('3', nsp);
-  out += std::to_string(id);
+std::string event(std::string_view nsp, std::string_view name, std::string_view json,
+                  std::string_view offset) {
+  return with_namespace(nsp, event_body(name, json, offset));
+}
+
+std::string ack_body(std::uint64_t id, std::string_view json) {
+  std::string out = "3" + std::to_string(id);
   out += '[';
   out += json;
   out += ']';
   return out;
+}
+
+std::string ack(std::string_view nsp, std::uint64_t id, std::string_view json) {
+  return with_namespace(nsp, ack_body(id, json));
 }
 
 }  // namespace tickcast::socketio::io

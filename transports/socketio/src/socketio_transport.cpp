@@ -10,10 +10,8 @@ SocketIoTransport::SocketIoTransport(http::Server& server, SocketIoOptions optio
 SocketIoTransport::~SocketIoTransport() { stop(); }
 
 void SocketIoTransport::start(Sink& sink) {
-  auto& loop = impl_->server.loop();
-  loop.run_sync([&] {
-    impl_->sink = &sink;
-    impl_->counters.accepting = true;
+  impl_->start(sink, [&] {
+    auto& loop = impl_->server.loop();
     loop.add_websocket_endpoint(impl_->options.path, &impl_->ws_endpoint);
     // Clients ask for `/socket.io/` (socket.io-client adds the slash) or `/socket.io`; the
     // router tells the two apart, so both are routed.
@@ -26,34 +24,19 @@ void SocketIoTransport::start(Sink& sink) {
 
 void SocketIoTransport::stop() {
   if (!impl_->sink) return;
-  auto& loop = impl_->server.loop();
-  loop.run_sync([&] {
-    impl_->counters.accepting = false;
-    loop.remove_endpoint(&impl_->ws_endpoint);
-    loop.remove_endpoint(&impl_->poll_endpoint);
-    // Closed without a Socket.IO DISCONNECT, so clients reconnect (and recover) elsewhere.
-    for (auto& [sid, engine] : impl_->engines) {
-      impl_->close_engine(*engine, 1001, "server shutting down");
-    }
-    impl_->reap();
-    lws_sul_cancel(&impl_->sweep_timer.sul);
-    impl_->sweep_at.reset();
-  });
-  {
-    std::unique_lock lock(impl_->connections_mutex);
-    impl_->connections_gone.wait_for(lock, std::chrono::seconds(2),
-                                     [&] { return impl_->connection_count == 0; });
-  }
+  impl_->stop();
+  // The sessions are gone at once; their connections close once the goodbye is written.
   // Whatever did not close in time is dropped by the loop when the Server stops.
-  loop.run_sync([&] { impl_->sink = nullptr; });
+  impl_->wait_connections_gone(std::chrono::seconds(2));
 }
 
 void SocketIoTransport::publish(std::string_view room, const Message& message) {
-  http::internal::post_fan_out(impl_->server.loop(), impl_, room, message);
+  impl_->publish(room, message);
 }
 
+// Clients are Engine.IO sessions (a connection may carry several sockets).
 TransportStats SocketIoTransport::stats() const {
-  return impl_->counters.stats(impl_->engine_count);
+  return impl_->fanout.counters.stats(impl_->engine_count);
 }
 
 std::string SocketIoTransport::url() const {

@@ -66,6 +66,13 @@ class FanoutHooks {
   /// headroom, an SSE block, a long-poll body). Called once per event for every session of
   /// the room, and once per reply.
   virtual Payload frame(const Message& message) = 0;
+  /// frame_for_room is what the fan-out calls: `message` framed for the sessions of `room`.
+  /// A transport whose framing names the room (Socket.IO's recovery offset "room:seq")
+  /// overrides it; the default is frame(message).
+  virtual Payload frame_for_room(const std::string& room, const Message& message) {
+    (void)room;
+    return frame(message);
+  }
   /// wake asks for `session`'s queue to be written, on the transport's writer.
   virtual void wake(S& session) = 0;
   /// close_stuck closes `session`, whose queue is stuck (its socket is choked: no goodbye
@@ -107,18 +114,18 @@ class Fanout {
     if (session.joined || session.refused || session.closing) return;
     if (reply.refusal) {
       session.refused = true;
-      for (const Message& m : reply.messages) enqueue(session, framed(m), now);
+      for (const Message& m : reply.messages) enqueue(session, framed(session.room, m), now);
       hooks_.wake(session);
       return;
     }
     session.joined = true;
     session.position = reply.position;
-    for (const Message& m : reply.messages) enqueue(session, framed(m), now);
+    for (const Message& m : reply.messages) enqueue(session, framed(session.room, m), now);
   }
 
   /// deliver queues replies to one session (errors), joined or not.
   void deliver(S& session, const std::vector<Message>& messages, Time now) {
-    for (const Message& m : messages) enqueue(session, framed(m), now);
+    for (const Message& m : messages) enqueue(session, framed(session.room, m), now);
   }
 
   /// publish queues `message` to every joined session of `room` that is not past it,
@@ -129,7 +136,7 @@ class Fanout {
       if (!session->joined || session->closing) continue;
       // A position of 0 is no position (an app that does not number its messages).
       if (session->position != 0 && message.seq <= session->position) continue;
-      if (!shared.payload) shared = framed(message);
+      if (!shared.payload) shared = framed(room, message);
       enqueue(*session, shared, now);
     }
   }
@@ -154,10 +161,10 @@ class Fanout {
     hooks_.wake(session);
   }
 
-  /// framed returns `message` with its payload in the transport's framing.
-  Message framed(const Message& message) {
+  /// framed returns `message` with its payload in the transport's framing for `room`.
+  Message framed(const std::string& room, const Message& message) {
     Message out = message;
-    out.payload = hooks_.frame(message);
+    out.payload = hooks_.frame_for_room(room, message);
     return out;
   }
 

@@ -30,10 +30,12 @@ struct SocketIoOptions {
 
 /// SocketIoTransport speaks Socket.IO v4 to the stock `socket.io-client`: the namespace "/"
 /// is the room `default_room`, "/{room}" that room, and `emit("join", room)` moves a
-/// socket. Rooms' events arrive as `timer` events carrying the contract's event object;
-/// the events `start`, `stop`, `reset`, `skip`, `configure` (or `command` with the
-/// contract's command object) are commands, answered through an ack when one is asked.
-/// Connection state recovery works from the room's history. See docs/protocol.md.
+/// socket. Rooms' events arrive as `timer` events carrying the app's payload; any other
+/// event is a command for the sink, {"type": <event name>, ...its object argument} (or
+/// `command` with the command object as is), answered through an ack when one is asked.
+/// Connection state recovery works from the room's history and keeps the socket's id.
+/// On the shared fan-out (LoopTransport); failures go through Sink::encode_failure.
+/// See docs/protocol.md.
 /// Threads: construct and start()/stop() on the owning thread, with the Server not yet
 /// stopped; publish() and stats() from any thread. Everything else runs on the loop thread.
 class SocketIoTransport final : public Transport {

@@ -1,6 +1,7 @@
 #pragma once
 // Internal API between the public port (tickcast::http) and the transports that share its
-// libwebsockets service loop (ws, sse, longpoll). Not installed; includes libwebsockets.
+// libwebsockets service loop (ws, sse, longpoll, socketio). Not installed; includes
+// libwebsockets.
 
 #include <libwebsockets.h>
 

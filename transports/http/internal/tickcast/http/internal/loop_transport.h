@@ -1,7 +1,7 @@
 #pragma once
-// The body every transport on the http::Server's loop shares (ws, sse, longpoll): its sink,
-// its Fanout, start/stop/publish/stats and the reply channel. A transport derives its Impl
-// from LoopTransport and writes only its endpoint (the handshake), frame() and its
+// The body every transport on the http::Server's loop shares (ws, sse, longpoll, socketio):
+// its sink, its Fanout, start/stop/publish/stats and the reply channel. A transport derives
+// its Impl from LoopTransport and writes only its endpoint (the handshake), frame() and its
 // writable callback.
 
 #include <chrono>
