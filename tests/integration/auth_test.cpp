@@ -352,6 +352,44 @@ TEST_F(Auth, SocketIoConnectNeedsATokenForItsRoom) {
   EXPECT_TRUE(refused(connect("sio", "&token=" + good, json{{"token", other}}), "sio"));
 }
 
+// A connected Socket.IO socket whose token expires gets the `unauthorized` "token expired"
+// error event and a DISCONNECT of its namespace (socket.io-client then stays disconnected
+// until the app connects again, with a fresh token).
+TEST_F(Auth, SocketIoSocketIsDisconnectedWhenItsTokenExpires) {
+  ServerProcess server(
+      {"--transport", "socketio", "--tick-ms", "100", "--auth-secret", secret_file});
+  const std::string base = server.base_url() + "/socket.io/?EIO=4&transport=polling";
+  const auto open = curl(quote(base));
+  ASSERT_EQ(open.status, 200) << open.body;
+  const auto handshake = json::parse(open.body.substr(1));
+  const std::string session = base + "&sid=" + handshake["sid"].get<std::string>();
+  const std::string soon = token("sio", {Permission::subscribe}, 2s);
+  const auto posted = curl("-X POST -H 'content-type: text/plain;charset=UTF-8' -d " +
+                           quote("40/sio," + json{{"token", soon}}.dump()) + " " + quote(session));
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  // Long-polls until the DISCONNECT arrives (pings are answered on the way).
+  const std::string rs = "\x1e";  // Engine.IO's packet separator
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (seen.find(rs + "41/sio,") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    const auto got = curl("--max-time 10 " + quote(session));
+    ASSERT_EQ(got.status, 200) << got.body << " after " << seen;
+    seen += rs + got.body;
+    if (got.body.find(rs + "2") != std::string::npos || got.body == "2") {
+      curl("-X POST -H 'content-type: text/plain;charset=UTF-8' -d 3 " + quote(session));
+    }
+  }
+  const auto connected = seen.find(rs + R"(40/sio,{"sid")");
+  const auto expired = seen.find(R"("error":"token expired","code":"unauthorized")");
+  const auto disconnect = seen.find(rs + "41/sio,");
+  ASSERT_NE(connected, std::string::npos) << seen;
+  ASSERT_NE(expired, std::string::npos) << seen;
+  ASSERT_NE(disconnect, std::string::npos) << seen;
+  EXPECT_LT(connected, expired);
+  EXPECT_LT(expired, disconnect);
+}
+
 TEST_F(Auth, TokensNeverAppearInTheServerOutput) {
   auto server = start();
   const std::string good = token("logs", {Permission::subscribe, Permission::command});

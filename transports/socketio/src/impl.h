@@ -60,6 +60,7 @@ struct Socket {
   std::uint64_t current = 0;  ///< session delivering events, 0 before CONNECT is answered
   std::uint64_t pending = 0;  ///< session waiting for its room's answer
   std::string token;          ///< the room token it connected with, when the port wants one
+  std::optional<auth::Clock::time_point> expires;  ///< the token's `exp`, when it has one
   double tokens = 0;
   SteadyTime tokens_at;
 };
@@ -158,6 +159,11 @@ class SocketIoTransport::Impl final
   /// tokens: the `unauthorized` failure when refused, nothing when allowed (or tokens are off).
   std::optional<Failure> token_refusal(const std::string& token, std::string_view room,
                                        auth::Permission permission) const;
+  /// token_expiry is when `token` expires, when the port requires room tokens.
+  std::optional<auth::Clock::time_point> token_expiry(const std::string& token) const;
+  /// expire, on the loop's once-a-second sweep: a socket whose token has expired gets an
+  /// `unauthorized` "token expired" error event and a DISCONNECT of its namespace.
+  void expire(auth::Clock::time_point now);
   /// failure_body renders a transport-level failure in the app's shape (Sink::encode_failure).
   std::string failure_body(const Failure& failure, std::string_view request = {}) const;
   void on_connect(Engine& engine, const io::Packet& packet);
@@ -221,6 +227,13 @@ class SocketIoTransport::Impl final
     Impl* owner;
   } sweep_timer{};
   std::optional<SteadyTime> sweep_at;
+  /// SocketExpiry names a socket whose token expires: stale once the socket is gone or
+  /// reconnected with another token (its `expires` differs), and then skipped.
+  struct SocketExpiry {
+    std::uint64_t engine = 0;  ///< Engine::serial
+    std::string nsp;
+  };
+  std::multimap<auth::Clock::time_point, SocketExpiry> expiries;
 
   class WsEndpoint final : public http::internal::WebSocketEndpoint {
    public:

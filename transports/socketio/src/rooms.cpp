@@ -119,6 +119,7 @@ void SocketIoTransport::Impl::close_gracefully(SioSession& session) {
 }
 
 void SocketIoTransport::Impl::on_stop() {
+  server.loop().remove_sweep(this);
   server.loop().remove_endpoint(&poll_endpoint);
   for (auto& [sid, engine] : engines) close_engine(*engine, 1001, "server shutting down");
   settle();

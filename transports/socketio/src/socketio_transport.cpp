@@ -19,6 +19,11 @@ void SocketIoTransport::start(Sink& sink) {
       loop.add_stream_endpoint("GET", path, &impl_->poll_endpoint);
       loop.add_stream_endpoint("POST", path, &impl_->poll_endpoint);
     }
+    if (impl_->server.options().auth) {
+      loop.add_sweep(impl_.get(), [weak = std::weak_ptr<Impl>(impl_)](auto now) {
+        if (auto impl = weak.lock()) impl->expire(now);
+      });
+    }
   });
 }
 

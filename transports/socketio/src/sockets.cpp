@@ -123,6 +123,8 @@ void SocketIoTransport::Impl::on_connect(Engine& engine, const io::Packet& packe
   }
   drop_socket(engine, packet.nsp);  // a second CONNECT replaces the socket
   Socket& socket = engine.sockets[packet.nsp];
+  socket.expires = token_expiry(token);
+  if (socket.expires) expiries.emplace(*socket.expires, SocketExpiry{engine.serial, packet.nsp});
   socket.token = std::move(token);
   socket.tokens = options.command_burst;
   socket.tokens_at = std::chrono::steady_clock::now();
@@ -145,6 +147,32 @@ std::optional<Failure> SocketIoTransport::Impl::token_refusal(const std::string&
     return Failure{FailureCode::unauthorized, refusal->message, refusal->status};
   }
   return std::nullopt;
+}
+
+std::optional<auth::Clock::time_point> SocketIoTransport::Impl::token_expiry(
+    const std::string& token) const {
+  const auto& verifier = server.options().auth;
+  if (!verifier) return std::nullopt;
+  auto result = verifier->verify(token, auth::Clock::now());
+  if (const auto* grant = std::get_if<auth::Grant>(&result)) return grant->expires;
+  return std::nullopt;
+}
+
+void SocketIoTransport::Impl::expire(auth::Clock::time_point now) {
+  while (!expiries.empty() && expiries.begin()->first <= now) {
+    const auth::Clock::time_point at = expiries.begin()->first;
+    const SocketExpiry due = std::move(expiries.begin()->second);
+    expiries.erase(expiries.begin());
+    Engine* engine = find_engine(due.engine);
+    if (!engine || engine->closed) continue;
+    const auto it = engine->sockets.find(due.nsp);
+    if (it == engine->sockets.end() || it->second.expires != at) continue;
+    queue(*engine, io::event(due.nsp, kTimerEvent,
+                             failure_body({FailureCode::unauthorized, "token expired"})));
+    queue(*engine, io::disconnect(due.nsp));
+    drop_socket(*engine, due.nsp);
+  }
+  settle();
 }
 
 void SocketIoTransport::Impl::drop_socket(Engine& engine, const std::string& nsp) {
