@@ -58,8 +58,11 @@ void Hub::adopt(LoadedRoom& loaded, std::uint64_t ceiling, MonotonicTime now,
         if (e.seq <= room.seq) continue;
         if (e.seq != room.seq + 1) room.history.reset(e.seq - 1);
         room.seq = e.seq;
-        room.history.append(
-            Message{e.seq, make_payload(std::move(e.payload)), e.droppable, MessageKind::event});
+        const Message message{e.seq, make_payload(std::move(e.payload)), e.droppable,
+                              MessageKind::event};
+        room.history.append(message);
+        // The replica's clients get them too: no gap across the takeover.
+        for (Transport* transport : transports_) transport->publish(record.name, message);
       }
       room.seq = std::max({room.seq, record.seq, record.epoch});
       schedule_ticks(record.name, room);
@@ -154,8 +157,10 @@ void Hub::flush() {
     }
     batch.events.reserve(pending_.size());
     for (const Pending& p : pending_) {
+      const Room& room = *p.room;
       batch.events.push_back(AppendedEvent{
-          p.room->name, StoredEvent{p.message.seq, *p.message.payload, p.message.droppable}});
+          room.name, StoredEvent{p.message.seq, *p.message.payload, p.message.droppable},
+          RoomRecord{room.name, room.timer.record(now, wall_now), room.seq, room.epoch}});
     }
     const std::optional<std::string> failure = store_->commit(batch, options_.history_capacity);
     if (failure) {
