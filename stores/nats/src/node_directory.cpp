@@ -18,12 +18,12 @@ std::int64_t wall_us() {
 }  // namespace
 
 NodeDirectory::NodeDirectory(kvStore* kv, std::string node_id)
-    : kv_(kv), id_(std::move(node_id)), key_("node_" + hex_encode(id_)) {
+    : kv_(kv), id_(std::move(node_id)), key_("node." + hex_encode(id_)) {
   kvWatchOptions options;
   kvWatchOptions_Init(&options);
   options.IgnoreDeletes = false;
   kvWatcher* raw = nullptr;
-  const natsStatus s = kvStore_Watch(&raw, kv_, "node_*", &options);
+  const natsStatus s = kvStore_Watch(&raw, kv_, "node.*", &options);
   if (s != NATS_OK) throw std::runtime_error("node watch: " + status_text(s));
   watcher_.reset(raw);
 }
@@ -51,7 +51,7 @@ void NodeDirectory::poll(std::chrono::milliseconds wait) {
     if (!entry) continue;  // the end of the initial values
     if (kvEntry_Operation(entry.get()) != kvOp_Put) {  // a node that left
       const std::string key = kvEntry_Key(entry.get());
-      if (auto id = hex_decode(key.substr(std::string("node_").size()))) {
+      if (auto id = hex_decode(key.substr(std::string("node.").size()))) {
         std::lock_guard lock(mutex_);
         beats_.erase(*id);
       }

@@ -1,5 +1,5 @@
 #pragma once
-// The cluster's nodes as their heartbeats show them: each node puts `node_<hex id>` (its
+// The cluster's nodes as their heartbeats show them: each node puts `node.<hex id>` (its
 // page's URL, its role, its wall time) in the cluster's bucket every heartbeat and watches
 // the others'.
 
