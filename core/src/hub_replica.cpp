@@ -31,8 +31,8 @@ void Hub::ensure(std::string room, std::string peer, Backplane::RoomDone done) {
         return;
       }
       const Room& r = *it->second;
-      done(std::nullopt, RoomRecord{name, r.timer.record(clock_.now(), clock_.wall_time_us()),
-                                    r.seq, r.epoch});
+      done(std::nullopt,
+           RoomRecord{name, r.timer.record(clock_.now(), clock_.wall_time_us()), r.seq, r.epoch});
     });
   });
 }
@@ -76,7 +76,7 @@ void Hub::replicate(ReplicatedEvent replicated) {
       room.history.reset(r.event.seq - 1);
       room.seq = r.event.seq - 1;
     }
-    if (r.event.seq <= room.seq || r.record.epoch < room.epoch) return;  // seen, or stale
+    if (r.event.seq <= room.seq || r.record.epoch < room.epoch) return;    // seen, or stale
     if (r.event.seq != room.seq + 1) room.history.reset(r.event.seq - 1);  // a gap
     room.timer = Timer::restore(r.record.timer, options_.tick, now, clock_.wall_time_us());
     room.seq = r.event.seq;

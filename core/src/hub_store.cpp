@@ -89,8 +89,7 @@ void Hub::adopt(LoadedRoom& loaded, std::uint64_t ceiling, MonotonicTime now,
   room.seq = std::max({record.seq, record.epoch, last_event});
   // The same history goes on: seq continues at the last stored one + 1, and a client
   // resumes from any position the loaded ring covers.
-  room.history.reset(events.empty() || last_event < room.seq ? room.seq
-                                                             : events.front().seq - 1);
+  room.history.reset(events.empty() || last_event < room.seq ? room.seq : events.front().seq - 1);
   if (!events.empty() && last_event == room.seq) {
     for (StoredEvent& e : events) {
       room.history.append(

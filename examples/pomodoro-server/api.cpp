@@ -182,7 +182,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
   // each room (one writer runs every room's timer, docs/cluster.md).
   server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
     if (context.node_id.empty()) {
-      respond(responder, RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
+      respond(responder,
+              RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
       return;
     }
     json body = {{"node", context.node_id},
@@ -204,7 +205,8 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                          {"heartbeat_age_ms", n.age_ms}});
       }
       body["nodes"] = nodes;
-      body["feed"] = {{"lag", c.feed_lag}, {"wedged", c.feed_wedged}, {"restarts", c.feed_restarts}};
+      body["feed"] = {
+          {"lag", c.feed_lag}, {"wedged", c.feed_wedged}, {"restarts", c.feed_restarts}};
     }
 #endif
     // Every room's owner is the writer (at most 1000 rooms listed).
@@ -220,46 +222,44 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     });
   });
 
-  server.route("GET", "/healthz",
-               [context, options](const http::Request&, http::Responder responder) {
-                 bool ready = true;
-                 json transports = json::object();
-                 for (Transport* t : context.transports) {
-                   const TransportStats s = t->stats();
-                   ready = ready && s.accepting;
-                   json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
-                   if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
-                   transports[std::string(t->name())] = entry;
-                 }
-                 // A store that lost its engine link cannot commit: nothing new reaches clients
-                 // durably.
-                 const bool store_up = !context.store || context.store->connected();
-                 // A follower whose event feed stopped following the stream serves stale
-                 // rooms: the position check says so until the recreated feed caught up.
-                 bool feed_ok = true;
-                 json cluster;
+  server.route(
+      "GET", "/healthz", [context, options](const http::Request&, http::Responder responder) {
+        bool ready = true;
+        json transports = json::object();
+        for (Transport* t : context.transports) {
+          const TransportStats s = t->stats();
+          ready = ready && s.accepting;
+          json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
+          if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
+          transports[std::string(t->name())] = entry;
+        }
+        // A store that lost its engine link cannot commit: nothing new reaches clients
+        // durably.
+        const bool store_up = !context.store || context.store->connected();
+        // A follower whose event feed stopped following the stream serves stale
+        // rooms: the position check says so until the recreated feed caught up.
+        bool feed_ok = true;
+        json cluster;
 #ifdef TICKCAST_HAS_NATS
-                 if (context.cluster) {
-                   const nats::ClusterStatus c = context.cluster->status();
-                   feed_ok = !c.feed_wedged;
-                   cluster = {{"role", c.role},
-                              {"feed_lag", c.feed_lag},
-                              {"feed_wedged", c.feed_wedged}};
-                 }
+        if (context.cluster) {
+          const nats::ClusterStatus c = context.cluster->status();
+          feed_ok = !c.feed_wedged;
+          cluster = {{"role", c.role}, {"feed_lag", c.feed_lag}, {"feed_wedged", c.feed_wedged}};
+        }
 #endif
-                 const char* status = !store_up  ? "store disconnected"
-                                      : !feed_ok ? "cluster feed lagging"
-                                      : ready    ? "ok"
-                                                 : "starting";
-                 // "auth": "off" (anyone may join and command), or the token algorithm required.
-                 json body = {{"status", status},
-                              {"store", {{"connected", store_up}}},
-                              {"transports", transports},
-                              {"tls", options->tls()},
-                              {"auth", options->auth ? options->auth->algorithm() : "off"}};
-                 if (!cluster.is_null()) body["cluster"] = cluster;
-                 responder.respond(json_response(ready && store_up && feed_ok ? 200 : 503, body));
-               });
+        const char* status = !store_up  ? "store disconnected"
+                             : !feed_ok ? "cluster feed lagging"
+                             : ready    ? "ok"
+                                        : "starting";
+        // "auth": "off" (anyone may join and command), or the token algorithm required.
+        json body = {{"status", status},
+                     {"store", {{"connected", store_up}}},
+                     {"transports", transports},
+                     {"tls", options->tls()},
+                     {"auth", options->auth ? options->auth->algorithm() : "off"}};
+        if (!cluster.is_null()) body["cluster"] = cluster;
+        responder.respond(json_response(ready && store_up && feed_ok ? 200 : 503, body));
+      });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
     http::Response response;

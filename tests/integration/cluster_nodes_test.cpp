@@ -206,10 +206,12 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
   // Delivery latency (server_time_us to receipt), writer's client vs follower's client.
   std::vector<std::int64_t> lat_a, lat_b;
   for (const auto& r : on_a.events()) {
-    if (r.event.value("reason", "") == "tick") lat_a.push_back(r.at_us - r.event["server_time_us"].get<std::int64_t>());
+    if (r.event.value("reason", "") == "tick")
+      lat_a.push_back(r.at_us - r.event["server_time_us"].get<std::int64_t>());
   }
   for (const auto& r : on_b.events()) {
-    if (r.event.value("reason", "") == "tick") lat_b.push_back(r.at_us - r.event["server_time_us"].get<std::int64_t>());
+    if (r.event.value("reason", "") == "tick")
+      lat_b.push_back(r.at_us - r.event["server_time_us"].get<std::int64_t>());
   }
   std::cout << "tick latency us: writer's client p50 " << percentile(lat_a, 0.5) << " p99 "
             << percentile(lat_a, 0.99) << "; follower's client p50 " << percentile(lat_b, 0.5)
@@ -257,7 +259,8 @@ TEST_F(ClusterNodes, AClientMovingToTheFollowerResumesExactly) {
     last = on_a.events().back().event["seq"];
   }  // the client leaves node A
   // Missed events happen meanwhile, and reach the follower.
-  ASSERT_TRUE(wait_for([&] { return get(b, "/api/rooms/focus").value("seq", std::uint64_t{0}) >= last + 5; }, 10s));
+  ASSERT_TRUE(wait_for(
+      [&] { return get(b, "/api/rooms/focus").value("seq", std::uint64_t{0}) >= last + 5; }, 10s));
   Follow on_b(b.port(), "/sse/rooms/focus", {{"Last-Event-ID", std::to_string(last)}});
   ASSERT_TRUE(on_b.wait_seq(last + 8, 10s));
   std::vector<json> resumed;
@@ -309,8 +312,10 @@ TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
   }
   const json& last_before = seen[gap_at - 1];
   const json& first_after = seen[gap_at];
-  std::cout << "takeover: gap between events " << (first_after["server_time_us"].get<std::int64_t>() -
-                                                   last_before["server_time_us"].get<std::int64_t>()) / 1000
+  std::cout << "takeover: gap between events "
+            << (first_after["server_time_us"].get<std::int64_t>() -
+                last_before["server_time_us"].get<std::int64_t>()) /
+                   1000
             << " ms (tick 100 ms); kill to first new event "
             << (first_after["server_time_us"].get<std::int64_t>() - killed_us) / 1000 << " ms\n";
   // No time gained: the snapshot now is no further from the end than the deadline says.

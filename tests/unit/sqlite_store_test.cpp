@@ -30,7 +30,8 @@ StoreBatch events(const std::string& room, std::uint64_t from, std::uint64_t to)
   StoreBatch batch;
   batch.wall_time_us = 1'800'000'000'000'000;
   for (std::uint64_t seq = from; seq <= to; ++seq) {
-    batch.events.push_back({room, {seq, "{\"seq\":" + std::to_string(seq) + "}", seq % 2 == 0}, {}});
+    batch.events.push_back(
+        {room, {seq, "{\"seq\":" + std::to_string(seq) + "}", seq % 2 == 0}, {}});
   }
   return batch;
 }

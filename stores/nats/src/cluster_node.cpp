@@ -39,7 +39,7 @@ struct ClusterNode::Impl {
   std::uint64_t feed_lag = 0;
   bool feed_wedged = false;
   std::uint64_t feed_restarts = 0;
-  std::uint64_t check_target = 0;  // a last sequence the feed must reach...
+  std::uint64_t check_target = 0;                       // a last sequence the feed must reach...
   std::chrono::steady_clock::time_point check_since{};  // ...and since when it was
   std::mutex cmd_mutex;
   SubPtr cmd_sub;
@@ -49,8 +49,7 @@ struct ClusterNode::Impl {
   std::thread monitor;
   std::thread promoter;
 
-  Impl(NatsRoomStore& s, const NatsOptions& o, ClusterTimes t)
-      : store(s), options(o), times(t) {}
+  Impl(NatsRoomStore& s, const NatsOptions& o, ClusterTimes t) : store(s), options(o), times(t) {}
 
   bool stopped() {
     std::lock_guard lock(stop_mutex);
@@ -102,14 +101,17 @@ struct ClusterNode::Impl {
     }
     self->hub->command(
         request->room, request->payload,
-        [answer](CommandOutcome outcome) { answer(ForwardedReply{std::move(outcome), {}}); },
+        [answer](CommandOutcome outcome) {
+          answer(ForwardedReply{std::move(outcome), {}});
+        },
         request->peer);
   }
 
   // A follower: waits for the lease; once it holds it, stops the feed, loads every room
   // from the store (what the feed had not delivered yet included) and promotes the Hub.
   void promote_when_held(const std::function<void()>& promoted) {
-    const bool held = store.hold_lease([](const std::string&) {}, lost, [this] { return stopped(); });
+    const bool held =
+        store.hold_lease([](const std::string&) {}, lost, [this] { return stopped(); });
     if (!held) return;
     {
       std::lock_guard lock(feed_mutex);
@@ -240,12 +242,14 @@ void ClusterNode::start(Hub& hub, std::string url, std::function<void()> promote
   } else {
     {
       std::lock_guard lock(d.feed_mutex);
-      d.feed = std::make_unique<EventFeed>(*d.link, d.stream, d.prefix, d.feed_from,
-                                           [&hub](ReplicatedEvent e) { hub.replicate(std::move(e)); });
+      d.feed =
+          std::make_unique<EventFeed>(*d.link, d.stream, d.prefix, d.feed_from,
+                                      [&hub](ReplicatedEvent e) { hub.replicate(std::move(e)); });
       d.check_target = 0;
       d.check_since = std::chrono::steady_clock::now();
     }
-    d.promoter = std::thread([&d, promoted = std::move(promoted)] { d.promote_when_held(promoted); });
+    d.promoter =
+        std::thread([&d, promoted = std::move(promoted)] { d.promote_when_held(promoted); });
   }
   d.directory->beat(d.url, d.writer ? "writer" : "follower");
   d.monitor = std::thread([&d] { d.monitor_loop(); });

@@ -8,8 +8,8 @@
 
 namespace tickcast::nats {
 
-EventFeed::EventFeed(Link& link, std::string stream, std::string subject_prefix,
-                     std::uint64_t from, Handler handler)
+EventFeed::EventFeed(Link& link, std::string stream, std::string subject_prefix, std::uint64_t from,
+                     Handler handler)
     : link_(link),
       stream_(std::move(stream)),
       prefix_(std::move(subject_prefix)),
@@ -35,9 +35,8 @@ void EventFeed::subscribe(std::uint64_t from) {
   so.Config.Heartbeat = 1'000'000'000;  // a missed heartbeat (1 s) makes cnats resubscribe
   natsSubscription* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  const natsStatus s =
-      js_Subscribe(&raw, link_.js(), subjects.c_str(), &EventFeed::on_msg, this, nullptr, &so,
-                   &code);
+  const natsStatus s = js_Subscribe(&raw, link_.js(), subjects.c_str(), &EventFeed::on_msg, this,
+                                    nullptr, &so, &code);
   if (s != NATS_OK) {
     throw std::runtime_error("event feed: " + status_text(s) + " (jetstream error " +
                              std::to_string(static_cast<int>(code)) + ")");
@@ -67,9 +66,8 @@ void EventFeed::handle(natsMsg* msg) {
   const char* seq_text = nullptr;
   const char* record_text = nullptr;
   const char* drop_text = nullptr;
-  if (subject.rfind(prefix_, 0) == 0 &&
-      natsMsgHeader_Get(msg, "Tc-Seq", &seq_text) == NATS_OK && seq_text &&
-      natsMsgHeader_Get(msg, "Tc-Record", &record_text) == NATS_OK && record_text) {
+  if (subject.rfind(prefix_, 0) == 0 && natsMsgHeader_Get(msg, "Tc-Seq", &seq_text) == NATS_OK &&
+      seq_text && natsMsgHeader_Get(msg, "Tc-Record", &record_text) == NATS_OK && record_text) {
     auto room = hex_decode(subject.substr(prefix_.size()));
     auto record = decode_record(record_text);
     if (room && record) {

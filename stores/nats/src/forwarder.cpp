@@ -57,9 +57,9 @@ void Forwarder::send(const std::string& subject, const std::string& data, Done d
   }
   changed_.notify_all();
   const std::string reply = inbox_ + std::to_string(id);
-  const natsStatus s = natsConnection_PublishRequest(link_.connection(), subject.c_str(),
-                                                     reply.c_str(), data.data(),
-                                                     static_cast<int>(data.size()));
+  const natsStatus s =
+      natsConnection_PublishRequest(link_.connection(), subject.c_str(), reply.c_str(), data.data(),
+                                    static_cast<int>(data.size()));
   if (s != NATS_OK) {
     if (auto d = take(id)) {
       {

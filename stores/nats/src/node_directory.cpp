@@ -48,7 +48,7 @@ void NodeDirectory::poll(std::chrono::milliseconds wait) {
     kvEntry* raw = nullptr;
     if (kvWatcher_Next(&raw, watcher_.get(), left.count()) != NATS_OK) return;
     KvEntryPtr entry(raw);
-    if (!entry) continue;  // the end of the initial values
+    if (!entry) continue;                              // the end of the initial values
     if (kvEntry_Operation(entry.get()) != kvOp_Put) {  // a node that left
       const std::string key = kvEntry_Key(entry.get());
       if (auto id = hex_decode(key.substr(std::string("node.").size()))) {
@@ -57,10 +57,10 @@ void NodeDirectory::poll(std::chrono::milliseconds wait) {
       }
       continue;
     }
-    const auto j = nlohmann::json::parse(
-        std::string(static_cast<const char*>(kvEntry_Value(entry.get())),
-                    static_cast<std::size_t>(kvEntry_ValueLen(entry.get()))),
-        nullptr, false);
+    const auto j =
+        nlohmann::json::parse(std::string(static_cast<const char*>(kvEntry_Value(entry.get())),
+                                          static_cast<std::size_t>(kvEntry_ValueLen(entry.get()))),
+                              nullptr, false);
     if (!j.is_object()) continue;
     const std::string id = j.value("id", "");
     if (id.empty()) continue;

@@ -187,8 +187,8 @@ class Hub final : public Sink {
   void forward_join(const std::string& name, std::string peer,
                     std::function<void(std::optional<Error>)> then);
   Room& add_replica_room(const std::string& name, const RoomRecord& record);
-  void forward_command(const std::string& name, const std::string& payload,
-                       const std::string& peer, std::function<void(CommandOutcome)> done);
+  void forward_command(const std::string& name, const std::string& payload, const std::string& peer,
+                       std::function<void(CommandOutcome)> done);
   void flush();
   std::uint64_t new_base(std::uint64_t previous);
   void start_new_history(Room& room);

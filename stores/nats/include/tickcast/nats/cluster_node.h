@@ -24,7 +24,7 @@ namespace tickcast::nats {
 struct NodeSeen {
   std::string id;
   std::string url;
-  std::string role;  ///< "writer" or "follower"
+  std::string role;         ///< "writer" or "follower"
   std::int64_t age_ms = 0;  ///< since its last heartbeat, by its own wall clock
   bool alive = false;       ///< heard from within three heartbeats
 };
@@ -35,9 +35,9 @@ struct ClusterStatus {
   std::string role;    ///< "writer" or "follower"
   std::string writer;  ///< the live node that says it is the writer ("" if none now)
   std::vector<NodeSeen> nodes;
-  std::uint64_t feed_lag = 0;       ///< stream messages the follower's feed is behind
-  bool feed_wedged = false;         ///< behind for longer than the bound: unhealthy
-  std::uint64_t feed_restarts = 0;  ///< feeds recreated by the position check
+  std::uint64_t feed_lag = 0;          ///< stream messages the follower's feed is behind
+  bool feed_wedged = false;            ///< behind for longer than the bound: unhealthy
+  std::uint64_t feed_restarts = 0;     ///< feeds recreated by the position check
   std::uint64_t forward_failures = 0;  ///< forwarded requests no writer answered
 };
 
@@ -45,7 +45,7 @@ struct ClusterStatus {
 struct ClusterTimes {
   std::chrono::milliseconds forward_timeout{3000};  ///< a forwarded command's answer
   std::chrono::milliseconds heartbeat{1000};        ///< node heartbeats, position checks
-  std::chrono::milliseconds lag_bound{3000};  ///< the feed may stay behind this long
+  std::chrono::milliseconds lag_bound{3000};        ///< the feed may stay behind this long
 };
 
 /// ClusterNode runs this node's part of the cluster. Threads: join() and start() from the
@@ -73,8 +73,8 @@ class ClusterNode final : public Backplane {
   ClusterStatus status() const;
 
   // Backplane (a follower's Hub)
-  void forward_command(const std::string& room, const std::string& payload,
-                       const std::string& peer, CommandDone done) override;
+  void forward_command(const std::string& room, const std::string& payload, const std::string& peer,
+                       CommandDone done) override;
   void forward_join(const std::string& room, const std::string& peer, RoomDone done) override;
 
  private:
