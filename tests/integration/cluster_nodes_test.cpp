@@ -3,6 +3,7 @@
 // tickcast-server nodes; waits on conditions with deadlines, never on sleeps.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -331,6 +332,44 @@ TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
   // The new writer runs commands itself now.
   EXPECT_EQ(post(b, "focus", R"({"type":"stop"})").status, 200);
   EXPECT_EQ(get(b, "/api/cluster")["role"], "writer");
+}
+
+// The position check: a follower whose feed stops delivering (injected: the subscription
+// drops messages after 20, as a wedged one would, while the link stays up) is found by
+// comparing its position with the stream's, reported (/healthz 503, /metrics), and its feed
+// is made again from its position: its client gets every event, late but with no gap.
+TEST_F(ClusterNodes, AWedgedFeedIsFoundByThePositionCheckAndRecreated) {
+  ServerProcess& a = *writer_;
+  follower_.reset();
+  ::setenv("TICKCAST_FAULT_FEED_STALL_AFTER", "20", 1);
+  follower_ = std::make_unique<ServerProcess>(node_args(nats_->url()));
+  ::unsetenv("TICKCAST_FAULT_FEED_STALL_AFTER");
+  ServerProcess& b = *follower_;
+  ASSERT_TRUE(b.wait_for_output("follower")) << b.output();
+  Follow on_b(b.port(), "/sse/rooms/focus");
+  ASSERT_EQ(post(a, "focus", R"({"type":"start"})").status, 200);
+  json health;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        health = get(b, "/healthz");
+        return health.value("status", "") == "cluster feed lagging";
+      },
+      15s))
+      << b.output();
+  EXPECT_TRUE(health["cluster"]["feed_wedged"]);
+  EXPECT_TRUE(b.wait_for_output("recreating it"));
+  ASSERT_TRUE(wait_for([&] { return get(b, "/healthz").value("status", "") == "ok"; }, 10s))
+      << b.output();
+  httplib::Client http("127.0.0.1", b.port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->body.find("\ntickcast_cluster_feed_restarts_total 0\n"), std::string::npos)
+      << "no restart counted";
+  std::vector<json> seen;  // the snapshot, then every event
+  for (const auto& r : on_b.events()) seen.push_back(r.event);
+  ASSERT_GE(seen.size(), 25u) << "the recreated feed did not deliver what was missed\n"
+                              << b.output();
+  expect_contiguous(seen, "the follower's client across the wedge");
 }
 
 }  // namespace

@@ -15,6 +15,9 @@ EventFeed::EventFeed(Link& link, std::string stream, std::string subject_prefix,
       prefix_(std::move(subject_prefix)),
       handler_(std::move(handler)),
       delivered_(from > 0 ? from - 1 : 0) {
+  if (const char* stall = std::getenv("TICKCAST_FAULT_FEED_STALL_AFTER")) {
+    stall_after_ = std::atoll(stall);
+  }
   subscribe(from);
 }
 
@@ -48,6 +51,7 @@ void EventFeed::restart() {
   std::lock_guard lock(mutex_);
   if (sub_) natsSubscription_Unsubscribe(sub_.get());
   sub_.reset();
+  stall_after_ = -1;
   subscribe(delivered_.load() + 1);
 }
 
@@ -62,6 +66,8 @@ void EventFeed::handle(natsMsg* msg) {
   MetaPtr meta(meta_raw);
   const std::uint64_t stream_seq = meta->Sequence.Stream;
   if (stream_seq <= delivered_.load()) return;  // a resubscription's overlap
+  if (stall_after_.load() == 0) return;         // the injected wedge
+  if (stall_after_.load() > 0) --stall_after_;
   const std::string subject = natsMsg_GetSubject(msg);
   const char* seq_text = nullptr;
   const char* record_text = nullptr;

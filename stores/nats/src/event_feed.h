@@ -42,7 +42,10 @@ class EventFeed {
   std::string prefix_;
   Handler handler_;
   std::atomic<std::uint64_t> delivered_;
-  std::mutex mutex_;  // orders restart() with the delivery callback
+  // Fault injection for the position check's test (TICKCAST_FAULT_FEED_STALL_AFTER=N): the
+  // first subscription stops handing on messages after N of them, as a wedged one would.
+  std::atomic<long long> stall_after_{-1};
+  std::mutex mutex_;  // orders restart() calls
   SubPtr sub_;
 };
 
