@@ -178,10 +178,10 @@ struct ClusterNode::Impl {
   void monitor_loop() {
     auto next_beat = std::chrono::steady_clock::now();
     while (!stopped()) {
-      if (std::chrono::steady_clock::now() >= next_beat) {
+      if (std::chrono::steady_clock::now() >= next_beat && link->connected()) {
         directory->beat(url, writer ? "writer" : "follower");
         if (!writer) check_position();
-        next_beat += times.heartbeat;
+        next_beat = std::chrono::steady_clock::now() + times.heartbeat;
       }
       directory->poll(std::chrono::milliseconds(100));
     }
@@ -263,6 +263,9 @@ void ClusterNode::stop() {
     d.stopping = true;
   }
   d.stop_cv.notify_all();
+  // Without the engine, unsubscribing an ordered consumer waits for requests that cannot be
+  // answered: close the link first, then nothing waits.
+  if (!d.link->connected()) natsConnection_Close(d.link->connection());
   if (d.promoter.joinable()) d.promoter.join();
   if (d.monitor.joinable()) d.monitor.join();
   {
@@ -274,7 +277,7 @@ void ClusterNode::stop() {
     std::lock_guard lock(d.feed_mutex);
     d.feed.reset();
   }
-  if (d.directory) d.directory->leave();
+  if (d.directory && d.link->connected()) d.directory->leave();
 }
 
 ClusterStatus ClusterNode::status() const {
