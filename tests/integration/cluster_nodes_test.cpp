@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <mutex>
@@ -370,6 +371,84 @@ TEST_F(ClusterNodes, AWedgedFeedIsFoundByThePositionCheckAndRecreated) {
   ASSERT_GE(seen.size(), 25u) << "the recreated feed did not deliver what was missed\n"
                               << b.output();
   expect_contiguous(seen, "the follower's client across the wedge");
+}
+
+// 3 nats-servers (R3) and 3 nodes: a client on every node, commands from every node, one
+// sequence everywhere; kill -9 of the writer: one survivor takes over, the other goes on
+// following it, and both survivors' clients see seq go on with no gap or repeat.
+TEST(ClusterOfThree, ClientsOnEveryNodeSeeOneSequenceAcrossAWriterKilledNine) {
+  if (!testing::nats_server_available()) GTEST_SKIP() << "no nats-server (scripts/setup.sh)";
+  TempDir dir("tickcast-nats3");
+  int ports[3], routes[3];
+  for (int i = 0; i < 3; ++i) {
+    ports[i] = testing::free_port();
+    routes[i] = testing::free_port();
+  }
+  std::vector<std::unique_ptr<NatsServer>> servers;
+  std::string cluster;
+  for (int i = 0; i < 3; ++i) {
+    const std::string store = dir.path() + "/n" + std::to_string(i);
+    std::filesystem::create_directories(store);
+    std::vector<int> others;
+    for (int j = 0; j < 3; ++j) {
+      if (j != i) others.push_back(routes[j]);
+    }
+    servers.push_back(
+        std::make_unique<NatsServer>("n" + std::to_string(i), store, ports[i], routes[i], others));
+    cluster += (cluster.empty() ? "" : ",") + servers.back()->url();
+  }
+  std::vector<std::unique_ptr<ServerProcess>> nodes;
+  nodes.push_back(std::make_unique<ServerProcess>(node_args(cluster), 45s));
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(std::make_unique<ServerProcess>(node_args(cluster), 45s));
+    ASSERT_TRUE(nodes.back()->wait_for_output("follower")) << nodes.back()->output();
+  }
+  std::vector<std::unique_ptr<Follow>> clients;
+  for (auto& node : nodes)
+    clients.push_back(std::make_unique<Follow>(node->port(), "/sse/rooms/focus"));
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return std::all_of(clients.begin(), clients.end(),
+                           [](const auto& c) { return !c->events().empty(); });
+      },
+      15s));
+  // Commands from every node, each applied once.
+  ASSERT_EQ(post(*nodes[1], "focus", R"({"type":"start"})").status, 200) << nodes[1]->output();
+  ASSERT_EQ(post(*nodes[2], "focus", R"({"type":"stop"})").status, 200) << nodes[2]->output();
+  ASSERT_EQ(post(*nodes[0], "focus", R"({"type":"start"})").status, 200);
+  const std::uint64_t writer_seq = get(*nodes[0], "/api/rooms/focus")["seq"];
+  for (auto& c : clients) ASSERT_TRUE(c->wait_seq(writer_seq + 5, 15s));
+  nodes[0]->kill_hard();
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return nodes[1]->output().find("took over") != std::string::npos ||
+               nodes[2]->output().find("took over") != std::string::npos;
+      },
+      20s));
+  const bool second_took = nodes[1]->output().find("took over") != std::string::npos;
+  ServerProcess& new_writer = second_took ? *nodes[1] : *nodes[2];
+  ServerProcess& still_follower = second_took ? *nodes[2] : *nodes[1];
+  const std::uint64_t after = get(new_writer, "/api/rooms/focus")["seq"];
+  ASSERT_TRUE(clients[1]->wait_seq(after + 10, 15s));
+  ASSERT_TRUE(clients[2]->wait_seq(after + 10, 15s));
+  // The remaining follower forwards to the new writer.
+  EXPECT_EQ(post(still_follower, "focus", R"({"type":"stop"})").status, 200);
+  EventLog log;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    std::vector<json> seen;
+    for (const auto& r : clients[i]->events()) seen.push_back(r.event);
+    expect_contiguous(seen, "node " + std::to_string(i) + "'s client");
+    for (const auto& e : seen) {
+      if (e["reason"] != "snapshot") log.add(e);
+    }
+    const auto count = [&](const char* reason) {
+      return std::count_if(seen.begin(), seen.end(),
+                           [&](const json& e) { return e["reason"] == reason; });
+    };
+    EXPECT_EQ(count("start"), 2) << "node " << i;
+  }
+  EXPECT_EQ(get(still_follower, "/api/cluster")["writer"],
+            "127.0.0.1:" + std::to_string(new_writer.port()));
 }
 
 }  // namespace
