@@ -268,6 +268,7 @@ void ClusterNode::stop() {
   if (!d.link->connected()) natsConnection_Close(d.link->connection());
   if (d.promoter.joinable()) d.promoter.join();
   if (d.monitor.joinable()) d.monitor.join();
+  d.forwarder->stop();  // no answer reaches the Hub after this
   {
     std::lock_guard lock(d.cmd_mutex);
     if (d.cmd_sub) natsSubscription_Unsubscribe(d.cmd_sub.get());

@@ -24,19 +24,19 @@ Forwarder::Forwarder(Link& link, std::chrono::milliseconds timeout)
   expirer_ = std::thread([this] { expire_loop(); });
 }
 
-Forwarder::~Forwarder() {
-  if (sub_) natsSubscription_Unsubscribe(sub_.get());
-  sub_.reset();  // no callback runs after this
-  std::vector<Done> left;
+Forwarder::~Forwarder() { stop(); }
+
+void Forwarder::stop() {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_) return;
     stopping_ = true;
-    for (auto& [id, p] : pending_) left.push_back(std::move(p.done));
     pending_.clear();
   }
   changed_.notify_all();
+  if (sub_) natsSubscription_Unsubscribe(sub_.get());
+  sub_.reset();
   if (expirer_.joinable()) expirer_.join();
-  for (auto& done : left) done(std::nullopt);
 }
 
 std::optional<Forwarder::Done> Forwarder::take(std::uint64_t id) {
@@ -51,7 +51,12 @@ std::optional<Forwarder::Done> Forwarder::take(std::uint64_t id) {
 void Forwarder::send(const std::string& subject, const std::string& data, Done done) {
   std::uint64_t id = 0;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      lock.unlock();
+      done(std::nullopt);
+      return;
+    }
     id = next_id_++;
     pending_.emplace(id, Pending{std::chrono::steady_clock::now() + timeout_, std::move(done)});
   }

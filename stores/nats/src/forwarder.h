@@ -29,7 +29,11 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
+  /// send: after stop(), `done` gets nullopt at once.
   void send(const std::string& subject, const std::string& data, Done done);
+  /// stop drops the reply subscription and the requests waiting for an answer (their
+  /// callbacks are not called: their requester is going away). Idempotent.
+  void stop();
   /// failures counts requests answered with nullopt.
   std::uint64_t failures() const;
 
