@@ -2,9 +2,10 @@
 """Failover figures for the NATS JetStream cluster (docs/cluster.md), bounded, loopback.
 
 3 nats-servers (R3, file storage) stay up; tickcast nodes come and go: a writer and a
-standby. Each run: a client reads the room's SSE stream on the writer, the writer is
-killed (kill -9) at a random moment, the client reconnects to the standby (which takes the
-lease) with Last-Event-ID. A new standby is started for the next run.
+follower (which serves clients from its start). Each run: a client reads the room's SSE
+stream on the writer, the writer is killed (kill -9) at a random moment, the client
+reconnects to the follower with Last-Event-ID and stays connected while the follower takes
+the lease. A new follower is started for the next run.
 Figures: failover time (gap between the last event before and the first after, minus the
 tick), events lost / duplicated / conflicting, seq regressions, timer error after takeover.
 Every process is started and stopped by pid.
@@ -132,7 +133,7 @@ def main():
             events = [e for e in seen if e["reason"] != "snapshot"]
             last = events[-1]
             if not wait_for(lambda: healthz(sport), 60):
-                sys.exit("the standby did not take over: " + open(f"{tmp}/node{run + 1}.log").read())
+                sys.exit("the follower does not answer: " + open(f"{tmp}/node{run + 1}.log").read())
             resumed = Sse(sport, "faults", last_id=last["seq"])
             after = []
             while len(after) < 5:

@@ -22,13 +22,15 @@ JoinReply refusal(const Error& error) {
 
 }  // namespace
 
-Hub::Hub(HubOptions options, const Clock& clock, RoomStore* store)
+Hub::Hub(HubOptions options, const Clock& clock, RoomStore* store, Backplane* backplane)
     : options_(std::move(options)),
       clock_(clock),
       own_store_(store ? nullptr : std::make_unique<MemoryRoomStore>()),
       store_(store ? store : own_store_.get()),
       create_limiter_(std::make_unique<detail::PeerRateLimiter>(options_.room_create_per_minute,
-                                                                options_.room_create_burst)) {
+                                                                options_.room_create_burst)),
+      backplane_(backplane),
+      replica_(backplane != nullptr) {
   load_rooms();
 }
 
@@ -206,7 +208,8 @@ void Hub::evict_idle(MonotonicTime now) {
     }
     std::erase(dirty_, &room);
     // The next commit deletes its record and events, so a restart does not bring it back.
-    removed_.push_back(name);
+    // A replica only forgets its copy: the writer decides about the room itself.
+    if (!replica_) removed_.push_back(name);
     rooms_.erase(it);
     {
       std::lock_guard lock(mutex_);  // counted before anyone outside can see it gone
@@ -289,27 +292,44 @@ std::optional<Error> Hub::apply(Room& room, const std::string& name, const Comma
 void Hub::on_subscribe(std::string room, std::optional<std::uint64_t> resume_after,
                        ClientRef client) {
   post([this, name = std::move(room), resume_after, client = std::move(client)] {
-    flush();  // the answer's seq and the published sequence must agree
-    std::optional<Error> error;
-    Room* room = find_or_create(name, client->peer(), error);
-    if (!room) {
-      client->join(refusal(*error));
+    if (replica_ && !rooms_.count(name)) {
+      // A room this replica has not seen: the writer creates it (its limits, its seq).
+      forward_join(name, std::string(client->peer()),
+                   [this, name, resume_after, client](std::optional<Error> error) {
+                     if (error) {
+                       client->join(refusal(*error));
+                     } else {
+                       answer_join(name, resume_after, client);
+                     }
+                   });
       return;
     }
-    room->clients.insert(client.get());
-    touch(name, *room, clock_.now());
-    // The resume rule: a position of the room's current history, with every event after it
-    // still in the ring, gets exactly those events; anything else (an older history's
-    // position, one ahead of the room, one past the ring) gets a snapshot.
-    if (resume_after) {
-      if (auto missed = room->history.after(*resume_after)) {
-        client->join(JoinReply::backlog(std::move(*missed), *resume_after));
-        return;
-      }
-    }
-    client->join(JoinReply::snapshot(
-        Message{room->seq, snapshot_payload(name, *room), false, MessageKind::snapshot}));
+    answer_join(name, resume_after, client);
   });
+}
+
+void Hub::answer_join(const std::string& name, std::optional<std::uint64_t> resume_after,
+                      const ClientRef& client) {
+  flush();  // the answer's seq and the published sequence must agree
+  std::optional<Error> error;
+  Room* room = find_or_create(name, client->peer(), error);
+  if (!room) {
+    client->join(refusal(*error));
+    return;
+  }
+  room->clients.insert(client.get());
+  touch(name, *room, clock_.now());
+  // The resume rule: a position of the room's current history, with every event after it
+  // still in the ring, gets exactly those events; anything else (an older history's
+  // position, one ahead of the room, one past the ring) gets a snapshot.
+  if (resume_after) {
+    if (auto missed = room->history.after(*resume_after)) {
+      client->join(JoinReply::backlog(std::move(*missed), *resume_after));
+      return;
+    }
+  }
+  client->join(JoinReply::snapshot(
+      Message{room->seq, snapshot_payload(name, *room), false, MessageKind::snapshot}));
 }
 
 void Hub::on_message(std::string room, std::string payload, ClientRef client) {
@@ -334,6 +354,10 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
                   std::string peer) {
   post([this, name = std::move(room), payload = std::move(payload), done = std::move(done),
         peer = std::move(peer)] {
+    if (replica_) {  // the writer runs it; its answer goes to this requester only
+      forward_command(name, payload, peer, std::move(done));
+      return;
+    }
     CommandOutcome outcome;
     DecodedCommand decoded = decode_command(payload);
     outcome.request_id = decoded.request_id;
@@ -354,7 +378,17 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
 
 void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done,
                    std::string peer) {
-  post([this, name = std::move(room), done = std::move(done), peer = std::move(peer)] {
+  post([this, name = std::move(room), done = std::move(done), peer = std::move(peer)]() mutable {
+    if (replica_ && !rooms_.count(name)) {
+      forward_join(name, peer, [this, name, done, peer](std::optional<Error> error) {
+        if (error) {
+          done(error, nullptr);
+        } else {
+          snapshot(name, done, peer);  // asked again: the room exists now (or promoted)
+        }
+      });
+      return;
+    }
     flush();
     std::optional<Error> error;
     Room* r = find_or_create(name, peer, error);

@@ -29,42 +29,78 @@ void Hub::load_rooms() {
   const std::uint64_t ceiling = contents.last_commit_wall_us > 0
                                     ? static_cast<std::uint64_t>(contents.last_commit_wall_us)
                                     : 0;
-  for (LoadedRoom& loaded : contents.rooms) {
-    const RoomRecord& record = loaded.record;
-    if (!valid_room_name(record.name) || rooms_.count(record.name)) continue;
-    auto room = std::make_unique<Room>(record.name,
-                                       Timer::restore(record.timer, options_.tick, now, wall_now),
-                                       options_.history_capacity);
-    auto& events = loaded.events;
-    events.erase(events.begin(),
-                 std::find_if(events.begin(), events.end(),
-                              [&](const StoredEvent& e) { return e.seq > record.epoch; }));
-    events.erase(events.begin(),
-                 events.begin() + static_cast<std::ptrdiff_t>(contiguous_tail_start(events)));
-    const std::uint64_t last_event = events.empty() ? 0 : events.back().seq;
-    room->epoch = record.epoch;
-    room->seq_ceiling = ceiling;
-    room->seq = std::max({record.seq, record.epoch, last_event});
-    // The same history goes on: seq continues at the last stored one + 1, and a client
-    // resumes from any position the loaded ring covers.
-    room->history.reset(events.empty() || last_event < room->seq ? room->seq
-                                                                 : events.front().seq - 1);
-    if (!events.empty() && last_event == room->seq) {
-      for (StoredEvent& e : events) {
-        room->history.append(
-            Message{e.seq, make_payload(std::move(e.payload)), e.droppable, MessageKind::event});
-      }
-    }
-    room->last_active = now;
-    Room& loaded_room = *room;
-    rooms_.emplace(record.name, std::move(room));
-    // The same bookkeeping as a room created now: a running timer's next tick, or the
-    // idle time of a room nobody has joined yet.
-    schedule_ticks(record.name, loaded_room);
-    queue_if_idle(record.name, loaded_room);
-  }
+  for (LoadedRoom& loaded : contents.rooms) adopt(loaded, ceiling, now, wall_now);
   std::lock_guard lock(mutex_);
   stats_.rooms = rooms_.size();
+}
+
+// A room as the store holds it: a new room, or (a replica promoted) the store's word on a
+// room the replica has, whose clients and ring stay.
+void Hub::adopt(LoadedRoom& loaded, std::uint64_t ceiling, MonotonicTime now,
+                std::int64_t wall_now) {
+  const RoomRecord& record = loaded.record;
+  if (!valid_room_name(record.name)) return;
+  auto& events = loaded.events;
+  events.erase(events.begin(),
+               std::find_if(events.begin(), events.end(),
+                            [&](const StoredEvent& e) { return e.seq > record.epoch; }));
+  events.erase(events.begin(),
+               events.begin() + static_cast<std::ptrdiff_t>(contiguous_tail_start(events)));
+  const std::uint64_t last_event = events.empty() ? 0 : events.back().seq;
+  Timer timer = Timer::restore(record.timer, options_.tick, now, wall_now);
+  if (auto it = rooms_.find(record.name); it != rooms_.end()) {
+    Room& room = *it->second;
+    if (room.epoch == record.epoch) {
+      room.timer = std::move(timer);
+      room.seq_ceiling = ceiling;
+      // Events the replica had not received yet (none once it caught up): appended.
+      for (StoredEvent& e : events) {
+        if (e.seq <= room.seq) continue;
+        if (e.seq != room.seq + 1) room.history.reset(e.seq - 1);
+        room.seq = e.seq;
+        const Message message{e.seq, make_payload(std::move(e.payload)), e.droppable,
+                              MessageKind::event};
+        room.history.append(message);
+        // The replica's clients get them too: no gap across the takeover.
+        for (Transport* transport : transports_) transport->publish(record.name, message);
+      }
+      room.seq = std::max({room.seq, record.seq, record.epoch});
+      schedule_ticks(record.name, room);
+      queue_if_idle(record.name, room);
+      return;
+    }
+    // Another history than the replica's: the store's is the room's; the clients stay.
+    auto fresh = std::make_unique<Room>(record.name, Timer(options_.timer, options_.tick),
+                                        options_.history_capacity);
+    fresh->clients = std::move(room.clients);
+    fresh->idle_queued = room.idle_queued;
+    fresh->tick_queued = room.tick_queued;
+    it->second = std::move(fresh);
+  }
+  auto [it, inserted] = rooms_.try_emplace(record.name);
+  if (!it->second) {
+    it->second = std::make_unique<Room>(record.name, Timer(options_.timer, options_.tick),
+                                        options_.history_capacity);
+  }
+  Room& room = *it->second;
+  room.timer = std::move(timer);
+  room.epoch = record.epoch;
+  room.seq_ceiling = ceiling;
+  room.seq = std::max({record.seq, record.epoch, last_event});
+  // The same history goes on: seq continues at the last stored one + 1, and a client
+  // resumes from any position the loaded ring covers.
+  room.history.reset(events.empty() || last_event < room.seq ? room.seq : events.front().seq - 1);
+  if (!events.empty() && last_event == room.seq) {
+    for (StoredEvent& e : events) {
+      room.history.append(
+          Message{e.seq, make_payload(std::move(e.payload)), e.droppable, MessageKind::event});
+    }
+  }
+  room.last_active = now;
+  // The same bookkeeping as a room created now: a running timer's next tick (not on a
+  // replica: the writer runs it), or the idle time of a room nobody has joined yet.
+  if (!replica_) schedule_ticks(record.name, room);
+  queue_if_idle(record.name, room);
 }
 
 std::uint64_t Hub::new_base(std::uint64_t previous) {
@@ -120,8 +156,10 @@ void Hub::flush() {
     }
     batch.events.reserve(pending_.size());
     for (const Pending& p : pending_) {
+      const Room& room = *p.room;
       batch.events.push_back(AppendedEvent{
-          p.room->name, StoredEvent{p.message.seq, *p.message.payload, p.message.droppable}});
+          room.name, StoredEvent{p.message.seq, *p.message.payload, p.message.droppable},
+          RoomRecord{room.name, room.timer.record(now, wall_now), room.seq, room.epoch}});
     }
     const std::optional<std::string> failure = store_->commit(batch, options_.history_capacity);
     if (failure) {

@@ -79,6 +79,30 @@ std::string metrics_text(const ApiContext& context) {
       << '\n';
   out << "tickcast_room_creations_refused_total{reason=\"full\"} " << hub.rooms_refused_full
       << '\n';
+#ifdef TICKCAST_HAS_NATS
+  if (context.cluster) {
+    const nats::ClusterStatus c = context.cluster->status();
+    std::size_t alive = 0;
+    for (const auto& n : c.nodes) alive += n.alive ? 1 : 0;
+    family("tickcast_cluster_writer", "gauge",
+           "1 when this node holds the writer lease (runs every room's timer).");
+    out << "tickcast_cluster_writer " << (c.role == "writer" ? 1 : 0) << '\n';
+    family("tickcast_cluster_nodes_alive", "gauge", "Nodes whose heartbeat is recent.");
+    out << "tickcast_cluster_nodes_alive " << alive << '\n';
+    family("tickcast_cluster_feed_lag", "gauge",
+           "Stream messages a follower's event feed is behind the stream's last one.");
+    out << "tickcast_cluster_feed_lag " << c.feed_lag << '\n';
+    family("tickcast_cluster_feed_wedged", "gauge",
+           "1 when the follower's feed stayed behind past the bound (the position check).");
+    out << "tickcast_cluster_feed_wedged " << (c.feed_wedged ? 1 : 0) << '\n';
+    family("tickcast_cluster_feed_restarts_total", "counter",
+           "Event feeds recreated by the position check.");
+    out << "tickcast_cluster_feed_restarts_total " << c.feed_restarts << '\n';
+    family("tickcast_cluster_forward_failures_total", "counter",
+           "Commands and joins forwarded to the writer that got no answer in time.");
+    out << "tickcast_cluster_forward_failures_total " << c.forward_failures << '\n';
+  }
+#endif
   return out.str();
 }
 
@@ -154,47 +178,88 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     responder.respond(json_response(200, config));
   });
 
-  // The cluster as this node sees it. One writer serves every room (docs/cluster.md): a
-  // node that answers here holds the cluster's writer lease, so it owns every room.
+  // The cluster as this node sees it: the nodes whose heartbeats it reads, and the owner of
+  // each room (one writer runs every room's timer, docs/cluster.md).
   server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
     if (context.node_id.empty()) {
       respond(responder,
               RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
       return;
     }
-    responder.respond(
-        json_response(200, {{"node", context.node_id},
-                            {"role", "writer"},
-                            {"owner_of_all_rooms", context.node_id},
-                            {"rooms", context.hub->stats().rooms},
-                            {"servers", context.cluster_servers},
-                            {"connected", !context.store || context.store->connected()}}));
+    json body = {{"node", context.node_id},
+                 {"role", "writer"},
+                 {"writer", context.node_id},
+                 {"servers", context.cluster_servers},
+                 {"connected", !context.store || context.store->connected()}};
+#ifdef TICKCAST_HAS_NATS
+    if (context.cluster) {
+      const nats::ClusterStatus c = context.cluster->status();
+      body["role"] = c.role;
+      body["writer"] = c.writer.empty() ? json(nullptr) : json(c.writer);
+      json nodes = json::array();
+      for (const auto& n : c.nodes) {
+        nodes.push_back({{"id", n.id},
+                         {"url", n.url},
+                         {"role", n.role},
+                         {"alive", n.alive},
+                         {"heartbeat_age_ms", n.age_ms}});
+      }
+      body["nodes"] = nodes;
+      body["feed"] = {
+          {"lag", c.feed_lag}, {"wedged", c.feed_wedged}, {"restarts", c.feed_restarts}};
+    }
+#endif
+    // Every room's owner is the writer (at most 1000 rooms listed).
+    context.hub->rooms([responder, body = std::move(body)](std::vector<RoomSummary> rooms) mutable {
+      json list = json::array();
+      for (const auto& room : rooms) {
+        if (list.size() >= 1000) break;
+        list.push_back({{"room", room.name}, {"owner", body["writer"]}, {"seq", room.seq}});
+      }
+      body["room_count"] = rooms.size();
+      body["rooms"] = std::move(list);
+      responder.respond(json_response(200, body));
+    });
   });
 
-  server.route("GET", "/healthz",
-               [context, options](const http::Request&, http::Responder responder) {
-                 bool ready = true;
-                 json transports = json::object();
-                 for (Transport* t : context.transports) {
-                   const TransportStats s = t->stats();
-                   ready = ready && s.accepting;
-                   json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
-                   if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
-                   transports[std::string(t->name())] = entry;
-                 }
-                 // A store that lost its engine link cannot commit: nothing new reaches clients
-                 // durably.
-                 const bool store_up = !context.store || context.store->connected();
-                 const char* status = !store_up ? "store disconnected" : ready ? "ok" : "starting";
-                 // "auth": "off" (anyone may join and command), or the token algorithm required.
-                 responder.respond(
-                     json_response(ready && store_up ? 200 : 503,
-                                   {{"status", status},
-                                    {"store", {{"connected", store_up}}},
-                                    {"transports", transports},
-                                    {"tls", options->tls()},
-                                    {"auth", options->auth ? options->auth->algorithm() : "off"}}));
-               });
+  server.route(
+      "GET", "/healthz", [context, options](const http::Request&, http::Responder responder) {
+        bool ready = true;
+        json transports = json::object();
+        for (Transport* t : context.transports) {
+          const TransportStats s = t->stats();
+          ready = ready && s.accepting;
+          json entry = {{"accepting", s.accepting}, {"clients", s.clients}};
+          if (s.upstream_connected) entry["upstream_connected"] = *s.upstream_connected;
+          transports[std::string(t->name())] = entry;
+        }
+        // A store that lost its engine link cannot commit: nothing new reaches clients
+        // durably.
+        const bool store_up = !context.store || context.store->connected();
+        // A follower whose event feed stopped following the stream serves stale
+        // rooms: the position check says so until the recreated feed caught up.
+        bool feed_ok = true;
+        json cluster;
+#ifdef TICKCAST_HAS_NATS
+        if (context.cluster) {
+          const nats::ClusterStatus c = context.cluster->status();
+          feed_ok = !c.feed_wedged;
+          cluster = {{"role", c.role}, {"feed_lag", c.feed_lag}, {"feed_wedged", c.feed_wedged}};
+        }
+#endif
+        const char* status = !store_up  ? "store disconnected"
+                             : !feed_ok ? "cluster feed lagging"
+                             : ready    ? "ok"
+                                        : "starting";
+        // "auth": "off" (anyone may join and command), or the token algorithm required.
+        json body = {{"status", status},
+                     {"store", {{"connected", store_up}}},
+                     {"transports", transports},
+                     {"tls", options->tls()},
+                     {"auth", options->auth ? options->auth->algorithm() : "off"}};
+        if (!cluster.is_null()) body["cluster"] = cluster;
+        responder.respond(json_response(ready && store_up && feed_ok ? 200 : 503, body));
+      });
 
   server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
     http::Response response;

@@ -10,6 +10,9 @@
 #include "tickcast/core/room_store.h"
 #include "tickcast/http/server.h"
 #include "tickcast/transport/transport.h"
+#ifdef TICKCAST_HAS_NATS
+#include "tickcast/nats/cluster_node.h"
+#endif
 
 namespace tickcast::server {
 
@@ -21,6 +24,11 @@ struct ApiContext {
   /// /api/cluster answers (404 without a cluster).
   std::string node_id;
   std::vector<std::string> cluster_servers;
+#ifdef TICKCAST_HAS_NATS
+  /// cluster: this node's part of the cluster (nullptr without --cluster): /api/cluster's
+  /// nodes and room owners, the follower's feed in /healthz and /metrics.
+  const nats::ClusterNode* cluster = nullptr;
+#endif
   std::vector<Transport*> transports;
   std::vector<std::pair<std::string, std::string>> urls;  ///< transport name -> URL template
   long long tick_ms = 1000;

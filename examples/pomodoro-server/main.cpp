@@ -345,7 +345,11 @@ int main(int argc, char** argv) {
   // The store is opened before anything listens: a data folder that cannot be used is a
   // start error (path and reason), never a silent fallback to memory.
   std::unique_ptr<RoomStore> store;
+#ifdef TICKCAST_HAS_NATS
+  std::unique_ptr<nats::ClusterNode> cluster_node;  // destroyed after the Hub, before the store
+#endif
   std::unique_ptr<Hub> hub_owner;
+  Backplane* backplane = nullptr;  // a follower's Hub forwards through it
   try {
     if (!cluster.empty()) {
 #ifdef TICKCAST_HAS_NATS
@@ -355,26 +359,28 @@ int main(int argc, char** argv) {
       nats_options.replicas = nats_options.servers.size() >= 3 ? 3 : 1;
       nats_options.history = history;
       auto nats_store = nats::NatsRoomStore::open(nats_options);
-      // One writer per cluster: a second node waits as a standby until the writer stops
-      // renewing its lease, then loads the rooms and goes on from their absolute deadlines.
-      const bool holds = nats_store->hold_lease(
-          [](const std::string& holder) {
-            std::fprintf(stderr, "tickcast-server: standby, the cluster lease is held by %s\n",
-                         holder.c_str());
-          },
+      cluster_node = std::make_unique<nats::ClusterNode>(*nats_store, nats_options);
+      // One writer per cluster runs every room's timer; every other node is a follower: it
+      // serves clients from the stream and takes over when the writer stops renewing its
+      // lease (docs/cluster.md).
+      std::string holder;
+      const bool writer = cluster_node->join(
           [](const std::string& why) {
             // Fail-stop: a writer that may have been overtaken publishes nothing more.
             std::fprintf(stderr, "tickcast-server: %s; exiting\n", why.c_str());
             std::_Exit(75);
           },
-          [] {  // SIGINT/SIGTERM are blocked until the main loop waits for them
-            sigset_t pending;
-            sigpending(&pending);
-            return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
-          });
-      if (!holds) return 0;  // a standby told to stop
+          holder);
+      if (!writer) {
+        std::fprintf(stderr,
+                     "tickcast-server: follower, the cluster lease is held by %s; serving "
+                     "clients from the stream\n",
+                     holder.c_str());
+        backplane = cluster_node.get();
+      }
       store = std::move(nats_store);
-      data_dir = "nats " + cluster + " (node " + nats_options.node_id + ", lease held)";
+      data_dir = "nats " + cluster + " (node " + nats_options.node_id +
+                 (writer ? ", lease held)" : ", follower)");
       node_id = nats_options.node_id;
 #endif
     } else if (data_dir == "none") {
@@ -382,7 +388,7 @@ int main(int argc, char** argv) {
     } else {
       store = sqlite::SqliteRoomStore::open(data_dir);
     }
-    hub_owner = std::make_unique<Hub>(hub_options, clock, store.get());
+    hub_owner = std::make_unique<Hub>(hub_options, clock, store.get(), backplane);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tickcast-server: cannot use %s%s: %s\n",
                  cluster.empty() ? "--data-dir " : "--cluster ",
@@ -435,6 +441,7 @@ int main(int argc, char** argv) {
   if (!cluster.empty()) {
     api.node_id = node_id;
     api.cluster_servers = nats::parse_servers(cluster);
+    api.cluster = cluster_node.get();
   }
 #endif
   api.tick_ms = tick_ms;
@@ -537,6 +544,15 @@ int main(int argc, char** argv) {
     }
     server::add_api_routes(http_server, api);
     hub.start();
+#ifdef TICKCAST_HAS_NATS
+    if (cluster_node) {
+      cluster_node->start(hub, base, [] {
+        std::fprintf(stderr,
+                     "tickcast-server: took over: the cluster lease held, running every room's "
+                     "timer\n");
+      });
+    }
+#endif
     for (auto& t : owned) {
       t->start(hub);
 #ifdef TICKCAST_HAS_MQTT
@@ -561,6 +577,9 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tickcast-server: %s\n", e.what());
+#ifdef TICKCAST_HAS_NATS
+    if (cluster_node) cluster_node->stop();
+#endif
     for (auto& t : owned) t->stop();
     hub.stop();
     http_server.stop();
@@ -591,6 +610,9 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "tickcast-server: %s, shutting down\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+#ifdef TICKCAST_HAS_NATS
+  if (cluster_node) cluster_node->stop();
+#endif
   for (auto& t : owned) t->stop();
   hub.stop();
   http_server.stop();

@@ -1,5 +1,6 @@
 #include "nats_link.h"
 
+#include <chrono>
 #include <stdexcept>
 
 namespace tickcast::nats {
@@ -31,6 +32,7 @@ Link::Link(const std::vector<std::string>& servers, const std::string& name, int
   check(natsOptions_SetReconnectWait(opts.get(), 250), "reconnect wait");
   check(natsOptions_SetDisconnectedCB(opts.get(), &Link::on_disconnected, this), "callback");
   check(natsOptions_SetReconnectedCB(opts.get(), &Link::on_reconnected, this), "callback");
+  check(natsOptions_SetClosedCB(opts.get(), &Link::on_closed, this), "callback");
   natsConnection* nc = nullptr;
   check(natsConnection_Connect(&nc, opts.get()), "connect");
   nc_.reset(nc);
@@ -45,8 +47,19 @@ Link::Link(const std::vector<std::string>& servers, const std::string& name, int
 
 Link::~Link() {
   js_.reset();
-  if (nc_) natsConnection_Close(nc_.get());
+  if (nc_) {
+    natsConnection_Close(nc_.get());
+    std::unique_lock lock(closed_mutex_);
+    closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+  }
   nc_.reset();
+}
+
+void Link::on_closed(natsConnection*, void* self_ptr) {
+  auto* self = static_cast<Link*>(self_ptr);
+  std::lock_guard lock(self->closed_mutex_);
+  self->closed_ = true;
+  self->closed_cv_.notify_all();
 }
 
 void Link::on_disconnected(natsConnection*, void* self) {

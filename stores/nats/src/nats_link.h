@@ -4,7 +4,9 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,7 +52,13 @@ class Link {
  private:
   static void on_disconnected(natsConnection*, void* self);
   static void on_reconnected(natsConnection*, void* self);
+  static void on_closed(natsConnection*, void* self);
   std::atomic<bool> connected_{false};
+  // cnats calls back on a thread of its own after Close returns: the destructor waits for
+  // the closed callback (the last one) before this object goes away.
+  std::mutex closed_mutex_;
+  std::condition_variable closed_cv_;
+  bool closed_ = false;
   ConnectionPtr nc_;
   JsPtr js_;
 };

@@ -168,6 +168,9 @@ struct NatsRoomStore::Impl {
     const std::string seq = std::to_string(e.event.seq);
     natsMsgHeader_Set(msg.get(), "Tc-Seq", seq.c_str());
     if (e.event.droppable) natsMsgHeader_Set(msg.get(), "Tc-Droppable", "1");
+    // Followers restore the room's timer from it (the same commit as the event).
+    const std::string record = encode_record(e.record);
+    natsMsgHeader_Set(msg.get(), "Tc-Record", record.c_str());
     const std::string id = hex_encode(e.room) + ":" + seq;
     jsPubOptions po;
     jsPubOptions_Init(&po);

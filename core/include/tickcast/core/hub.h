@@ -3,6 +3,7 @@
 // commands to it; it ticks by absolute deadline and broadcasts each event, encoded once,
 // to every transport.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tickcast/core/backplane.h"
 #include "tickcast/core/clock.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/core/room_store.h"
@@ -43,13 +45,6 @@ struct HubOptions {
   /// after a burst of room_create_burst; beyond it rate_limited. Zero: unlimited.
   double room_create_per_minute = 30;
   double room_create_burst = 60;  ///< rooms one peer may create at once
-};
-
-/// CommandOutcome is the result of a command sent through Hub::command (REST).
-struct CommandOutcome {
-  std::optional<Error> error;  ///< why the command was refused, if it was
-  std::string request_id;
-  TimerState state;  ///< the room's state after the command (when no error)
 };
 
 /// RoomSummary describes a room for GET /api/rooms.
@@ -90,7 +85,11 @@ class Hub final : public Sink {
   /// Hub reads time from `clock`, which must outlive it, and loads the rooms of `store`
   /// (nullptr: a MemoryRoomStore of its own), which must outlive it too. Throws what the
   /// store's load throws. Nothing runs until start() or pump().
-  Hub(HubOptions options, const Clock& clock, RoomStore* store = nullptr);
+  /// With a `backplane` (which must outlive it) the Hub is a replica (a cluster follower):
+  /// it runs no timer and commits nothing; its rooms' events come from replicate(), and
+  /// commands and new rooms go to the backplane, until promote().
+  Hub(HubOptions options, const Clock& clock, RoomStore* store = nullptr,
+      Backplane* backplane = nullptr);
   /// ~Hub stops the strand thread.
   ~Hub() override;
   Hub(const Hub&) = delete;
@@ -132,6 +131,23 @@ class Hub final : public Sink {
   /// stats returns counters; safe from any thread.
   HubStats stats() const;
 
+  // Cluster (hub_replica.cpp).
+  /// ensure creates `room` if it does not exist (limits of `peer` apply) and calls `done`
+  /// on the strand, once its record is committed, with the record (or the error). The
+  /// writer answers a replica's forward_join with it.
+  void ensure(std::string room, std::string peer, Backplane::RoomDone done);
+  /// replicate publishes a committed event of a replica's room to its clients, as the
+  /// writer published it (same seq and bytes; its history serves resumes). Events already
+  /// seen are dropped; a gap or a new epoch restarts the room's history. Ignored once
+  /// promoted.
+  void replicate(ReplicatedEvent event);
+  /// promote makes a replica the writer: `contents` (loaded from the store once this node
+  /// holds the lease) bring every room up to date, timers run from their absolute deadlines
+  /// and seq goes on. Clients stay joined.
+  void promote(StoreContents contents);
+  /// replica tells whether the Hub is a replica now (any thread).
+  bool replica() const;
+
  private:
   struct Room;
   using Task = std::function<void()>;
@@ -164,6 +180,15 @@ class Hub final : public Sink {
                  std::int64_t server_time_us) const;
   // The room store (hub_store.cpp): load at start, commit-then-publish, new histories.
   void load_rooms();
+  void adopt(LoadedRoom& loaded, std::uint64_t ceiling, MonotonicTime now, std::int64_t wall_now);
+  // Joins (hub_replica.cpp for a replica's unknown room).
+  void answer_join(const std::string& name, std::optional<std::uint64_t> resume_after,
+                   const ClientRef& client);
+  void forward_join(const std::string& name, std::string peer,
+                    std::function<void(std::optional<Error>)> then);
+  Room& add_replica_room(const std::string& name, const RoomRecord& record);
+  void forward_command(const std::string& name, const std::string& payload, const std::string& peer,
+                       std::function<void(CommandOutcome)> done);
   void flush();
   std::uint64_t new_base(std::uint64_t previous);
   void start_new_history(Room& room);
@@ -198,6 +223,8 @@ class Hub final : public Sink {
   // Evicted rooms not yet removed from the store: the next commit's StoreBatch::removed.
   std::vector<std::string> removed_;
   std::unique_ptr<detail::PeerRateLimiter> create_limiter_;  // strand only
+  Backplane* backplane_ = nullptr;
+  std::atomic<bool> replica_{false};  // written on the strand only
 
   mutable std::mutex mutex_;  // guards posted_, stopping_ and stats_
   std::condition_variable wake_;

@@ -46,6 +46,9 @@ struct LoadedRoom {
 struct AppendedEvent {
   std::string room;
   StoredEvent event;
+  /// record is the room's record as of this commit: a replicated store sends it along with
+  /// the event, so a replica keeps the room's timer without reading the records.
+  RoomRecord record;
 };
 
 /// StoreContents is everything a store holds, as loaded at start.

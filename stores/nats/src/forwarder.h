@@ -1,0 +1,62 @@
+#pragma once
+// Request/reply without blocking the caller: requests go out with a reply subject under one
+// inbox subscription of this node; each answer (or its absence within the bound) is handed
+// to the request's callback, exactly once.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "nats_link.h"
+
+namespace tickcast::nats {
+
+/// Forwarder sends requests on `link`. Threads: send() from any thread; callbacks run on a
+/// cnats delivery thread or on the Forwarder's own timeout thread.
+class Forwarder {
+ public:
+  /// Done gets the answer's bytes, or nullopt: no answer within the timeout, or no node
+  /// subscribed to the subject ("no responders").
+  using Done = std::function<void(std::optional<std::string>)>;
+  Forwarder(Link& link, std::chrono::milliseconds timeout);
+  ~Forwarder();
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  /// send: after stop(), `done` gets nullopt at once.
+  void send(const std::string& subject, const std::string& data, Done done);
+  /// stop drops the reply subscription and the requests waiting for an answer (their
+  /// callbacks are not called: their requester is going away). Idempotent.
+  void stop();
+  /// failures counts requests answered with nullopt.
+  std::uint64_t failures() const;
+
+ private:
+  struct Pending {
+    std::chrono::steady_clock::time_point deadline;
+    Done done;
+  };
+  static void on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* self);
+  void expire_loop();
+  std::optional<Done> take(std::uint64_t id);
+
+  Link& link_;
+  std::chrono::milliseconds timeout_;
+  std::string inbox_;
+  SubPtr sub_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::uint64_t, Pending> pending_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t failures_ = 0;
+  bool stopping_ = false;
+  std::thread expirer_;
+};
+
+}  // namespace tickcast::nats
