@@ -22,15 +22,15 @@ JoinReply refusal(const Error& error) {
 
 }  // namespace
 
-Hub::Hub(HubOptions options, const Clock& clock, RoomStore* store, Backplane* backplane)
+Hub::Hub(HubOptions options, const Clock& clock, RoomStore* store, WriterLink* writer_link)
     : options_(std::move(options)),
       clock_(clock),
       own_store_(store ? nullptr : std::make_unique<MemoryRoomStore>()),
       store_(store ? store : own_store_.get()),
       create_limiter_(std::make_unique<detail::PeerRateLimiter>(options_.room_create_per_minute,
                                                                 options_.room_create_burst)),
-      backplane_(backplane),
-      replica_(backplane != nullptr) {
+      writer_link_(writer_link),
+      replica_(writer_link != nullptr) {
   load_rooms();
 }
 

@@ -9,7 +9,7 @@ namespace tickcast {
 
 bool Hub::replica() const { return replica_.load(); }
 
-void Hub::ensure(std::string room, std::string peer, Backplane::RoomDone done) {
+void Hub::ensure(std::string room, std::string peer, WriterLink::RoomDone done) {
   post([this, name = std::move(room), peer = std::move(peer), done = std::move(done)]() mutable {
     std::optional<Error> error;
     if (replica_) {
@@ -109,7 +109,7 @@ void Hub::promote(StoreContents contents) {
 
 void Hub::forward_join(const std::string& name, std::string peer,
                        std::function<void(std::optional<Error>)> then) {
-  backplane_->forward_join(
+  writer_link_->forward_join(
       name, peer,
       [this, name, then = std::move(then)](std::optional<Error> error,
                                            std::optional<RoomRecord> record) mutable {
@@ -123,7 +123,7 @@ void Hub::forward_join(const std::string& name, std::string peer,
 
 void Hub::forward_command(const std::string& name, const std::string& payload,
                           const std::string& peer, std::function<void(CommandOutcome)> done) {
-  backplane_->forward_command(
+  writer_link_->forward_command(
       name, payload, peer, [this, done = std::move(done)](CommandOutcome outcome) mutable {
         post([this, done = std::move(done), outcome = std::move(outcome)]() mutable {
           {

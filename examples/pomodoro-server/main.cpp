@@ -349,7 +349,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<nats::ClusterNode> cluster_node;  // destroyed after the Hub, before the store
 #endif
   std::unique_ptr<Hub> hub_owner;
-  Backplane* backplane = nullptr;  // a follower's Hub forwards through it
+  WriterLink* writer_link = nullptr;  // a follower's Hub forwards through it
   try {
     if (!cluster.empty()) {
 #ifdef TICKCAST_HAS_NATS
@@ -376,7 +376,7 @@ int main(int argc, char** argv) {
                      "tickcast-server: follower, the cluster lease is held by %s; serving "
                      "clients from the stream\n",
                      holder.c_str());
-        backplane = cluster_node.get();
+        writer_link = cluster_node.get();
       }
       store = std::move(nats_store);
       data_dir = "nats " + cluster + " (node " + nats_options.node_id +
@@ -388,7 +388,7 @@ int main(int argc, char** argv) {
     } else {
       store = sqlite::SqliteRoomStore::open(data_dir);
     }
-    hub_owner = std::make_unique<Hub>(hub_options, clock, store.get(), backplane);
+    hub_owner = std::make_unique<Hub>(hub_options, clock, store.get(), writer_link);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tickcast-server: cannot use %s%s: %s\n",
                  cluster.empty() ? "--data-dir " : "--cluster ",

@@ -1,6 +1,6 @@
 // A replica Hub (a cluster follower) beside a writer Hub on one fake clock: the writer's
 // committed events reach the replica through replicate() (as the stream would hand them),
-// commands and new rooms go to the writer through a Backplane, and promote() takes over.
+// commands and new rooms go to the writer through a WriterLink, and promote() takes over.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -61,7 +61,7 @@ class RecordingClient final : public Client {
 };
 
 // Forwards straight to the writer's Hub (NATS request/reply in the cluster).
-class DirectBackplane final : public Backplane {
+class DirectWriterLink final : public WriterLink {
  public:
   Hub* writer = nullptr;
   bool down = false;  // no writer answers
@@ -82,9 +82,9 @@ struct Pair {
   Pair() {
     writer = std::make_unique<Hub>(HubOptions{TimerConfig{}, 1000ms, 64, 100}, clock, &store);
     writer->add_transport(on_writer);
-    backplane.writer = writer.get();
+    writer_link.writer = writer.get();
     replica = std::make_unique<Hub>(HubOptions{TimerConfig{}, 1000ms, 64, 100}, clock,
-                                    &replica_store, &backplane);
+                                    &replica_store, &writer_link);
     replica->add_transport(on_replica);
   }
   // One round: the replica posts, the writer runs, the stream reaches the replica.
@@ -104,7 +104,7 @@ struct Pair {
   testing::FakeClock clock;
   StreamStore store;
   MemoryRoomStore replica_store;  // a replica commits nothing
-  DirectBackplane backplane;
+  DirectWriterLink writer_link;
   RecordingTransport on_writer, on_replica;
   std::unique_ptr<Hub> writer, replica;
 };
@@ -156,7 +156,7 @@ TEST(HubReplica, PromotedItRunsTheTimersFromTheStoreWithSeqGoingOn) {
   p.clock.advance(1s);
   p.writer->pump();
   p.writer.reset();
-  p.backplane.down = true;
+  p.writer_link.down = true;
   std::optional<CommandOutcome> refused;
   p.replica->command("r", R"({"type":"stop"})", [&](CommandOutcome o) { refused = std::move(o); });
   p.replica->pump();

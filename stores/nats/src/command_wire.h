@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "tickcast/core/backplane.h"
+#include "tickcast/core/writer_link.h"
 
 namespace tickcast::nats {
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "nats_link.h"
-#include "tickcast/core/backplane.h"
+#include "tickcast/core/writer_link.h"
 
 namespace tickcast::nats {
 

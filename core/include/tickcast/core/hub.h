@@ -18,11 +18,11 @@
 #include <thread>
 #include <vector>
 
-#include "tickcast/core/backplane.h"
 #include "tickcast/core/clock.h"
 #include "tickcast/core/protocol.h"
 #include "tickcast/core/room_store.h"
 #include "tickcast/core/timer.h"
+#include "tickcast/core/writer_link.h"
 #include "tickcast/transport/history.h"
 #include "tickcast/transport/transport.h"
 
@@ -85,11 +85,11 @@ class Hub final : public Sink {
   /// Hub reads time from `clock`, which must outlive it, and loads the rooms of `store`
   /// (nullptr: a MemoryRoomStore of its own), which must outlive it too. Throws what the
   /// store's load throws. Nothing runs until start() or pump().
-  /// With a `backplane` (which must outlive it) the Hub is a replica (a cluster follower):
+  /// With a `writer_link` (which must outlive it) the Hub is a replica (a cluster follower):
   /// it runs no timer and commits nothing; its rooms' events come from replicate(), and
-  /// commands and new rooms go to the backplane, until promote().
+  /// commands and new rooms go to the writer_link, until promote().
   Hub(HubOptions options, const Clock& clock, RoomStore* store = nullptr,
-      Backplane* backplane = nullptr);
+      WriterLink* writer_link = nullptr);
   /// ~Hub stops the strand thread.
   ~Hub() override;
   Hub(const Hub&) = delete;
@@ -135,7 +135,7 @@ class Hub final : public Sink {
   /// ensure creates `room` if it does not exist (limits of `peer` apply) and calls `done`
   /// on the strand, once its record is committed, with the record (or the error). The
   /// writer answers a replica's forward_join with it.
-  void ensure(std::string room, std::string peer, Backplane::RoomDone done);
+  void ensure(std::string room, std::string peer, WriterLink::RoomDone done);
   /// replicate publishes a committed event of a replica's room to its clients, as the
   /// writer published it (same seq and bytes; its history serves resumes). Events already
   /// seen are dropped; a gap or a new epoch restarts the room's history. Ignored once
@@ -223,7 +223,7 @@ class Hub final : public Sink {
   // Evicted rooms not yet removed from the store: the next commit's StoreBatch::removed.
   std::vector<std::string> removed_;
   std::unique_ptr<detail::PeerRateLimiter> create_limiter_;  // strand only
-  Backplane* backplane_ = nullptr;
+  WriterLink* writer_link_ = nullptr;
   std::atomic<bool> replica_{false};  // written on the strand only
 
   mutable std::mutex mutex_;  // guards posted_, stopping_ and stats_

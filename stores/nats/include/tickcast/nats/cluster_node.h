@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tickcast/core/backplane.h"
+#include "tickcast/core/writer_link.h"
 #include "tickcast/nats/nats_store.h"
 
 namespace tickcast {
@@ -49,8 +49,8 @@ struct ClusterTimes {
 };
 
 /// ClusterNode runs this node's part of the cluster. Threads: join() and start() from the
-/// main thread, in that order; status() and the Backplane calls from any.
-class ClusterNode final : public Backplane {
+/// main thread, in that order; status() and the WriterLink calls from any.
+class ClusterNode final : public WriterLink {
  public:
   /// ClusterNode connects (a link of its own) to the cluster of `store`; throws
   /// NatsOpenError.
@@ -64,7 +64,7 @@ class ClusterNode final : public Backplane {
   /// NatsRoomStore::hold_lease. Call it before the Hub loads the rooms: a follower's feed
   /// starts after the stream's last message as of now.
   bool join(std::function<void(const std::string&)> lost, std::string& holder);
-  /// start runs the node with `hub` (made with this node as its backplane when it is a
+  /// start runs the node with `hub` (made with this node as its writer_link when it is a
   /// follower). `url` is this node's page, shown to other nodes. `promoted` is called when a
   /// follower has taken over as the writer.
   void start(Hub& hub, std::string url, std::function<void()> promoted);
@@ -72,7 +72,7 @@ class ClusterNode final : public Backplane {
   void stop();
   ClusterStatus status() const;
 
-  // Backplane (a follower's Hub)
+  // WriterLink (a follower's Hub)
   void forward_command(const std::string& room, const std::string& payload, const std::string& peer,
                        CommandDone done) override;
   void forward_join(const std::string& room, const std::string& peer, RoomDone done) override;

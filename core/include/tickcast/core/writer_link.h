@@ -28,13 +28,13 @@ struct ReplicatedEvent {
   StoredEvent event;
 };
 
-/// Backplane forwards what a replica Hub cannot do itself to the node that runs the timers.
+/// WriterLink forwards what a replica Hub cannot do itself to the node that runs the timers.
 /// Threads: called from the Hub's strand; `done` may run on any thread, exactly once.
-class Backplane {
+class WriterLink {
  public:
   using CommandDone = std::function<void(CommandOutcome)>;
   using RoomDone = std::function<void(std::optional<Error>, std::optional<RoomRecord>)>;
-  virtual ~Backplane() = default;
+  virtual ~WriterLink() = default;
   /// forward_command has the writer run `payload` (a command) on `room` for `peer`; `done`
   /// gets its outcome, or overloaded when no writer answers in time.
   virtual void forward_command(const std::string& room, const std::string& payload,
