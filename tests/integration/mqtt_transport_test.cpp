@@ -3,8 +3,13 @@
 
 #include "tickcast/mqtt/mqtt_transport.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <set>
@@ -546,7 +551,9 @@ TEST(MqttEmbeddedBroker, DiesWithItsOwnerEvenOnSigkill) {
     ~ResetSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
   } reset;
   const int port = free_port();
-  ChildProcess owner({TICKCAST_MQTT_CHILD, std::to_string(port)}, true);
+  ChildProcess owner({.argv = {TICKCAST_MQTT_CHILD, std::to_string(port)},
+                      .output = ChildOptions::Output::pipe,
+                      .stop_grace = 0ms});
   const auto line = owner.read_line(15s);
   ASSERT_TRUE(line.has_value()) << "the owner process did not start its broker";
   ASSERT_TRUE(line->starts_with("broker-pid ")) << *line;
@@ -554,7 +561,7 @@ TEST(MqttEmbeddedBroker, DiesWithItsOwnerEvenOnSigkill) {
   ASSERT_GT(broker_pid, 0);
   ASSERT_TRUE(port_accepts(port));
 
-  owner.kill(SIGKILL);
+  owner.signal(SIGKILL);
   ASSERT_TRUE(owner.wait(5s).has_value());
   int status = 0;
   const bool reaped =
