@@ -1,7 +1,7 @@
 #pragma once
 // Test support for the MQTT transport tests: a real mosquitto on a free loopback port,
 // third-party clients (mosquitto_sub/mosquitto_pub) run as children, an in-process libmosquitto
-// probe, and a thread-safe recording transport. Everything waits on conditions with
+// probe; the recording transport of support/. Everything waits on conditions with
 // deadlines, never on fixed sleeps.
 
 #include <mosquitto.h>
@@ -27,6 +27,7 @@
 
 #include "process/child_process.h"
 #include "process/ports.h"
+#include "recording/recording_transport.h"
 #include "tickcast/transport/transport.h"
 
 namespace tickcast::mqtt_test {
@@ -228,53 +229,6 @@ class MqttProbe {
   std::vector<std::uint64_t> seqs_;
 };
 
-/// Recorded is one event a RecordingTransport got.
-struct Recorded {
-  std::string room;
-  json event;
-  SteadyClock::time_point at;
-};
-
-/// RecordingTransport stands in for another transport on the same hub (e.g. ws): it
-/// records every broadcast, thread-safely, with its arrival time.
-class RecordingTransport final : public Transport {
- public:
-  std::string_view name() const override { return "recording"; }
-  void start(Sink&) override {}
-  void stop() override {}
-  void publish(std::string_view room, const Message& message) override {
-    std::lock_guard lock(mutex_);
-    events_.push_back({std::string(room), json::parse(*message.payload), SteadyClock::now()});
-    changed_.notify_all();
-  }
-  TransportStats stats() const override { return {}; }
-
-  bool wait(const std::function<bool(const std::vector<Recorded>&)>& pred,
-            std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return pred(events_); });
-  }
-  std::vector<Recorded> events(const std::string& room) const {
-    std::lock_guard lock(mutex_);
-    std::vector<Recorded> out;
-    for (const auto& e : events_) {
-      if (e.room == room) out.push_back(e);
-    }
-    return out;
-  }
-  static std::size_t count(const std::vector<Recorded>& events, const std::string& room,
-                           const std::string& reason = {}) {
-    std::size_t n = 0;
-    for (const auto& e : events) {
-      if (e.room == room && (reason.empty() || e.event["reason"] == reason)) ++n;
-    }
-    return n;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<Recorded> events_;
-};
+using support::RecordingTransport;
 
 }  // namespace tickcast::mqtt_test
