@@ -15,6 +15,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -47,6 +48,41 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+// Fd closes its descriptor when it goes.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = other.release();
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+void make_pipe(Fd& read_end, Fd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("ChildProcess: pipe");
+  read_end = Fd(fds[0]);
+  write_end = Fd(fds[1]);
+}
+
 std::string basename_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -77,60 +113,60 @@ std::string basename_of(const std::string& path) {
 
 ChildProcess::ChildProcess(ChildOptions options) : stop_grace_(options.stop_grace) {
   if (options.argv.empty()) throw std::invalid_argument("ChildProcess: empty argv");
+  try {
+    start(options);
+  } catch (...) {  // no destructor runs for a constructor that throws
+    if (remove_log_) ::unlink(log_path_.c_str());
+    throw;
+  }
+}
+
+void ChildProcess::start(ChildOptions& options) {
   const std::string program = options.argv[0];
-  int log_fd = -1;
+  Fd log;
   if (options.output == ChildOptions::Output::log_file) {
     if (options.log_path.empty()) {
       std::string name = "/tmp/tickcast-" + basename_of(program) + "-XXXXXX";
-      log_fd = ::mkostemp(name.data(), O_CLOEXEC);
-      log_path_ = name;
-      remove_log_ = true;
+      log = Fd(::mkostemp(name.data(), O_CLOEXEC));
+      if (log.get() >= 0) {
+        log_path_ = name;
+        remove_log_ = true;
+      }
     } else {
       log_path_ = options.log_path;
-      log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      log = Fd(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     }
-    if (log_fd < 0)
-      throw std::runtime_error("ChildProcess: log file: " + std::string(std::strerror(errno)));
+    if (log.get() < 0) throw_errno("ChildProcess: log file");
   }
-  int out[2] = {-1, -1};
-  if (options.output == ChildOptions::Output::pipe && ::pipe2(out, O_CLOEXEC) != 0) {
-    throw std::runtime_error("ChildProcess: pipe: " + std::string(std::strerror(errno)));
-  }
+  Fd out_read, out_write;
+  if (options.output == ChildOptions::Output::pipe) make_pipe(out_read, out_write);
   // The child writes its exec errno here; a successful exec closes it (O_CLOEXEC) unwritten.
-  int exec_error[2] = {-1, -1};
-  if (::pipe2(exec_error, O_CLOEXEC) != 0) {
-    throw std::runtime_error("ChildProcess: pipe: " + std::string(std::strerror(errno)));
-  }
+  Fd error_read, error_write;
+  make_pipe(error_read, error_write);
 
   std::vector<std::string> env =
       options.env.empty() ? std::vector<std::string>{} : merged_environment(options.env);
   std::vector<char*> argv = pointers(options.argv);
   std::vector<char*> envp = pointers(env);
   const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    exec_child(options, parent, log_fd >= 0 ? log_fd : out[1], log_fd, exec_error[1], argv.data(),
-               options.env.empty() ? environ : envp.data());
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_errno("ChildProcess: fork");
+  if (pid == 0) {
+    exec_child(options, parent, log.get() >= 0 ? log.get() : out_write.get(), log.get(),
+               error_write.get(), argv.data(), options.env.empty() ? environ : envp.data());
   }
-  const int fork_error = errno;
-  if (log_fd >= 0) ::close(log_fd);
-  if (out[1] >= 0) ::close(out[1]);
-  ::close(exec_error[1]);
-  pipe_ = out[0];
-  if (pid_ < 0) {
-    ::close(exec_error[0]);
-    throw std::runtime_error("ChildProcess: fork: " + std::string(std::strerror(fork_error)));
-  }
+  pid_ = pid;
+  error_write.reset();
   int error = 0;
   ssize_t n;
   do {
-    n = ::read(exec_error[0], &error, sizeof error);
+    n = ::read(error_read.get(), &error, sizeof error);
   } while (n < 0 && errno == EINTR);
-  ::close(exec_error[0]);
   if (n == static_cast<ssize_t>(sizeof error)) {
     reap(true);
     throw std::runtime_error("cannot run " + program + ": " + std::strerror(error));
   }
+  pipe_ = out_read.release();
 }
 
 ChildProcess::~ChildProcess() {

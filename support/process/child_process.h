@@ -75,6 +75,7 @@ class ChildProcess {
   void kill_hard();
 
  private:
+  void start(ChildOptions& options);
   bool reap(bool block);
   bool read_more(std::chrono::steady_clock::time_point deadline);
   std::string& captured();

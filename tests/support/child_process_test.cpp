@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -85,10 +87,13 @@ TEST(ChildProcess, AKeptLogIsAppendedTo) {
   std::remove(path.c_str());
 }
 
-TEST(ChildProcess, AProgramThatCannotRunThrows) {
-  EXPECT_THROW(ChildProcess({.argv = {"/nonexistent/tickcast-no-such-program"}}),
-               std::runtime_error);
-  EXPECT_THROW(ChildProcess({.argv = {"tickcast-no-such-program-on-path"}}), std::runtime_error);
+TEST(ChildProcess, AProgramThatCannotRunThrowsAndLeavesNoLog) {
+  const std::string program = "tickcast-no-such-program-" + std::to_string(::getpid());
+  EXPECT_THROW(ChildProcess({.argv = {"/nonexistent/" + program}}), std::runtime_error);
+  EXPECT_THROW(ChildProcess({.argv = {program}}), std::runtime_error);
+  for (const auto& entry : std::filesystem::directory_iterator("/tmp")) {
+    EXPECT_EQ(entry.path().filename().string().find(program), std::string::npos) << entry.path();
+  }
 }
 
 TEST(ChildProcess, DestructorStopsTheChild) {
