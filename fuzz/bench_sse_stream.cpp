@@ -7,12 +7,13 @@
 
 #include "fuzz_check.h"
 #include "http_response.h"
-#include "sse_events.h"
+#include "sse/sse_parser.h"
 
 namespace {
 
 using tickcast::bench::HttpResponseReader;
-using tickcast::bench::SseEventReader;
+using tickcast::support::SseBlock;
+using tickcast::support::SseParser;
 
 struct Outcome {
   std::vector<std::string> events;
@@ -23,7 +24,7 @@ struct Outcome {
 // Reads `wire` cut into pieces of 1..max_piece bytes, as SseClients::on_bytes does.
 Outcome read_stream(std::string_view wire, std::size_t max_piece, unsigned seed) {
   HttpResponseReader http;
-  SseEventReader sse;
+  SseParser sse;
   Outcome out;
   std::string in, body;
   unsigned state = seed | 1;
@@ -37,7 +38,9 @@ Outcome read_stream(std::string_view wire, std::size_t max_piece, unsigned seed)
       out.failed = true;  // an error, or the stream ended: the client closes either way
       break;
     }
-    sse.feed(body, [&](std::string_view data) { out.events.emplace_back(data); });
+    sse.feed(body, [&](const SseBlock& event) {
+      if (!event.data.empty()) out.events.push_back(event.data);
+    });
     FUZZ_CHECK(body.find('\n') == std::string::npos);  // only a partial line stays
   }
   return out;

@@ -47,7 +47,9 @@ class SseClients final : public StreamClients {
       error = "the event stream ended";
       return false;
     }
-    conn.sse.feed(conn.body, [&](std::string_view data) { deliver(conn, data, received_us); });
+    conn.sse.feed(conn.body, [&](const support::SseBlock& event) {
+      if (!event.data.empty()) deliver(conn, event.data, received_us);
+    });
     return true;
   }
 };

@@ -20,12 +20,15 @@
 #include <utility>
 #include <vector>
 
-#include "child_process.h"
 #include "mqtt_clients.h"
+#include "process/child_process.h"
+#include "process_sample.h"
 
 namespace tickcast::bench {
 
 namespace {
+
+using support::ChildProcess;
 
 // One record, child to bench: a header, then `length` bytes (a payload or an error).
 enum class Kind : std::uint8_t { ready = 1, message = 2, failed = 3 };
@@ -155,7 +158,7 @@ class MqttProcessClients final : public ClientSet {
       if (c->socket.get() >= 0) ::shutdown(c->socket.get(), SHUT_WR);  // the child leaves
     }
     for (auto& c : children_) {
-      if (c->process) c->process->stop(std::chrono::seconds(5));
+      if (c->process) c->process->terminate(std::chrono::seconds(5));
       if (c->reader.joinable()) c->reader.join();
     }
   }
@@ -174,10 +177,11 @@ class MqttProcessClients final : public ClientSet {
       UniqueFd child_end(pair[1]);
       ::fcntl(child_end.get(), F_SETFD, 0);  // inherited by this child only: closed below
       try {
-        c.process = std::make_unique<ChildProcess>(std::vector<std::string>{
-            self_path_, "--mqtt-child", std::to_string(child_end.get()), endpoint_.host,
-            std::to_string(endpoint_.mqtt_port), endpoint_.room, std::to_string(c.count),
-            std::to_string(per_child)});
+        c.process = std::make_unique<ChildProcess>(support::ChildOptions{
+            .argv = {self_path_, "--mqtt-child", std::to_string(child_end.get()), endpoint_.host,
+                     std::to_string(endpoint_.mqtt_port), endpoint_.room, std::to_string(c.count),
+                     std::to_string(per_child)},
+            .die_with_parent = true});
       } catch (const std::exception& e) {
         fail_child(c, e.what());
         continue;

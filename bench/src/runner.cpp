@@ -13,10 +13,12 @@
 #include <thread>
 #include <utility>
 
-#include "child_process.h"
 #include "client_set.h"
 #include "http_request.h"
 #include "mqtt_clients.h"
+#include "process/child_process.h"
+#include "process/ports.h"
+#include "process_sample.h"
 #include "scenario.h"
 
 namespace tickcast::bench {
@@ -24,6 +26,14 @@ namespace tickcast::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using support::ChildProcess;
+using support::free_port;
+
+// Starts a server child; it never outlives the bench.
+std::unique_ptr<ChildProcess> start_child(std::vector<std::string> argv) {
+  return std::make_unique<ChildProcess>(
+      support::ChildOptions{.argv = std::move(argv), .die_with_parent = true});
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -100,9 +110,8 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
                                            std::string& error) {
   if (transport == "tcp") {
     endpoint.port = free_port();
-    auto child = std::make_unique<ChildProcess>(
-        std::vector<std::string>{options.self_path, "--floor-server", options.host,
-                                 std::to_string(endpoint.port), std::to_string(tick_ms)});
+    auto child = start_child({options.self_path, "--floor-server", options.host,
+                              std::to_string(endpoint.port), std::to_string(tick_ms)});
     ChildProcess* c = child.get();
     if (!wait_for([&] { return c->output().find("listening") != std::string::npos; }, c, 10, error))
       return nullptr;
@@ -157,7 +166,7 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
             "--max-clients",
             std::to_string(clients + 8)};
   }
-  auto child = std::make_unique<ChildProcess>(argv);
+  auto child = start_child(std::move(argv));
   ChildProcess* c = child.get();
   if (!wait_for(
           [&] {

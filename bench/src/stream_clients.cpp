@@ -75,7 +75,7 @@ void StreamClients::open(Conn& conn) {
   conn.out.clear();
   conn.body.clear();
   conn.data.clear();
-  conn.sse = SseEventReader{};
+  conn.sse = support::SseParser{};
   conn.upgraded = false;
   conn.http = HttpResponseReader{};
   conn.ssl.reset();

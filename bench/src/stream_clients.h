@@ -13,7 +13,7 @@
 #include "client_set.h"
 #include "event_loop.h"
 #include "http_response.h"
-#include "sse_events.h"
+#include "sse/sse_parser.h"
 #include "tls_client.h"
 
 namespace tickcast::bench {
@@ -42,7 +42,7 @@ class StreamClients : public ClientSet {
     std::string in, out;  ///< bytes read but not parsed / not yet written
     HttpResponseReader http;
     std::string body;         ///< de-chunked HTTP body not yet parsed
-    SseEventReader sse;       ///< SSE: the event being read
+    support::SseParser sse;   ///< SSE: the event being read
     std::string data;         ///< ws: the message being read (continuation frames)
     std::uint64_t since = 0;  ///< longpoll: the `next` to ask after
     bool have_since = false;

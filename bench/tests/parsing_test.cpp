@@ -1,5 +1,5 @@
-// The bench's parsers: event fields, long-poll bodies, HTTP responses, event streams,
-// WebSocket and tcp frames, and the sequence checks of the Recorder.
+// The bench's parsers: event fields, long-poll bodies, HTTP responses, WebSocket and tcp
+// frames, and the sequence checks of the Recorder.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,7 +8,6 @@
 #include "frame.h"
 #include "http_response.h"
 #include "recorder.h"
-#include "sse_events.h"
 #include "ws_frame.h"
 
 namespace tickcast::bench {
@@ -146,20 +145,6 @@ TEST(WsFrame, MaskedOrHugeIsAnError) {
   EXPECT_EQ(read_ws_frame(std::string("\x81\x83", 2)).status, WsFrame::Status::error);
   const std::string huge("\x81\x7f\xff\xff\xff\xff\xff\xff\xff\xff", 10);
   EXPECT_EQ(read_ws_frame(huge).status, WsFrame::Status::error);
-}
-
-TEST(SseEvents, DataLinesAcrossReads) {
-  SseEventReader reader;
-  std::vector<std::string> events;
-  auto collect = [&](std::string_view data) { events.emplace_back(data); };
-  std::string body = "retry: 1000\n\nid: 1\nevent: timer\ndata: {\"a\":";
-  reader.feed(body, collect);
-  EXPECT_TRUE(events.empty());
-  body += "1}\r\ndata:2\n\n: comment\n\n";
-  reader.feed(body, collect);
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0], "{\"a\":1}\n2");
-  EXPECT_TRUE(body.empty());
 }
 
 TEST(Recorder, CountsLostDuplicatedAndOutOfOrder) {

@@ -1,28 +1,22 @@
 #pragma once
 // Test support for the MQTT transport tests: a real mosquitto on a free loopback port,
-// spawned third-party clients (mosquitto_sub/mosquitto_pub), an in-process libmosquitto
-// probe, and a thread-safe recording transport. Everything waits on conditions with
+// third-party clients (mosquitto_sub/mosquitto_pub) run as children, an in-process libmosquitto
+// probe; the recording transport of support/. Everything waits on conditions with
 // deadlines, never on fixed sleeps.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -31,9 +25,10 @@
 #include <thread>
 #include <vector>
 
+#include "process/child_process.h"
+#include "process/ports.h"
+#include "recording/recording_transport.h"
 #include "tickcast/transport/transport.h"
-
-extern char** environ;
 
 namespace tickcast::mqtt_test {
 
@@ -52,33 +47,8 @@ inline bool poll_until(const std::function<bool()>& condition, std::chrono::mill
   }
 }
 
-/// free_port returns a loopback TCP port that was free a moment ago (bind to port 0).
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("free_port failed");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-/// port_accepts tells whether 127.0.0.1:port accepts a TCP connection now.
-inline bool port_accepts(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
+using support::free_port;
+using support::port_accepts;
 
 /// process_gone tells whether `pid` no longer runs (no such process, or a zombie).
 inline bool process_gone(pid_t pid) {
@@ -90,106 +60,14 @@ inline bool process_gone(pid_t pid) {
          text[close + 2] == 'X';
 }
 
-/// ChildProcess is a spawned program; its stdout is captured when asked. Killed (SIGKILL)
-/// and reaped on destruction if still running.
-class ChildProcess {
- public:
-  ChildProcess(std::vector<std::string> args, bool capture_stdout,
-               const std::string& log_path = {}) {
-    int out[2] = {-1, -1};
-    if (capture_stdout && ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (capture_stdout) posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    if (!log_path.empty()) {
-      posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                       0600);
-      if (!capture_stdout) posix_spawn_file_actions_adddup2(&actions, 2, 1);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (capture_stdout) {
-      ::close(out[1]);
-      out_ = out[0];
-    }
-    if (rc != 0) throw std::runtime_error("cannot spawn " + args[0] + ": " + std::strerror(rc));
-  }
-  ~ChildProcess() {
-    if (!status_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (out_ >= 0) ::close(out_);
-  }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void kill(int sig) { ::kill(pid_, sig); }
-
-  /// wait returns the wait status once the process exits, or nullopt after `timeout`.
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    if (status_) return status_;
-    poll_until(
-        [&] {
-          int status = 0;
-          if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-          return status_.has_value();
-        },
-        timeout);
-    return status_;
-  }
-
-  /// read_line returns the next stdout line, or nullopt on EOF or after `timeout`.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-    const auto deadline = SteadyClock::now() + timeout;
-    for (;;) {
-      if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
-      }
-      if (!fill(deadline)) return std::nullopt;
-    }
-  }
-
-  /// read_all returns stdout up to EOF (or what came before `timeout`).
-  std::string read_all(std::chrono::milliseconds timeout) {
-    const auto deadline = SteadyClock::now() + timeout;
-    while (fill(deadline)) {
-    }
-    return std::exchange(buffer_, {});
-  }
-
- private:
-  bool fill(SteadyClock::time_point deadline) {
-    if (out_ < 0) return false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{out_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char chunk[4096];
-    const ssize_t n = ::read(out_, chunk, sizeof chunk);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  pid_t pid_ = 0;
-  int out_ = -1;
-  std::string buffer_;
-  std::optional<int> status_;
-};
+using support::ChildOptions;
+using support::ChildProcess;
 
 /// run runs a program to completion and returns {exit code (or -1), stdout}.
 inline std::pair<int, std::string> run(std::vector<std::string> args,
                                        std::chrono::milliseconds timeout = 10s) {
-  ChildProcess child(std::move(args), true);
+  ChildProcess child(
+      {.argv = std::move(args), .output = ChildOptions::Output::pipe, .stop_grace = 0ms});
   std::string out = child.read_all(timeout);
   const auto status = child.wait(timeout);
   return {status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, out};
@@ -220,19 +98,18 @@ class TestBroker {
   /// start runs mosquitto on the port and waits until it accepts connections.
   void start() {
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"mosquitto", "-c", dir_ + "/mosquitto.conf"}, false,
-        dir_ + "/mosquitto.log");
-    const bool up =
-        poll_until([&] { return process_->wait(0ms).has_value() || port_accepts(port_); }, 10s);
-    if (!up || process_->wait(0ms)) {
+        ChildOptions{.argv = {"mosquitto", "-c", dir_ + "/mosquitto.conf"},
+                     .log_path = dir_ + "/mosquitto.log",
+                     .stop_grace = 0ms});
+    const bool up = poll_until([&] { return !process_->running() || port_accepts(port_); }, 10s);
+    if (!up || !process_->running()) {
       throw std::runtime_error("test mosquitto did not come up on port " + std::to_string(port_));
     }
   }
   /// kill9 SIGKILLs the broker and reaps it.
   void kill9() {
     if (!process_) return;
-    process_->kill(SIGKILL);
-    process_->wait(10s);
+    process_->kill_hard();
     process_.reset();
   }
   int port() const { return port_; }
@@ -352,53 +229,6 @@ class MqttProbe {
   std::vector<std::uint64_t> seqs_;
 };
 
-/// Recorded is one event a RecordingTransport got.
-struct Recorded {
-  std::string room;
-  json event;
-  SteadyClock::time_point at;
-};
-
-/// RecordingTransport stands in for another transport on the same hub (e.g. ws): it
-/// records every broadcast, thread-safely, with its arrival time.
-class RecordingTransport final : public Transport {
- public:
-  std::string_view name() const override { return "recording"; }
-  void start(Sink&) override {}
-  void stop() override {}
-  void publish(std::string_view room, const Message& message) override {
-    std::lock_guard lock(mutex_);
-    events_.push_back({std::string(room), json::parse(*message.payload), SteadyClock::now()});
-    changed_.notify_all();
-  }
-  TransportStats stats() const override { return {}; }
-
-  bool wait(const std::function<bool(const std::vector<Recorded>&)>& pred,
-            std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return pred(events_); });
-  }
-  std::vector<Recorded> events(const std::string& room) const {
-    std::lock_guard lock(mutex_);
-    std::vector<Recorded> out;
-    for (const auto& e : events_) {
-      if (e.room == room) out.push_back(e);
-    }
-    return out;
-  }
-  static std::size_t count(const std::vector<Recorded>& events, const std::string& room,
-                           const std::string& reason = {}) {
-    std::size_t n = 0;
-    for (const auto& e : events) {
-      if (e.room == room && (reason.empty() || e.event["reason"] == reason)) ++n;
-    }
-    return n;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<Recorded> events_;
-};
+using support::RecordingTransport;
 
 }  // namespace tickcast::mqtt_test

@@ -3,8 +3,13 @@
 
 #include "tickcast/mqtt/mqtt_transport.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <set>
@@ -285,11 +290,12 @@ TEST_F(MqttTransportTest, BadInputGetsAnErrorOnTheRightTopicAndChangesNothing) {
           << r.topic;
     }
   }
-  EXPECT_EQ(recording.events("calm").size(), 1u) << "calm must be unchanged";
+  EXPECT_EQ(recording.published("calm").size(), 1u) << "calm must be unchanged";
   const auto rooms_after = rooms_of(hub);
   ASSERT_EQ(rooms_after.size(), 2u) << "bad rooms must not be created";
   EXPECT_EQ(rooms_after[0].name, "calm");
-  EXPECT_EQ(rooms_after[0].seq, recording.events("calm").at(0).event["seq"].get<std::uint64_t>());
+  EXPECT_EQ(rooms_after[0].seq,
+            recording.published("calm").at(0).event["seq"].get<std::uint64_t>());
   EXPECT_FALSE(rooms_after[0].state.running);
   EXPECT_EQ(rooms_after[1].name, "fence");
   EXPECT_EQ(mqtt->stats().clients_refused, 2u) << "too large and bad reply_to are refused here";
@@ -333,7 +339,7 @@ TEST_F(MqttTransportTest, SurvivesABrokerKilledAndRestarted) {
   broker.kill9();
   ASSERT_TRUE(poll_until([&] { return !mqtt->stats().upstream_connected.value_or(true); }, 5s));
   EXPECT_FALSE(mqtt->stats().accepting);
-  const std::size_t before = recording.events("live").size();
+  const std::size_t before = recording.published("live").size();
   // Ticks keep flowing to the other transport while the broker is down.
   ASSERT_TRUE(recording.wait(
       [&](auto& e) { return RecordingTransport::count(e, "live") >= before + 10; }, 5s));
@@ -350,7 +356,7 @@ TEST_F(MqttTransportTest, SurvivesABrokerKilledAndRestarted) {
   EXPECT_EQ(json::parse(out)["state"]["remaining_ms"], 120000);
 
   // The probe resumes receiving, with seqs past the outage.
-  const std::uint64_t hub_seq_at_reconnect = recording.events("live").back().event["seq"];
+  const std::uint64_t hub_seq_at_reconnect = recording.published("live").back().event["seq"];
   ASSERT_TRUE(
       probe->wait_seqs([&](auto& s) { return !s.empty() && s.back() > hub_seq_at_reconnect; }, 10s))
       << "MQTT subscribers did not resume";
@@ -362,7 +368,7 @@ TEST_F(MqttTransportTest, SurvivesABrokerKilledAndRestarted) {
 
   // The hub kept ticking through the whole outage (the ten ticks above arrived while the
   // broker was down), and the room's seq never skipped.
-  const auto events = recording.events("live");
+  const auto events = recording.published("live");
   for (std::size_t i = 1; i < events.size(); ++i) {
     EXPECT_EQ(events[i].event["seq"].get<std::uint64_t>(),
               events[i - 1].event["seq"].get<std::uint64_t>() + 1);
@@ -386,8 +392,8 @@ TEST_F(MqttTransportTest, TwoHundredSubscribersReceiveEveryEvent) {
   ASSERT_TRUE(recording.wait(
       [](auto& e) { return RecordingTransport::count(e, "crowd", "stop") == 1; }, 5s));
   // Seqs are relative to the room's first event (start).
-  const std::uint64_t first = recording.events("crowd").front().event["seq"];
-  const std::uint64_t last = recording.events("crowd").back().event["seq"];
+  const std::uint64_t first = recording.published("crowd").front().event["seq"];
+  const std::uint64_t last = recording.published("crowd").back().event["seq"];
   ASSERT_GE(last, first + 41);
 
   std::uint64_t lost = 0, duplicated = 0;
@@ -546,7 +552,9 @@ TEST(MqttEmbeddedBroker, DiesWithItsOwnerEvenOnSigkill) {
     ~ResetSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
   } reset;
   const int port = free_port();
-  ChildProcess owner({TICKCAST_MQTT_CHILD, std::to_string(port)}, true);
+  ChildProcess owner({.argv = {TICKCAST_MQTT_CHILD, std::to_string(port)},
+                      .output = ChildOptions::Output::pipe,
+                      .stop_grace = 0ms});
   const auto line = owner.read_line(15s);
   ASSERT_TRUE(line.has_value()) << "the owner process did not start its broker";
   ASSERT_TRUE(line->starts_with("broker-pid ")) << *line;
@@ -554,7 +562,7 @@ TEST(MqttEmbeddedBroker, DiesWithItsOwnerEvenOnSigkill) {
   ASSERT_GT(broker_pid, 0);
   ASSERT_TRUE(port_accepts(port));
 
-  owner.kill(SIGKILL);
+  owner.signal(SIGKILL);
   ASSERT_TRUE(owner.wait(5s).has_value());
   int status = 0;
   const bool reaped =

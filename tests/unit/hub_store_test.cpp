@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_clock.h"
+#include "recording/recording_client.h"
+#include "recording/recording_transport.h"
 #include "tickcast/core/hub.h"
 
 namespace tickcast {
@@ -56,26 +58,8 @@ class FakeStore final : public RoomStore {
   std::int64_t last_commit_wall_us = 0;
 };
 
-class RecordingTransport final : public Transport {
- public:
-  std::string_view name() const override { return "recording"; }
-  void start(Sink&) override {}
-  void stop() override {}
-  void publish(std::string_view, const Message& message) override {
-    published.push_back(json::parse(*message.payload));
-  }
-  TransportStats stats() const override { return {}; }
-  std::vector<json> published;
-};
-
-class RecordingClient final : public Client {
- public:
-  void send(std::vector<Message> messages) override {
-    for (auto& m : messages) received.push_back(json::parse(*m.payload));
-  }
-  std::string_view transport() const override { return "test"; }
-  std::vector<json> received;
-};
+using support::RecordingClient;
+using support::RecordingTransport;
 
 // One server lifetime: a Hub on its own fake clock whose wall time starts where `wall_us`
 // says (a restart's monotonic clock starts anew; wall time goes on).
@@ -101,7 +85,13 @@ struct Lifetime {
     hub->pump();
     return client->received;
   }
-  std::uint64_t last_seq() const { return transport.published.back()["seq"]; }
+  std::uint64_t last_seq() const { return published().back()["seq"]; }
+  // published returns the events the Hub published, parsed, in order.
+  std::vector<json> published() const {
+    std::vector<json> out;
+    for (const auto& p : transport.published()) out.push_back(p.event);
+    return out;
+  }
 
   testing::FakeClock clock;
   RecordingTransport transport;
@@ -118,8 +108,8 @@ TEST(HubStore, ANewRoomsSeqStartsAtTheWallClockAndGrowsByOne) {
   EXPECT_EQ(snapshot[0]["seq"], static_cast<std::uint64_t>(kWall));
   life.command("r", R"({"type":"start"})");
   life.tick(2);
-  ASSERT_EQ(life.transport.published.size(), 3u);
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(life.transport.published[i]["seq"], kWall + 1 + i);
+  ASSERT_EQ(life.published().size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(life.published()[i]["seq"], kWall + 1 + i);
   EXPECT_EQ(store.records.at("r").epoch, static_cast<std::uint64_t>(kWall));
   EXPECT_EQ(store.events.at("r").size(), 3u) << "committed before they were published";
 }
@@ -131,9 +121,9 @@ TEST(HubStore, ARestartContinuesTheSeqTheCountdownAndResumesExactly) {
     Lifetime before(store, kWall);
     before.command("r", R"({"type":"start"})");
     before.tick(10);
-    seen = before.transport.published[4]["seq"];  // a client that saw up to the 5th event
+    seen = before.published()[4]["seq"];  // a client that saw up to the 5th event
     last = before.last_seq();
-    EXPECT_EQ(before.transport.published.back()["data"], "00:24:50");
+    EXPECT_EQ(before.published().back()["data"], "00:24:50");
   }  // killed: nothing but what the store holds survives
   // Back 30 s later (wall time), on a fresh monotonic clock.
   Lifetime after(store, kWall + 10'000'000 + 30'000'000);
@@ -145,8 +135,8 @@ TEST(HubStore, ARestartContinuesTheSeqTheCountdownAndResumesExactly) {
   EXPECT_EQ(snapshot[0]["data"], "00:24:20") << "the countdown went on while down";
   EXPECT_TRUE(snapshot[0]["state"]["running"]);
   after.tick(1);
-  EXPECT_EQ(after.transport.published.at(0)["seq"], last + 1);
-  EXPECT_EQ(after.transport.published.at(0)["data"], "00:24:19");
+  EXPECT_EQ(after.published().at(0)["seq"], last + 1);
+  EXPECT_EQ(after.published().at(0)["data"], "00:24:19");
 }
 
 TEST(HubStore, APhaseThatEndedWhileDownEndsAtTheFirstWakeUp) {
@@ -159,15 +149,15 @@ TEST(HubStore, APhaseThatEndedWhileDownEndsAtTheFirstWakeUp) {
   }
   Lifetime after(store, kWall + 60'000'000);
   after.hub->pump();
-  ASSERT_EQ(after.transport.published.size(), 2u);
-  EXPECT_EQ(after.transport.published[0]["data"], "00:00:00");
-  EXPECT_EQ(after.transport.published[1]["reason"], "phase");
-  EXPECT_EQ(after.transport.published[1]["state"]["phase"], "short_break");
-  EXPECT_EQ(after.transport.published[1]["state"]["running"], false);
+  ASSERT_EQ(after.published().size(), 2u);
+  EXPECT_EQ(after.published()[0]["data"], "00:00:00");
+  EXPECT_EQ(after.published()[1]["reason"], "phase");
+  EXPECT_EQ(after.published()[1]["state"]["phase"], "short_break");
+  EXPECT_EQ(after.published()[1]["state"]["running"], false);
   // The phase change is stored: a second restart does not end the phase again.
   Lifetime again(store, kWall + 70'000'000);
   again.hub->pump();
-  EXPECT_TRUE(again.transport.published.empty());
+  EXPECT_TRUE(again.published().empty());
   EXPECT_EQ(again.subscribe("r", std::nullopt)[0]["state"]["phase"], "short_break");
 }
 
@@ -191,7 +181,7 @@ TEST(HubStore, APositionOfAnotherHistoryGetsASnapshotAndTheNextEventFollowsIt) {
   }
   const std::uint64_t snapshot_seq = after.subscribe("r", old_last)[0]["seq"];
   after.command("r", R"({"type":"start"})");
-  EXPECT_EQ(after.transport.published.at(0)["seq"], snapshot_seq + 1);
+  EXPECT_EQ(after.published().at(0)["seq"], snapshot_seq + 1);
   EXPECT_TRUE(after.subscribe("r", snapshot_seq + 1).empty()) << "its own position resumes";
 }
 
@@ -205,7 +195,7 @@ TEST(HubStore, AFailedWriteStartsANewHistoryAndTheRoomKeepsTicking) {
   store.failing = true;
   life.tick(3);
   EXPECT_EQ(life.hub->stats().store_write_errors, 3u);
-  const auto& published = life.transport.published;
+  const auto& published = life.published();
   ASSERT_EQ(published.size(), 7u) << "the room kept ticking";
   const std::uint64_t new_base = published[4]["seq"].get<std::uint64_t>() - 1;
   EXPECT_GT(new_base, stored_last) << "a number the store may hold is never published again";
@@ -226,7 +216,7 @@ TEST(HubStore, ARestartAfterUnstoredWritesNeverReachesTheirNumbers) {
   FakeStore store;
   std::map<std::uint64_t, std::string> published;  // every seq any client could have seen
   auto log = [&](const Lifetime& life) {
-    for (const json& e : life.transport.published) {
+    for (const json& e : life.published()) {
       const auto [it, fresh] = published.emplace(e["seq"].get<std::uint64_t>(), e.dump());
       EXPECT_TRUE(fresh || it->second == e.dump()) << "seq " << e["seq"] << " reused";
     }
@@ -254,7 +244,7 @@ TEST(HubStore, ARestartAfterUnstoredWritesNeverReachesTheirNumbers) {
   for (int i = 0; i < 1200; ++i) {
     after.command("r", i % 2 ? R"({"type":"start"})" : R"({"type":"stop"})");
   }
-  EXPECT_EQ(after.transport.published.at(0)["seq"], stored_last + 1) << "it went on at first";
+  EXPECT_EQ(after.published().at(0)["seq"], stored_last + 1) << "it went on at first";
   log(after);
   EXPECT_GT(after.last_seq(), static_cast<std::uint64_t>(kWall + 2000)) << "then a new history";
 }
@@ -302,10 +292,10 @@ TEST(HubStore, AnEvictedRoomIsRemovedFromTheStoreAndDoesNotComeBackAfterARestart
   Lifetime again(store, kWall + 20 * 60'000'000LL);
   EXPECT_EQ(room_names(again), std::vector<std::string>{"kept"});
   // The loaded running timer ticks (it is in the tick queue).
-  const auto published = again.transport.published.size();
+  const auto published = again.published().size();
   again.tick(1);
-  ASSERT_GT(again.transport.published.size(), published);
-  EXPECT_EQ(again.transport.published.back()["room"], "kept");
+  ASSERT_GT(again.published().size(), published);
+  EXPECT_EQ(again.published().back()["room"], "kept");
   // The evicted name made again is a new room, in a new history above the old one's seqs.
   const auto answer = again.subscribe("gone", gone_seq);
   ASSERT_EQ(answer.size(), 1u);

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_clock.h"
+#include "recording/recording_client.h"
+#include "recording/recording_transport.h"
 
 namespace tickcast {
 namespace {
@@ -13,48 +15,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// A transport that records what it is asked to publish, per room.
-class RecordingTransport final : public Transport {
- public:
-  std::string_view name() const override { return "recording"; }
-  void start(Sink&) override {}
-  void stop() override {}
-  void publish(std::string_view room, const Message& message) override {
-    published[std::string(room)].push_back(message);
-  }
-  void room_created(std::string_view room, const Message& snapshot) override {
-    created.emplace_back(room, snapshot);
-  }
-  TransportStats stats() const override { return {}; }
-  void forget_room(std::string_view room) override { forgotten.emplace_back(room); }
-  std::map<std::string, std::vector<Message>> published;
-  std::vector<std::pair<std::string, Message>> created;
-  std::vector<std::string> forgotten;
-};
-
-class RecordingClient final : public Client {
- public:
-  explicit RecordingClient(std::string address = {}) : address(std::move(address)) {}
-  void send(std::vector<Message> messages) override {
-    for (auto& m : messages) {
-      received.push_back(json::parse(*m.payload));
-      codes.push_back(std::nullopt);
-    }
-  }
-  // A join reply is recorded like a send; a refusal's messages carry its code.
-  void join(JoinReply reply) override {
-    for (auto& m : reply.messages) {
-      received.push_back(json::parse(*m.payload));
-      codes.push_back(reply.refusal ? std::optional(to_error_code(reply.refusal->code))
-                                    : std::nullopt);
-    }
-  }
-  std::string_view transport() const override { return "test"; }
-  std::string_view peer() const override { return address; }
-  std::string address;
-  std::vector<json> received;
-  std::vector<std::optional<ErrorCode>> codes;
-};
+using support::RecordingClient;
+using support::RecordingTransport;
 
 struct HubTest : ::testing::Test {
   HubTest() : hub(HubOptions{TimerConfig{}, 1000ms, 16, 100}, clock) {
@@ -72,14 +34,14 @@ TEST_F(HubTest, CommandsBroadcastToTheirRoomOnly) {
   clock.advance(3s);
   hub.pump();
   EXPECT_TRUE(client->received.empty()) << "success is not echoed to the sender";
-  ASSERT_EQ(transport.published["a"].size(), 2u) << "start, then one merged tick";
-  EXPECT_EQ(transport.published.count("b"), 0u);
-  const auto start = json::parse(*transport.published["a"][0].payload);
-  const auto tick = json::parse(*transport.published["a"][1].payload);
+  ASSERT_EQ(transport.published("a").size(), 2u) << "start, then one merged tick";
+  EXPECT_EQ(transport.published("b").size(), 0u);
+  const auto start = transport.published("a")[0].event;
+  const auto tick = transport.published("a")[1].event;
   EXPECT_EQ(tick["seq"], start["seq"].get<std::uint64_t>() + 1);
   EXPECT_EQ(tick["data"], "00:24:57");
-  EXPECT_TRUE(transport.published["a"][1].droppable);
-  EXPECT_FALSE(transport.published["a"][0].droppable);
+  EXPECT_TRUE(transport.published("a")[1].message.droppable);
+  EXPECT_FALSE(transport.published("a")[0].message.droppable);
 }
 
 TEST_F(HubTest, ErrorsGoToTheRequesterOnly) {
@@ -94,7 +56,7 @@ TEST_F(HubTest, ErrorsGoToTheRequesterOnly) {
   EXPECT_EQ(client->received[0]["request_id"], "r9");
   EXPECT_EQ(client->received[1]["code"], "bad_request");
   EXPECT_EQ(client->received[2]["code"], "bad_room");
-  EXPECT_TRUE(transport.published.empty());
+  EXPECT_TRUE(transport.published().empty());
 }
 
 TEST_F(HubTest, AJoinerGetsASnapshotAtOnceAndAResumerGetsWhatItMissed) {
@@ -102,7 +64,7 @@ TEST_F(HubTest, AJoinerGetsASnapshotAtOnceAndAResumerGetsWhatItMissed) {
   hub.on_message("r", R"({"type":"start"})", first);
   hub.pump();
   // Positions relative to the room's base: its first event (start) is base + 1.
-  const std::uint64_t base = transport.published["r"].at(0).seq - 1;
+  const std::uint64_t base = transport.published("r").at(0).message.seq - 1;
   for (int i = 0; i < 5; ++i) {
     clock.advance(1s);
     hub.pump();
@@ -149,8 +111,8 @@ TEST_F(HubTest, RoomsAreIsolated) {
   EXPECT_EQ(rooms[0].state.remaining, 1490s);
   EXPECT_FALSE(rooms[1].state.running);
   EXPECT_EQ(rooms[1].state.remaining, 60s);
-  for (const auto& m : transport.published["b"]) {
-    EXPECT_EQ(json::parse(*m.payload)["room"], "b");
+  for (const auto& p : transport.published("b")) {
+    EXPECT_EQ(p.event["room"], "b");
   }
 }
 
@@ -191,9 +153,8 @@ TEST_F(HubTest, StopAndStartMoveTheTicksWithoutLosingOrDoublingOne) {
     hub.pump();
   }
   std::vector<std::string> ticks;
-  for (const auto& m : transport.published["s"]) {
-    const auto event = json::parse(*m.payload);
-    if (event["reason"] == "tick") ticks.push_back(event["data"]);
+  for (const auto& p : transport.published("s")) {
+    if (p.event["reason"] == "tick") ticks.push_back(p.event["data"]);
   }
   EXPECT_EQ(ticks,
             (std::vector<std::string>{"00:24:59", "00:24:58", "00:24:57", "00:24:56", "00:24:55"}));
@@ -225,9 +186,8 @@ TEST(HubThread, TicksOnItsOwnThreadByRealDeadline) {
     std::this_thread::yield();
   }
   hub.stop();
-  ASSERT_GE(transport.published["t"].size(), 5u);
-  EXPECT_EQ(json::parse(*transport.published["t"][4].payload)["seq"],
-            transport.published["t"][0].seq + 4);
+  ASSERT_GE(transport.published("t").size(), 5u);
+  EXPECT_EQ(transport.published("t")[4].event["seq"], transport.published("t")[0].message.seq + 4);
 }
 
 TEST_F(HubTest, TransportsHearOfANewRoomOnceWithItsSnapshotBeforeItsFirstEvent) {
@@ -238,19 +198,19 @@ TEST_F(HubTest, TransportsHearOfANewRoomOnceWithItsSnapshotBeforeItsFirstEvent) 
   hub.on_message("c", "{bad", client);                            // bad commands make none
   hub.on_message("bad room", R"({"type":"start"})", client);
   hub.pump();
-  ASSERT_EQ(transport.created.size(), 2u);
-  EXPECT_EQ(transport.created[0].first, "a");
-  EXPECT_EQ(transport.created[1].first, "b");
-  const Message& snapshot = transport.created[0].second;
+  ASSERT_EQ(transport.created().size(), 2u);
+  EXPECT_EQ(transport.created()[0].first, "a");
+  EXPECT_EQ(transport.created()[1].first, "b");
+  const Message snapshot = transport.created()[0].second;
   EXPECT_EQ(snapshot.kind, MessageKind::snapshot);
   const json first = json::parse(*snapshot.payload);
   EXPECT_EQ(first["reason"], "snapshot");
   EXPECT_EQ(first["room"], "a");
   EXPECT_EQ(first["state"]["running"], false);
-  ASSERT_EQ(transport.published["a"].size(), 1u);
-  EXPECT_EQ(json::parse(*transport.published["a"][0].payload)["reason"], "start");
+  ASSERT_EQ(transport.published("a").size(), 1u);
+  EXPECT_EQ(transport.published("a")[0].event["reason"], "start");
   // The snapshot is the room's base (a new history): its first event follows it.
-  EXPECT_EQ(transport.published["a"][0].seq, snapshot.seq + 1);
+  EXPECT_EQ(transport.published("a")[0].message.seq, snapshot.seq + 1);
 }
 
 // ---- Idle rooms and the room-creation rate limit -----------------------------------------
@@ -302,7 +262,7 @@ TEST_F(IdleRooms, ARoomIsKeptWhileAClientIsJoinedAndEvictedAnIdleTimeAfterItLeft
   EXPECT_TRUE(room_names().empty());
   EXPECT_EQ(hub.stats().rooms, 0u);
   EXPECT_EQ(hub.stats().rooms_evicted, 1u);
-  EXPECT_EQ(transport.forgotten, std::vector<std::string>{"kept"});
+  EXPECT_EQ(transport.forgotten(), std::vector<std::string>{"kept"});
 }
 
 TEST_F(IdleRooms, EveryUseRestartsTheIdleTime) {
@@ -328,7 +288,7 @@ TEST_F(IdleRooms, ARunningTimerKeepsItsRoomAndItsIdleTimeStartsWhenItStops) {
   step(299s);
   EXPECT_EQ(room_names(), std::vector<std::string>{"busy"}) << "running, nobody watching";
   step(1s);  // the work phase ends: the timer stops by itself
-  ASSERT_EQ(json::parse(*transport.published["busy"].back().payload)["reason"], "phase");
+  ASSERT_EQ(transport.published("busy").back().event["reason"], "phase");
   step(59s);
   EXPECT_EQ(room_names(), std::vector<std::string>{"busy"}) << "idle from the phase's end";
   step(1s);
@@ -358,7 +318,7 @@ TEST_F(IdleRooms, ARoomCreatedAgainNeverRepeatsASeqItsOldClientsSaw) {
   hub.pump();
   hub.on_message("again", R"({"type":"stop"})", old_client);
   hub.pump();
-  const std::uint64_t last_seen = transport.published["again"].back().seq;
+  const std::uint64_t last_seen = transport.published("again").back().message.seq;
   ASSERT_EQ(last_seen, old_client->received.at(0)["seq"].get<std::uint64_t>() + 3);
   hub.on_unsubscribe("again", old_client);
   hub.pump();
@@ -377,7 +337,7 @@ TEST_F(IdleRooms, ARoomCreatedAgainNeverRepeatsASeqItsOldClientsSaw) {
 
   hub.on_message("again", R"({"type":"start"})", resumer);
   hub.pump();
-  EXPECT_GT(transport.published["again"].back().seq, last_seen + 1);
+  EXPECT_GT(transport.published("again").back().message.seq, last_seen + 1);
   // A resume from the new room's own start is served from its history, as ever.
   auto second = std::make_shared<RecordingClient>();
   hub.on_subscribe("again", resumer->received[0]["seq"].get<std::uint64_t>(), second);
@@ -394,7 +354,7 @@ TEST_F(IdleRooms, ARoomCreatedAgainAfterTheWallClockSteppedBackStartsAboveTheOld
   hub.on_message("again", R"({"type":"start"})", old_client);
   hub.on_message("again", R"({"type":"stop"})", old_client);
   hub.pump();
-  const std::uint64_t last_seen = transport.published["again"].back().seq;
+  const std::uint64_t last_seen = transport.published("again").back().message.seq;
   hub.on_unsubscribe("again", old_client);
   hub.pump();
   step(60s);
@@ -435,7 +395,7 @@ TEST_F(IdleRooms, IdleRoomsGoInDeadlineOrderWithoutAWalkOverTheRest) {
   clock.set(start + 60s);
   hub.pump();
   EXPECT_EQ(hub.stats().rooms, 90u);
-  EXPECT_EQ(transport.forgotten.front(), "m0_0");
+  EXPECT_EQ(transport.forgotten().front(), "m0_0");
   EXPECT_EQ(*hub.next_due(), start + 61s);
   clock.advance(1s);
   hub.pump();
@@ -455,7 +415,7 @@ TEST(RoomCreationRate, OnePeerIsLimitedOthersAreNot) {
   ASSERT_EQ(attacker->received.size(), 5u);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(attacker->received[i]["reason"], "snapshot") << i;
   EXPECT_EQ(attacker->received[3]["code"], "rate_limited");
-  EXPECT_EQ(attacker->codes[3], ErrorCode::rate_limited) << "transports read the code";
+  EXPECT_EQ(attacker->refusals[3], FailureCode::rate_limited) << "transports read the code";
   EXPECT_EQ(attacker->received[4]["code"], "rate_limited");
   EXPECT_EQ(hub.stats().rooms, 3u);
   EXPECT_EQ(hub.stats().rooms_refused_rate, 2u);
@@ -496,7 +456,7 @@ TEST(RoomCreationRate, AFullHubSaysOverloadedAndCountsIt) {
   for (const char* room : {"x", "y", "z"}) hub.on_subscribe(room, std::nullopt, client);
   hub.pump();
   EXPECT_EQ(client->received.back()["code"], "overloaded");
-  EXPECT_EQ(client->codes.back(), ErrorCode::overloaded);
+  EXPECT_EQ(client->refusals.back(), FailureCode::overloaded);
   EXPECT_EQ(hub.stats().rooms_refused_full, 1u);
   EXPECT_EQ(hub.stats().rooms_refused_rate, 0u);
 }

@@ -25,24 +25,20 @@
 #include <thread>
 #include <vector>
 
+#include "process/child_process.h"
+#include "process/ports.h"
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using tickcast::support::ChildProcess;
+using tickcast::support::free_port;
 
-// Process is a child with piped stdin, stdout and stderr. Threads: one test thread.
+// Process is the tickcast-client under test, with piped stdin, stdout and stderr (what
+// support::ChildProcess, a log file or one stdout pipe, does not offer). Threads: one test
+// thread.
 class Process {
  public:
   explicit Process(std::vector<std::string> argv) {
@@ -198,9 +194,12 @@ class Server {
   Server()
       : port_(free_port()),
         mqtt_port_(free_port()),
-        process_({TICKCAST_SERVER_BIN, "--host", "127.0.0.1", "--port", std::to_string(port_),
-                  "--transport", "all", "--mqtt-port", std::to_string(mqtt_port_), "--mqtt-ws-port",
-                  "0", "--tick-ms", "50", "--data-dir", data_dir_.path}) {
+        process_(
+            {.argv = {TICKCAST_SERVER_BIN, "--host", "127.0.0.1", "--port", std::to_string(port_),
+                      "--transport", "all", "--mqtt-port", std::to_string(mqtt_port_),
+                      "--mqtt-ws-port", "0", "--tick-ms", "50", "--data-dir", data_dir_.path},
+             .die_with_parent = true,
+             .stop_grace = 0ms}) {
     httplib::Client cli("127.0.0.1", port_);
     cli.set_connection_timeout(1s);
     const auto deadline = Clock::now() + 15s;
@@ -214,12 +213,12 @@ class Server {
         }
         return;
       }
-      if (auto status = process_.wait_exit(50ms)) {  // also paces the retries
-        throw std::runtime_error("tickcast-server exited (" + std::to_string(*status) +
-                                 "): " + process_.err());
+      if (auto status = process_.wait(50ms)) {  // also paces the retries
+        throw std::runtime_error("tickcast-server exited (status " + std::to_string(*status) +
+                                 "): " + process_.output());
       }
     }
-    throw std::runtime_error("tickcast-server not healthy within 15 s: " + process_.err());
+    throw std::runtime_error("tickcast-server not healthy within 15 s: " + process_.output());
   }
   int port() const { return port_; }
   int mqtt_port() const { return mqtt_port_; }
@@ -231,7 +230,7 @@ class Server {
   int port_;
   int mqtt_port_;
   DataDir data_dir_;  // declared before process_: removed after the server is gone
-  Process process_;
+  ChildProcess process_;
   std::vector<std::string> transports_;
 };
 

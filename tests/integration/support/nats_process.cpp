@@ -1,12 +1,8 @@
 #include "support/nats_process.h"
 
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -18,7 +14,7 @@ bool nats_server_available() { return !run_command("command -v nats-server").emp
 
 NatsServer::NatsServer(std::string name, std::string store_dir, int port, int cluster_port,
                        std::vector<int> route_ports, int monitor_port)
-    : name_(name), port_(port), log_path_(store_dir + "/nats-" + name + ".log") {
+    : name_(name), port_(port) {
   std::vector<std::string> args = {"nats-server", "-js",       "-sd", store_dir,
                                    "-a",          "127.0.0.1", "-p",  std::to_string(port),
                                    "-n",          name};
@@ -32,26 +28,14 @@ NatsServer::NatsServer(std::string name, std::string store_dir, int port, int cl
                 {"--cluster_name", "tc", "--cluster",
                  "nats://127.0.0.1:" + std::to_string(cluster_port), "--routes", routes});
   }
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    std::FILE* out = std::freopen(log_path_.c_str(), "a", stdout);
-    std::FILE* err = std::freopen(log_path_.c_str(), "a", stderr);
-    (void)out;
-    (void)err;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
+  // The log is kept in the test's folder, appended to across restarts of the same name.
+  process_ = std::make_unique<support::ChildProcess>(
+      support::ChildOptions{.argv = std::move(args),
+                            .log_path = store_dir + "/nats-" + name + ".log",
+                            .stop_grace = std::chrono::milliseconds(0)});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (!port_accepts(port_)) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw std::runtime_error("nats-server exited: " + log());
-    }
+    if (!process_->running()) throw std::runtime_error("nats-server exited: " + log());
     if (std::chrono::steady_clock::now() > deadline) {
       stop(SIGKILL);
       throw std::runtime_error("nats-server did not listen: " + log());
@@ -60,23 +44,11 @@ NatsServer::NatsServer(std::string name, std::string store_dir, int port, int cl
   }
 }
 
-NatsServer::~NatsServer() {
-  if (pid_ > 0) stop(SIGKILL);
-}
-
 void NatsServer::stop(int signal) {
-  if (pid_ <= 0) return;
-  ::kill(pid_, signal);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  process_->signal(signal);
+  if (!process_->wait(std::chrono::seconds(30))) process_->kill_hard();
 }
 
-std::string NatsServer::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string NatsServer::log() const { return process_->output(); }
 
 }  // namespace tickcast::testing

@@ -4,38 +4,18 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "temp_dir.h"
 
 namespace tickcast::testing {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    throw std::runtime_error("free_port: bind failed");
-  }
-  socklen_t length = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string server_binary() {
   const char* path = std::getenv("TICKCAST_SERVER");
@@ -44,31 +24,15 @@ std::string server_binary() {
 
 ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::milliseconds timeout) {
   port_ = free_port();
-  char log_template[] = "/tmp/tickcast-server-XXXXXX";
-  const int log_fd = ::mkstemp(log_template);
-  if (log_fd < 0) throw std::runtime_error("mkstemp failed");
-  log_path_ = log_template;
-
-  std::vector<std::string> argv_storage{server_binary(), "--host", "127.0.0.1", "--port",
-                                        std::to_string(port_)};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<std::string> argv{server_binary(), "--host", "127.0.0.1", "--port",
+                                std::to_string(port_)};
+  argv.insert(argv.end(), args.begin(), args.end());
   if (std::find(args.begin(), args.end(), "--data-dir") == args.end()) {
     data_dir_ = std::make_unique<TempDir>("tickcast-data");
-    argv_storage.insert(argv_storage.end(), {"--data-dir", data_dir_->path()});
+    argv.insert(argv.end(), {"--data-dir", data_dir_->path()});
   }
-  std::vector<char*> argv;
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(log_fd);
+  process_ =
+      std::make_unique<support::ChildProcess>(support::ChildOptions{.argv = std::move(argv)});
   tls_ = std::find(args.begin(), args.end(), "--tls-cert") != args.end();
 
   httplib::Client client("127.0.0.1", port_);
@@ -76,9 +40,7 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::millise
   client.set_read_timeout(std::chrono::seconds(2));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (!process_->running()) {
       throw std::runtime_error("tickcast-server exited at start:\n" + output());
     }
     if (tls_) {
@@ -96,64 +58,20 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::chrono::millise
   throw std::runtime_error("tickcast-server did not become healthy:\n" + output());
 }
 
-ServerProcess::~ServerProcess() {
-  terminate();
-  if (!log_path_.empty()) ::unlink(log_path_.c_str());
-}
+ServerProcess::~ServerProcess() = default;
 
-std::string ServerProcess::output() const {
-  std::ifstream in(log_path_);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+std::string ServerProcess::output() const { return process_->output(); }
 
 bool ServerProcess::wait_for_output(const std::string& text,
                                     std::chrono::milliseconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (output().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a file, not a wait
-  }
-  return true;
+  return process_->wait_for_output(text, timeout);
 }
 
 std::optional<int> ServerProcess::terminate(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return std::nullopt;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return status;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return std::nullopt;
+  return process_->terminate(timeout);
 }
 
-void ServerProcess::kill_hard() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
-
-bool port_accepts(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
+void ServerProcess::kill_hard() { process_->kill_hard(); }
 
 std::string run_command(const std::string& command) {
   std::string out;

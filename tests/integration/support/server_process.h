@@ -10,12 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "process/child_process.h"
+#include "process/ports.h"
+
 namespace tickcast::testing {
 
 class TempDir;
 
-/// free_port returns a loopback TCP port that was free a moment ago.
-int free_port();
+using support::free_port;
+using support::port_accepts;
 
 /// ServerProcess is a running tickcast-server. Threads: one test thread.
 class ServerProcess {
@@ -32,7 +35,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   int port() const { return port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
   std::string base_url() const {
     return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
   }
@@ -57,22 +60,18 @@ class ServerProcess {
  private:
   int port_ = 0;
   bool tls_ = false;
-  pid_t pid_ = -1;
-  std::string log_path_;
-  std::unique_ptr<TempDir> data_dir_;
+  std::unique_ptr<TempDir> data_dir_;  // before process_: removed after the server stopped
+  std::unique_ptr<support::ChildProcess> process_;
 };
 
 /// server_binary returns the tickcast-server path: env TICKCAST_SERVER, else the one built.
 std::string server_binary();
 
-/// raw_http sends `request` bytes to 127.0.0.1:port and returns everything the server
-/// answers until it closes or `timeout` passes.
-/// port_accepts tells whether something accepts TCP connections on 127.0.0.1:port.
-bool port_accepts(int port);
-
 /// run_command runs `command` with /bin/sh and returns what it printed on stdout.
 std::string run_command(const std::string& command);
 
+/// raw_http sends `request` bytes to 127.0.0.1:port and returns everything the server
+/// answers until it closes or `timeout` passes.
 std::string raw_http(int port, const std::string& request,
                      std::chrono::milliseconds timeout = std::chrono::seconds(3));
 

@@ -83,42 +83,18 @@ void SseReader::run() {
   changed_.notify_all();
 }
 
-// Parses complete lines; an empty line ends an event (the SSE wire format).
 void SseReader::parse(std::string& buffer) {
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t end = buffer.find('\n', start);
-    if (end == std::string::npos) break;
-    const std::string line = buffer.substr(start, end - start);
-    start = end + 1;
-    if (line.empty()) {
-      if (!pending_.data.empty() || !pending_.retry.empty() || !pending_.id.empty()) {
-        events_.push_back(pending_);
-      }
-      pending_ = SseEvent{};
-      continue;
-    }
-    if (line[0] == ':') {
-      SseEvent comment;
-      comment.comment = true;
-      comment.data = line.substr(1);
-      events_.push_back(comment);
-      continue;
-    }
-    const auto colon = line.find(':');
-    const std::string field = line.substr(0, colon);
-    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-    if (field == "id")
-      pending_.id = value;
-    else if (field == "event")
-      pending_.event = value;
-    else if (field == "data")
-      pending_.data += value;
-    else if (field == "retry")
-      pending_.retry = value;
-  }
-  buffer.erase(0, start);
+  parser_.feed(
+      buffer,
+      [&](const support::SseBlock& block) {
+        events_.push_back(SseEvent{block.id, block.event, block.data, block.retry, false});
+      },
+      [&](std::string_view text) {
+        SseEvent comment;
+        comment.comment = true;
+        comment.data = text;
+        events_.push_back(std::move(comment));
+      });
 }
 
 int SseReader::wait_status(std::chrono::milliseconds timeout) {

@@ -12,9 +12,12 @@
 #include <thread>
 #include <vector>
 
+#include "sse/sse_parser.h"
+
 namespace tickcast::testing {
 
-/// SseEvent is one parsed event; `comment` is set for a comment line (heartbeat).
+/// SseEvent is one parsed event (support::SseParser's), or a comment line (heartbeat) with
+/// `comment` set and its text in `data`.
 struct SseEvent {
   std::string id, event, data, retry;
   bool comment = false;
@@ -56,7 +59,7 @@ class SseReader {
   std::map<std::string, std::string> headers_;
   std::string body_;
   std::deque<SseEvent> events_;
-  SseEvent pending_;
+  support::SseParser parser_;
 };
 
 }  // namespace tickcast::testing
