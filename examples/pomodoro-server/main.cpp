@@ -534,6 +534,14 @@ int main(int argc, char** argv) {
           options.broker_auth_algorithm = http_options.auth->algorithm();
           options.broker_auth_key = http_options.auth->key();
         }
+#ifdef TICKCAST_HAS_NATS
+        if (cluster_node && !mqtt_broker.empty()) {
+          // Nodes of a cluster sharing one broker: the writer alone publishes the rooms'
+          // topics, and each command reaches one node (which forwards it to the writer).
+          options.command_share_group = "tickcast-cluster";
+          options.publishes = [node = cluster_node.get()] { return node->is_writer(); };
+        }
+#endif
         owned.push_back(std::make_unique<mqtt::MqttTransport>(options));
       }
 #endif

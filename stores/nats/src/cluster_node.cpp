@@ -342,4 +342,6 @@ void ClusterNode::forward_join(const std::string& room, const std::string& peer,
       });
 }
 
+bool ClusterNode::is_writer() const { return impl_->writer.load(); }
+
 }  // namespace tickcast::nats

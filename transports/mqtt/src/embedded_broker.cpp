@@ -308,8 +308,11 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
     spawn(binary, drop, uid, gid);
     wait_until_listening();
     // mosquitto has read its config (it re-reads only on SIGHUP, which we never send):
-    // remove it now, so even a SIGKILLed server leaves nothing behind in /tmp.
-    remove_files();
+    // remove it now. Not the TLS copies: mosquitto 2.0 may load a listener's certificate
+    // after that port accepts connections (seen: "Unable to load server certificate ... No
+    // such file" when they went here too), so they stay, 0600 in the broker's own 0700
+    // folder, until stop().
+    ::unlink(config_path_.c_str());
     std::lock_guard lock(log_mutex_);
     forward_log_ = true;
     if (!log_.empty()) std::fprintf(stderr, "[mosquitto] %s", log_.c_str());

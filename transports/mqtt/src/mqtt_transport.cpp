@@ -158,8 +158,9 @@ struct MqttTransport::Impl {
 
   MqttOptions options;
   BrokerAddress address;
-  std::string commands_filter;  // {prefix}/rooms/+/commands
-  std::string rooms_prefix;     // {prefix}/rooms/
+  std::string commands_filter;        // {prefix}/rooms/+/commands
+  std::string commands_subscription;  // the filter, or $share/{group}/ and the filter
+  std::string rooms_prefix;           // {prefix}/rooms/
   std::unique_ptr<detail::EmbeddedBroker> broker;
   Sink* sink = nullptr;
   std::string url, ws_url;  // fixed in start(), read by any thread under handle_mutex
@@ -233,6 +234,9 @@ struct MqttTransport::Impl {
   }
 
   // publish_locked hands one message to libmosquitto; caller holds handle and state locks.
+  /// publishing tells whether this transport publishes to the broker now (MqttOptions::publishes).
+  bool publishing() const { return !options.publishes || options.publishes(); }
+
   bool publish_locked(const std::string& topic, const Payload& payload, int qos, bool retain) {
     const int rc =
         mosquitto_publish(mosq.get(), nullptr, topic.c_str(), static_cast<int>(payload->size()),
@@ -245,7 +249,7 @@ struct MqttTransport::Impl {
   void on_connect(mosquitto* m, int rc) {
     if (rc == 0) {
       // Subscribing here, not once after connect, makes a reconnect restore it.
-      mosquitto_subscribe(m, nullptr, commands_filter.c_str(), 1);
+      mosquitto_subscribe(m, nullptr, commands_subscription.c_str(), 1);
       mosquitto_subscribe(m, nullptr, "$SYS/broker/clients/connected", 0);
       std::vector<std::string> names;
       {
@@ -261,7 +265,7 @@ struct MqttTransport::Impl {
       // whichever of the two takes a room's lock last publishes its newest state last.
       for (const auto& name : names) {
         std::lock_guard lock(state_mutex);
-        if (!connected) break;
+        if (!connected || !publishing()) break;
         const auto it = rooms.find(name);
         if (it != rooms.end() && it->second.latest) {
           publish_locked(it->second.state_topic, it->second.latest, 1, true);
@@ -515,6 +519,10 @@ MqttTransport::MqttTransport(MqttOptions options)
   }
   impl.rooms_prefix = prefix + "/rooms/";
   impl.commands_filter = impl.rooms_prefix + "+/commands";
+  impl.commands_subscription =
+      impl.options.command_share_group.empty()
+          ? impl.commands_filter
+          : "$share/" + impl.options.command_share_group + "/" + impl.commands_filter;
   if (!impl.options.broker_url.empty()) {
     impl.address = parse_broker_url(impl.options.broker_url);
   }
@@ -597,6 +605,7 @@ void MqttTransport::publish(std::string_view room, const Message& message) {
   std::lock_guard lock(impl.state_mutex);
   Impl::RoomEntry& entry = impl.entry(room);
   entry.latest = message.payload;  // re-published on reconnect
+  if (!impl.publishing()) return;
   if (!impl.connected) {
     ++impl.dropped;
     return;
@@ -623,7 +632,7 @@ void MqttTransport::room_created(std::string_view room, const Message& snapshot)
   std::lock_guard lock(impl.state_mutex);
   Impl::RoomEntry& entry = impl.entry(room);
   entry.latest = snapshot.payload;  // re-published on reconnect
-  if (impl.mosq && impl.connected)
+  if (impl.mosq && impl.connected && impl.publishing())
     impl.publish_locked(entry.state_topic, snapshot.payload, 1, true);
 }
 
@@ -633,7 +642,7 @@ void MqttTransport::forget_room(std::string_view room) {
   std::lock_guard lock(impl.state_mutex);
   const auto it = impl.rooms.find(room);
   if (it == impl.rooms.end()) return;
-  if (impl.mosq && impl.connected) {
+  if (impl.mosq && impl.connected && impl.publishing()) {
     // A zero-length retained message deletes the retained one (MQTT 3.3.1.3).
     if (mosquitto_publish(impl.mosq.get(), nullptr, it->second.state_topic.c_str(), 0, nullptr, 1,
                           true) == MOSQ_ERR_SUCCESS) {

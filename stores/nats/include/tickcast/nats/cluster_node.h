@@ -71,6 +71,8 @@ class ClusterNode final : public WriterLink {
   /// stop ends the node's threads and subscriptions; the Hub gets nothing more. Idempotent.
   void stop();
   ClusterStatus status() const;
+  /// is_writer tells whether this node holds the writer lease now. Any thread; cheap.
+  bool is_writer() const;
 
   // WriterLink (a follower's Hub)
   void forward_command(const std::string& room, const std::string& payload, const std::string& peer,

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,6 +69,14 @@ struct MqttOptions {
   /// the transport itself uses. The broker keeps the certificate until it restarts.
   int tls_listener_port = 0;
   std::string tls_listener_cert, tls_listener_key;
+  /// command_share_group, when set, takes commands through the shared subscription
+  /// `$share/<group>/{prefix}/rooms/+/commands`: the broker hands each command to one
+  /// subscriber of the group, not to each (the nodes of a cluster sharing one broker).
+  std::string command_share_group;
+  /// publishes, when set, is asked before each publish to the broker: false leaves the
+  /// rooms' topics to another publisher (a cluster follower sharing the writer's broker),
+  /// while the transport still keeps each room's latest state. Any thread; must not block.
+  std::function<bool()> publishes;
 };
 
 /// MqttTransport publishes room events to an MQTT broker and turns messages on the
