@@ -108,14 +108,14 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     return Error{ErrorCode::unauthorized, access.refusal->reason, access.refusal->http_status};
   };
   server.route("POST", "/api/rooms/{room}/commands",
-               [rest, refusal](const http::Request& request, http::Responder responder) {
+               [rest, refusal](const http::Request& request, const http::Responder& responder) {
                  rest->command(
                      request.params.at("room"), request.body, request.peer,
                      [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
                      refusal(request, auth::Permission::command));
                });
   server.route("GET", "/api/rooms/{room}",
-               [rest, refusal](const http::Request& request, http::Responder responder) {
+               [rest, refusal](const http::Request& request, const http::Responder& responder) {
                  rest->snapshot(
                      request.params.at("room"), request.peer,
                      [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
@@ -123,7 +123,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                });
   server.route(
       "GET", "/api/rooms",
-      [rest, options](const http::Request& request, http::Responder responder) {
+      [rest, options](const http::Request& request, const http::Responder& responder) {
         // With tokens required, the list shows only the rooms the token may subscribe to.
         std::function<bool(const std::string&)> shown;
         if (options->auth) {
@@ -141,38 +141,41 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                     std::move(shown));
       });
 
-  server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
-    json transports = json::array();
-    for (Transport* t : context.transports) transports.push_back(std::string(t->name()));
-    json urls = json::object();
-    for (const auto& [name, url] : context.urls) urls[name] = url;
-    json config = {{"transports", transports},
-                   {"urls", urls},
-                   {"tick_ms", context.tick_ms},
-                   {"version", context.version}};
-    if (!context.node_id.empty()) config["node"] = context.node_id;
-    responder.respond(json_response(200, config));
-  });
+  server.route("GET", "/api/config",
+               [context](const http::Request&, const http::Responder& responder) {
+                 json transports = json::array();
+                 for (Transport* t : context.transports)
+                   transports.push_back(std::string(t->name()));
+                 json urls = json::object();
+                 for (const auto& [name, url] : context.urls) urls[name] = url;
+                 json config = {{"transports", transports},
+                                {"urls", urls},
+                                {"tick_ms", context.tick_ms},
+                                {"version", context.version}};
+                 if (!context.node_id.empty()) config["node"] = context.node_id;
+                 responder.respond(json_response(200, config));
+               });
 
   // The cluster as this node sees it. One writer serves every room (docs/cluster.md): a
   // node that answers here holds the cluster's writer lease, so it owns every room.
-  server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
-    if (context.node_id.empty()) {
-      respond(responder,
-              RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
-      return;
-    }
-    responder.respond(
-        json_response(200, {{"node", context.node_id},
-                            {"role", "writer"},
-                            {"owner_of_all_rooms", context.node_id},
-                            {"rooms", context.hub->stats().rooms},
-                            {"servers", context.cluster_servers},
-                            {"connected", !context.store || context.store->connected()}}));
-  });
+  server.route(
+      "GET", "/api/cluster", [context](const http::Request&, const http::Responder& responder) {
+        if (context.node_id.empty()) {
+          respond(responder,
+                  RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
+          return;
+        }
+        responder.respond(
+            json_response(200, {{"node", context.node_id},
+                                {"role", "writer"},
+                                {"owner_of_all_rooms", context.node_id},
+                                {"rooms", context.hub->stats().rooms},
+                                {"servers", context.cluster_servers},
+                                {"connected", !context.store || context.store->connected()}}));
+      });
 
   server.route("GET", "/healthz",
-               [context, options](const http::Request&, http::Responder responder) {
+               [context, options](const http::Request&, const http::Responder& responder) {
                  bool ready = true;
                  json transports = json::object();
                  for (Transport* t : context.transports) {
@@ -196,12 +199,13 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                                     {"auth", options->auth ? options->auth->algorithm() : "off"}}));
                });
 
-  server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
-    http::Response response;
-    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics_text(context);
-    responder.respond(std::move(response));
-  });
+  server.route("GET", "/metrics",
+               [context](const http::Request&, const http::Responder& responder) {
+                 http::Response response;
+                 response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                 response.body = metrics_text(context);
+                 responder.respond(std::move(response));
+               });
 }
 
 void add_file_route(http::Server& server, const std::string& path, const std::string& file,
@@ -210,18 +214,19 @@ void add_file_route(http::Server& server, const std::string& path, const std::st
   std::ostringstream bytes;
   bytes << in.rdbuf();
   auto body = std::make_shared<const std::string>(in ? bytes.str() : std::string());
-  server.route("GET", path,
-               [body, content_type, missing](const http::Request&, http::Responder responder) {
-                 if (body->empty()) {
-                   respond(responder, RestApi::error(Error{ErrorCode::not_found, missing}));
-                   return;
-                 }
-                 http::Response response;
-                 response.content_type = content_type;
-                 response.body = *body;
-                 response.headers.emplace_back("cache-control", "public, max-age=3600");
-                 responder.respond(std::move(response));
-               });
+  server.route(
+      "GET", path,
+      [body, content_type, missing](const http::Request&, const http::Responder& responder) {
+        if (body->empty()) {
+          respond(responder, RestApi::error(Error{ErrorCode::not_found, missing}));
+          return;
+        }
+        http::Response response;
+        response.content_type = content_type;
+        response.body = *body;
+        response.headers.emplace_back("cache-control", "public, max-age=3600");
+        responder.respond(std::move(response));
+      });
 }
 
 }  // namespace tickcast::server
