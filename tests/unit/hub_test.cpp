@@ -37,14 +37,14 @@ class RecordingClient final : public Client {
   explicit RecordingClient(std::string address = {}) : address(std::move(address)) {}
   void send(std::vector<Message> messages) override {
     for (auto& m : messages) {
-      received.push_back(json::parse(*m.payload));
+      received.emplace_back(json::parse(*m.payload));
       codes.push_back(std::nullopt);
     }
   }
   // A join reply is recorded like a send; a refusal's messages carry its code.
   void join(JoinReply reply) override {
     for (auto& m : reply.messages) {
-      received.push_back(json::parse(*m.payload));
+      received.emplace_back(json::parse(*m.payload));
       codes.push_back(reply.refusal ? std::optional(to_error_code(reply.refusal->code))
                                     : std::nullopt);
     }
@@ -210,7 +210,7 @@ TEST(HubThread, TicksOnItsOwnThreadByRealDeadline) {
   Hub hub(HubOptions{TimerConfig{}, 20ms, 16, 100}, clock);
   hub.add_transport(transport);
   hub.start();
-  hub.command("t", R"({"type":"start"})", [&](CommandOutcome) {
+  hub.command("t", R"({"type":"start"})", [&](const CommandOutcome&) {
     std::lock_guard lock(mutex);
     ++outcomes;
     cv.notify_all();
@@ -232,10 +232,10 @@ TEST(HubThread, TicksOnItsOwnThreadByRealDeadline) {
 
 TEST_F(HubTest, TransportsHearOfANewRoomOnceWithItsSnapshotBeforeItsFirstEvent) {
   auto client = std::make_shared<RecordingClient>();
-  hub.on_subscribe("a", std::nullopt, client);                    // a join makes a room
-  hub.on_message("a", R"({"type":"start"})", client);             // a known room is not made again
-  hub.command("b", R"({"type":"stop"})", [](CommandOutcome) {});  // refused, still made
-  hub.on_message("c", "{bad", client);                            // bad commands make none
+  hub.on_subscribe("a", std::nullopt, client);         // a join makes a room
+  hub.on_message("a", R"({"type":"start"})", client);  // a known room is not made again
+  hub.command("b", R"({"type":"stop"})", [](const CommandOutcome&) {});  // refused, still made
+  hub.on_message("c", "{bad", client);                                   // bad commands make none
   hub.on_message("bad room", R"({"type":"start"})", client);
   hub.pump();
   ASSERT_EQ(transport.created.size(), 2u);
@@ -268,7 +268,7 @@ struct IdleRooms : ::testing::Test {
 
   std::vector<std::string> room_names() {
     std::vector<std::string> names;
-    hub.rooms([&](std::vector<RoomSummary> rooms) {
+    hub.rooms([&](const std::vector<RoomSummary>& rooms) {
       for (auto& r : rooms) names.push_back(r.name);
     });
     hub.pump();
@@ -307,10 +307,10 @@ TEST_F(IdleRooms, ARoomIsKeptWhileAClientIsJoinedAndEvictedAnIdleTimeAfterItLeft
 
 TEST_F(IdleRooms, EveryUseRestartsTheIdleTime) {
   auto client = std::make_shared<RecordingClient>();
-  hub.command("used", R"({"type":"reset"})", [](CommandOutcome) {});
+  hub.command("used", R"({"type":"reset"})", [](const CommandOutcome&) {});
   hub.pump();
   step(50s);
-  hub.snapshot("used", [](std::optional<Error>, Payload) {});  // a read is a use
+  hub.snapshot("used", [](const std::optional<Error>&, const Payload&) {});  // a read is a use
   hub.pump();
   step(50s);
   hub.on_message("used", R"({"type":"stop"})", client);  // so is a refused command
@@ -322,8 +322,8 @@ TEST_F(IdleRooms, EveryUseRestartsTheIdleTime) {
 }
 
 TEST_F(IdleRooms, ARunningTimerKeepsItsRoomAndItsIdleTimeStartsWhenItStops) {
-  hub.command("busy", R"({"type":"configure","work_ms":300000})", [](CommandOutcome) {});
-  hub.command("busy", R"({"type":"start"})", [](CommandOutcome) {});
+  hub.command("busy", R"({"type":"configure","work_ms":300000})", [](const CommandOutcome&) {});
+  hub.command("busy", R"({"type":"start"})", [](const CommandOutcome&) {});
   hub.pump();
   step(299s);
   EXPECT_EQ(room_names(), std::vector<std::string>{"busy"}) << "running, nobody watching";
@@ -424,7 +424,7 @@ TEST_F(IdleRooms, IdleRoomsGoInDeadlineOrderWithoutAWalkOverTheRest) {
   for (int second = 0; second < 10; ++second) {
     for (int k = 0; k < 10; ++k) {
       hub.snapshot("m" + std::to_string(second) + "_" + std::to_string(k),
-                   [](std::optional<Error>, Payload) {});
+                   [](const std::optional<Error>&, const Payload&) {});
     }
     hub.pump();
     clock.advance(1s);
