@@ -90,8 +90,12 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
       const int width = columns[i].second;
       std::string cell = cells[i];
       if (static_cast<int>(cell.size()) < width) {
-        const std::string pad(width - cell.size(), ' ');
-        cell = i == 0 ? cell + pad : pad + cell;
+        const std::size_t pad = width - cell.size();
+        if (i == 0) {
+          cell.append(pad, ' ');
+        } else {
+          cell.insert(0, pad, ' ');
+        }
       }
       out << cell << (i + 1 < cells.size() ? "  " : "\n");
     }

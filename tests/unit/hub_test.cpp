@@ -37,8 +37,8 @@ class RecordingClient final : public Client {
   explicit RecordingClient(std::string address = {}) : address(std::move(address)) {}
   void send(std::vector<Message> messages) override {
     for (auto& m : messages) {
-      received.emplace_back(json::parse(*m.payload));
-      codes.push_back(std::nullopt);
+      received.push_back(json::parse(*m.payload));
+      codes.emplace_back(std::nullopt);
     }
   }
   // A join reply is recorded like a send; a refusal's messages carry its code.
