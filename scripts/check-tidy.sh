@@ -6,10 +6,11 @@
 # Scope: the library and app code (core, transports, stores, clients, examples; not their
 # tests/ directories), run-clang-tidy -j 2 (TICKCAST_TIDY_JOBS). Headers are checked
 # through the translation units that include them (HeaderFilterRegex in .clang-tidy).
-# Run time on the shared 2-core machine (2026-12-04, load average 10-12 from other jobs):
-# every translation unit (133: tests, bench and fuzz too) 43 min 25 s; this scope (51)
-# 12 min 46 s, i.e. 29% of it, which is about 3 min where the full run took 10 min 41 s.
-# The tests and bench are most of the time: gtest, benchmark and httplib in every unit.
+# Run time on the shared 2-core machine (2026-12-04, other jobs running): every translation
+# unit (133: tests, bench and fuzz too) 43 min 25 s at a load average of 10-12; this scope
+# (51) 12 min 46 s at the same load (29% of it, about 3 min where the full run took
+# 10 min 41 s), and 5 min 29 s at a load of 5-7. The tests and bench are most of the time:
+# gtest, benchmark and httplib in every unit.
 # TICKCAST_TIDY_ALL=1 checks every translation unit (tests, bench and fuzz too).
 # TICKCAST_TIDY_BASE=<git ref> checks only the .cpp files changed since that ref (and the
 # .cpp files beside a changed header), for a quick check while working.
@@ -29,7 +30,7 @@ scope=(core transports stores clients examples)
 skip=(
   transports/socketio/             # 3: engine_sessions.cpp (2 unnecessary-value-param, 1 use-emplace)
   core/src/hub                     # 3 in hub.cpp (2 move-const-arg, 1 use-emplace), 1 in hub_room.h:17
-  core/include/tickcast/core/hub.h # 1: hub.h:153 use-nullptr (every unit with the Hub includes it)
+  core/include/tickcast/core/hub.h # 1: hub.h:153 use-nullptr (reported from hub.cpp's unit)
 )
 if [[ ${TICKCAST_TIDY_ALL:-0} == 1 ]]; then
   scope=(core transports stores clients examples bench tests fuzz)
