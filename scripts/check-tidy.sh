@@ -1,32 +1,59 @@
 #!/usr/bin/env bash
 # Fails when clang-tidy (.clang-tidy at the root) finds something in the project's own
 # sources. Needs build/default/compile_commands.json (scripts/build.sh default first);
-# scripts/test.sh runs it after the default build.
+# scripts/test.sh runs it after the default build. TICKCAST_TIDY=0 skips it.
 #
-# Run time: every translation unit, two at a time (run-clang-tidy -j), is the default.
+# Scope: the library and app code (core, transports, stores, clients, examples; not their
+# tests/ directories), run-clang-tidy -j 2 (TICKCAST_TIDY_JOBS). Headers are checked
+# through the translation units that include them (HeaderFilterRegex in .clang-tidy).
+# Run time on the shared 2-core machine (2026-12-04, other jobs running): every translation
+# unit (133: tests, bench and fuzz too) 43 min 25 s at a load average of 10-12; this scope
+# (51) 12 min 46 s at the same load (29% of it, about 3 min where the full run took
+# 10 min 41 s), and 5 min 29 s at a load of 5-7. The tests and bench are most of the time:
+# gtest, benchmark and httplib in every unit.
+# TICKCAST_TIDY_ALL=1 checks every translation unit (tests, bench and fuzz too).
 # TICKCAST_TIDY_BASE=<git ref> checks only the .cpp files changed since that ref (and the
 # .cpp files beside a changed header), for a quick check while working.
-# TICKCAST_TIDY=1 turns it on. It is off by default for now: the first full run (123
-# translation units, -j 2, on a shared 2-core machine) took 10 min 41 s and reported 74
-# findings that are not fixed yet (mostly performance-unnecessary-value-param and
-# performance-inefficient-vector-operation); turn the default on once they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ ${TICKCAST_TIDY:-0} == 1 ]] || { echo "tidy: skipped (TICKCAST_TIDY=1 runs it)"; exit 0; }
+[[ ${TICKCAST_TIDY:-1} == 1 ]] || { echo "tidy: skipped (TICKCAST_TIDY=0)"; exit 0; }
 db=build/default
 [[ -f $db/compile_commands.json ]] || { echo "tidy: no $db/compile_commands.json" >&2; exit 1; }
 jobs=${TICKCAST_TIDY_JOBS:-2}
 
-# The project's own translation units, as the compile database names them (absolute).
+# The default scope: the directories checked, and the paths in them left out for now.
+scope=(core transports stores clients examples)
+# Left out while they are being changed elsewhere, with the findings they still had
+# (2026-12-04); each is one line to delete once they are fixed. Their translation units
+# are not checked and their headers' findings are not counted. (stores/nats was in the
+# same state but had none: it is checked.)
+skip=(
+  transports/socketio/             # 3: engine_sessions.cpp (2 unnecessary-value-param, 1 use-emplace)
+  core/src/hub                     # 3 in hub.cpp (2 move-const-arg, 1 use-emplace), 1 in hub_room.h:17
+  core/include/tickcast/core/hub.h # 1: hub.h:153 use-nullptr (reported from hub.cpp's unit)
+)
+if [[ ${TICKCAST_TIDY_ALL:-0} == 1 ]]; then
+  scope=(core transports stores clients examples bench tests fuzz)
+  skip=()
+fi
+
+# The project's own translation units in scope, as the compile database names them
+# (absolute): generated sources (build/) and node_modules are never in it.
 root=$(pwd)
-mapfile -t all < <(python3 - "$db/compile_commands.json" "$root" <<'PY'
+mapfile -t all < <(python3 - "$db/compile_commands.json" "$root" "${TICKCAST_TIDY_ALL:-0}" \
+  "${scope[*]}" "${skip[@]+"${skip[@]}"}" <<'PY'
 import json, os, sys
-root = sys.argv[2]
+root, every, scope, skip = sys.argv[2], sys.argv[3] == "1", sys.argv[4].split(), sys.argv[5:]
 seen = set()
 for entry in json.load(open(sys.argv[1])):
     path = os.path.normpath(os.path.join(entry["directory"], entry["file"]))
     rel = os.path.relpath(path, root)
-    if rel.startswith(("build", "node_modules", "..")) or path in seen:
+    parts = rel.split(os.sep)
+    if parts[0] not in scope or path in seen:
+        continue
+    if not every and "tests" in parts[1:]:
+        continue
+    if any(rel.startswith(s) for s in skip):
         continue
     seen.add(path)
     print(path)
@@ -55,9 +82,28 @@ fi
 start=$SECONDS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! run-clang-tidy -quiet -p "$db" -j "$jobs" "${files[@]}" >"$log" 2>&1; then
-  grep -E '(warning|error):' "$log" | sort -u || tail -40 "$log"
-  echo "tidy: findings in the files above (${#files[@]} translation units, $((SECONDS - start)) s)"
+status=0
+run-clang-tidy -quiet -p "$db" -j "$jobs" "${files[@]}" >"$log" 2>&1 || status=$?
+# Without its colours, once per finding (a header's finding comes from every unit), and
+# without the findings in the skipped paths' headers.
+findings=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^/.*: (warning|error): ' | sort -u |
+  sed "s|^$root/||" || true)
+skipped=0
+for s in "${skip[@]+"${skip[@]}"}"; do
+  n=$(grep -c "^$s" <<<"$findings" || true)
+  skipped=$((skipped + n))
+  findings=$(grep -v "^$s" <<<"$findings" || true)
+done
+took="${#files[@]} translation units, $((SECONDS - start)) s, -j $jobs"
+if [[ -n $findings ]]; then
+  echo "$findings"
+  echo "$findings" | grep -oE '\[[a-z-]+' | tr -d '[' | sort | uniq -c | sort -rn
+  echo "tidy: $(grep -c . <<<"$findings") findings ($took)"
   exit 1
 fi
-echo "tidy: ${#files[@]} translation units clean ($((SECONDS - start)) s, -j $jobs)"
+if ((status != 0 && skipped == 0)); then
+  tail -40 "$log"
+  echo "tidy: run-clang-tidy failed ($took)"
+  exit 1
+fi
+echo "tidy: clean ($took; $skipped findings in skipped paths not counted)"

@@ -4,7 +4,8 @@
 # AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer (browser, bench and
 # install tests run once, on the default build), then every fuzz target (clang, ASan+UBSan)
 # for TICKCAST_FUZZ_SECONDS each (default 30) from its seed corpus in fuzz/corpus/.
-# TICKCAST_TIDY=1 adds the clang-tidy check. TICKCAST_SANITIZERS=0 skips the sanitizer builds; TICKCAST_FUZZ_SECONDS=0 skips fuzzing.
+# clang-tidy checks the library and app code after the default build (TICKCAST_TIDY=0 skips it).
+# TICKCAST_SANITIZERS=0 skips the sanitizer builds; TICKCAST_FUZZ_SECONDS=0 skips fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,8 +13,9 @@ scripts/check-format.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 scripts/build.sh default
-# clang-tidy over build/default's compile database (scripts/check-tidy.sh: TICKCAST_TIDY=1
-# turns it on, TICKCAST_TIDY_BASE=<ref> limits it to the files changed since <ref>).
+# clang-tidy over build/default's compile database: core, transports, stores, clients and
+# examples (scripts/check-tidy.sh: TICKCAST_TIDY=0 skips it, TICKCAST_TIDY_ALL=1 adds the
+# tests, bench and fuzz, TICKCAST_TIDY_BASE=<ref> only the files changed since <ref>).
 scripts/check-tidy.sh
 ctest --preset default -j 2 --timeout 300
 

@@ -2,7 +2,7 @@
 // commit, then publish) with the in-memory store (`--data-dir none`) and with SQLite (WAL,
 // synchronous=NORMAL) on a real file, for 1 to 1,000 ticking rooms.
 #include <benchmark/benchmark.h>
-#include <stdlib.h>
+#include <stdlib.h>  // NOLINT(modernize-deprecated-headers): POSIX mkdtemp()
 
 #include <atomic>
 #include <filesystem>

@@ -20,7 +20,8 @@ constexpr std::int64_t kMaxValue = (std::int64_t{1} << kMaxValueBits) - 1;
 Histogram::Histogram(int sub_bucket_bits) : sub_bits_(sub_bucket_bits) {
   if (sub_bits_ < 1 || sub_bits_ > 12) throw std::invalid_argument("sub_bucket_bits must be 1..12");
   const std::size_t half = std::size_t{1} << (sub_bits_ - 1);
-  const std::size_t ranges = static_cast<std::size_t>(kMaxValueBits - sub_bits_ + 1);
+  const int range_count = kMaxValueBits - sub_bits_ + 1;  // 1 <= sub_bits_ <= 12
+  const auto ranges = static_cast<std::size_t>(range_count);
   counts_.assign((std::size_t{1} << sub_bits_) + ranges * half, 0);
 }
 

@@ -90,13 +90,18 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
       const int width = columns[i].second;
       std::string cell = cells[i];
       if (static_cast<int>(cell.size()) < width) {
-        cell = i == 0 ? cell + std::string(width - cell.size(), ' ')
-                      : std::string(width - cell.size(), ' ') + cell;
+        const std::size_t pad = width - cell.size();
+        if (i == 0) {
+          cell.append(pad, ' ');
+        } else {
+          cell.insert(0, pad, ' ');
+        }
       }
       out << cell << (i + 1 < cells.size() ? "  " : "\n");
     }
   };
   std::vector<std::string> header;
+  header.reserve(columns.size());
   for (const auto& c : columns) header.push_back(c.first);
   row(header);
   std::vector<std::string> notes;

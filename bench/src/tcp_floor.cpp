@@ -3,7 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigprocmask(), sigset_t
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>

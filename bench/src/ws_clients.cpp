@@ -12,7 +12,7 @@ namespace {
 
 class WsClients final : public ClientSet {
  public:
-  WsClients(Endpoint endpoint, std::size_t n)
+  WsClients(const Endpoint& endpoint, std::size_t n)
       : url_("ws://" + endpoint.host + ":" + std::to_string(endpoint.port) + "/rooms/" +
              endpoint.room),
         conns_(n),

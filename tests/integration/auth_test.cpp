@@ -77,13 +77,13 @@ class Auth : public ::testing::Test {
     const std::string auth =
         token.empty() ? "" : "-H " + quote("Authorization: Bearer " + token) + " ";
     const std::string base = server.base_url();
+    const std::string requests[] = {auth + quote(base + "/api/rooms/" + room),
+                                    auth + "-X POST -d " + quote(R"({"type":"reset"})") + " " +
+                                        quote(base + "/api/rooms/" + room + "/commands"),
+                                    auth + "-N --max-time 2 " + quote(base + "/sse/rooms/" + room),
+                                    auth + quote(base + "/poll/rooms/" + room)};
     std::vector<int> statuses;
-    for (const std::string& request :
-         {auth + quote(base + "/api/rooms/" + room),
-          auth + "-X POST -d " + quote(R"({"type":"reset"})") + " " +
-              quote(base + "/api/rooms/" + room + "/commands"),
-          auth + "-N --max-time 2 " + quote(base + "/sse/rooms/" + room),
-          auth + quote(base + "/poll/rooms/" + room)}) {
+    for (const std::string& request : requests) {
       auto result = curl(request);
       statuses.push_back(result.status);
       if (result.status == 401 || result.status == 403) {

@@ -329,8 +329,11 @@ TEST(BadInput, WebSocketBadFramesAndHandshakes) {
   EXPECT_EQ(large.close_code(), 1009);
 
   for (const std::string& room : {std::string("bad.room"), std::string(65, 'a'), std::string()}) {
-    const HttpAnswer answer =
-        raw(server, "GET /rooms/" + room + " HTTP/1.1\r\nHost: x\r\n" + kUpgrade + "\r\n");
+    std::string request = "GET /rooms/" + room;
+    request += " HTTP/1.1\r\nHost: x\r\n";
+    request += kUpgrade;
+    request += "\r\n";
+    const HttpAnswer answer = raw(server, request);
     EXPECT_EQ(answer.status, 404) << room << "\n" << answer.head;
     expect_error_body(answer.body, "bad_room", "ws room '" + room + "'");
   }

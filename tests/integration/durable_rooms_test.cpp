@@ -190,6 +190,7 @@ TEST(DurableRooms, AKillNineInACommandBurstNeverSendsOneSeqWithTwoPayloads) {
     SseReader b(server.port(), "/sse/rooms/burst");
     std::atomic<bool> stop{false};
     std::vector<std::thread> senders;
+    senders.reserve(3);
     for (int t = 0; t < 3; ++t) {
       senders.emplace_back([&, t] {
         const char* commands[] = {R"({"type":"start"})", R"({"type":"stop"})",

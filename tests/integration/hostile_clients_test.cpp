@@ -173,6 +173,7 @@ TEST(StalledReaders, AreShedWhileFiveHundredLiveClientsGetEveryStateChange) {
   }
   // Live SSE clients, each read by its own thread into a queue.
   std::vector<std::unique_ptr<SseReader>> sse_clients;
+  sse_clients.reserve(kSse);
   for (int i = 0; i < kSse; ++i) {
     sse_clients.push_back(std::make_unique<SseReader>(server.port(), "/sse/rooms/" + room));
   }
@@ -186,9 +187,10 @@ TEST(StalledReaders, AreShedWhileFiveHundredLiveClientsGetEveryStateChange) {
     pollers.emplace_back([&, seen = poll_seen.back().get()] {
       httplib::Client http("127.0.0.1", server.port());
       http.set_read_timeout(30s);
+      const std::string path = "/poll/rooms/" + room;
       std::string query;  // no `since` at first: a snapshot at once
       while (!stop_polling && !seen->has("reset", 1)) {
-        auto res = http.Get(("/poll/rooms/" + room + query).c_str());
+        auto res = http.Get((path + query).c_str());
         if (!res || res->status != 200) {
           ++poll_failures;
           return;

@@ -288,6 +288,7 @@ TEST(HttpStreams, AMixedRoomSeesOneSequence) {
 TEST(HttpStreams, TwoHundredSseAndTwoHundredLongPollClientsMissNothing) {
   ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "50"});
   std::vector<std::unique_ptr<SseReader>> streams;
+  streams.reserve(200);
   for (int i = 0; i < 200; ++i) {
     streams.push_back(std::make_unique<SseReader>(server.port(), "/sse/rooms/crowd"));
   }
@@ -303,6 +304,7 @@ TEST(HttpStreams, TwoHundredSseAndTwoHundredLongPollClientsMissNothing) {
   const std::uint64_t kTarget = base + 60;
   std::atomic<int> gaps{0}, failures{0};
   std::vector<std::thread> pollers;
+  pollers.reserve(200);
   for (int i = 0; i < 200; ++i) {
     pollers.emplace_back([&] {
       httplib::Client http("127.0.0.1", server.port());
@@ -343,6 +345,7 @@ TEST(HttpStreams, AThousandAbruptDisconnectsLeaveNothingBehind) {
   post(server, "churn", R"({"type":"start"})");
   for (int round = 0; round < 4; ++round) {
     std::vector<std::unique_ptr<SseReader>> streams;
+    streams.reserve(250);
     for (int i = 0; i < 250; ++i) {
       streams.push_back(std::make_unique<SseReader>(server.port(), "/sse/rooms/churn"));
     }
@@ -361,6 +364,7 @@ TEST(HttpStreams, AThousandAbruptDisconnectsLeaveNothingBehind) {
     std::vector<std::unique_ptr<SseReader>> polls;  // a raw GET that is never answered
     post(server, "churn", R"({"type":"stop"})");    // nothing more happens in the room
     const std::uint64_t seq = room_seq(server, "churn");
+    polls.reserve(100);
     for (int i = 0; i < 100; ++i) {
       polls.push_back(std::make_unique<SseReader>(
           server.port(), "/poll/rooms/churn?timeout_ms=60000&since=" + std::to_string(seq)));

@@ -379,6 +379,7 @@ TEST_F(MqttTransportTest, SurvivesABrokerKilledAndRestarted) {
 TEST_F(MqttTransportTest, TwoHundredSubscribersReceiveEveryEvent) {
   constexpr int kSubscribers = 200;
   std::vector<std::unique_ptr<MqttProbe>> probes;
+  probes.reserve(kSubscribers);
   for (int i = 0; i < kSubscribers; ++i) {
     probes.push_back(std::make_unique<MqttProbe>(
         broker.port(), std::vector<std::string>{"tickcast/rooms/crowd/events"}, false));

@@ -1,7 +1,7 @@
 // TLS and HTTP/2 on tickcast-server's one port, with real clients: curl (h2 and
 // http/1.1), the repo's ws client over wss://, and openssl s_client.
 #include <gtest/gtest.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX kill()
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -165,7 +165,7 @@ TEST_F(Tls, PlainHttpOnTheTlsPortIsRefusedClearly) {
 TEST_F(Tls, BadCertificateOrKeyIsAClearStartError) {
   auto start_error = [&](std::vector<std::string> args) -> std::string {
     try {
-      ServerProcess server(args, 10s);
+      ServerProcess server(std::move(args), 10s);
     } catch (const std::exception& e) {
       return e.what();
     }

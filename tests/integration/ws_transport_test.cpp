@@ -413,6 +413,7 @@ TEST(WsTransport, TwoHundredClientsGetEveryTickWithoutAGap) {
   ServerProcess server({"--tick-ms", "50"});
   WsClientPool pool;
   std::vector<WsConnection> clients;
+  clients.reserve(200);
   for (int i = 0; i < 200; ++i) clients.push_back(pool.connect(server.ws_url("crowd")));
   std::vector<std::uint64_t> last_seq(clients.size());
   for (std::size_t i = 0; i < clients.size(); ++i) {

@@ -254,7 +254,7 @@ TEST(HubStore, ARestartAfterUnstoredWritesNeverReachesTheirNumbers) {
 // loaded at start get the same tick and idle bookkeeping as rooms made in that lifetime.
 std::vector<std::string> room_names(Lifetime& life) {
   std::vector<std::string> names;
-  life.hub->rooms([&](std::vector<RoomSummary> rooms) {
+  life.hub->rooms([&](const std::vector<RoomSummary>& rooms) {
     for (const auto& r : rooms) names.push_back(r.name);
   });
   life.hub->pump();

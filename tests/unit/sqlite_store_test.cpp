@@ -71,7 +71,7 @@ TEST(SqliteStore, ANewEpochDropsTheOlderHistoryAndRemovedRoomsGo) {
   ASSERT_FALSE(store->commit(first, 100));
   StoreBatch second = events("a", 9001, 9002);
   second.rooms.push_back(record("a", 9000, 9000));
-  second.removed.push_back("gone");
+  second.removed.emplace_back("gone");
   ASSERT_FALSE(store->commit(second, 100));
   const auto rooms = store->load(100).rooms;
   ASSERT_EQ(rooms.size(), 1u);

@@ -139,7 +139,7 @@ struct ConnState {
 };
 
 struct PoolImpl {
-  explicit PoolImpl(WsPoolOptions opts) : options(opts) {}
+  explicit PoolImpl(WsPoolOptions opts) : options(std::move(opts)) {}
 
   WsPoolOptions options;
   lws_context* ctx = nullptr;
@@ -510,7 +510,7 @@ const std::string& WsConnection::url() const {
 }
 
 namespace {
-bool enqueue(const std::shared_ptr<ConnState>& cs, std::string payload, bool binary) {
+bool enqueue(const std::shared_ptr<ConnState>& cs, std::string_view payload, bool binary) {
   if (!cs) return false;
   detail::Outgoing out;
   out.binary = binary;
@@ -527,11 +527,9 @@ bool enqueue(const std::shared_ptr<ConnState>& cs, std::string payload, bool bin
 }
 }  // namespace
 
-bool WsConnection::send_text(std::string text) { return enqueue(state_, std::move(text), false); }
+bool WsConnection::send_text(std::string_view text) { return enqueue(state_, text, false); }
 
-bool WsConnection::send_binary(std::string bytes) {
-  return enqueue(state_, std::move(bytes), true);
-}
+bool WsConnection::send_binary(std::string_view bytes) { return enqueue(state_, bytes, true); }
 
 void WsConnection::close(int code, std::string reason) {
   if (!state_) return;
@@ -614,7 +612,8 @@ std::string WsConnection::close_reason() const {
 
 // ---- WsClientPool ----
 
-WsClientPool::WsClientPool(WsPoolOptions options) : impl_(std::make_shared<PoolImpl>(options)) {
+WsClientPool::WsClientPool(WsPoolOptions options)
+    : impl_(std::make_shared<PoolImpl>(std::move(options))) {
   lws_context_creation_info info{};
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = kProtocols;
@@ -623,7 +622,8 @@ WsClientPool::WsClientPool(WsPoolOptions options) : impl_(std::make_shared<PoolI
   info.user = impl_.get();
   // wss:// connections verify the server against the system's CAs, or tls_ca_file.
   info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  if (!options.tls_ca_file.empty()) info.client_ssl_ca_filepath = options.tls_ca_file.c_str();
+  if (!impl_->options.tls_ca_file.empty())
+    info.client_ssl_ca_filepath = impl_->options.tls_ca_file.c_str();
   impl_->ctx = lws_create_context(&info);
   if (impl_->ctx == nullptr)
     throw std::runtime_error("libwebsockets: cannot create client context");

@@ -153,7 +153,7 @@ class RefusingServer {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     ::listen(fd_, 4);
     socklen_t alen = sizeof addr;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &alen);
@@ -200,7 +200,7 @@ int closed_port() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   socklen_t alen = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen);
   ::close(fd);
@@ -248,7 +248,7 @@ TEST_F(WsClientTest, SendsQueuedBeforeOpenInOrder) {
 TEST_F(WsClientTest, ReassemblesLargeMessages) {
   auto conn = pool.connect(server.url());
   ASSERT_TRUE(conn.next_message(5s));
-  std::string big(64 * 1024, 'x');
+  std::string big(64UL * 1024, 'x');
   for (std::size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>('a' + i % 26);
   // Oversize for the echo server's 1009 rule is 4096..10000, so 64 KiB echoes back.
   ASSERT_TRUE(conn.send_text(big));

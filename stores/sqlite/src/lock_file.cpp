@@ -10,7 +10,7 @@
 
 namespace tickcast::sqlite::internal {
 
-LockFile::LockFile(std::string path) {
+LockFile::LockFile(const std::string& path) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {

@@ -13,7 +13,7 @@ class LockFile {
  public:
   /// LockFile takes the lock or throws std::runtime_error naming the path and the reason
   /// (held by another process, with its pid; or the open's errno).
-  explicit LockFile(std::string path);
+  explicit LockFile(const std::string& path);
   ~LockFile();
   LockFile(const LockFile&) = delete;
   LockFile& operator=(const LockFile&) = delete;

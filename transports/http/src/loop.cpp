@@ -118,12 +118,13 @@ Loop::~Loop() { stop(); }  // event_loop_ goes after the context it served
 Loop& loop_of(lws* wsi) { return *static_cast<Loop*>(lws_context_user(lws_get_context(wsi))); }
 
 // Routes are read on the service thread, so one added while it runs goes through it.
-void Loop::route(std::string method, std::string pattern, Handler handler) {
+void Loop::route(std::string method, std::string_view pattern, Handler handler) {
   Route r{std::move(method), split_path(pattern), std::move(handler), nullptr};
   run_sync([&] { routes_.push_back(std::move(r)); });
 }
 
-void Loop::add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint) {
+void Loop::add_stream_endpoint(std::string method, std::string_view pattern,
+                               StreamEndpoint* endpoint) {
   routes_.push_back(Route{std::move(method), split_path(pattern), nullptr, endpoint});
 }
 

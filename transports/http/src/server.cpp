@@ -29,8 +29,8 @@ Server::Server(ServerOptions options)
 
 Server::~Server() { stop(); }
 
-void Server::route(std::string method, std::string pattern, Handler handler) {
-  loop_->route(std::move(method), std::move(pattern), std::move(handler));
+void Server::route(std::string method, std::string_view pattern, Handler handler) {
+  loop_->route(std::move(method), pattern, std::move(handler));
 }
 
 void Server::start() { loop_->start(); }

@@ -336,6 +336,7 @@ void HttplibTransport::Impl::serve_poll(const ::httplib::Request& request,
       stream->wake.wait_until(lock, until);
     }
     response.status = stream->status;
+    // NOLINTNEXTLINE(performance-move-const-arg): cpp-httplib 0.15+ has set_content(std::string&&)
     response.set_content(std::move(stream->body), "application/json");
   }
   response.set_header("Cache-Control", "no-store");

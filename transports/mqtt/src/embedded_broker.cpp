@@ -6,7 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pwd.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigaction() and kill()
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -350,6 +350,7 @@ void EmbeddedBroker::spawn(const std::string& binary, bool drop_privileges, uid_
   }
   std::vector<std::string> args = {binary, "-c", config_path_};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   const pid_t parent = ::getpid();

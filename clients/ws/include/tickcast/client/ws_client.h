@@ -82,12 +82,12 @@ class WsConnection {
   /// url is the URL passed to connect().
   const std::string& url() const;
 
-  /// send_text queues a text message (any size; sent as one frame). Returns false when
+  /// send_text queues a copy of a text message (any size; sent as one frame). Returns false when
   /// the connection has failed, closed, or close() was called. Messages queued while
   /// connecting are sent once it opens.
-  bool send_text(std::string text);
+  bool send_text(std::string_view text);
   /// send_binary queues a binary message; as send_text.
-  bool send_binary(std::string bytes);
+  bool send_binary(std::string_view bytes);
   /// close starts a clean close with `code` and `reason` (at most 123 bytes).
   void close(int code = 1000, std::string reason = {});
 

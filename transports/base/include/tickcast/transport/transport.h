@@ -86,6 +86,8 @@ class Sink {
   /// answered). A transport calls it once for each on_subscribe, with the same client,
   /// after that on_subscribe and from a thread that orders the two (the Hub counts a
   /// room's clients with them). A transport that never calls it keeps its rooms alive.
+  // By value like on_subscribe and on_message: an override may keep both.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): the interface's signature
   virtual void on_unsubscribe(std::string room, ClientRef client) { (void)room, (void)client; }
   /// encode_failure renders a transport-level failure met with one of this sink's clients
   /// (a message too large, rate limited, a bad room) in the app's wire shape; `request` is

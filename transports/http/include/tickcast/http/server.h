@@ -148,7 +148,7 @@ class Server {
   /// route adds a handler for `method` and a path pattern: a literal path whose segments
   /// may be `{name}` (any one segment, given in Request::params). The segment may be empty
   /// (`/rooms//x`): the handler validates it and answers a bad one in its own terms.
-  void route(std::string method, std::string pattern, Handler handler);
+  void route(std::string method, std::string_view pattern, Handler handler);
 
   /// start binds and runs the service thread; throws std::runtime_error with a clear
   /// message when the port cannot be bound or the TLS certificate or key cannot be used.

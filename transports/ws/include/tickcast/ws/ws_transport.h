@@ -22,7 +22,7 @@ struct WsOptions {
   std::chrono::seconds stuck_timeout{30};
   /// SO_SNDBUF of each connection (0: the kernel's autotuning); bounds what a client that
   /// stops reading pins in the kernel, so that its outbox notices it soon.
-  std::size_t send_buffer_bytes = 16 * 1024;
+  std::size_t send_buffer_bytes = 16UL * 1024;
   double commands_per_second = 20;  ///< per-connection rate; excess gets rate_limited
   double command_burst = 40;
 };

@@ -91,7 +91,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void run_sync(const std::function<void()>& task);
 
   // -- owner (Server); route() from any thread
-  void route(std::string method, std::string pattern, Handler handler);
+  void route(std::string method, std::string_view pattern, Handler handler);
   void start();
   void stop();
   int port() const { return port_; }
@@ -103,7 +103,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
   // -- service thread (or before start)
   void add_websocket_endpoint(std::string prefix, WebSocketEndpoint* endpoint);
-  void add_stream_endpoint(std::string method, std::string pattern, StreamEndpoint* endpoint);
+  void add_stream_endpoint(std::string method, std::string_view pattern, StreamEndpoint* endpoint);
   void remove_endpoint(const void* endpoint);
   /// SweepClock is the clock of sweep tasks (wall time: token expiry is wall time).
   using SweepClock = auth::Clock;
