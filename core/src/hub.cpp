@@ -23,7 +23,7 @@ JoinReply refusal(const Error& error) {
 }  // namespace
 
 Hub::Hub(HubOptions options, const Clock& clock, RoomStore* store, WriterLink* writer_link)
-    : options_(std::move(options)),
+    : options_(options),
       clock_(clock),
       own_store_(store ? nullptr : std::make_unique<MemoryRoomStore>()),
       store_(store ? store : own_store_.get()),
@@ -353,7 +353,7 @@ void Hub::on_unsubscribe(std::string room, ClientRef client) {
 void Hub::command(std::string room, std::string payload, std::function<void(CommandOutcome)> done,
                   std::string peer) {
   post([this, name = std::move(room), payload = std::move(payload), done = std::move(done),
-        peer = std::move(peer)] {
+        peer = std::move(peer)]() mutable {
     if (replica_) {  // the writer runs it; its answer goes to this requester only
       forward_command(name, payload, peer, std::move(done));
       return;
@@ -370,7 +370,7 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
       outcome.state = r->timer.state(clock_.now());
     }
     // Answered once the command's event is stored (write-ahead).
-    after_commit_.push_back([done = std::move(done), outcome = std::move(outcome)]() mutable {
+    after_commit_.emplace_back([done = std::move(done), outcome = std::move(outcome)]() mutable {
       done(std::move(outcome));
     });
   });
@@ -380,7 +380,7 @@ void Hub::snapshot(std::string room, std::function<void(std::optional<Error>, Pa
                    std::string peer) {
   post([this, name = std::move(room), done = std::move(done), peer = std::move(peer)]() mutable {
     if (replica_ && !rooms_.count(name)) {
-      forward_join(name, peer, [this, name, done, peer](std::optional<Error> error) {
+      forward_join(name, peer, [this, name, done, peer](const std::optional<Error>& error) {
         if (error) {
           done(error, nullptr);
         } else {

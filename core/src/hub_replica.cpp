@@ -20,7 +20,7 @@ void Hub::ensure(std::string room, std::string peer, WriterLink::RoomDone done) 
     }
     if (Room* r = find_or_create(name, peer, error)) touch(name, *r, clock_.now());
     // Answered once the room's record is stored, with the room as it is then.
-    after_commit_.push_back([this, name, error, done = std::move(done)] {
+    after_commit_.emplace_back([this, name, error, done = std::move(done)] {
       if (error) {
         done(error, std::nullopt);
         return;
@@ -107,7 +107,7 @@ void Hub::promote(StoreContents contents) {
   });
 }
 
-void Hub::forward_join(const std::string& name, std::string peer,
+void Hub::forward_join(const std::string& name, const std::string& peer,
                        std::function<void(std::optional<Error>)> then) {
   writer_link_->forward_join(
       name, peer,

@@ -14,7 +14,7 @@ namespace tickcast {
 
 struct Hub::Room {
   Room(std::string room_name, Timer room_timer, std::size_t history_capacity)
-      : name(std::move(room_name)), timer(std::move(room_timer)), history(history_capacity) {}
+      : name(std::move(room_name)), timer(room_timer), history(history_capacity) {}
   std::string name;
   Timer timer;
   History history;

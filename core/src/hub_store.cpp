@@ -51,7 +51,7 @@ void Hub::adopt(LoadedRoom& loaded, std::uint64_t ceiling, MonotonicTime now,
   if (auto it = rooms_.find(record.name); it != rooms_.end()) {
     Room& room = *it->second;
     if (room.epoch == record.epoch) {
-      room.timer = std::move(timer);
+      room.timer = timer;
       room.seq_ceiling = ceiling;
       // Events the replica had not received yet (none once it caught up): appended.
       for (StoredEvent& e : events) {
@@ -83,7 +83,7 @@ void Hub::adopt(LoadedRoom& loaded, std::uint64_t ceiling, MonotonicTime now,
                                         options_.history_capacity);
   }
   Room& room = *it->second;
-  room.timer = std::move(timer);
+  room.timer = timer;
   room.epoch = record.epoch;
   room.seq_ceiling = ceiling;
   room.seq = std::max({record.seq, record.epoch, last_event});

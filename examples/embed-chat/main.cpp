@@ -104,18 +104,19 @@ int main(int argc, char** argv) {
   http::Server server(http);
   Chat chat;
   // SSE and long-poll clients send here. Threads: the service thread; must not block.
-  server.route("POST", "/chat/rooms/{room}", [&](const http::Request& req, http::Responder res) {
-    if (!valid_room_name(req.params.at("room")) || req.body.empty()) {
-      return res.respond(server.failure(FailureCode::bad_request, "POST text to a valid room"));
-    }
-    chat.post(req.params.at("room"), req.body, "http", [&server, res](Published p) {
-      if (auto* f = std::get_if<Failure>(&p))
-        return res.respond(server.failure(f->code, f->reason));
-      http::Response ok;
-      ok.body = json{{"success", true}, {"seq", std::get<std::uint64_t>(p)}}.dump();
-      res.respond(std::move(ok));
-    });
-  });
+  server.route(
+      "POST", "/chat/rooms/{room}", [&](const http::Request& req, const http::Responder& res) {
+        if (!valid_room_name(req.params.at("room")) || req.body.empty()) {
+          return res.respond(server.failure(FailureCode::bad_request, "POST text to a valid room"));
+        }
+        chat.post(req.params.at("room"), req.body, "http", [&server, res](Published p) {
+          if (auto* f = std::get_if<Failure>(&p))
+            return res.respond(server.failure(f->code, f->reason));
+          http::Response ok;
+          ok.body = json{{"success", true}, {"seq", std::get<std::uint64_t>(p)}}.dump();
+          res.respond(std::move(ok));
+        });
+      });
   try {
     if (nats_servers.empty()) {
       chat.backplane = std::make_unique<LocalBackplane>();
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
       if (name == "mqtt") chat.transports.push_back(std::make_unique<mqtt::MqttTransport>(mqtt));
     }
     for (auto& t : chat.transports) t->start(chat);
-    chat.backplane->start([&](const std::string& room, std::uint64_t seq, std::string body) {
+    chat.backplane->start([&](const std::string& room, std::uint64_t seq, const std::string& body) {
       chat.deliver(room, seq, body);
     });
   } catch (const std::exception& e) {

@@ -132,14 +132,14 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
     return Error{ErrorCode::unauthorized, access.refusal->reason, access.refusal->http_status};
   };
   server.route("POST", "/api/rooms/{room}/commands",
-               [rest, refusal](const http::Request& request, http::Responder responder) {
+               [rest, refusal](const http::Request& request, const http::Responder& responder) {
                  rest->command(
                      request.params.at("room"), request.body, request.peer,
                      [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
                      refusal(request, auth::Permission::command));
                });
   server.route("GET", "/api/rooms/{room}",
-               [rest, refusal](const http::Request& request, http::Responder responder) {
+               [rest, refusal](const http::Request& request, const http::Responder& responder) {
                  rest->snapshot(
                      request.params.at("room"), request.peer,
                      [responder](RestAnswer answer) { respond(responder, std::move(answer)); },
@@ -147,7 +147,7 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                });
   server.route(
       "GET", "/api/rooms",
-      [rest, options](const http::Request& request, http::Responder responder) {
+      [rest, options](const http::Request& request, const http::Responder& responder) {
         // With tokens required, the list shows only the rooms the token may subscribe to.
         std::function<bool(const std::string&)> shown;
         if (options->auth) {
@@ -165,65 +165,70 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
                     std::move(shown));
       });
 
-  server.route("GET", "/api/config", [context](const http::Request&, http::Responder responder) {
-    json transports = json::array();
-    for (Transport* t : context.transports) transports.push_back(std::string(t->name()));
-    json urls = json::object();
-    for (const auto& [name, url] : context.urls) urls[name] = url;
-    json config = {{"transports", transports},
-                   {"urls", urls},
-                   {"tick_ms", context.tick_ms},
-                   {"version", context.version}};
-    if (!context.node_id.empty()) config["node"] = context.node_id;
-    responder.respond(json_response(200, config));
-  });
+  server.route("GET", "/api/config",
+               [context](const http::Request&, const http::Responder& responder) {
+                 json transports = json::array();
+                 for (Transport* t : context.transports)
+                   transports.push_back(std::string(t->name()));
+                 json urls = json::object();
+                 for (const auto& [name, url] : context.urls) urls[name] = url;
+                 json config = {{"transports", transports},
+                                {"urls", urls},
+                                {"tick_ms", context.tick_ms},
+                                {"version", context.version}};
+                 if (!context.node_id.empty()) config["node"] = context.node_id;
+                 responder.respond(json_response(200, config));
+               });
 
   // The cluster as this node sees it: the nodes whose heartbeats it reads, and the owner of
   // each room (one writer runs every room's timer, docs/cluster.md).
-  server.route("GET", "/api/cluster", [context](const http::Request&, http::Responder responder) {
-    if (context.node_id.empty()) {
-      respond(responder,
-              RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
-      return;
-    }
-    json body = {{"node", context.node_id},
-                 {"role", "writer"},
-                 {"writer", context.node_id},
-                 {"servers", context.cluster_servers},
-                 {"connected", !context.store || context.store->connected()}};
+  server.route(
+      "GET", "/api/cluster", [context](const http::Request&, const http::Responder& responder) {
+        if (context.node_id.empty()) {
+          respond(responder,
+                  RestApi::error(Error{ErrorCode::not_found, "not in a cluster (--cluster)"}));
+          return;
+        }
+        json body = {{"node", context.node_id},
+                     {"role", "writer"},
+                     {"writer", context.node_id},
+                     {"servers", context.cluster_servers},
+                     {"connected", !context.store || context.store->connected()}};
 #ifdef TICKCAST_HAS_NATS
-    if (context.cluster) {
-      const nats::ClusterStatus c = context.cluster->status();
-      body["role"] = c.role;
-      body["writer"] = c.writer.empty() ? json(nullptr) : json(c.writer);
-      json nodes = json::array();
-      for (const auto& n : c.nodes) {
-        nodes.push_back({{"id", n.id},
-                         {"url", n.url},
-                         {"role", n.role},
-                         {"alive", n.alive},
-                         {"heartbeat_age_ms", n.age_ms}});
-      }
-      body["nodes"] = nodes;
-      body["feed"] = {
-          {"lag", c.feed_lag}, {"wedged", c.feed_wedged}, {"restarts", c.feed_restarts}};
-    }
+        if (context.cluster) {
+          const nats::ClusterStatus c = context.cluster->status();
+          body["role"] = c.role;
+          body["writer"] = c.writer.empty() ? json(nullptr) : json(c.writer);
+          json nodes = json::array();
+          for (const auto& n : c.nodes) {
+            nodes.push_back({{"id", n.id},
+                             {"url", n.url},
+                             {"role", n.role},
+                             {"alive", n.alive},
+                             {"heartbeat_age_ms", n.age_ms}});
+          }
+          body["nodes"] = nodes;
+          body["feed"] = {
+              {"lag", c.feed_lag}, {"wedged", c.feed_wedged}, {"restarts", c.feed_restarts}};
+        }
 #endif
-    // Every room's owner is the writer (at most 1000 rooms listed).
-    context.hub->rooms([responder, body = std::move(body)](std::vector<RoomSummary> rooms) mutable {
-      json list = json::array();
-      for (const auto& room : rooms) {
-        if (list.size() >= 1000) break;
-        list.push_back({{"room", room.name}, {"owner", body["writer"]}, {"seq", room.seq}});
-      }
-      body["room_count"] = rooms.size();
-      body["rooms"] = std::move(list);
-      responder.respond(json_response(200, body));
-    });
-  });
+        // Every room's owner is the writer (at most 1000 rooms listed).
+        context.hub->rooms(
+            [responder, body = std::move(body)](const std::vector<RoomSummary>& rooms) mutable {
+              json list = json::array();
+              for (const auto& room : rooms) {
+                if (list.size() >= 1000) break;
+                list.push_back({{"room", room.name}, {"owner", body["writer"]}, {"seq", room.seq}});
+              }
+              body["room_count"] = rooms.size();
+              body["rooms"] = std::move(list);
+              responder.respond(json_response(200, body));
+            });
+      });
 
   server.route(
-      "GET", "/healthz", [context, options](const http::Request&, http::Responder responder) {
+      "GET", "/healthz",
+      [context, options](const http::Request&, const http::Responder& responder) {
         bool ready = true;
         json transports = json::object();
         for (Transport* t : context.transports) {
@@ -261,12 +266,13 @@ void add_api_routes(http::Server& server, const ApiContext& context) {
         responder.respond(json_response(ready && store_up && feed_ok ? 200 : 503, body));
       });
 
-  server.route("GET", "/metrics", [context](const http::Request&, http::Responder responder) {
-    http::Response response;
-    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics_text(context);
-    responder.respond(std::move(response));
-  });
+  server.route("GET", "/metrics",
+               [context](const http::Request&, const http::Responder& responder) {
+                 http::Response response;
+                 response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                 response.body = metrics_text(context);
+                 responder.respond(std::move(response));
+               });
 }
 
 void add_file_route(http::Server& server, const std::string& path, const std::string& file,
@@ -275,18 +281,19 @@ void add_file_route(http::Server& server, const std::string& path, const std::st
   std::ostringstream bytes;
   bytes << in.rdbuf();
   auto body = std::make_shared<const std::string>(in ? bytes.str() : std::string());
-  server.route("GET", path,
-               [body, content_type, missing](const http::Request&, http::Responder responder) {
-                 if (body->empty()) {
-                   respond(responder, RestApi::error(Error{ErrorCode::not_found, missing}));
-                   return;
-                 }
-                 http::Response response;
-                 response.content_type = content_type;
-                 response.body = *body;
-                 response.headers.emplace_back("cache-control", "public, max-age=3600");
-                 responder.respond(std::move(response));
-               });
+  server.route(
+      "GET", path,
+      [body, content_type, missing](const http::Request&, const http::Responder& responder) {
+        if (body->empty()) {
+          respond(responder, RestApi::error(Error{ErrorCode::not_found, missing}));
+          return;
+        }
+        http::Response response;
+        response.content_type = content_type;
+        response.body = *body;
+        response.headers.emplace_back("cache-control", "public, max-age=3600");
+        responder.respond(std::move(response));
+      });
 }
 
 }  // namespace tickcast::server

@@ -80,7 +80,7 @@ bool WsConn::on_receive(lws* wsi, const void* data, std::size_t len) {
   // BINARY_EVENT that announced them was answered with an error; the data is dropped.
   if (rx_binary) return true;
   auto keep = keep_alive;
-  keep->on_ws_text(*this, std::move(text));
+  keep->on_ws_text(*this, text);
   return true;
 }
 

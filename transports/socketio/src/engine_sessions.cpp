@@ -220,7 +220,7 @@ http::internal::Session* SocketIoTransport::Impl::open_websocket(lws* wsi,
   return &conn;
 }
 
-void SocketIoTransport::Impl::on_ws_text(WsConn& conn, std::string text) {
+void SocketIoTransport::Impl::on_ws_text(WsConn& conn, const std::string& text) {
   Engine* engine = conn.engine;
   if (!engine || engine->closed) return;
   if (engine->transport == engine::Transport::polling) {
@@ -229,7 +229,7 @@ void SocketIoTransport::Impl::on_ws_text(WsConn& conn, std::string text) {
     if (text == "2probe" && !engine->upgrading) {
       engine->upgrading = true;
       engine->upgrade_deadline = std::chrono::steady_clock::now() + kUpgradeTimeout;
-      conn.direct.push_back("3probe");
+      conn.direct.emplace_back("3probe");
       lws_callback_on_writable(conn.wsi);
       if (engine->poll)
         answer_poll(*engine->poll, has_packets(*engine) ? take_payload(*engine) : "6");

@@ -122,7 +122,7 @@ class SocketIoTransport::Impl final
                                                                  const http::Request& request);
   std::optional<Failure> check_websocket(const http::Request& request);
   http::internal::Session* open_websocket(lws* wsi, const http::Request& request);
-  void on_ws_text(WsConn& conn, std::string text);
+  void on_ws_text(WsConn& conn, const std::string& text);
   void forget(Connection& connection);
 
   // -- Engine.IO sessions

@@ -166,6 +166,7 @@ class Hub final : public Sink {
   struct DueEntry {
     MonotonicTime due;
     std::string room;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>
     auto operator<=>(const DueEntry&) const = default;
   };
   using DueQueue = std::priority_queue<DueEntry, std::vector<DueEntry>, std::greater<>>;
@@ -184,7 +185,7 @@ class Hub final : public Sink {
   // Joins (hub_replica.cpp for a replica's unknown room).
   void answer_join(const std::string& name, std::optional<std::uint64_t> resume_after,
                    const ClientRef& client);
-  void forward_join(const std::string& name, std::string peer,
+  void forward_join(const std::string& name, const std::string& peer,
                     std::function<void(std::optional<Error>)> then);
   Room& add_replica_room(const std::string& name, const RoomRecord& record);
   void forward_command(const std::string& name, const std::string& payload, const std::string& peer,
