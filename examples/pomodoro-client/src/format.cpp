@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
 namespace tickcast::client {
 
@@ -17,6 +18,11 @@ template <typename T>
 T get_or(const nlohmann::json& j, const char* key, T fallback) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
+  // A floating-point number out of an integer's range is undefined behaviour to convert
+  // (found by the client_format fuzzer: "seq":3.3e27).
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!it->is_number_integer()) return fallback;
+  }
   try {
     return it->get<T>();
   } catch (const nlohmann::json::exception&) {

@@ -29,6 +29,16 @@ TEST(FormatEvent, ErrorLine) {
   EXPECT_EQ(id, "r1");
 }
 
+// A number out of the integer's range is no seq (it used to be converted: undefined
+// behaviour, found by the client_format fuzzer).
+TEST(FormatEvent, AFloatSeqOutOfRangeIsNoSeq) {
+  const char* event =
+      R"({"event":"timer","success":true,"data":"00:24:59","room":"focus",)"
+      R"("seq":3333333333333333333333333342,"reason":"tick","state":{"phase":"work",)"
+      R"("running":true,"remaining_ms":1499000,"duration_ms":1500000,"completed_work":0}})";
+  EXPECT_EQ(format_event(event), "focus #0  work  00:24:59  running  (tick)");
+}
+
 TEST(FormatEvent, NonJsonPassesThrough) {
   EXPECT_EQ(format_event("hello"), "hello");
   EXPECT_EQ(format_event("[1,2]"), "[1,2]");
