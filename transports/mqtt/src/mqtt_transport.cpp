@@ -233,10 +233,10 @@ struct MqttTransport::Impl {
     return it->second;
   }
 
-  // publish_locked hands one message to libmosquitto; caller holds handle and state locks.
   /// publishing tells whether this transport publishes to the broker now (MqttOptions::publishes).
   bool publishing() const { return !options.publishes || options.publishes(); }
 
+  // publish_locked hands one message to libmosquitto; caller holds handle and state locks.
   bool publish_locked(const std::string& topic, const Payload& payload, int qos, bool retain) {
     const int rc =
         mosquitto_publish(mosq.get(), nullptr, topic.c_str(), static_cast<int>(payload->size()),

@@ -23,7 +23,8 @@ using Published = std::variant<std::uint64_t, Failure>;
 class Backplane {
  public:
   /// Deliver receives one stored message: its room, its number and the publisher's bytes.
-  /// Threads: the backplane's own delivery thread, one message at a time.
+  /// Threads: the backplane's own delivery thread, one message at a time, under the
+  /// backplane's lock: it must not call publish or stop of the same backplane.
   using Deliver = std::function<void(const std::string& room, std::uint64_t seq, std::string body)>;
   /// Done receives the end of one publish. Threads: the backplane's; must not block.
   using Done = std::function<void(Published)>;
