@@ -96,11 +96,17 @@ class StreamBase : public ClientTransport {
 
   void stop() override {
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
       stopping_ = true;
-      if (current_ != nullptr) current_->stop();
+      cv_.notify_all();
+      // A request can open its socket just after a shutdown (between attempt()'s check of
+      // stopping() and the request), and a parked poll then waits 25 s: shut the current
+      // request down until the thread has ended.
+      while (thread_.joinable() && !finished_) {
+        if (current_ != nullptr) current_->stop();
+        cv_.wait_for(lock, 50ms);
+      }
     }
-    cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -126,6 +132,14 @@ class StreamBase : public ClientTransport {
 
  private:
   void run() {
+    struct Finished {  // tells stop() the thread is past its last request, however it ends
+      StreamBase& self;
+      ~Finished() {
+        std::lock_guard lock(self.mu_);
+        self.finished_ = true;
+        self.cv_.notify_all();
+      }
+    } finished{*this};
     while (!stopping()) {
       httplib::Client cli(endpoint_.host, endpoint_.port);
       cli.set_connection_timeout(5s);
@@ -166,6 +180,7 @@ class StreamBase : public ClientTransport {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool finished_ = false;  // run() has returned
   httplib::Client* current_ = nullptr;
 };
 
