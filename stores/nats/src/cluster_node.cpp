@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -120,17 +121,11 @@ struct ClusterNode::Impl {
       feed_wedged = false;
     }
     StoreContents contents;
-    for (int attempt = 0;; ++attempt) {
-      try {
-        contents = store.load(options.history);
-        break;
-      } catch (const std::exception& e) {
-        if (attempt >= 20 || stopped()) {
-          lost(std::string("cannot load the rooms to take over: ") + e.what());
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      }
+    try {
+      contents = store.load(options.history);  // retries through an election by itself
+    } catch (const std::exception& e) {
+      lost(std::string("cannot load the rooms to take over: ") + e.what());
+      return;
     }
     hub->promote(std::move(contents));
     writer = true;
@@ -226,7 +221,13 @@ bool ClusterNode::join(std::function<void(const std::string&)> lost, std::string
   if (!held) {
     // Events committed from now on reach the follower through its feed; the Hub loads the
     // rest (an event in both is dropped by its seq).
-    const auto last = stream_last_sequence(*d.link, d.stream);
+    // Right after a restart of the engine the stream may still be electing its leader.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    auto last = stream_last_sequence(*d.link, d.stream);
+    while (!last && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      last = stream_last_sequence(*d.link, d.stream);
+    }
     if (!last) throw NatsOpenError("stream " + d.stream + " does not answer");
     d.feed_from = *last + 1;
   }

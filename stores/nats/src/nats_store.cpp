@@ -40,6 +40,22 @@ std::string failure(const char* what, natsStatus s, jsErrCode code = static_cast
 
 // transient: the engine did not answer, or answered that it is electing a leader (nats
 // 2.9 answers "no responders" while a stream has no leader): trying again is safe.
+// Runs step until it no longer throws NatsOpenError, for up to 30 s: a cluster just started
+// (or restarted) elects its JetStream meta leader and then each stream's leader, and until
+// then answers "temporarily unavailable" or not at all.
+template <typename Step>
+auto retry_while_electing(Step step) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    try {
+      return step();
+    } catch (const NatsOpenError&) {
+      if (std::chrono::steady_clock::now() > deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+}
+
 bool transient(natsStatus s, jsErrCode code) {
   if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
       s == NATS_CONNECTION_DISCONNECTED || s == NATS_NOT_YET_CONNECTED) {
@@ -108,6 +124,8 @@ struct NatsRoomStore::Impl {
 
   // The room's newest events, oldest first, read through an ordered consumer up to the last
   // message of the room's subject as the stream leader knows it now.
+  StoreContents load(std::size_t history);
+
   std::vector<StoredEvent> read_events(const std::string& room, std::size_t history) {
     std::vector<StoredEvent> events;
     const std::string subj = subject(room);
@@ -272,19 +290,10 @@ std::unique_ptr<NatsRoomStore> NatsRoomStore::open(const NatsOptions& options) {
     impl->link = std::make_unique<Link>(
         options.servers, "tickcast " + (options.node_id.empty() ? "node" : options.node_id),
         options.request_timeout_ms);
-    // A cluster just started elects its JetStream meta leader first: until then the stream
-    // and bucket cannot be made. Retry for a bounded time, then say why.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) {
-      try {
-        impl->ensure_stream();
-        impl->ensure_bucket();
-        break;
-      } catch (const NatsOpenError&) {
-        if (std::chrono::steady_clock::now() > deadline) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      }
-    }
+    retry_while_electing([&] {
+      impl->ensure_stream();
+      impl->ensure_bucket();
+    });
   } catch (const NatsOpenError& e) {
     throw NatsOpenError(joined + ": " + e.what());
   } catch (const std::exception& e) {
@@ -301,8 +310,12 @@ const std::string& NatsRoomStore::stream_name() const { return impl_->stream; }
 const std::string& NatsRoomStore::bucket_name() const { return impl_->bucket; }
 
 StoreContents NatsRoomStore::load(std::size_t history) {
+  return retry_while_electing([&] { return impl_->load(history); });
+}
+
+StoreContents NatsRoomStore::Impl::load(std::size_t history) {
   StoreContents contents;
-  Impl& d = *impl_;
+  Impl& d = *this;
   kvKeysList keys{};
   natsStatus s = kvStore_Keys(&keys, d.kv.get(), nullptr);
   if (s == NATS_NOT_FOUND) return contents;
@@ -314,8 +327,11 @@ StoreContents NatsRoomStore::load(std::size_t history) {
   for (int i = 0; i < keys.Count; ++i) {
     const std::string key = keys.Keys[i];
     kvEntry* raw = nullptr;
-    if (kvStore_Get(&raw, d.kv.get(), key.c_str()) != NATS_OK) continue;
+    const natsStatus gs = kvStore_Get(&raw, d.kv.get(), key.c_str());
     KvEntryPtr entry(raw);
+    if (gs == NATS_NOT_FOUND) continue;  // removed since the keys were listed
+    // Any other failure is retried whole: skipping the key would lose the room.
+    if (gs != NATS_OK) throw NatsOpenError(failure(("record " + key).c_str(), gs));
     const std::string value(static_cast<const char*>(kvEntry_Value(entry.get())),
                             static_cast<std::size_t>(kvEntry_ValueLen(entry.get())));
     if (key == kMetaKey) {
