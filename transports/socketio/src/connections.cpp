@@ -46,22 +46,29 @@ After WsConn::on_writable(lws* wsi) {
   }
   const bool carrying = engine && engine->ws == this &&
                         engine->transport == engine::Transport::websocket && !engine->closed;
+  bool drained = false;  // nothing more to write: no need to walk the sockets again
   if (carrying) {
     // Each packet is put together (its namespace inserted) behind LWS_PRE bytes of
     // headroom, where lws writes the frame header: one copy per socket and packet.
     std::string& packet = owner->packet_buffer;
     while (first || !lws_send_pipe_choked(wsi)) {
       packet.assign(LWS_PRE, '\0');
-      if (!owner->next_packet(*engine, packet)) break;
+      const auto more = owner->next_packet(*engine, packet);
+      if (!more) {
+        drained = true;
+        break;
+      }
+      drained = !*more;
       const std::size_t size = packet.size() - LWS_PRE;
       if (lws_write(wsi, reinterpret_cast<unsigned char*>(packet.data()) + LWS_PRE, size,
                     LWS_WRITE_TEXT) < static_cast<int>(size)) {
         return After::close;
       }
+      if (drained) break;
       first = false;
     }
   }
-  if (!direct.empty() || (carrying && owner->has_packets(*engine))) lws_callback_on_writable(wsi);
+  if (!direct.empty() || (carrying && !drained)) lws_callback_on_writable(wsi);
   return After::keep;
 }
 

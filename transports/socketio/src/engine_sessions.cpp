@@ -323,7 +323,7 @@ void SocketIoTransport::Impl::flush(Engine& engine) {
   engine.dirty = false;
   if (engine.closed) return;
   if (engine.transport == engine::Transport::websocket) {
-    if (engine.ws && has_packets(engine)) lws_callback_on_writable(engine.ws->wsi);
+    if (engine.ws) lws_callback_on_writable(engine.ws->wsi);  // finds out what it has to write
   } else if (engine.poll && has_packets(engine)) {
     answer_poll(*engine.poll, take_payload(engine));
   }
@@ -338,7 +338,7 @@ bool SocketIoTransport::Impl::has_packets(Engine& engine) {
   return false;
 }
 
-bool SocketIoTransport::Impl::next_packet(Engine& engine, std::string& out) {
+std::optional<bool> SocketIoTransport::Impl::next_packet(Engine& engine, std::string& out) {
   const auto now = std::chrono::steady_clock::now();
   if (!engine.outbox.empty()) {
     out += *engine.outbox.front().payload;
@@ -352,9 +352,10 @@ bool SocketIoTransport::Impl::next_packet(Engine& engine, std::string& out) {
     io::append_with_namespace(out, nsp, *session->outbox.front().payload);
     session->outbox.pop(now);
     ++fanout.counters.sent;
-    return true;
+    // The common case, one socket whose queue is now empty, needs no second walk.
+    return engine.sockets.size() > 1 || !session->outbox.empty();
   }
-  return false;
+  return std::nullopt;
 }
 
 std::string SocketIoTransport::Impl::take_payload(Engine& engine) {
@@ -362,10 +363,12 @@ std::string SocketIoTransport::Impl::take_payload(Engine& engine) {
   for (bool first = true;; first = false) {
     const std::size_t mark = body.size();
     if (!first) body += engine::kSeparator;
-    if (!next_packet(engine, body)) {
+    const auto more = next_packet(engine, body);
+    if (!more) {
       body.resize(mark);
       return body;
     }
+    if (!*more) return body;
   }
 }
 

@@ -143,8 +143,9 @@ class SocketIoTransport::Impl final
   void flush(Engine& engine);
   bool has_packets(Engine& engine);
   /// next_packet takes the next whole Engine.IO packet to write: the engine's own, then the
-  /// sockets' (with their namespace); false when there is none.
-  bool next_packet(Engine& engine, std::string& out);
+  /// sockets' (with their namespace); nullopt when there is none, else whether more may
+  /// follow (false: certainly none).
+  std::optional<bool> next_packet(Engine& engine, std::string& out);
   std::string take_payload(Engine& engine);
   void answer_poll(PollRequest& poll, std::string body);
   /// on_packet handles one Engine.IO packet; an error text for a protocol violation.
