@@ -9,7 +9,7 @@
 #include <string_view>
 #include <thread>
 
-#include "nats_handles.h"
+#include "tickcast/cluster/internal/nats_link.h"
 #include "tickcast/transport/room_key.h"
 
 namespace tickcast::cluster {
@@ -21,26 +21,17 @@ struct NatsBackplane::Impl {
         prefix("tickcast.bp." + options.name + ".") {}
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
-  // Also when the constructor throws half way: the connection's callbacks use the Impl.
+  // Also when the constructor throws half way: the subscription's callbacks use the Impl.
   ~Impl() {
     unsubscribe();
     stop_publisher();
-    js.reset();
-    if (nc) {
-      // cnats runs the connection's callbacks on its own thread, after Close returns.
-      auto closed = connection_closed.get_future();
-      natsConnection_Close(nc.get());
-      closed.wait_for(std::chrono::seconds(5));
-    }
+    link.reset();  // closes the connection, after cnats' last callback
   }
 
   NatsBackplaneOptions options;
   const std::string stream;  // TICKCAST_BP_<name>
   const std::string prefix;  // tickcast.bp.<name>.  (then the room)
-  std::atomic<bool> connected{false};
-  std::promise<void> connection_closed;  // cnats' last connection callback has run
-  ConnectionPtr nc;
-  JsPtr js;
+  std::unique_ptr<Link> link;
 
   // Delivery runs on cnats' subscription thread; the mutex lets stop() end it for good.
   std::mutex delivery_mutex;
@@ -69,42 +60,11 @@ struct NatsBackplane::Impl {
 
   static void on_message(natsConnection*, natsSubscription*, natsMsg* raw, void* self);
   static void on_closed(void* self) { static_cast<Impl*>(self)->subscription_closed.set_value(); }
-  static void on_disconnected(natsConnection*, void* self) {
-    static_cast<Impl*>(self)->connected = false;
-  }
-  static void on_reconnected(natsConnection*, void* self) {
-    static_cast<Impl*>(self)->connected = true;
-  }
-  static void on_connection_closed(natsConnection*, void* self) {
-    static_cast<Impl*>(self)->connection_closed.set_value();
-  }
 };
 
 void NatsBackplane::Impl::connect() {
-  natsOptions* raw = nullptr;
-  check(natsOptions_Create(&raw), "nats options");
-  OptionsPtr opts(raw);
-  std::vector<const char*> urls;
-  urls.reserve(options.servers.size());
-  for (const auto& server : options.servers) urls.push_back(server.c_str());
-  check(natsOptions_SetServers(opts.get(), urls.data(), static_cast<int>(urls.size())), "servers");
-  check(natsOptions_SetName(opts.get(), ("tickcast backplane " + options.name).c_str()), "name");
-  check(natsOptions_SetTimeout(opts.get(), options.timeout_ms), "timeout");
-  check(natsOptions_SetMaxReconnect(opts.get(), -1), "reconnect");
-  check(natsOptions_SetReconnectWait(opts.get(), 250), "reconnect wait");
-  check(natsOptions_SetDisconnectedCB(opts.get(), &Impl::on_disconnected, this), "callback");
-  check(natsOptions_SetReconnectedCB(opts.get(), &Impl::on_reconnected, this), "callback");
-  check(natsOptions_SetClosedCB(opts.get(), &Impl::on_connection_closed, this), "callback");
-  natsConnection* connection = nullptr;
-  check(natsConnection_Connect(&connection, opts.get()), "connect to the cluster");
-  nc.reset(connection);
-  connected = true;
-  jsOptions jo;
-  check(jsOptions_Init(&jo), "jetstream options");
-  jo.Wait = options.timeout_ms;
-  jsCtx* context = nullptr;
-  check(natsConnection_JetStream(&context, nc.get(), &jo), "jetstream");
-  js.reset(context);
+  link = std::make_unique<Link>(options.servers, "tickcast backplane " + options.name,
+                                options.timeout_ms);
 }
 
 void NatsBackplane::Impl::ensure_stream() {
@@ -120,9 +80,9 @@ void NatsBackplane::Impl::ensure_stream() {
   cfg.MaxMsgsPerSubject = static_cast<int64_t>(std::max<std::size_t>(options.history, 1));
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_AddStream(&info, js.get(), &cfg, nullptr, &code);
+  natsStatus s = js_AddStream(&info, link->js(), &cfg, nullptr, &code);
   // Another node made it first: its limits become ours.
-  if (s != NATS_OK) s = js_UpdateStream(&info, js.get(), &cfg, nullptr, &code);
+  if (s != NATS_OK) s = js_UpdateStream(&info, link->js(), &cfg, nullptr, &code);
   StreamInfoPtr held(info);
   check(s, "stream " + stream);
 }
@@ -137,8 +97,8 @@ void NatsBackplane::Impl::subscribe() {
   so.Config.DeliverPolicy = js_DeliverAll;
   natsSubscription* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  check(js_Subscribe(&raw, js.get(), (prefix + "*").c_str(), &Impl::on_message, this, nullptr, &so,
-                     &code),
+  check(js_Subscribe(&raw, link->js(), (prefix + "*").c_str(), &Impl::on_message, this, nullptr,
+                     &so, &code),
         "subscribe to " + stream);
   subscription.reset(raw);
   check(natsSubscription_SetOnCompleteCB(subscription.get(), &Impl::on_closed, this),
@@ -166,7 +126,7 @@ Published NatsBackplane::Impl::store(const Pending& pending) {
   jsPubAck* ack_raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   const natsStatus s =
-      js_Publish(&ack_raw, js.get(), (prefix + pending.room).c_str(), pending.body.data(),
+      js_Publish(&ack_raw, link->js(), (prefix + pending.room).c_str(), pending.body.data(),
                  static_cast<int>(pending.body.size()), nullptr, &code);
   PubAckPtr ack(ack_raw);
   if (s != NATS_OK || !ack) {
@@ -256,6 +216,6 @@ void NatsBackplane::stop() {
   impl_->stop_publisher();
 }
 
-bool NatsBackplane::connected() const { return impl_->connected.load(); }
+bool NatsBackplane::connected() const { return impl_->link->connected(); }
 
 }  // namespace tickcast::cluster

@@ -1,9 +1,9 @@
-#include "nats_link.h"
+#include "tickcast/cluster/internal/nats_link.h"
 
 #include <chrono>
 #include <stdexcept>
 
-namespace tickcast::nats {
+namespace tickcast::cluster {
 
 std::string status_text(natsStatus s) {
   std::string text = natsStatus_GetText(s);
@@ -12,11 +12,9 @@ std::string status_text(natsStatus s) {
   return text;
 }
 
-namespace {
-void check(natsStatus s, const char* what) {
-  if (s != NATS_OK) throw std::runtime_error(std::string(what) + ": " + status_text(s));
+void check(natsStatus s, const std::string& what) {
+  if (s != NATS_OK) throw std::runtime_error(what + ": " + status_text(s));
 }
-}  // namespace
 
 Link::Link(const std::vector<std::string>& servers, const std::string& name, int timeout_ms) {
   natsOptions* raw = nullptr;
@@ -70,4 +68,4 @@ void Link::on_reconnected(natsConnection*, void* self) {
   static_cast<Link*>(self)->connected_ = true;
 }
 
-}  // namespace tickcast::nats
+}  // namespace tickcast::cluster
