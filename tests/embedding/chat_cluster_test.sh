@@ -10,36 +10,7 @@ chat=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-pids=()
-
-fail() {
-  printf 'FAIL: %s\n' "$*" >&2
-  exit 1
-}
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# wait_for FILE PATTERN SECONDS [COUNT]: until FILE has COUNT (default 1) lines matching.
-wait_for() {
-  local deadline=$((SECONDS + $3)) n
-  until n=$(grep -c -- "$2" "$1" 2>/dev/null) || true; ((${n:-0} >= ${4:-1})); do
-    ((SECONDS < deadline)) || fail "no '$2' (x${4:-1}) in $1 after $3 s: $(head -c 800 "$1" 2>/dev/null)"
-    sleep 0.1
-  done
-}
-# start NAME READY-PATTERN COMMAND...: runs it in the background, output in $work/NAME.log.
-start() {
-  local name=$1 ready=$2
-  shift 2
-  "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  wait_for "$work/$name.log" "$ready" 20
-}
+source "$(dirname "$0")/lib.sh"
 
 nats_port=$(free_port)
 start nats "Server is ready" nats-server -js -sd "$work/js" -a 127.0.0.1 -p "$nats_port"

@@ -14,60 +14,8 @@ work=$2
 ws_probe=$3
 jobs=${TICKCAST_TEST_JOBS:-2}
 prefix=$work/prefix
-pids=()
-
+source "$(dirname "$0")/lib.sh"
 log() { printf '[install-test %(%H:%M:%S)T] %s\n' -1 "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*" >&2
-  exit 1
-}
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_for FILE PATTERN SECONDS: until FILE has a line matching PATTERN.
-wait_for() {
-  local deadline=$((SECONDS + $3))
-  until grep -q -- "$2" "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || fail "no '$2' in $1 after $3 s: $(head -c 600 "$1" 2>/dev/null)"
-    sleep 0.1
-  done
-}
-
-# expect FILE PATTERN [COUNT]: FILE has at least COUNT (default 1) lines matching PATTERN.
-expect() {
-  local n
-  n=$(grep -c -- "$2" "$1" || true)
-  ((n >= ${3:-1})) || fail "$1: expected ${3:-1} lines matching '$2', got $n: $(head -c 800 "$1")"
-}
-
-# start NAME COMMAND...: runs an app in the background, its output in $work/NAME.log.
-start() {
-  local name=$1
-  shift
-  "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  wait_for "$work/$name.log" "^$name: " 20
-}
-
-# stop_last: SIGTERM to the last app started; it must exit 0 within 10 s.
-stop_last() {
-  local pid=${pids[-1]}
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 10))
-  while kill -0 "$pid" 2>/dev/null; do
-    ((SECONDS < deadline)) || fail "pid $pid did not stop within 10 s"
-    sleep 0.1
-  done
-  wait "$pid" || fail "pid $pid exited with status $?"
-  unset 'pids[-1]'
-}
 
 mkdir -p "$work"
 rm -rf "$prefix"
@@ -107,7 +55,7 @@ port=$(free_port)
 mqtt_port=$(free_port)
 base=http://127.0.0.1:$port
 log "embed-ticker on $port (mqtt $mqtt_port)"
-start embed-ticker "$work/embed-ticker/embed-ticker" --transport ws,sse,longpoll,mqtt \
+start embed-ticker "^embed-ticker: " "$work/embed-ticker/embed-ticker" --transport ws,sse,longpoll,mqtt \
   --port "$port" --mqtt-port "$mqtt_port" --room machine --interval-ms 200
 
 "$ws_probe" "ws://127.0.0.1:$port/rooms/machine" --count 3 --timeout 10 >"$work/ticker.ws" ||
@@ -139,7 +87,7 @@ port=$(free_port)
 mqtt_port=$(free_port)
 base=http://127.0.0.1:$port
 log "embed-chat on $port (mqtt $mqtt_port)"
-start embed-chat "$work/embed-chat/embed-chat" --transport ws,sse,longpoll,mqtt \
+start embed-chat "^embed-chat: " "$work/embed-chat/embed-chat" --transport ws,sse,longpoll,mqtt \
   --port "$port" --mqtt-port "$mqtt_port"
 
 # Listeners: a welcome, then the three messages.
@@ -178,7 +126,7 @@ stop_last
 port=$(free_port)
 base=http://127.0.0.1:$port
 log "embed-httplib on $port"
-start embed-httplib "$work/embed-httplib/embed-httplib" --port "$port" --tick-ms 100 \
+start embed-httplib "^embed-httplib: " "$work/embed-httplib/embed-httplib" --port "$port" --tick-ms 100 \
   --threads 16 --max-clients 8
 curl -sf "$base/healthz" >/dev/null || fail "embed-httplib /healthz"
 curl -sf -d '{"type":"start"}' "$base/api/rooms/focus/commands" >"$work/httplib.start"
