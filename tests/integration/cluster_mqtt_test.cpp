@@ -11,6 +11,7 @@
 
 #include "mqtt_test_support.h"
 #include "support/nats_process.h"
+#include "support/room_client.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -20,17 +21,11 @@ namespace {
 using mqtt_test::MqttProbe;
 using mqtt_test::TestBroker;
 using testing::NatsServer;
+using testing::post_command;
 using testing::ServerProcess;
 using testing::TempDir;
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-int post(const ServerProcess& node, const std::string& room, const std::string& command) {
-  httplib::Client http("127.0.0.1", node.port());
-  http.set_read_timeout(10s);
-  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), command, "application/json");
-  return res ? res->status : 0;
-}
 
 // mosquitto_pub, a third-party client, sends one command to the room's commands topic.
 void publish_command(int broker_port, const std::string& room, const std::string& command) {
@@ -98,7 +93,7 @@ TEST_F(ClusterMqtt, NodesSharingOneBrokerPublishEachEventOnceAndApplyEachCommand
       },
       10s));
   // And one through the follower's REST API.
-  ASSERT_EQ(post(follower, "focus", R"({"type":"start"})"), 200);
+  ASSERT_EQ(post_command(follower, "focus", R"({"type":"start"})").status, 200);
   const std::size_t enough = probe.messages().size() + 20;
   ASSERT_TRUE(probe.wait([&](const auto& m) { return m.size() >= enough; }, 15s));
 

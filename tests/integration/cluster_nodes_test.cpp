@@ -17,6 +17,7 @@
 
 #include "support/event_log.h"
 #include "support/nats_process.h"
+#include "support/room_client.h"
 #include "support/server_process.h"
 #include "support/sse_reader.h"
 #include "support/temp_dir.h"
@@ -26,49 +27,21 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::cluster_node_args;
 using testing::EventLog;
+using testing::get_json;
+using testing::HttpAnswer;
 using testing::NatsServer;
+using testing::post_command;
 using testing::ServerProcess;
 using testing::SseReader;
 using testing::TempDir;
+using testing::wait_for;
 
 std::int64_t wall_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-struct Answer {
-  int status = 0;
-  json body;
-};
-
-Answer post(const ServerProcess& node, const std::string& room, const std::string& command) {
-  httplib::Client http("127.0.0.1", node.port());
-  http.set_read_timeout(10s);
-  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), command, "application/json");
-  if (!res) return {};
-  return {res->status, json::parse(res->body, nullptr, false)};
-}
-
-json get(const ServerProcess& node, const std::string& path) {
-  httplib::Client http("127.0.0.1", node.port());
-  http.set_read_timeout(10s);
-  auto res = http.Get(path.c_str());
-  return res ? json::parse(res->body, nullptr, false) : json();
-}
-
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
-std::vector<std::string> node_args(const std::string& cluster) {
-  return {"--transport", "sse,longpoll", "--tick-ms", "100", "--work", "1h", "--cluster", cluster};
 }
 
 /// Received is one SSE event with the wall time it arrived.
@@ -149,8 +122,8 @@ class ClusterNodes : public ::testing::Test {
     if (!testing::nats_server_available()) GTEST_SKIP() << "no nats-server (scripts/setup.sh)";
     dir_ = std::make_unique<TempDir>("tickcast-nats");
     nats_ = std::make_unique<NatsServer>("n1", dir_->path(), testing::free_port());
-    writer_ = std::make_unique<ServerProcess>(node_args(nats_->url()));
-    follower_ = std::make_unique<ServerProcess>(node_args(nats_->url()));
+    writer_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
+    follower_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
     ASSERT_TRUE(follower_->wait_for_output("follower")) << follower_->output();
   }
   std::unique_ptr<TempDir> dir_;
@@ -169,11 +142,11 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
   Follow on_b(b.port(), "/sse/rooms/focus");  // a room the follower had not seen
   ASSERT_TRUE(wait_for([&] { return !on_a.events().empty() && !on_b.events().empty(); }, 10s));
 
-  const Answer started = post(b, "focus", R"({"type":"start","request_id":"first"})");
+  const HttpAnswer started = post_command(b, "focus", R"({"type":"start","request_id":"first"})");
   ASSERT_EQ(started.status, 200) << started.body.dump() << b.output();
   EXPECT_EQ(started.body["request_id"], "first");
   EXPECT_TRUE(started.body["state"]["running"]);
-  const Answer again = post(b, "focus", R"({"type":"start","request_id":"again"})");
+  const HttpAnswer again = post_command(b, "focus", R"({"type":"start","request_id":"again"})");
   EXPECT_EQ(again.status, 409) << again.body.dump();
   EXPECT_EQ(again.body["code"], "already_running");
   EXPECT_EQ(again.body["request_id"], "again");
@@ -200,7 +173,7 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
   }
 
   // Long-poll on the follower from the start: the same events.
-  const json polled = get(b, "/poll/rooms/focus?since=" + std::to_string(start_seq));
+  const json polled = get_json(b, "/poll/rooms/focus?since=" + std::to_string(start_seq));
   ASSERT_FALSE(polled["events"].empty()) << polled.dump();
   EXPECT_EQ(polled["events"][0]["seq"], start_seq + 1);
   for (const auto& e : polled["events"]) log.add(e);
@@ -224,7 +197,7 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
   json cluster;
   ASSERT_TRUE(wait_for(
       [&] {
-        cluster = get(b, "/api/cluster");
+        cluster = get_json(b, "/api/cluster");
         return cluster.is_object() && cluster["nodes"].size() == 2;
       },
       10s))
@@ -240,8 +213,8 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
   ASSERT_EQ(cluster["rooms"].size(), 1u) << cluster.dump();
   EXPECT_EQ(cluster["rooms"][0]["room"], "focus");
   EXPECT_EQ(cluster["rooms"][0]["owner"], a_id);
-  EXPECT_EQ(get(a, "/api/cluster")["role"], "writer");
-  EXPECT_EQ(get(b, "/healthz")["status"], "ok");
+  EXPECT_EQ(get_json(a, "/api/cluster")["role"], "writer");
+  EXPECT_EQ(get_json(b, "/healthz")["status"], "ok");
 }
 
 // A client that read the room on the writer reconnects to the follower with its last
@@ -249,7 +222,7 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
 TEST_F(ClusterNodes, AClientMovingToTheFollowerResumesExactly) {
   ServerProcess& a = *writer_;
   ServerProcess& b = *follower_;
-  ASSERT_EQ(post(a, "focus", R"({"type":"start"})").status, 200);
+  ASSERT_EQ(post_command(a, "focus", R"({"type":"start"})").status, 200);
   EventLog log;
   std::uint64_t last = 0;
   {
@@ -262,7 +235,8 @@ TEST_F(ClusterNodes, AClientMovingToTheFollowerResumesExactly) {
   }  // the client leaves node A
   // Missed events happen meanwhile, and reach the follower.
   ASSERT_TRUE(wait_for(
-      [&] { return get(b, "/api/rooms/focus").value("seq", std::uint64_t{0}) >= last + 5; }, 10s));
+      [&] { return get_json(b, "/api/rooms/focus").value("seq", std::uint64_t{0}) >= last + 5; },
+      10s));
   Follow on_b(b.port(), "/sse/rooms/focus", {{"Last-Event-ID", std::to_string(last)}});
   ASSERT_TRUE(on_b.wait_seq(last + 8, 10s));
   std::vector<json> resumed;
@@ -271,7 +245,7 @@ TEST_F(ClusterNodes, AClientMovingToTheFollowerResumesExactly) {
   EXPECT_EQ(resumed.front()["seq"], last + 1);
   expect_contiguous(resumed, "resumed on the follower");
   for (const auto& e : resumed) log.add(e);
-  const json polled = get(b, "/poll/rooms/focus?since=" + std::to_string(last));
+  const json polled = get_json(b, "/poll/rooms/focus?since=" + std::to_string(last));
   ASSERT_FALSE(polled["events"].empty());
   EXPECT_EQ(polled["events"][0]["seq"], last + 1);
   for (const auto& e : polled["events"]) log.add(e);
@@ -283,12 +257,12 @@ TEST_F(ClusterNodes, AClientMovingToTheFollowerResumesExactly) {
 TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
   ServerProcess& a = *writer_;
   ServerProcess& b = *follower_;
-  ASSERT_EQ(post(a, "focus", R"({"type":"start"})").status, 200);
+  ASSERT_EQ(post_command(a, "focus", R"({"type":"start"})").status, 200);
   Follow on_b(b.port(), "/sse/rooms/focus");
   ASSERT_TRUE(wait_for([&] { return on_b.events().size() >= 6; }, 10s)) << b.output();
   a.kill_hard();
   const std::int64_t killed_us = wall_us();
-  const Answer during = post(b, "focus", R"({"type":"stop","request_id":"during"})");
+  const HttpAnswer during = post_command(b, "focus", R"({"type":"stop","request_id":"during"})");
   EXPECT_EQ(during.status, 503) << during.body.dump();
   EXPECT_EQ(during.body["code"], "overloaded");
   EXPECT_EQ(during.body["request_id"], "during");
@@ -321,7 +295,7 @@ TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
             << " ms (tick 100 ms); kill to first new event "
             << (first_after["server_time_us"].get<std::int64_t>() - killed_us) / 1000 << " ms\n";
   // No time gained: the snapshot now is no further from the end than the deadline says.
-  const json snapshot = get(b, "/api/rooms/focus");
+  const json snapshot = get_json(b, "/api/rooms/focus");
   ASSERT_EQ(snapshot["reason"], "snapshot");
   EXPECT_TRUE(snapshot["state"]["running"]);
   const std::int64_t since_ms = (snapshot["server_time_us"].get<std::int64_t>() -
@@ -331,8 +305,8 @@ TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
             last_before["state"]["remaining_ms"].get<std::int64_t>() - since_ms + 2)
       << "the countdown gained time across the takeover";
   // The new writer runs commands itself now.
-  EXPECT_EQ(post(b, "focus", R"({"type":"stop"})").status, 200);
-  EXPECT_EQ(get(b, "/api/cluster")["role"], "writer");
+  EXPECT_EQ(post_command(b, "focus", R"({"type":"stop"})").status, 200);
+  EXPECT_EQ(get_json(b, "/api/cluster")["role"], "writer");
 }
 
 // The position check: a follower whose feed stops delivering (injected: the subscription
@@ -343,23 +317,23 @@ TEST_F(ClusterNodes, AWedgedFeedIsFoundByThePositionCheckAndRecreated) {
   ServerProcess& a = *writer_;
   follower_.reset();
   ::setenv("TICKCAST_FAULT_FEED_STALL_AFTER", "20", 1);
-  follower_ = std::make_unique<ServerProcess>(node_args(nats_->url()));
+  follower_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
   ::unsetenv("TICKCAST_FAULT_FEED_STALL_AFTER");
   ServerProcess& b = *follower_;
   ASSERT_TRUE(b.wait_for_output("follower")) << b.output();
   Follow on_b(b.port(), "/sse/rooms/focus");
-  ASSERT_EQ(post(a, "focus", R"({"type":"start"})").status, 200);
+  ASSERT_EQ(post_command(a, "focus", R"({"type":"start"})").status, 200);
   json health;
   ASSERT_TRUE(wait_for(
       [&] {
-        health = get(b, "/healthz");
+        health = get_json(b, "/healthz");
         return health.value("status", "") == "cluster feed lagging";
       },
       15s))
       << b.output();
   EXPECT_TRUE(health["cluster"]["feed_wedged"]);
   EXPECT_TRUE(b.wait_for_output("recreating it"));
-  ASSERT_TRUE(wait_for([&] { return get(b, "/healthz").value("status", "") == "ok"; }, 10s))
+  ASSERT_TRUE(wait_for([&] { return get_json(b, "/healthz").value("status", "") == "ok"; }, 10s))
       << b.output();
   httplib::Client http("127.0.0.1", b.port());
   auto metrics = http.Get("/metrics");
@@ -398,9 +372,9 @@ TEST(ClusterOfThree, ClientsOnEveryNodeSeeOneSequenceAcrossAWriterKilledNine) {
     cluster += (cluster.empty() ? "" : ",") + servers.back()->url();
   }
   std::vector<std::unique_ptr<ServerProcess>> nodes;
-  nodes.push_back(std::make_unique<ServerProcess>(node_args(cluster), 45s));
+  nodes.push_back(std::make_unique<ServerProcess>(cluster_node_args(cluster), 45s));
   for (int i = 0; i < 2; ++i) {
-    nodes.push_back(std::make_unique<ServerProcess>(node_args(cluster), 45s));
+    nodes.push_back(std::make_unique<ServerProcess>(cluster_node_args(cluster), 45s));
     ASSERT_TRUE(nodes.back()->wait_for_output("follower")) << nodes.back()->output();
   }
   std::vector<std::unique_ptr<Follow>> clients;
@@ -413,10 +387,12 @@ TEST(ClusterOfThree, ClientsOnEveryNodeSeeOneSequenceAcrossAWriterKilledNine) {
       },
       15s));
   // Commands from every node, each applied once.
-  ASSERT_EQ(post(*nodes[1], "focus", R"({"type":"start"})").status, 200) << nodes[1]->output();
-  ASSERT_EQ(post(*nodes[2], "focus", R"({"type":"stop"})").status, 200) << nodes[2]->output();
-  ASSERT_EQ(post(*nodes[0], "focus", R"({"type":"start"})").status, 200);
-  const std::uint64_t writer_seq = get(*nodes[0], "/api/rooms/focus")["seq"];
+  ASSERT_EQ(post_command(*nodes[1], "focus", R"({"type":"start"})").status, 200)
+      << nodes[1]->output();
+  ASSERT_EQ(post_command(*nodes[2], "focus", R"({"type":"stop"})").status, 200)
+      << nodes[2]->output();
+  ASSERT_EQ(post_command(*nodes[0], "focus", R"({"type":"start"})").status, 200);
+  const std::uint64_t writer_seq = get_json(*nodes[0], "/api/rooms/focus")["seq"];
   for (auto& c : clients) ASSERT_TRUE(c->wait_seq(writer_seq + 5, 15s));
   nodes[0]->kill_hard();
   ASSERT_TRUE(wait_for(
@@ -428,11 +404,11 @@ TEST(ClusterOfThree, ClientsOnEveryNodeSeeOneSequenceAcrossAWriterKilledNine) {
   const bool second_took = nodes[1]->output().find("took over") != std::string::npos;
   ServerProcess& new_writer = second_took ? *nodes[1] : *nodes[2];
   ServerProcess& still_follower = second_took ? *nodes[2] : *nodes[1];
-  const std::uint64_t after = get(new_writer, "/api/rooms/focus")["seq"];
+  const std::uint64_t after = get_json(new_writer, "/api/rooms/focus")["seq"];
   ASSERT_TRUE(clients[1]->wait_seq(after + 10, 15s));
   ASSERT_TRUE(clients[2]->wait_seq(after + 10, 15s));
   // The remaining follower forwards to the new writer.
-  EXPECT_EQ(post(still_follower, "focus", R"({"type":"stop"})").status, 200);
+  EXPECT_EQ(post_command(still_follower, "focus", R"({"type":"stop"})").status, 200);
   EventLog log;
   for (std::size_t i = 0; i < clients.size(); ++i) {
     std::vector<json> seen;
@@ -447,7 +423,7 @@ TEST(ClusterOfThree, ClientsOnEveryNodeSeeOneSequenceAcrossAWriterKilledNine) {
     };
     EXPECT_EQ(count("start"), 2) << "node " << i;
   }
-  EXPECT_EQ(get(still_follower, "/api/cluster")["writer"],
+  EXPECT_EQ(get_json(still_follower, "/api/cluster")["writer"],
             "127.0.0.1:" + std::to_string(new_writer.port()));
 }
 

@@ -15,6 +15,7 @@
 
 #include "support/event_log.h"
 #include "support/nats_process.h"
+#include "support/room_client.h"
 #include "support/server_process.h"
 #include "support/sse_reader.h"
 #include "support/temp_dir.h"
@@ -24,47 +25,17 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::cluster_node_args;
 using testing::EventLog;
 using testing::NatsServer;
+using testing::poll_room;
+using testing::post_command;
+using testing::read_sse;
+using testing::room_snapshot;
 using testing::ServerProcess;
 using testing::SseReader;
 using testing::TempDir;
-
-int post(const ServerProcess& server, const std::string& room, const std::string& command) {
-  httplib::Client http("127.0.0.1", server.port());
-  http.set_read_timeout(10s);
-  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), command, "application/json");
-  return res ? res->status : 0;
-}
-
-json room_snapshot(const ServerProcess& server, const std::string& room) {
-  httplib::Client http("127.0.0.1", server.port());
-  auto res = http.Get(("/api/rooms/" + room).c_str());
-  return res && res->status == 200 ? json::parse(res->body) : json();
-}
-
-json poll(const ServerProcess& server, const std::string& query) {
-  httplib::Client http("127.0.0.1", server.port());
-  http.set_read_timeout(10s);
-  auto res = http.Get(("/poll/rooms/" + query).c_str());
-  return res && res->status == 200 ? json::parse(res->body) : json();
-}
-
-void read_sse(SseReader& reader, EventLog& log, std::vector<json>& seen, std::size_t want,
-              std::chrono::milliseconds timeout = 10s) {
-  while (seen.size() < want) {
-    auto event = reader.next_event(timeout);
-    if (!event) return;
-    const json e = json::parse(event->data);
-    EXPECT_EQ(event->id, std::to_string(e["seq"].get<std::uint64_t>()));
-    if (e["reason"] != "snapshot") log.add(e);
-    seen.push_back(e);
-  }
-}
-
-std::vector<std::string> node_args(const std::string& cluster) {
-  return {"--transport", "sse,longpoll", "--tick-ms", "100", "--work", "1h", "--cluster", cluster};
-}
+using testing::wait_for;
 
 class ClusterStore : public ::testing::Test {
  protected:
@@ -82,9 +53,9 @@ TEST_F(ClusterStore, ANodeKilledNineIsFollowedByOneThatResumesExactlyFromJetStre
   std::vector<json> witness_seen;
   std::uint64_t poll_next = 0;
   {
-    ServerProcess node(node_args(nats.url()));
-    ASSERT_EQ(post(node, "focus", R"({"type":"start"})"), 200) << node.output();
-    const json first = poll(node, "focus?since=0");
+    ServerProcess node(cluster_node_args(nats.url()));
+    ASSERT_EQ(post_command(node, "focus", R"({"type":"start"})").status, 200) << node.output();
+    const json first = poll_room(node, "focus?since=0");
     poll_next = first.value("next", std::uint64_t{0});
     SseReader witness(node.port(), "/sse/rooms/focus");
     read_sse(witness, log, witness_seen, 8);
@@ -97,7 +68,7 @@ TEST_F(ClusterStore, ANodeKilledNineIsFollowedByOneThatResumesExactlyFromJetStre
   const json last = witness_seen.back();
   const std::uint64_t witness_last = last["seq"];
 
-  ServerProcess node(node_args(nats.url()));
+  ServerProcess node(cluster_node_args(nats.url()));
   const json snapshot = room_snapshot(node, "focus");
   ASSERT_EQ(snapshot["reason"], "snapshot") << node.output();
   EXPECT_TRUE(snapshot["state"]["running"]);
@@ -120,7 +91,7 @@ TEST_F(ClusterStore, ANodeKilledNineIsFollowedByOneThatResumesExactlyFromJetStre
   }
   // Long-poll from the first lifetime's position: the stored events, byte for byte as the
   // witness saw them (EventLog compares), then new ones, contiguous.
-  const json answer = poll(node, "focus?since=" + std::to_string(poll_next));
+  const json answer = poll_room(node, "focus?since=" + std::to_string(poll_next));
   ASSERT_FALSE(answer["events"].empty());
   for (std::size_t i = 0; i < answer["events"].size(); ++i) {
     EXPECT_EQ(answer["events"][i]["seq"], poll_next + 1 + i);
@@ -130,8 +101,9 @@ TEST_F(ClusterStore, ANodeKilledNineIsFollowedByOneThatResumesExactlyFromJetStre
 
 // Starts a node in the background: a standby does not listen until it holds the lease.
 std::future<std::unique_ptr<ServerProcess>> start_standby(const std::string& cluster) {
-  return std::async(std::launch::async,
-                    [cluster] { return std::make_unique<ServerProcess>(node_args(cluster), 60s); });
+  return std::async(std::launch::async, [cluster] {
+    return std::make_unique<ServerProcess>(cluster_node_args(cluster), 60s);
+  });
 }
 
 // kill -9 of the writer: a standby takes the lease once it is not renewed, loads the rooms
@@ -142,8 +114,8 @@ TEST_F(ClusterStore, AStandbyTakesOverFromAWriterKilledNineAndClientsResumeExact
   NatsServer nats("n1", dir.path(), testing::free_port());
   EventLog log;
   std::vector<json> seen;
-  auto active = std::make_unique<ServerProcess>(node_args(nats.url()));
-  ASSERT_EQ(post(*active, "focus", R"({"type":"start"})"), 200) << active->output();
+  auto active = std::make_unique<ServerProcess>(cluster_node_args(nats.url()));
+  ASSERT_EQ(post_command(*active, "focus", R"({"type":"start"})").status, 200) << active->output();
   auto standby = start_standby(nats.url());
   {
     SseReader witness(active->port(), "/sse/rooms/focus");
@@ -185,8 +157,8 @@ TEST_F(ClusterStore, AWriterStoppedPastItsLeaseSendsNothingLateAfterSigcont) {
   NatsServer nats("n1", dir.path(), testing::free_port());
   EventLog log;
   std::vector<json> on_stale;
-  ServerProcess stale(node_args(nats.url()));
-  ASSERT_EQ(post(stale, "focus", R"({"type":"start"})"), 200) << stale.output();
+  ServerProcess stale(cluster_node_args(nats.url()));
+  ASSERT_EQ(post_command(stale, "focus", R"({"type":"start"})").status, 200) << stale.output();
   SseReader witness(stale.port(), "/sse/rooms/focus");
   read_sse(witness, log, on_stale, 4);
   ASSERT_EQ(on_stale.size(), 4u);
@@ -221,22 +193,11 @@ bool healthz_ok(const ServerProcess& node) {
 }
 
 // Waits for `condition` until `timeout`; polling a condition, not a sleep as a guess.
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
-// The engine link is part of health: /healthz answers 503 and /metrics says 0 while the
-// nats-server is gone, and both recover when it is back (same port, same store folder).
 TEST_F(ClusterStore, HealthSaysWhenTheEngineLinkIsLostAndRecovers) {
   TempDir dir("tickcast-nats");
   const int port = testing::free_port();
   auto nats = std::make_unique<NatsServer>("n1", dir.path(), port);
-  ServerProcess node(node_args(nats->url()));
+  ServerProcess node(cluster_node_args(nats->url()));
   ASSERT_TRUE(healthz_ok(node));
   {  // /api/cluster names this node, the writer of every room, and its servers
     httplib::Client http("127.0.0.1", node.port());
@@ -286,8 +247,8 @@ TEST_F(ClusterStore, KillingTheStreamLeaderLosesNoAcknowledgedEventAndTicksResum
                                                    routes[i], others, monitors[i]));
     cluster += (cluster.empty() ? "" : ",") + servers.back()->url();
   }
-  ServerProcess node(node_args(cluster), 45s);
-  ASSERT_EQ(post(node, "focus", R"({"type":"start"})"), 200) << node.output();
+  ServerProcess node(cluster_node_args(cluster), 45s);
+  ASSERT_EQ(post_command(node, "focus", R"({"type":"start"})").status, 200) << node.output();
   EventLog log;
   std::vector<json> before;
   SseReader reader(node.port(), "/sse/rooms/focus");
@@ -320,7 +281,7 @@ TEST_F(ClusterStore, KillingTheStreamLeaderLosesNoAcknowledgedEventAndTicksResum
   read_sse(reader, log, after, 10, 30s);
   ASSERT_EQ(after.size(), 10u) << "ticks did not resume after the election\n" << node.output();
   // Resume from before the kill: the events seen then come back byte for byte (EventLog).
-  const json answer = poll(node, "focus?since=" + std::to_string(first_seen));
+  const json answer = poll_room(node, "focus?since=" + std::to_string(first_seen));
   ASSERT_FALSE(answer["events"].empty()) << answer.dump();
   EXPECT_NE(answer["events"][0]["reason"], "snapshot") << "the history before the kill was lost:\n"
                                                        << node.output();
@@ -358,8 +319,8 @@ TEST_F(ClusterStore, AFullRestartOfEveryNatsServerAndTheNodeBringsRoomsBack) {
   {
     std::vector<std::unique_ptr<NatsServer>> servers;
     start_nats(servers);
-    ServerProcess node(node_args(cluster), 45s);
-    ASSERT_EQ(post(node, "focus", R"({"type":"start"})"), 200) << node.output();
+    ServerProcess node(cluster_node_args(cluster), 45s);
+    ASSERT_EQ(post_command(node, "focus", R"({"type":"start"})").status, 200) << node.output();
     SseReader reader(node.port(), "/sse/rooms/focus");
     read_sse(reader, log, seen, 6);
     ASSERT_EQ(seen.size(), 6u) << node.output();
@@ -369,7 +330,7 @@ TEST_F(ClusterStore, AFullRestartOfEveryNatsServerAndTheNodeBringsRoomsBack) {
   const std::uint64_t last_seen = seen.back()["seq"];
   std::vector<std::unique_ptr<NatsServer>> servers;
   start_nats(servers);
-  ServerProcess node(node_args(cluster), 45s);
+  ServerProcess node(cluster_node_args(cluster), 45s);
   const json snapshot = room_snapshot(node, "focus");
   ASSERT_EQ(snapshot["reason"], "snapshot") << node.output();
   EXPECT_TRUE(snapshot["state"]["running"]) << "the timer is not back";

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "support/event_log.h"
+#include "support/room_client.h"
 #include "support/server_process.h"
 #include "support/sse_reader.h"
 #include "support/temp_dir.h"
@@ -23,52 +24,16 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::EventLog;
+using testing::metric;
+using testing::poll_room;
+using testing::post_command;
+using testing::read_sse;
+using testing::room_snapshot;
 using testing::ServerProcess;
 using testing::SseReader;
 using testing::TempDir;
 
-json room_snapshot(const ServerProcess& server, const std::string& room) {
-  httplib::Client http("127.0.0.1", server.port());
-  auto res = http.Get(("/api/rooms/" + room).c_str());
-  return res ? json::parse(res->body) : json();
-}
-
-int post(const ServerProcess& server, const std::string& room, const std::string& command) {
-  httplib::Client http("127.0.0.1", server.port());
-  http.set_read_timeout(5s);
-  auto res = http.Post(("/api/rooms/" + room + "/commands").c_str(), command, "application/json");
-  return res ? res->status : 0;
-}
-
-json poll(const ServerProcess& server, const std::string& query) {
-  httplib::Client http("127.0.0.1", server.port());
-  http.set_read_timeout(10s);
-  auto res = http.Get(("/poll/rooms/" + query).c_str());
-  return res && res->status == 200 ? json::parse(res->body) : json();
-}
-
-std::uint64_t metric(const ServerProcess& server, const std::string& name) {
-  httplib::Client http("127.0.0.1", server.port());
-  auto res = http.Get("/metrics");
-  if (!res) return 0;
-  const auto at = res->body.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stoull(res->body.substr(at + name.size() + 2));
-}
-
 std::uint64_t id_of(const testing::SseEvent& e) { return std::stoull(e.id); }
-
-// Reads SSE events (skipping comments) until `want` returns true or a read times out.
-void read_sse(SseReader& reader, EventLog& log, std::vector<json>& seen,
-              const std::function<bool()>& want, std::chrono::milliseconds timeout = 5s) {
-  while (!want()) {
-    auto event = reader.next_event(timeout);
-    if (!event) return;
-    const json e = json::parse(event->data);
-    EXPECT_EQ(event->id, std::to_string(e["seq"].get<std::uint64_t>()));
-    if (e["reason"] != "snapshot") log.add(e);
-    seen.push_back(e);
-  }
-}
 
 // After a kill -9 the stream ends; take what arrived before it.
 void drain(SseReader& reader, EventLog& log, std::vector<json>& seen) {
@@ -88,7 +53,7 @@ TEST(DurableRooms, AKillNineRestartGoesOnByTheWallClockAndResumesExactly) {
   std::uint64_t early_last = 0, poll_next = 0;
   {
     ServerProcess server(server_args(data.path(), "100"));
-    ASSERT_EQ(post(server, "focus", R"({"type":"start"})"), 200);
+    ASSERT_EQ(post_command(server, "focus", R"({"type":"start"})").status, 200);
     {
       SseReader early(server.port(), "/sse/rooms/focus");
       read_sse(early, log, early_seen, [&] { return early_seen.size() >= 4; });
@@ -96,7 +61,7 @@ TEST(DurableRooms, AKillNineRestartGoesOnByTheWallClockAndResumesExactly) {
       early_last = early_seen.back()["seq"];
       early.abort();
     }
-    const json answer = poll(server, "focus?since=" + std::to_string(early_last));
+    const json answer = poll_room(server, "focus?since=" + std::to_string(early_last));
     ASSERT_FALSE(answer["events"].empty());
     for (const json& e : answer["events"]) log.add(e);
     poll_next = answer["next"];
@@ -149,7 +114,7 @@ TEST(DurableRooms, AKillNineRestartGoesOnByTheWallClockAndResumesExactly) {
     EXPECT_EQ(early_again[i]["seq"], early_last + 1 + i);
   }
   // Long-poll: `since` from the last lifetime resumes exactly too.
-  const json answer = poll(server, "focus?since=" + std::to_string(poll_next));
+  const json answer = poll_room(server, "focus?since=" + std::to_string(poll_next));
   ASSERT_FALSE(answer["events"].empty());
   for (std::size_t i = 0; i < answer["events"].size(); ++i) {
     EXPECT_EQ(answer["events"][i]["seq"], poll_next + 1 + i);
@@ -162,12 +127,14 @@ TEST(DurableRooms, APausedTimerKeepsItsRemainingTimePhaseAndLengthsAcrossARestar
   json paused;
   {
     ServerProcess server(server_args(data.path(), "100"));
-    ASSERT_EQ(
-        post(server, "paused", R"({"type":"configure","work_ms":60000,"short_break_ms":20000})"),
-        200);
-    ASSERT_EQ(post(server, "paused", R"({"type":"skip"})"), 200);  // short break, 1 work done
-    ASSERT_EQ(post(server, "paused", R"({"type":"start"})"), 200);
-    ASSERT_EQ(post(server, "paused", R"({"type":"stop"})"), 200);
+    ASSERT_EQ(post_command(server, "paused",
+                           R"({"type":"configure","work_ms":60000,"short_break_ms":20000})")
+                  .status,
+              200);
+    ASSERT_EQ(post_command(server, "paused", R"({"type":"skip"})").status,
+              200);  // short break, 1 work done
+    ASSERT_EQ(post_command(server, "paused", R"({"type":"start"})").status, 200);
+    ASSERT_EQ(post_command(server, "paused", R"({"type":"stop"})").status, 200);
     paused = room_snapshot(server, "paused");
     ASSERT_EQ(server.terminate(), std::optional<int>(0));  // a clean restart this time
   }
@@ -196,7 +163,8 @@ TEST(DurableRooms, AKillNineInACommandBurstNeverSendsOneSeqWithTwoPayloads) {
         const char* commands[] = {R"({"type":"start"})", R"({"type":"stop"})",
                                   R"({"type":"configure","work_ms":600000})", R"({"type":"skip"})"};
         for (int i = t; !stop; ++i) {
-          if (post(server, "burst", commands[i % 4]) == 0) return;  // the server is gone
+          if (post_command(server, "burst", commands[i % 4]).status == 0)
+            return;  // the server is gone
         }
       });
     }
@@ -217,7 +185,7 @@ TEST(DurableRooms, AKillNineInACommandBurstNeverSendsOneSeqWithTwoPayloads) {
   std::atomic<bool> stop{false};
   std::thread sender([&] {
     for (int i = 0; !stop; ++i)
-      post(server, "burst", i % 2 ? R"({"type":"stop"})" : R"({"type":"start"})");
+      post_command(server, "burst", i % 2 ? R"({"type":"stop"})" : R"({"type":"start"})").status;
   });
   read_sse(again, log, resumed, [&] { return resumed.size() >= 60; });
   read_sse(newcomer, log, fresh, [&] { return fresh.size() >= 30; });
@@ -233,7 +201,7 @@ TEST(DurableRooms, APositionFromAnotherHistoryGetsASnapshotAndTheNextEventsFollo
   std::uint64_t old_position = 0;
   {
     ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "50", "--data-dir", "none"});
-    ASSERT_EQ(post(server, "room", R"({"type":"start"})"), 200);
+    ASSERT_EQ(post_command(server, "room", R"({"type":"start"})").status, 200);
     SseReader reader(server.port(), "/sse/rooms/room");
     EventLog log;
     std::vector<json> seen;
@@ -251,7 +219,7 @@ TEST(DurableRooms, APositionFromAnotherHistoryGetsASnapshotAndTheNextEventsFollo
   const json snapshot = json::parse(first->data);
   EXPECT_EQ(snapshot["reason"], "snapshot");
   EXPECT_GT(snapshot["seq"].get<std::uint64_t>(), old_position) << "an old number again";
-  ASSERT_EQ(post(server, "room", R"({"type":"start"})"), 200);
+  ASSERT_EQ(post_command(server, "room", R"({"type":"start"})").status, 200);
   auto next = reader.next_event(5s);
   ASSERT_TRUE(next);
   EXPECT_EQ(id_of(*next), id_of(*first) + 1);
@@ -261,12 +229,12 @@ TEST(DurableRooms, APositionFromAnotherHistoryGetsASnapshotAndTheNextEventsFollo
   // then resumes.
   const std::uint64_t room_seq = room_snapshot(server, "room")["seq"];
   for (std::uint64_t since : {old_position, room_seq + 1'000'000'000}) {
-    const json answer = poll(server, "room?timeout_ms=0&since=" + std::to_string(since));
+    const json answer = poll_room(server, "room?timeout_ms=0&since=" + std::to_string(since));
     ASSERT_EQ(answer["events"].size(), 1u) << since;
     EXPECT_EQ(answer["events"][0]["reason"], "snapshot") << since;
     EXPECT_EQ(answer["next"], answer["events"][0]["seq"]) << since;
   }
-  const json answer = poll(server, "room?since=" + std::to_string(room_seq));
+  const json answer = poll_room(server, "room?since=" + std::to_string(room_seq));
   ASSERT_FALSE(answer["events"].empty());
   EXPECT_EQ(answer["events"][0]["seq"], room_seq + 1);
   EXPECT_NE(answer["events"][0]["reason"], "snapshot");
@@ -355,7 +323,7 @@ TEST(DurableRooms, AFullDiskIsCountedAndTheRoomKeepsTickingUnderNewNumbers) {
   std::vector<json> seen;
   {
     ServerProcess server(server_args(data, "20"));
-    ASSERT_EQ(post(server, "full", R"({"type":"start"})"), 200);
+    ASSERT_EQ(post_command(server, "full", R"({"type":"start"})").status, 200);
     SseReader reader(server.port(), "/sse/rooms/full");
     read_sse(reader, log, seen, [&] { return seen.size() >= 5; });
     // Fill the disk.
