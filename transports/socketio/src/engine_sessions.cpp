@@ -409,6 +409,7 @@ void SocketIoTransport::Impl::settle() {
       for (auto& [nsp, socket] : engine.sockets) {
         unsubscribe(socket.current);
         unsubscribe(socket.pending);
+        forget_expiry(socket);
       }
       engine.sockets.clear();
       // A live client sees "transport close" and reconnects (with recovery).

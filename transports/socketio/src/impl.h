@@ -53,6 +53,13 @@ struct SioSession final : FanoutSession {
   std::optional<std::uint64_t> ack;  ///< move: the ack id of the `join`
 };
 
+/// SocketExpiry names a socket whose token expires; the socket erases it when it goes.
+struct SocketExpiry {
+  std::uint64_t engine = 0;  ///< Engine::serial
+  std::string nsp;
+};
+using Expiries = std::multimap<auth::Clock::time_point, SocketExpiry>;
+
 /// Socket is one Socket.IO socket: a namespace connected on an Engine.IO session.
 struct Socket {
   std::string sid;
@@ -61,6 +68,7 @@ struct Socket {
   std::uint64_t pending = 0;  ///< session waiting for its room's answer
   std::string token;          ///< the room token it connected with, when the port wants one
   std::optional<auth::Clock::time_point> expires;  ///< the token's `exp`, when it has one
+  std::optional<Expiries::iterator> expiry;        ///< its entry in Impl::expiries
   double tokens = 0;
   SteadyTime tokens_at;
 };
@@ -89,7 +97,8 @@ struct Engine {
   PollRequest* poll = nullptr;  ///< the parked long-poll GET
   WsConn* ws = nullptr;         ///< the WebSocket: the transport, or a probe
   std::vector<std::pair<std::string, std::string>> cors;  ///< for long-poll answers
-  std::map<std::string, Socket, std::less<>> sockets;     ///< by namespace
+  using Sockets = std::map<std::string, Socket, std::less<>>;
+  Sockets sockets;  ///< by namespace
   SteadyTime ping_due{};
   SteadyTime pong_due{};
   bool awaiting_pong = false;
@@ -169,6 +178,8 @@ class SocketIoTransport::Impl final
   std::string failure_body(const Failure& failure, std::string_view request = {}) const;
   void on_connect(Engine& engine, const io::Packet& packet);
   void on_event(Engine& engine, Socket& socket, const io::Packet& packet);
+  /// forget_expiry erases the socket's entry in `expiries`: before a socket is erased.
+  void forget_expiry(Socket& socket);
   void drop_socket(Engine& engine, const std::string& nsp);
   std::uint64_t subscribe(Engine& engine, const std::string& nsp, const std::string& room,
                           std::optional<std::uint64_t> resume_after, SioSession::Purpose purpose,
@@ -228,13 +239,8 @@ class SocketIoTransport::Impl final
     Impl* owner;
   } sweep_timer{};
   std::optional<SteadyTime> sweep_at;
-  /// SocketExpiry names a socket whose token expires: stale once the socket is gone or
-  /// reconnected with another token (its `expires` differs), and then skipped.
-  struct SocketExpiry {
-    std::uint64_t engine = 0;  ///< Engine::serial
-    std::string nsp;
-  };
-  std::multimap<auth::Clock::time_point, SocketExpiry> expiries;
+  /// The sockets whose token expires, soonest first.
+  Expiries expiries;
 
   class WsEndpoint final : public http::internal::WebSocketEndpoint {
    public:

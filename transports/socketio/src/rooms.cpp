@@ -65,6 +65,7 @@ void SocketIoTransport::Impl::on_join(SioSession& session, const JoinReply& repl
       const Failure refusal = *reply.refusal;
       ++fanout.counters.refused;
       unsubscribe(session.id);
+      forget_expiry(socket);
       engine.sockets.erase(found);
       queue(engine, io::connect_error(nsp, refusal.reason, to_string(refusal.code)));
     }

@@ -124,7 +124,9 @@ void SocketIoTransport::Impl::on_connect(Engine& engine, const io::Packet& packe
   drop_socket(engine, packet.nsp);  // a second CONNECT replaces the socket
   Socket& socket = engine.sockets[packet.nsp];
   socket.expires = token_expiry(token);
-  if (socket.expires) expiries.emplace(*socket.expires, SocketExpiry{engine.serial, packet.nsp});
+  if (socket.expires) {
+    socket.expiry = expiries.emplace(*socket.expires, SocketExpiry{engine.serial, packet.nsp});
+  }
   socket.token = std::move(token);
   socket.tokens = options.command_burst;
   socket.tokens_at = std::chrono::steady_clock::now();
@@ -160,13 +162,14 @@ std::optional<auth::Clock::time_point> SocketIoTransport::Impl::token_expiry(
 
 void SocketIoTransport::Impl::expire(auth::Clock::time_point now) {
   while (!expiries.empty() && expiries.begin()->first <= now) {
-    const auth::Clock::time_point at = expiries.begin()->first;
-    const SocketExpiry due = std::move(expiries.begin()->second);
-    expiries.erase(expiries.begin());
+    const auto first = expiries.begin();
+    const SocketExpiry due = first->second;
     Engine* engine = find_engine(due.engine);
-    if (!engine || engine->closed) continue;
-    const auto it = engine->sockets.find(due.nsp);
-    if (it == engine->sockets.end() || it->second.expires != at) continue;
+    const auto it = engine ? engine->sockets.find(due.nsp) : Engine::Sockets::iterator{};
+    const bool owned = engine && it != engine->sockets.end() && it->second.expiry == first;
+    if (owned) it->second.expiry.reset();
+    expiries.erase(first);
+    if (!owned || engine->closed) continue;
     queue(*engine, io::event(due.nsp, kTimerEvent,
                              failure_body({FailureCode::unauthorized, "token expired"})));
     queue(*engine, io::disconnect(due.nsp));
@@ -180,7 +183,13 @@ void SocketIoTransport::Impl::drop_socket(Engine& engine, const std::string& nsp
   if (it == engine.sockets.end()) return;
   unsubscribe(it->second.current);
   unsubscribe(it->second.pending);
+  forget_expiry(it->second);
   engine.sockets.erase(it);
+}
+
+void SocketIoTransport::Impl::forget_expiry(Socket& socket) {
+  if (socket.expiry) expiries.erase(*socket.expiry);
+  socket.expiry.reset();
 }
 
 void SocketIoTransport::Impl::send_error(Engine& engine, const std::string& nsp,
