@@ -299,16 +299,26 @@ void Loop::run_posted() {
   for (auto& task : batch) task();
 }
 
+// The connection's exchange rides on the wsi (lws's opaque user pointer, which lws itself
+// does not use on a server): the callbacks of every write and read find it without a hash
+// lookup. by_wsi_ owns it, and answers for a wsi that may be gone (the loop's timers).
+Loop::Exchange* Loop::live_exchange(lws* wsi) {
+  return static_cast<Exchange*>(lws_get_opaque_user_data(wsi));
+}
+
 Loop::Exchange& Loop::exchange_of(lws* wsi) {
+  if (Exchange* known = live_exchange(wsi)) return *known;
   auto& slot = by_wsi_[wsi];
   if (!slot) {
     slot = std::make_unique<Exchange>();
     slot->wsi = wsi;
   }
+  lws_set_opaque_user_data(wsi, slot.get());
   return *slot;
 }
 
 void Loop::forget(lws* wsi) {
+  lws_set_opaque_user_data(wsi, nullptr);
   auto it = by_wsi_.find(wsi);
   if (it == by_wsi_.end()) return;
   std::unique_ptr<Exchange> exchange = std::move(it->second);
@@ -418,20 +428,20 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
     }
 
     case LWS_CALLBACK_RECEIVE: {
-      auto it = by_wsi_.find(wsi);
-      if (it == by_wsi_.end() || !it->second->session) return -1;
-      return it->second->session->on_receive(wsi, in, len) ? 0 : -1;
+      Exchange* exchange = live_exchange(wsi);
+      if (!exchange || !exchange->session) return -1;
+      return exchange->session->on_receive(wsi, in, len) ? 0 : -1;
     }
 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
-      auto it = by_wsi_.find(wsi);
-      if (it == by_wsi_.end() || !it->second->session) return 0;
-      return after_session(wsi, *it->second, it->second->session->on_writable(wsi));
+      Exchange* exchange = live_exchange(wsi);
+      if (!exchange || !exchange->session) return 0;
+      return after_session(wsi, *exchange, exchange->session->on_writable(wsi));
     }
 
     case LWS_CALLBACK_RECEIVE_PONG: {
-      auto it = by_wsi_.find(wsi);
-      if (it != by_wsi_.end() && it->second->session) it->second->session->on_pong(wsi);
+      Exchange* exchange = live_exchange(wsi);
+      if (exchange && exchange->session) exchange->session->on_pong(wsi);
       return 0;
     }
 
@@ -466,9 +476,9 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
     }
 
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-      auto it = by_wsi_.find(wsi);
-      if (it == by_wsi_.end()) return 0;
-      return on_http_writable(wsi, *it->second);
+      Exchange* exchange = live_exchange(wsi);
+      if (!exchange) return 0;
+      return on_http_writable(wsi, *exchange);
     }
 
     case LWS_CALLBACK_CLOSED:

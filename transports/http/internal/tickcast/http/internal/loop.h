@@ -150,6 +150,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   };
 
   Exchange& exchange_of(lws* wsi);
+  static Exchange* live_exchange(lws* wsi);  ///< the exchange of a wsi in its callback
   void forget(lws* wsi);
   int on_http(lws* wsi, Exchange& exchange);
   int dispatch(lws* wsi, Exchange& exchange);
