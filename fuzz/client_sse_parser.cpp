@@ -1,4 +1,5 @@
-// tickcast-client's event-stream reader (SseParser). Fuzzed bytes: the same events however
+// tickcast-client's event-stream reader (support::SseParser, as the client feeds it: a
+// buffer of what arrived, its partial last line kept). Fuzzed bytes: the same events however
 // the stream is cut into reads. Then a round trip: events framed as the SSE transport frames
 // them come back with their data and id, and that id, sent back as Last-Event-ID, is read
 // by the server as the same seq.
@@ -8,11 +9,12 @@
 
 #include "fuzz_check.h"
 #include "last_event_id.h"
-#include "sse_parser.h"
+#include "sse/sse_parser.h"
 
 namespace {
 
-using tickcast::client::SseParser;
+using tickcast::support::SseBlock;
+using tickcast::support::SseParser;
 
 struct Seen {
   std::string id, type, data;
@@ -21,13 +23,15 @@ struct Seen {
 
 std::vector<Seen> parse(std::string_view stream, std::size_t max_piece, unsigned seed) {
   SseParser parser;
+  std::string unread;
   std::vector<Seen> out;
   unsigned state = seed | 1;
   for (std::size_t at = 0; at < stream.size();) {
     state = state * 1103515245u + 12345u;
     const std::size_t take = std::min(1 + (state >> 16) % max_piece, stream.size() - at);
-    parser.feed(stream.data() + at, take, [&](const SseParser::Event& e) {
-      out.push_back({e.id, e.type, e.data});
+    unread.append(stream.substr(at, take));
+    parser.feed(unread, [&](const SseBlock& e) {
+      if (!e.data.empty()) out.push_back({e.id, e.event, e.data});
     });
     at += take;
   }

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "sse_parser.h"
+#include "sse/sse_parser.h"
 #include "transport.h"
 
 namespace tickcast::client {
@@ -198,7 +198,8 @@ class SseTransport final : public StreamBase {
     if (!last_event_id_.empty()) headers.emplace("Last-Event-ID", last_event_id_);
     int status = 0;
     std::string error_body;
-    SseParser parser;
+    support::SseParser parser;
+    std::string unread;  // a partial line, until the rest of it arrives
     auto res = cli.Get(
         path().c_str(), headers,
         [&](const httplib::Response& response) {
@@ -211,9 +212,11 @@ class SseTransport final : public StreamBase {
             error_body.append(data, n);
             return true;
           }
-          parser.feed(data, n, [&](const SseParser::Event& ev) {
+          unread.append(data, n);
+          parser.feed(unread, [&](const support::SseBlock& ev) {
+            if (ev.data.empty()) return;  // no event without data (a `retry:` alone)
             if (!ev.id.empty()) last_event_id_ = ev.id;
-            if (ev.type.empty() || ev.type == "timer") events_.on_message(ev.data, false);
+            if (ev.event.empty() || ev.event == "timer") events_.on_message(ev.data, false);
           });
           return !stopping();
         });
