@@ -332,7 +332,7 @@ void SocketIoTransport::Impl::flush(Engine& engine) {
 bool SocketIoTransport::Impl::has_packets(Engine& engine) {
   if (!engine.outbox.empty()) return true;
   for (const auto& [nsp, socket] : engine.sockets) {
-    const SioSession* session = fanout.find(socket.current);
+    const SioSession* session = socket.live;
     if (session && !session->outbox.empty()) return true;
   }
   return false;
@@ -347,7 +347,7 @@ std::optional<bool> SocketIoTransport::Impl::next_packet(Engine& engine, std::st
     return true;
   }
   for (const auto& [nsp, socket] : engine.sockets) {
-    SioSession* session = fanout.find(socket.current);
+    SioSession* session = socket.live;
     if (!session || session->outbox.empty()) continue;
     io::append_with_namespace(out, nsp, *session->outbox.front().payload);
     session->outbox.pop(now);

@@ -65,6 +65,9 @@ struct Socket {
   std::string sid;
   std::string pid;            ///< private id, for connection state recovery
   std::uint64_t current = 0;  ///< session delivering events, 0 before CONNECT is answered
+  /// that session itself, for the writes (no lookup by id per packet); unsubscribe() clears
+  /// it before the session goes, and only unsubscribe() removes a session
+  SioSession* live = nullptr;
   std::uint64_t pending = 0;  ///< session waiting for its room's answer
   std::string token;          ///< the room token it connected with, when the port wants one
   std::optional<auth::Clock::time_point> expires;  ///< the token's `exp`, when it has one

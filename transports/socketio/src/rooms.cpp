@@ -29,6 +29,10 @@ void SocketIoTransport::Impl::unsubscribe(std::uint64_t id, bool spill) {
   if (!id) return;
   SioSession* session = fanout.find(id);
   if (!session) return;
+  if (auto socket = session->engine->sockets.find(session->nsp);
+      socket != session->engine->sockets.end() && socket->second.live == session) {
+    socket->second.live = nullptr;
+  }
   if (spill && !session->closing) {
     const auto now = std::chrono::steady_clock::now();
     while (!session->outbox.empty()) {
@@ -77,6 +81,7 @@ void SocketIoTransport::Impl::on_join(SioSession& session, const JoinReply& repl
   if (session.purpose == SioSession::Purpose::move) {
     unsubscribe(socket.current, /*spill=*/true);  // the old room's events up to the move
     socket.current = session.id;
+    socket.live = &session;
     fanout.join(session, reply, now);
     if (session.ack) {
       nlohmann::ordered_json where{{"success", true}, {"room", session.room}};
@@ -98,6 +103,7 @@ void SocketIoTransport::Impl::on_join(SioSession& session, const JoinReply& repl
       socket.pid = private_id(socket.sid, engine::random_id(kIdLength));
     }
     socket.current = session.id;
+    socket.live = &session;
     fanout.enqueue(session,
                    Message{0, make_payload(io::connect_body(socket.sid, socket.pid)), false,
                            MessageKind::event},
@@ -169,8 +175,7 @@ void SocketIoTransport::Impl::close_stuck(SioSession& session) {
 void SocketIoTransport::Impl::queue_socket(Engine& engine, const std::string& nsp,
                                            std::string body) {
   auto socket = engine.sockets.find(nsp);
-  SioSession* session =
-      socket == engine.sockets.end() ? nullptr : fanout.find(socket->second.current);
+  SioSession* session = socket == engine.sockets.end() ? nullptr : socket->second.live;
   if (!session) {
     queue(engine, io::with_namespace(nsp, body));
     return;

@@ -211,7 +211,7 @@ bool SocketIoTransport::Impl::take_token(Socket& socket) {
 }
 
 void SocketIoTransport::Impl::on_event(Engine& engine, Socket& socket, const io::Packet& packet) {
-  const SioSession* session = fanout.find(socket.current);
+  const SioSession* session = socket.live;
   if (!session) return;
   const std::string room = session->room;
   if (!take_token(socket)) {
