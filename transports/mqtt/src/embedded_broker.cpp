@@ -275,26 +275,29 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
     }
   }
   try {
-    if (options_.tls_port != 0) {
-      // Copies the broker may read whatever user it runs as; removed with the config.
-      for (auto* file : {&options_.tls_cert_file, &options_.tls_key_file}) {
-        const std::string copy =
-            dir_ + (file == &options_.tls_cert_file ? "/cert.pem" : "/key.pem");
-        std::ifstream in(*file, std::ios::binary);
-        std::ofstream out(copy, std::ios::binary | std::ios::trunc);
-        out << in.rdbuf();
-        if (!in || !out.flush()) {
-          throw std::runtime_error("embedded MQTT broker: cannot copy " + *file);
-        }
-        ::chmod(copy.c_str(), 0600);
-        if (drop && ::chown(copy.c_str(), uid, gid) != 0) {
-          throw std::runtime_error("embedded MQTT broker: cannot hand " + copy +
-                                   " to user mosquitto: " + std::strerror(errno));
-        }
-        tls_copies_.push_back(copy);
-        *file = copy;
+    // Copies of the files the broker reads, in its own folder: readable by whatever user it
+    // runs as (user mosquitto cannot reach a build or install tree under /root or another
+    // 0700 folder: "Unable to load auth plugin ... Permission denied").
+    auto hand_over = [&](std::string& file, const char* name, mode_t mode) {
+      const std::string copy = dir_ + "/" + name;
+      std::ifstream in(file, std::ios::binary);
+      std::ofstream out(copy, std::ios::binary | std::ios::trunc);
+      out << in.rdbuf();
+      if (!in || !out.flush())
+        throw std::runtime_error("embedded MQTT broker: cannot copy " + file);
+      ::chmod(copy.c_str(), mode);
+      if (drop && ::chown(copy.c_str(), uid, gid) != 0) {
+        throw std::runtime_error("embedded MQTT broker: cannot hand " + copy +
+                                 " to user mosquitto: " + std::strerror(errno));
       }
+      copies_.push_back(copy);
+      file = copy;
+    };
+    if (options_.tls_port != 0) {
+      hand_over(options_.tls_cert_file, "cert.pem", 0600);
+      hand_over(options_.tls_key_file, "key.pem", 0600);
     }
+    if (!options_.auth_plugin.empty()) hand_over(options_.auth_plugin, "auth_plugin.so", 0500);
     {
       std::ofstream out(config_path_);
       out << broker_config(options_, stay_root);
@@ -310,8 +313,8 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : options_(std::mo
     // mosquitto has read its config (it re-reads only on SIGHUP, which we never send):
     // remove it now. Not the TLS copies: mosquitto 2.0 may load a listener's certificate
     // after that port accepts connections (seen: "Unable to load server certificate ... No
-    // such file" when they went here too), so they stay, 0600 in the broker's own 0700
-    // folder, until stop().
+    // such file" when they went here too), so they and the plugin stay, in the broker's own
+    // 0700 folder, until stop().
     ::unlink(config_path_.c_str());
     std::lock_guard lock(log_mutex_);
     forward_log_ = true;
@@ -521,8 +524,8 @@ void EmbeddedBroker::stop() {
 void EmbeddedBroker::remove_files() {
   if (dir_.empty()) return;
   ::unlink(config_path_.c_str());
-  for (const auto& copy : tls_copies_) ::unlink(copy.c_str());
-  tls_copies_.clear();
+  for (const auto& copy : copies_) ::unlink(copy.c_str());
+  copies_.clear();
   ::rmdir(dir_.c_str());
   dir_.clear();
 }

@@ -71,7 +71,7 @@ class EmbeddedBroker {
 
   EmbeddedBrokerOptions options_;
   std::string dir_, config_path_;
-  std::vector<std::string> tls_copies_;  // the certificate and key copies, with TLS
+  std::vector<std::string> copies_;  // the TLS certificate and key, the auth plugin
 
   // The child's stdout/stderr come through a pipe: kept (bounded) for start-up errors,
   // then forwarded to our stderr as "[mosquitto] ..." lines.
