@@ -224,6 +224,10 @@ struct NatsRoomStore::Impl {
       expected = 0;
       retryable = transient(s, code);
       conflict = code == JSStreamWrongLastSequenceErr;
+      if (conflict && renumbered(subj, e.event.seq)) {
+        conflict = false;  // our own last event under the new leader's numbering: again
+        retryable = true;
+      }
       return failure(("publish to " + e.room).c_str(), s, code);
     }
     if (ack->Duplicate) {
@@ -243,6 +247,22 @@ struct NatsRoomStore::Impl {
     }
     expected = ack->Sequence;
     return std::nullopt;
+  }
+
+  // renumbered: whether the subject's last event, as the stream's leader has it, is the
+  // room's event before `seq`. Only the lease holder writes, so then it is this writer's own,
+  // stored under another stream sequence: after a leader change nats-server 2.9.10's
+  // replicas can number the same messages differently.
+  bool renumbered(const std::string& subj, std::uint64_t seq) {
+    natsMsg* raw = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    if (js_GetLastMsg(&raw, link->js(), stream.c_str(), subj.c_str(), nullptr, &code) != NATS_OK) {
+      return false;
+    }
+    MsgPtr last(raw);
+    const char* text = nullptr;
+    if (natsMsgHeader_Get(last.get(), "Tc-Seq", &text) != NATS_OK || !text) return false;
+    return std::strtoull(text, nullptr, 10) + 1 == seq;
   }
 
   std::optional<std::string> put(const std::string& key, const std::string& value) {
@@ -354,8 +374,9 @@ bool NatsRoomStore::hold_lease(const std::function<void(const std::string&)>& wa
                                const std::function<bool()>& cancelled) {
   Impl& d = *impl_;
   d.lost = std::move(lost);
-  d.lease = std::make_unique<NodeLease>(d.kv.get(), "lease", d.options.node_id,
-                                        std::chrono::milliseconds(d.options.lease_ms), d.lost);
+  d.lease =
+      std::make_unique<NodeLease>(d.kv.get(), d.link->js(), d.bucket, "lease", d.options.node_id,
+                                  std::chrono::milliseconds(d.options.lease_ms), d.lost);
   if (!d.lease->acquire(waiting, cancelled)) return false;
   // What another writer stored before this node got the lease is read again on demand.
   d.last_stream_seq.clear();

@@ -1,13 +1,20 @@
 #include "node_lease.h"
 
+#include <random>
+
 namespace tickcast::nats {
 
-NodeLease::NodeLease(kvStore* kv, std::string key, std::string node_id,
-                     std::chrono::milliseconds lease,
+NodeLease::NodeLease(kvStore* kv, jsCtx* js, const std::string& bucket, std::string key,
+                     std::string node_id, std::chrono::milliseconds lease,
                      std::function<void(const std::string&)> on_lost)
     : kv_(kv),
+      js_(js),
+      stream_("KV_" + bucket),
+      subject_("$KV." + bucket + "." + key),
       key_(std::move(key)),
       node_id_(std::move(node_id)),
+      value_(node_id_ + '\n' + std::to_string(std::random_device{}()) +
+             std::to_string(std::random_device{}())),
       lease_(lease),
       on_lost_(std::move(on_lost)) {}
 
@@ -28,20 +35,16 @@ bool NodeLease::acquire(const std::function<void(const std::string&)>& waiting,
   for (;;) {
     std::uint64_t rev = 0;
     const auto sent = Clock::now();
-    const int len = static_cast<int>(node_id_.size());
-    if (kvStore_Create(&rev, kv_, key_.c_str(), node_id_.data(), len) == NATS_OK) {
+    const int len = static_cast<int>(value_.size());
+    if (kvStore_Create(&rev, kv_, key_.c_str(), value_.data(), len) == NATS_OK) {
       std::lock_guard lock(mutex_);
       revision_ = rev;
       renewed_at_ = sent;
       break;
     }
-    kvEntry* raw = nullptr;
-    const natsStatus s = kvStore_Get(&raw, kv_, key_.c_str());
-    KvEntryPtr entry(raw);
-    if (s == NATS_OK) {
-      const std::uint64_t revision = kvEntry_Revision(entry.get());
-      const std::string holder(static_cast<const char*>(kvEntry_Value(entry.get())),
-                               static_cast<std::size_t>(kvEntry_ValueLen(entry.get())));
+    if (const auto entry = read()) {
+      const std::uint64_t revision = entry->revision;
+      const std::string holder = entry->holder.substr(0, entry->holder.find('\n'));
       const auto now = Clock::now();
       if (revision != seen_revision) {
         seen_revision = revision;
@@ -52,8 +55,7 @@ bool NodeLease::acquire(const std::function<void(const std::string&)>& waiting,
       // a lease naming this node's id is taken sooner: two nodes may share an id.
       if (now - seen_since >= lease_) {
         const auto update_sent = Clock::now();
-        if (kvStore_Update(&rev, kv_, key_.c_str(), node_id_.data(),
-                           static_cast<int>(node_id_.size()), revision) == NATS_OK) {
+        if (kvStore_Update(&rev, kv_, key_.c_str(), value_.data(), len, revision) == NATS_OK) {
           std::lock_guard lock(mutex_);
           revision_ = rev;
           renewed_at_ = update_sent;
@@ -94,20 +96,32 @@ NodeLease::Renewal NodeLease::renew(std::string& why) {
   }
   const auto sent = Clock::now();
   std::uint64_t rev = 0;
-  const natsStatus s = kvStore_Update(&rev, kv_, key_.c_str(), node_id_.data(),
-                                      static_cast<int>(node_id_.size()), revision_);
+  const natsStatus s = kvStore_Update(&rev, kv_, key_.c_str(), value_.data(),
+                                      static_cast<int>(value_.size()), revision_);
   if (s == NATS_OK) {
     revision_ = rev;
     renewed_at_ = sent;
     return Renewal::renewed;
   }
-  // A wrong revision: another node took it. Anything else (a timeout, an election): the
-  // lease stays ours as long as nobody else can update it, which they cannot either.
+  // A wrong revision: another node took it, or the new stream leader numbers the entry
+  // differently (replicas that diverged across a leader change): the leader's copy says
+  // which. Anything else (a timeout, an election): the lease stays ours as long as nobody
+  // else can update it, which they cannot either.
   const char* last = nats_GetLastError(nullptr);
   why = last ? last : natsStatus_GetText(s);
   if (why.find("wrong last sequence") != std::string::npos) {
+    const auto entry = read();
+    if (!entry) {
+      why = "cannot renew the cluster lease: " + why;
+      return Renewal::unreachable;
+    }
+    if (entry->holder == value_) {
+      revision_ = entry->revision;  // still this process's, numbered anew: renewed next time
+      return Renewal::unreachable;
+    }
     held_ = false;
-    why = "the cluster lease was taken by another node";
+    why = "the cluster lease was taken by another node (" +
+          entry->holder.substr(0, entry->holder.find('\n')) + ")";
     return Renewal::taken;
   }
   why = "cannot renew the cluster lease: " + why;
@@ -153,6 +167,21 @@ void NodeLease::renew_loop() {
       return;
     }
   }
+}
+
+std::optional<NodeLease::Entry> NodeLease::read() {
+  natsMsg* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetLastMsg(&raw, js_, stream_.c_str(), subject_.c_str(), nullptr, &code);
+  MsgPtr msg(raw);
+  if (s != NATS_OK) return std::nullopt;
+  const char* operation = nullptr;
+  if (natsMsgHeader_Get(msg.get(), "KV-Operation", &operation) == NATS_OK) {
+    return std::nullopt;  // a delete or purge marker: no holder
+  }
+  return Entry{natsMsg_GetSequence(msg.get()),
+               std::string(natsMsg_GetData(msg.get()),
+                           static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))};
 }
 
 }  // namespace tickcast::nats

@@ -3,7 +3,10 @@
 // rooms. It is held by updating it with its revision (compare-and-set), never judged by
 // TTL expiry (unreliable across replicas in nats-server 2.9, nats-server#3653): another
 // node takes it only after seeing its revision unchanged for the lease time on its own
-// monotonic clock, while its own link works.
+// monotonic clock, while its own link works. The entry is read from its stream's leader,
+// never by a direct get: after a leader change nats-server 2.9.10's replicas can hold the
+// same entry under different revisions, and direct gets answered by turns from each made
+// the revision seem to change forever (no node ever took the lease over).
 
 #include <atomic>
 #include <chrono>
@@ -25,8 +28,9 @@ class NodeLease {
  public:
   using Clock = std::chrono::steady_clock;
   /// `on_lost` runs on the renewing thread when the lease is found lost.
-  NodeLease(kvStore* kv, std::string key, std::string node_id, std::chrono::milliseconds lease,
-            std::function<void(const std::string&)> on_lost);
+  /// `kv` is the bucket named `bucket` of JetStream context `js`.
+  NodeLease(kvStore* kv, jsCtx* js, const std::string& bucket, std::string key, std::string node_id,
+            std::chrono::milliseconds lease, std::function<void(const std::string&)> on_lost);
   ~NodeLease();
   NodeLease(const NodeLease&) = delete;
   NodeLease& operator=(const NodeLease&) = delete;
@@ -48,9 +52,21 @@ class NodeLease {
   bool fresh();
   Renewal renew(std::string& why);
   void renew_loop();
+  /// Entry is the lease as the stream's leader has it (`holder`: the whole value).
+  struct Entry {
+    std::uint64_t revision = 0;
+    std::string holder;
+  };
+  std::optional<Entry> read();
   kvStore* kv_;
+  jsCtx* js_;
+  std::string stream_;   // KV_<bucket>
+  std::string subject_;  // $KV.<bucket>.<key>
   std::string key_;
   std::string node_id_;
+  // What the entry holds: the node's id, a newline, and a random token of this process, so
+  // that a node sharing another's id never mistakes that node's lease for its own.
+  std::string value_;
   std::chrono::milliseconds lease_;
   std::function<void(const std::string&)> on_lost_;
   std::mutex mutex_;  // orders renew() between the Hub's commits and the renewing thread
