@@ -5,7 +5,7 @@
 # writer past its lease then SIGCONT, and kill -9 of the stream's leader nats-server, each
 # several times at random moments in a shuffled order. See bench/cluster_faults.py for
 # what is measured; --help for the options:
-#   bench/cluster-faults.sh [--faults 5] [--rooms 100] [--tick-ms 1000] [--sample 12]
+#   bench/cluster-faults.sh [--faults 3] [--rooms 100] [--tick-ms 1000] [--sample 12]
 #                           [--seed N] [--out DIR] [--build build/default | --server PATH]
 #                           [--budget-s 480] [--keep]
 set -euo pipefail

@@ -8,7 +8,7 @@ every node, and every room on one follower; each client logs every event with it
 wall time. A client whose node dies reconnects to another node with Last-Event-ID; a node
 (re)started later gets clients of its own for the sampled rooms.
 
-Faults, each --faults times (default 5), in a shuffled order, each at a random moment
+Faults, each --faults times (default 3), in a shuffled order, each at a random moment
 (2-6 s after the cluster is steady again):
   kill_writer  kill -9 of the writer; a follower takes over; a new node is started.
   stop_writer  SIGSTOP of the writer until a follower has taken over and committed, then
@@ -120,6 +120,60 @@ def spread(values, scale=1.0, digits=1):
                 max=r(max(values)), min=r(min(values)))
 
 
+def lease_reads(port, count=12, timeout=1.0):
+    """The cluster lease as `count` direct gets (answered by any replica of the bucket, as
+    the nodes read it) and one get from the stream leader see it: "revision holder" each,
+    over the NATS protocol (evidence when a takeover does not happen)."""
+    body = '{"last_by_subj":"$KV.tickcast_tickcast.lease"}'
+    out = dict(direct=[], leader=None)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        f = s.makefile("rb")
+        f.readline()  # INFO
+        s.sendall(b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\nSUB _LR.* 1\r\n')
+        subjects = [("direct", "$JS.API.DIRECT.GET.KV_tickcast_tickcast")] * count + \
+                   [("leader", "$JS.API.STREAM.MSG.GET.KV_tickcast_tickcast")]
+        for n, (kind, subject) in enumerate(subjects):
+            s.sendall(f"PUB {subject} _LR.{n} {len(body)}\r\n{body}\r\n".encode())
+            answer = read_reply(s, f, f"_LR.{n}")
+            if kind == "direct":
+                out["direct"].append(answer)
+            else:
+                out["leader"] = answer
+        s.close()
+    except OSError as e:
+        out["error"] = str(e)
+    return out
+
+
+def read_reply(s, f, inbox):
+    """The reply on `inbox` as "revision holder" (direct get headers or a MSG.GET body)."""
+    while True:
+        line = f.readline()
+        if not line:
+            raise OSError("closed")
+        if line.startswith(b"PING"):
+            s.sendall(b"PONG\r\n")
+            continue
+        parts = line.split()
+        if parts[:1] not in ([b"MSG"], [b"HMSG"]):
+            continue
+        size = int(parts[-1])
+        data = f.read(size + 2)[:size]
+        if parts[1].decode() != inbox:
+            continue
+        if parts[0] == b"HMSG":
+            hsize = int(parts[-2])
+            head = data[:hsize].decode(errors="replace")
+            seq = [l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.startswith("Nats-Sequence:")]
+            return f"{seq[0] if seq else head.splitlines()[0]} {data[hsize:].decode(errors='replace')}"
+        msg = json.loads(data).get("message")
+        if not msg:
+            return json.dumps(json.loads(data).get("error"))
+        import base64
+        return f"{msg['seq']} {base64.b64decode(msg.get('data', '')).decode(errors='replace')}"
+
+
 # ---------------------------------------------------------------- processes
 
 class Proc:
@@ -228,6 +282,23 @@ class Cluster:
                     leader = (s.get("cluster") or {}).get("leader")
                     if s.get("name") == STREAM and leader:
                         return leader
+        return None
+
+    def replicas(self):
+        """Each alive nats-server's own copy of each stream: last_seq (evidence when a
+        takeover does not happen: a replica behind the others)."""
+        out = {}
+        for i, p in enumerate(self.nats):
+            jsz = http_json(self.monitors[i], "/jsz?accounts=true&streams=true") if p.alive() else None
+            for acc in (jsz or {}).get("account_details", []):
+                for st in acc.get("stream_detail", []):
+                    out.setdefault(st["name"], {})[f"n{i}"] = st.get("state", {}).get("last_seq")
+        return out
+
+    def lease_reads(self):
+        for i, p in enumerate(self.nats):
+            if p.alive():
+                return lease_reads(self.nats_ports[i])
         return None
 
     # tickcast nodes
@@ -418,6 +489,48 @@ class Readers(threading.Thread):
 
 # ---------------------------------------------------------------- the run
 
+class Watcher(threading.Thread):
+    """Notes, with their times, every node exit (status, last log line) and every change
+    of the writer that /api/cluster names (asked of an available node every 0.25 s)."""
+
+    def __init__(self, cluster, note):
+        super().__init__(daemon=True)
+        self.cluster, self.note = cluster, note
+        self.timeline = []  # (t_us, what, label, detail)
+        self.exited = set()
+        self.stopping = False
+
+    def run(self):
+        last_ask = 0.0
+        while not self.stopping:
+            for label, p in list(self.cluster.nodes.items()):
+                if label not in self.exited and p.popen.poll() is not None:
+                    self.exited.add(label)
+                    lines = [l for l in p.output().splitlines() if "exiting" in l or "cannot" in l]
+                    self.event("exit", label, dict(status=p.popen.returncode, why=lines[-1:] or None))
+            if time.monotonic() - last_ask >= 0.25:
+                last_ask = time.monotonic()
+                self.ask_writer()
+            time.sleep(0.1)  # a polling period
+
+    def ask_writer(self):
+        c = self.cluster
+        with c.lock:
+            asked = list(c.available)
+        for label in asked:
+            info = http_json(c.node_port[label], "/api/cluster", timeout=0.5)
+            writer = (info or {}).get("writer")
+            if writer:
+                if writer != c.writer():
+                    c.set_writer(writer, now_us())
+                    self.event("writer", writer, dict(as_told_by=label))
+                return
+
+    def event(self, what, label, detail):
+        self.timeline.append((now_us(), what, label, detail))
+        self.note(f"{what} {label} {json.dumps(detail)}")
+
+
 class Run:
     """The cluster, its clients and the faults injected into them."""
 
@@ -426,6 +539,7 @@ class Run:
         self.rng = random.Random(a.seed)
         self.cluster = Cluster(a, tmp)
         self.readers = Readers(self.cluster, random.Random(a.seed + 1))
+        self.watcher = Watcher(self.cluster, self.note)
         self.rooms = [f"r{i:03d}" for i in range(a.rooms)]
         self.sample = sorted(self.rng.sample(self.rooms, min(a.sample, a.rooms)))
         self.faults = []
@@ -452,6 +566,7 @@ class Run:
             sys.exit("the first node did not start: " + c.nodes[first].output()[-2000:])
         c.set_writer(first, now_us())
         c.set_available(first, True)
+        self.watcher.start()
         self.start_rooms(first)
         for _ in range(2):
             self.add_node()
@@ -461,7 +576,8 @@ class Run:
         for f in followers:
             self.add_clients(f, self.sample)
         self.add_clients(followers[0], [r for r in self.rooms if r not in self.sample])
-        self.note(f"{len(self.readers.clients)} clients on {c.serving()}; writer {first}")
+        self.note(f"{len(self.readers.clients)} clients on {c.serving()}; writer {first}; "
+                  f"nats {c.url}, monitoring {c.monitors}")
 
     def start_rooms(self, node):
         port = self.cluster.node_port[node]
@@ -508,7 +624,7 @@ class Run:
         return all(cl.sock is not None and cl.events and cl.events[-1][0] > limit
                    for cl in self.readers.clients)
 
-    def wait_steady(self, timeout=120):
+    def wait_steady(self, timeout=60):
         tick_s = self.a.tick_ms / 1000
         ok = wait_for(lambda: self.steady(tick_s), timeout, step=0.2)
         if not ok:
@@ -553,7 +669,9 @@ class Run:
         rec = dict(kind="kill_writer", victim=victim, survivors=survivors, t_fault_us=t,
                    new_writer=new, takeover_seen_ms=round((t_over - t) / 1000))
         if new is None:
-            self.problem(f"no follower took over after kill -9 of {victim}")
+            rec["replicas_after"], rec["lease_reads"] = c.replicas(), c.lease_reads()
+            self.problem(f"no follower took over after kill -9 of {victim}: {rec['replicas_after']} "
+                         f"lease reads {rec['lease_reads']}")
             return rec
         c.set_writer(new, t_over)
         wait_for(lambda: self.events_after(survivors, t, 2), 20)
@@ -568,11 +686,13 @@ class Run:
         c.set_available(victim, False)
         t = now_us()
         p.send(signal.SIGSTOP)
-        new, t_over = self.wait_takeover(survivors, timeout=60)
+        new, t_over = self.wait_takeover(survivors, timeout=30)
         rec = dict(kind="stop_writer", victim=victim, survivors=survivors, t_fault_us=t,
                    new_writer=new, takeover_seen_ms=round((t_over - t) / 1000))
         if new is None:
-            self.problem(f"no follower took over from the stopped {victim}")
+            rec["replicas_after"], rec["lease_reads"] = c.replicas(), c.lease_reads()
+            self.problem(f"no follower took over from the stopped {victim}: {rec['replicas_after']} "
+                         f"lease reads {rec['lease_reads']}")
         else:
             c.set_writer(new, t_over)
             # the new writer has committed ticks of its own before the stale one wakes
@@ -580,12 +700,16 @@ class Run:
                 self.problem("survivors' clients got no new events after the takeover")
         t_cont = now_us()
         p.send(signal.SIGCONT)
-        rc = p.wait_exit(70)  # the fence waits at most 60 s for the engine
+        # The fence waits at most 60 s for the engine; without a takeover the writer
+        # rightly goes on (it still holds the lease): it is then killed, to go on.
+        rc = p.wait_exit(70 if new else 5)
         rec.update(t_cont_us=t_cont, stopped_ms=round((t_cont - t) / 1000), exit_status=rc,
                    exit_after_cont_ms=round((now_us() - t_cont) / 1000) if rc is not None else None)
         if rc is None:
-            self.problem(f"the stale writer {victim} did not exit within 70 s of SIGCONT")
+            if new:
+                self.problem(f"the stale writer {victim} did not exit within 70 s of SIGCONT")
             p.stop(signal.SIGKILL)
+            rec["killed_after_sigcont"] = True
         elif rc != 75:
             self.problem(f"the stale writer {victim} exited with {rc}, not 75")
         rec["restarted"] = self.add_node()
@@ -609,11 +733,19 @@ class Run:
         t = now_us()
         c.nats[i].send(signal.SIGKILL)
         c.nats[i].wait_exit(10)
-        resumed = wait_for(lambda: self.events_after(nodes, t, 2), 60, step=0.02)
+        elected = []  # when another nats-server leads the stream, as /jsz reports it
+
+        def resumed():
+            if not elected and c.stream_leader() not in (None, leader[0]):
+                elected.append(now_us())
+            return self.events_after(nodes, t, 2)
+
+        ok = wait_for(resumed, 60, step=0.05)
         t_res = now_us()
         rec = dict(kind="kill_leader", victim=leader[0], survivors=nodes, t_fault_us=t,
-                   ticks_resumed_ms=round((t_res - t) / 1000) if resumed else None)
-        if not resumed:
+                   leader_elected_ms=round((elected[0] - t) / 1000) if elected else None,
+                   ticks_resumed_ms=round((t_res - t) / 1000) if ok else None)
+        if not ok:
             self.problem(f"ticks did not resume within 60 s of kill -9 of nats {leader[0]}")
         c.start_nats(i)
         back = wait_for(lambda: c.nats_healthy(i), 60)
@@ -623,8 +755,31 @@ class Run:
         rec["new_leader"] = c.stream_leader()
         return rec
 
+    def repair(self, rec):
+        """Replaces every node that exited besides the fault's victim (a problem), so that
+        3 serve again; returns those nodes with their last log line."""
+        c = self.cluster
+        lost = [l for l, p in c.nodes.items() if not p.alive() and l in c.available]
+        for label in lost:
+            c.set_available(label, False)
+        gone = []
+        for label in lost:
+            if label != rec.get("victim"):
+                why = [l for l in c.nodes[label].output().splitlines() if "exiting" in l]
+                gone.append(dict(node=label, status=c.nodes[label].popen.returncode, why=why[-1:]))
+                self.problem(f"{rec['kind']}: {label} exited: {why[-1:]}")
+        while len(c.serving()) < 3:
+            self.add_node()
+        return gone
+
+    def warm_up(self):
+        """Every client has 3 events produced after its start, before the first fault."""
+        t = now_us()
+        if not wait_for(lambda: self.events_after(self.cluster.serving(), t, 3), 30):
+            self.problem("some clients got no events before the first fault")
+
     def run_faults(self):
-        kinds = ["kill_writer", "stop_writer", "kill_leader"] * self.a.faults
+        kinds = self.a.kinds * self.a.faults
         self.rng.shuffle(kinds)
         for n, kind in enumerate(kinds):
             if time.monotonic() - self.t0 > self.a.budget_s:
@@ -632,7 +787,10 @@ class Run:
                 break
             delay = self.rng.uniform(2.0, 6.0)  # the random moment of the fault
             time.sleep(delay)
+            before = self.cluster.replicas()
             rec = getattr(self, kind)()
+            rec["replicas_before"] = before
+            rec["unexpected_exits"] = self.repair(rec)
             rec["t_steady_us"] = self.wait_steady()
             rec["delay_s"] = round(delay, 2)
             self.faults.append(rec)
@@ -645,6 +803,7 @@ class Run:
         if not wait_for(lambda: self.events_after(self.cluster.serving(), t, 3), 30):
             self.problem("some clients got no events at the end")
         self.readers.stop()
+        self.watcher.stopping = True
         c = self.cluster
         usage = {p.label: dict(kind=p.kind, **p.usage(),
                                age_s=round((now_us() - p.started_us) / 1e6, 1))
@@ -761,37 +920,50 @@ def example(tot, what, cl, node, at, ev, other=None):
                                     arrival_us=at, event=ev, other=other))
 
 
-def failover(faults, clients, tick_ms):
+def failover(faults, clients, cluster, tick_ms):
     """Per fault: the longest arrival gap (minus the tick) of each client that stayed on a
     surviving node across the fault; the timer error at that gap."""
     by_kind = {}
     for f in faults:
-        t0 = f["t_fault_us"] - 3 * tick_ms * 1000
+        t0 = f["t_fault_us"] - int(1.5 * tick_ms * 1000)
         t1 = f.get("t_steady_us") or now_us()
-        gaps, errors, worst = [], [], None
+        gaps, errors, on_role = [], [], dict(writer=[], follower=[])
         for cl in clients:
             g = client_gap(cl, f, t0, t1)
             if g is None:
                 continue
-            gap_ms, err = g
+            gap_ms, err, node = g
             gaps.append(gap_ms - tick_ms)
+            on_role["writer" if cluster.writer_at(t1) == node else "follower"].append(gap_ms - tick_ms)
             if err is not None:
                 errors.append(err)
+        for role, v in on_role.items():
+            if v:
+                f[f"failover_median_on_{role}_ms"] = round(statistics.median(v), 1)
         f["clients_measured"] = len(gaps)
         if gaps:
             f["failover_worst_ms"] = round(max(gaps), 1)
             f["failover_median_ms"] = round(statistics.median(gaps), 1)
         if errors:
             f["timer_error_ms"] = [round(min(errors), 1), round(max(errors), 1)]
-        k = by_kind.setdefault(f["kind"], dict(worst=[], every=[], timer=[]))
+        k = by_kind.setdefault(f["kind"], dict(worst=[], every=[], timer=[], writer=[], follower=[]))
         if gaps:
             k["worst"].append(max(gaps))
             k["every"].extend(gaps)
+        for role, v in on_role.items():
+            k[role].extend(v)
         k["timer"].extend(errors)
-    return {kind: dict(faults=len(k["worst"]), per_fault_worst_client_ms=spread(k["worst"]),
-                       every_client_ms=spread(k["every"]),
-                       timer_error_ms=spread(k["timer"]) if k["timer"] else dict(n=0))
-            for kind, k in by_kind.items()}
+    out = {}
+    for kind, k in by_kind.items():
+        out[kind] = dict(faults=len(k["worst"]), per_fault_worst_client_ms=spread(k["worst"]),
+                         every_client_ms=spread(k["every"]), timer_error_ms=spread(k["timer"]),
+                         clients_on_the_writer_ms=spread(k["writer"]),
+                         clients_on_a_follower_ms=spread(k["follower"]))
+        for key in ("takeover_seen_ms", "leader_elected_ms", "ticks_resumed_ms"):
+            seen = [f[key] for f in faults if f["kind"] == kind and f.get(key) is not None]
+            if seen:  # fault to: the new writer's /api/cluster role, a new stream leader, ticks
+                out[kind][key] = spread(seen, digits=0)
+    return out
 
 
 def client_gap(cl, f, t0, t1):
@@ -810,7 +982,7 @@ def client_gap(cl, f, t0, t1):
     if first_tick is not None and last.get("state", {}).get("running"):
         elapsed_ms = (first_tick["server_time_us"] - last["server_time_us"]) / 1000
         err = first_tick["state"]["remaining_ms"] - (last["state"]["remaining_ms"] - elapsed_ms)
-    return gap_ms, err
+    return gap_ms, err, evs[0][1]
 
 
 def latency(clients, cluster, faults, tick_ms):
@@ -836,7 +1008,7 @@ def stale_events(faults, clients):
     stream: the conflict counts say so)."""
     out = []
     for f in faults:
-        if f["kind"] != "stop_writer" or "t_cont_us" not in f:
+        if f["kind"] != "stop_writer" or "t_cont_us" not in f or not f.get("new_writer"):
             continue
         late = [e for cl in clients for e in cl.events
                 if e[1] == f["victim"] and e[0] >= f["t_cont_us"] and e[3].get("reason") != "snapshot"]
@@ -853,18 +1025,67 @@ def save_client_logs(path, clients):
                         f'"data":{raw.decode()}}}\n')
 
 
+def print_table(s):
+    """The figures of docs/cluster.md, as a Markdown table."""
+    rows = [("figure", "value")]
+    fmt = lambda t: f"p50 {t['p50']} ms, p99 {t['p99']} ms, max {t['max']} ms"
+    for kind, k in sorted(s["failover"].items()):
+        w, e = k["per_fault_worst_client_ms"], k["every_client_ms"]
+        if w.get("n"):
+            rows.append((f"failover {kind}: worst client per fault (gap minus the tick)",
+                         f"{fmt(w)} ({k['faults']} faults)"))
+            rows.append((f"failover {kind}: every surviving client", f"{fmt(e)} ({e['n']} samples)"))
+        for role, key in (("writer", "clients_on_the_writer_ms"), ("follower", "clients_on_a_follower_ms")):
+            t = k[key]
+            if t.get("n"):
+                new = "new " if kind != "kill_leader" and role == "writer" else ""
+                rows.append((f"failover {kind}: clients on the {new}{role}", f"{fmt(t)} ({t['n']} samples)"))
+        for key, what in (("takeover_seen_ms", "a survivor answers role writer"),
+                          ("leader_elected_ms", "/jsz names a new stream leader"),
+                          ("ticks_resumed_ms", "every client has 2 new events")):
+            t = k.get(key)
+            if t:
+                rows.append((f"{kind}: fault to {what}", f"p50 {t['p50']} ms, max {t['max']} ms ({t['n']})"))
+        t = k["timer_error_ms"]
+        if t.get("n"):
+            rows.append((f"timer error after {kind}", f"{t['min']} … {t['max']} ms (p50 {t['p50']})"))
+    q = s["sequences"]
+    rows.append(("events received / lost / duplicated / conflicting / regressions",
+                 f"{q['events']} / {q['lost']} / {q['duplicated']} / {q['conflicting']} / {q['regressions']}"))
+    rows.append(("resumes answered with a snapshot / new histories / reconnects",
+                 f"{q['snapshot_resumes']} / {q['new_histories']} / {q['reconnects']}"))
+    r = s["ring_check"]
+    rows.append(("client events vs the nodes' rings at the end: compared / conflicts / not in ring",
+                 f"{r['compared']} / {r['conflicts']} / {r['not_in_ring']}"))
+    rows.append(("events from stale writers after SIGCONT", str(s["events_from_stale_writers_after_sigcont"])))
+    for role, l in s["latency_ms"].items():
+        if l.get("n"):
+            rows.append((f"latency server_time_us to receipt, client on the {role}",
+                         f"p50 {l['p50']} ms, p99 {l['p99']} ms ({l['n']} events)"))
+    for label, u in s["usage_end"].items():
+        rows.append((f"{label} ({u['kind']}, up {u['age_s']} s)", f"{u['cpu_s']} CPU s, {u['rss_mb']} MB RSS"))
+    for line in rows:
+        print("| " + " | ".join(line) + " |")
+        if line is rows[0]:
+            print("|---|---|")
+    for p in s["problems"]:
+        print("PROBLEM:", p)
+
+
 # ---------------------------------------------------------------- main
 
 def parse_args():
     ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Bounded: stops injecting faults after --budget-s and reports what ran.")
-    ap.add_argument("--faults", type=int, default=5, help="faults of each kind (default 5)")
+    ap.add_argument("--faults", type=int, default=3, help="faults of each kind (default 3)")
     ap.add_argument("--rooms", type=int, default=100, help="rooms, all started (default 100)")
     ap.add_argument("--tick-ms", type=int, default=1000, help="tick period (default 1000)")
     ap.add_argument("--sample", type=int, default=12,
                     help="rooms with a client on every node (default 12); every room also "
                          "has a client on one follower")
+    ap.add_argument("--kinds", default="kill_writer,stop_writer,kill_leader",
+                    help="fault kinds to inject (default: all three)")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     ap.add_argument("--out", default="cluster-faults-out", help="folder of cluster-faults.json "
                     "and clients.jsonl.gz (every event with its arrival time)")
@@ -874,6 +1095,9 @@ def parse_args():
                     help="no fault starts after this many seconds (default 480)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, stores); kept anyway after a problem")
     a = ap.parse_args()
+    a.kinds = a.kinds.split(",")
+    if not set(a.kinds) <= {"kill_writer", "stop_writer", "kill_leader"}:
+        ap.error("--kinds: kill_writer, stop_writer, kill_leader")
     if a.seed is None:
         a.seed = int(time.time()) % 100000
     a.server = a.server or os.path.join(a.build, "examples/pomodoro-server/tickcast-server")
@@ -891,6 +1115,7 @@ def main():
     try:
         run.start()
         run.wait_steady()
+        run.warm_up()
         run.run_faults()
         usage, ring = run.finish()
     finally:
@@ -901,7 +1126,7 @@ def main():
     summary = dict(
         seed=a.seed, rooms=a.rooms, tick_ms=a.tick_ms, sampled_rooms=len(run.sample),
         duration_s=round(time.time() - started), faults_run=len(run.faults),
-        failover=failover(run.faults, clients, a.tick_ms),
+        failover=failover(run.faults, clients, run.cluster, a.tick_ms),
         sequences={k: v for k, v in seqs.items() if k != "examples"},
         ring_check={k: v for k, v in ring.items() if k != "examples"},
         events_from_stale_writers_after_sigcont=stale_events(run.faults, clients),
@@ -909,7 +1134,7 @@ def main():
         usage_end=usage, problems=run.notes)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "cluster-faults.json"), "w") as f:
-        json.dump(dict(summary=summary, faults=run.faults, examples=seqs["examples"],
+        json.dump(dict(summary=summary, faults=run.faults, timeline=run.watcher.timeline, examples=seqs["examples"],
                        ring_examples=ring["examples"], logs=tmp), f, indent=1)
     save_client_logs(os.path.join(a.out, "clients.jsonl.gz"), clients)
     for p in list(run.cluster.nodes.values()) + run.cluster.nats:
@@ -918,6 +1143,7 @@ def main():
                 if "exiting" in line or "took over" in line:
                     summary.setdefault("node_log_lines", []).append(f"{p.label}: {line}")
     print(json.dumps(summary, indent=1))
+    print_table(summary)
     if not a.keep and not run.notes:
         subprocess.run(["rm", "-rf", tmp])
     bad = seqs["lost"] + seqs["duplicated"] + seqs["conflicting"] + seqs["regressions"] + ring["conflicts"]
