@@ -347,7 +347,7 @@ class Cluster:
 
     def writer_at(self, t_us):
         w = None
-        for t, label in self.writer_timeline:
+        for t, label in sorted(self.writer_timeline):
             if t > t_us:
                 break
             w = label
