@@ -660,6 +660,9 @@ class Run:
     def kill_writer(self):
         c = self.cluster
         victim = c.writer()
+        if not c.nodes[victim].alive():  # the writer /api/cluster names is gone already
+            self.problem(f"no live writer to fault (the cluster names {victim})")
+            return dict(kind="skipped", victim=victim, survivors=[], t_fault_us=now_us())
         survivors = [l for l in c.serving() if l != victim]
         c.set_available(victim, False)
         t = now_us()
@@ -681,6 +684,9 @@ class Run:
     def stop_writer(self):
         c = self.cluster
         victim = c.writer()
+        if not c.nodes[victim].alive():  # the writer /api/cluster names is gone already
+            self.problem(f"no live writer to fault (the cluster names {victim})")
+            return dict(kind="skipped", victim=victim, survivors=[], t_fault_us=now_us())
         p = c.nodes[victim]
         survivors = [l for l in c.serving() if l != victim]
         c.set_available(victim, False)
@@ -792,10 +798,17 @@ class Run:
             rec["replicas_before"] = before
             rec["unexpected_exits"] = self.repair(rec)
             rec["t_steady_us"] = self.wait_steady()
+            rec["steady"] = self.steady(self.a.tick_ms / 1000)
             rec["delay_s"] = round(delay, 2)
             self.faults.append(rec)
             self.note(f"fault {n + 1}/{len(kinds)} {kind} of {rec.get('victim')}: " +
                       json.dumps({k: v for k, v in rec.items() if not k.startswith("t_")}))
+            if not rec["steady"]:
+                # A cluster that did not come back (no writer, a node down) would make the
+                # next faults hit dead processes: what follows would not measure them.
+                self.problem(f"not steady after fault {n + 1}: the {len(kinds) - n - 1} "
+                             "faults left are not run")
+                break
 
     def finish(self):
         """Lets every client get a few more events, then the usage and the stream check."""
