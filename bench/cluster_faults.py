@@ -657,24 +657,44 @@ class Run:
         return True
 
     # faults
-    def kill_writer(self):
+    def writer_victim(self):
+        """(victim, survivors, None): the live writer to fault, marked unavailable, and the
+        serving nodes that stay; (None, None, a skipped record) when the writer
+        /api/cluster names is gone already."""
         c = self.cluster
         victim = c.writer()
-        if not c.nodes[victim].alive():  # the writer /api/cluster names is gone already
+        if not c.nodes[victim].alive():
             self.problem(f"no live writer to fault (the cluster names {victim})")
-            return dict(kind="skipped", victim=victim, survivors=[], t_fault_us=now_us())
+            return None, None, dict(kind="skipped", victim=victim, survivors=[],
+                                    t_fault_us=now_us())
         survivors = [l for l in c.serving() if l != victim]
         c.set_available(victim, False)
+        return victim, survivors, None
+
+    def takeover_record(self, kind, victim, survivors, t, new, t_over, what):
+        """The fault's record; when no follower took over, the replicas and lease as the
+        engine shows them, reported as a problem."""
+        rec = dict(kind=kind, victim=victim, survivors=survivors, t_fault_us=t,
+                   new_writer=new, takeover_seen_ms=round((t_over - t) / 1000))
+        if new is None:
+            c = self.cluster
+            rec["replicas_after"], rec["lease_reads"] = c.replicas(), c.lease_reads()
+            self.problem(f"no follower took over {what}: {rec['replicas_after']} "
+                         f"lease reads {rec['lease_reads']}")
+        return rec
+
+    def kill_writer(self):
+        c = self.cluster
+        victim, survivors, skipped = self.writer_victim()
+        if skipped:
+            return skipped
         t = now_us()
         c.nodes[victim].send(signal.SIGKILL)
         c.nodes[victim].wait_exit(10)
         new, t_over = self.wait_takeover(survivors)
-        rec = dict(kind="kill_writer", victim=victim, survivors=survivors, t_fault_us=t,
-                   new_writer=new, takeover_seen_ms=round((t_over - t) / 1000))
+        rec = self.takeover_record("kill_writer", victim, survivors, t, new, t_over,
+                                   f"after kill -9 of {victim}")
         if new is None:
-            rec["replicas_after"], rec["lease_reads"] = c.replicas(), c.lease_reads()
-            self.problem(f"no follower took over after kill -9 of {victim}: {rec['replicas_after']} "
-                         f"lease reads {rec['lease_reads']}")
             return rec
         c.set_writer(new, t_over)
         wait_for(lambda: self.events_after(survivors, t, 2), 20)
@@ -683,23 +703,16 @@ class Run:
 
     def stop_writer(self):
         c = self.cluster
-        victim = c.writer()
-        if not c.nodes[victim].alive():  # the writer /api/cluster names is gone already
-            self.problem(f"no live writer to fault (the cluster names {victim})")
-            return dict(kind="skipped", victim=victim, survivors=[], t_fault_us=now_us())
+        victim, survivors, skipped = self.writer_victim()
+        if skipped:
+            return skipped
         p = c.nodes[victim]
-        survivors = [l for l in c.serving() if l != victim]
-        c.set_available(victim, False)
         t = now_us()
         p.send(signal.SIGSTOP)
         new, t_over = self.wait_takeover(survivors, timeout=30)
-        rec = dict(kind="stop_writer", victim=victim, survivors=survivors, t_fault_us=t,
-                   new_writer=new, takeover_seen_ms=round((t_over - t) / 1000))
-        if new is None:
-            rec["replicas_after"], rec["lease_reads"] = c.replicas(), c.lease_reads()
-            self.problem(f"no follower took over from the stopped {victim}: {rec['replicas_after']} "
-                         f"lease reads {rec['lease_reads']}")
-        else:
+        rec = self.takeover_record("stop_writer", victim, survivors, t, new, t_over,
+                                   f"from the stopped {victim}")
+        if new is not None:
             c.set_writer(new, t_over)
             # the new writer has committed ticks of its own before the stale one wakes
             if not wait_for(lambda: self.events_after(survivors, t_over, 2), 20):
