@@ -27,7 +27,8 @@ set(_tickcast_component_dirs
   socketio transports/socketio
   mqtt transports/mqtt
   httplib transports/httplib
-  cluster transports/cluster)
+  cluster transports/cluster
+  launch transports/launch)
 set(_tickcast_targets_core tickcast_core)
 set(_tickcast_targets_http tickcast_http tickcast_http_internal)
 

@@ -74,18 +74,7 @@ int main(int argc, char** argv) {
     return tickcast::encode_failure(failure, request);  // the contract's error event
   };
   tickcast::httplib::HttplibTransport transport(server, options);
-  // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400, on every route of the app.
-  server.set_pre_routing_handler([](const httplib::Request& request, httplib::Response& response) {
-    if (request.version != "HTTP/1.1" || request.has_header("Host")) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    response.status = 400;
-    response.set_content(
-        tickcast::encode_failure(
-            {tickcast::FailureCode::bad_request, "an HTTP/1.1 request needs a Host header"}, {}),
-        "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  tickcast::httplib::require_host(server, options.failure_body);  // on every route of the app
   tickcast::RestApi rest(hub);
   server.Post(R"(/api/rooms/([^/]*)/commands)", rest_route([&rest](const auto& request, auto done) {
                 rest.command(request.matches[1], request.body, request.remote_addr, done);

@@ -2,37 +2,32 @@
 // room, on the transports of --transport. No timer, no Hub: the app is its own Sink.
 //   embed-ticker --transport ws,sse,longpoll,mqtt --port 8080 --room machine
 //   curl -N http://127.0.0.1:8080/sse/rooms/machine
-#include <CLI/CLI.hpp>
 #include <chrono>
-#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "tickcast/longpoll/longpoll_transport.h"
-#include "tickcast/mqtt/mqtt_transport.h"
-#include "tickcast/sse/sse_transport.h"
-#include "tickcast/ws/ws_transport.h"
+#include "tickcast/launch/flags.h"
+#include "tickcast/launch/stop_signals.h"
+#include "tickcast/launch/transports.h"
 
 using namespace tickcast;
-volatile std::sig_atomic_t stopping = 0;
 
 // Joins get the latest reading (or nothing, when they have it); other rooms are refused.
 struct Ticker final : Sink {
   std::mutex mutex;
   std::string room;
-  std::vector<std::unique_ptr<Transport>> transports;
   Message latest{.seq = 0, .payload = nullptr, .droppable = true};  // newer readings supersede it
+  launch::Transports* transports = nullptr;
 
   void publish(const nlohmann::ordered_json& reading) {
     std::lock_guard lock(mutex);  // with the join replies: nobody gets a reading twice
     nlohmann::ordered_json event{{"event", "load"}, {"room", room}, {"seq", ++latest.seq}};
     event.insert(reading.begin(), reading.end());
     latest.payload = make_payload(event.dump());
-    for (auto& t : transports) t->publish(room, latest);
+    transports->publish(room, latest);
   }
   void on_subscribe(std::string asked, std::optional<std::uint64_t> has, ClientRef c) override {
     if (asked != room) {
@@ -66,44 +61,25 @@ nlohmann::ordered_json reading() {
 }
 
 int main(int argc, char** argv) {
+  launch::StopSignals stop;  // first: before any thread starts
   CLI::App app("embed-ticker");
-  std::vector<std::string> names{"ws"};
-  http::ServerOptions http;  // the one port of ws, sse and longpoll
-  mqtt::MqttOptions mqtt;    // without broker_url: starts its own mosquitto
+  launch::Options options;
   Ticker ticker;
   ticker.room = "machine";
   int interval_ms = 1000;
-  app.add_option("--transport", names)->delimiter(',');
-  app.add_option("--host", http.host)->each([&](const std::string& h) { mqtt.host = h; });
-  app.add_option("--port", http.port);
-  app.add_option("--mqtt-port", mqtt.port);
+  launch::add_flags(app, options);
   app.add_option("--room", ticker.room);
   app.add_option("--interval-ms", interval_ms);
   CLI11_PARSE(app, argc, argv);
-  std::signal(SIGINT, [](int) { stopping = 1; });
-  std::signal(SIGTERM, [](int) { stopping = 1; });
-  std::signal(SIGPIPE, SIG_IGN);
 
-  http::Server server(http);
+  launch::Transports transports(options);  // after the Sink: stopped before it goes
+  ticker.transports = &transports;
   ticker.publish(reading());
   try {
-    server.start();
-    for (const auto& name : names) {
-      if (name == "ws") ticker.transports.push_back(std::make_unique<ws::WsTransport>(server));
-      if (name == "sse") ticker.transports.push_back(std::make_unique<sse::SseTransport>(server));
-      if (name == "longpoll")
-        ticker.transports.push_back(std::make_unique<longpoll::LongPollTransport>(server));
-      if (name == "mqtt") ticker.transports.push_back(std::make_unique<mqtt::MqttTransport>(mqtt));
-    }
-    for (auto& t : ticker.transports) t->start(ticker);
+    transports.start(ticker);
   } catch (const std::exception& e) {
     return std::cerr << "embed-ticker: " << e.what() << '\n', 1;
   }
-  std::cout << "embed-ticker: room " << ticker.room << " on " << server.base_url() << std::endl;
-  while (!stopping) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
-    ticker.publish(reading());
-  }
-  for (auto& t : ticker.transports) t->stop();
-  ticker.transports.clear();  // before the server they run on
+  std::cout << "embed-ticker: room " << ticker.room << ", " << transports.describe() << std::endl;
+  while (!stop.wait_for(std::chrono::milliseconds(interval_ms))) ticker.publish(reading());
 }

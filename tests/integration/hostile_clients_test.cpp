@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -99,6 +100,29 @@ class RawSocket {
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
       const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
       if (n <= 0) return true;
+    }
+  }
+  // True when one whole response (headers, then Content-Length bytes) arrived before
+  // `deadline`; reads no further than the stream gives.
+  bool read_response(Clock::time_point deadline) {
+    std::string got;
+    char buffer[4096];
+    for (;;) {
+      const auto end = got.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const auto length = got.find("content-length: ");
+        const auto body = length == std::string::npos ? 0 : std::stoul(got.substr(length + 16));
+        if (got.size() >= end + 4 + body) return true;
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) return false;
+      for (char c : std::string_view(buffer, static_cast<std::size_t>(n))) {
+        got += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
     }
   }
 
@@ -378,7 +402,9 @@ TEST(Slowloris, ASlowNextRequestOnAKeepAliveConnectionIsClosed) {
   ASSERT_TRUE(slow_headers.connected() && slow_body.connected());
   ASSERT_TRUE(slow_headers.send(plain_get("/healthz")));
   ASSERT_TRUE(slow_body.send(plain_get("/healthz")));
-  std::this_thread::sleep_for(200ms);  // the first responses are out: both are keep-alive
+  // The first responses are out: both connections are now waiting for a next request.
+  ASSERT_TRUE(slow_headers.read_response(Clock::now() + 5s));
+  ASSERT_TRUE(slow_body.read_response(Clock::now() + 5s));
   ASSERT_TRUE(slow_body.send(next_body_request));
   std::atomic<bool> stop{false};
   std::thread trickler([&] {

@@ -83,15 +83,19 @@ TEST_F(LongPollRing, APollTheRingHoldsIsAnsweredWithoutAJoin) {
   ASSERT_EQ(sink.joins, 2);
   sink.publish(*transport, "r");
   sink.publish(*transport, "r");
-  std::this_thread::sleep_for(100ms);  // the publishes reach the loop (a posted task each)
+  // Each publish is a task posted to the loop: a poll parked on the ring sees them arrive.
+  ASSERT_NE(poll("?since=100&timeout_ms=5000").find(R"({"seq":101})"), std::string::npos);
+  ASSERT_NE(poll("?since=101&timeout_ms=5000").find(R"({"seq":102})"), std::string::npos);
 
   EXPECT_EQ(poll("?since=100"), R"(200 {"events":[{"seq":101},{"seq":102}],"next":102})");
   EXPECT_EQ(poll("?since=101"), R"(200 {"events":[{"seq":102}],"next":102})");
   EXPECT_EQ(sink.joins, 2) << "answered from the ring";
 
   // Nothing after 102 yet: the poll parks on the ring and the next event answers it.
-  std::thread later([&] {
-    std::this_thread::sleep_for(200ms);
+  std::thread later([&] {  // once the poll is parked (a parked poll is a client)
+    for (int i = 0; i < 500 && transport->stats().clients == 0; ++i) {
+      std::this_thread::sleep_for(10ms);  // polling interval of the wait
+    }
     sink.publish(*transport, "r");
   });
   EXPECT_EQ(poll("?since=102&timeout_ms=5000"), R"(200 {"events":[{"seq":103}],"next":103})");
@@ -109,12 +113,14 @@ TEST_F(LongPollRing, AForgottenRoomLosesItsRing) {
   poll("");
   for (int i = 0; i < 200 && sink.joins < 2; ++i) std::this_thread::sleep_for(10ms);
   sink.publish(*transport, "r");
-  std::this_thread::sleep_for(100ms);
-  transport->forget_room("r");
-  std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(poll("?since=100&timeout_ms=5000"), R"(200 {"events":[{"seq":101}],"next":101})");
   const int before = sink.joins;
-  EXPECT_EQ(poll("?since=100"), R"(200 {"events":[{"seq":101}],"next":101})");
+  ASSERT_EQ(before, 2) << "answered from the ring";
+  transport->forget_room("r");  // a task posted to the loop: polls see it once it has run
+  std::string answer;
+  for (int i = 0; i < 500 && sink.joins == before; ++i) answer = poll("?since=100&timeout_ms=0");
   EXPECT_GT(sink.joins, before) << "without its ring, the poll joins through the sink";
+  EXPECT_EQ(answer, R"(200 {"events":[{"seq":101}],"next":101})");
 }
 
 }  // namespace

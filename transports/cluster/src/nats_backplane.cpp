@@ -218,4 +218,9 @@ void NatsBackplane::stop() {
 
 bool NatsBackplane::connected() const { return impl_->link->connected(); }
 
+std::unique_ptr<Backplane> make_backplane(NatsBackplaneOptions options) {
+  if (options.servers.empty()) return std::make_unique<LocalBackplane>();
+  return std::make_unique<NatsBackplane>(std::move(options));
+}
+
 }  // namespace tickcast::cluster

@@ -472,4 +472,14 @@ TransportStats HttplibTransport::stats() const {
   return s;
 }
 
+void require_host(::httplib::Server& server, FailureEncoder failure_body) {
+  server.set_pre_routing_handler(
+      [encoder = std::move(failure_body)](const ::httplib::Request& request,
+                                          ::httplib::Response& response) {
+        return detail::host_missing(request, response, encoder)
+                   ? ::httplib::Server::HandlerResponse::Handled
+                   : ::httplib::Server::HandlerResponse::Unhandled;
+      });
+}
+
 }  // namespace tickcast::httplib

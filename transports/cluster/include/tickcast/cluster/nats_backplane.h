@@ -44,4 +44,9 @@ class NatsBackplane final : public Backplane {
   std::unique_ptr<Impl> impl_;
 };
 
+/// make_backplane returns a NatsBackplane on `options.servers`, or, when it names none, a
+/// LocalBackplane (this process alone): an app's optional `--cluster` flag in one line.
+/// Throws as NatsBackplane does.
+std::unique_ptr<Backplane> make_backplane(NatsBackplaneOptions options);
+
 }  // namespace tickcast::cluster

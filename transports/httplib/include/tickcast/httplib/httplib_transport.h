@@ -86,4 +86,9 @@ class HttplibTransport final : public Transport {
   std::shared_ptr<Impl> impl_;  // shared with the routes and clients, which may outlive us
 };
 
+/// require_host makes every route of `server` answer an HTTP/1.1 request that has no Host
+/// header with 400 and the body `failure_body` renders (RFC 9112 3.2), before routing. It is
+/// the server's pre-routing handler: an app that needs its own calls this check from it.
+void require_host(::httplib::Server& server, FailureEncoder failure_body = {});
+
 }  // namespace tickcast::httplib
