@@ -101,6 +101,9 @@ std::string metrics_text(const ApiContext& context) {
     family("tickcast_cluster_forward_failures_total", "counter",
            "Commands and joins forwarded to the writer that got no answer in time.");
     out << "tickcast_cluster_forward_failures_total " << c.forward_failures << '\n';
+    family("tickcast_cluster_forward_resends_total", "counter",
+           "Forwarded commands and joins sent again because no node served them yet.");
+    out << "tickcast_cluster_forward_resends_total " << c.forward_resends << '\n';
   }
 #endif
   return out.str();

@@ -95,11 +95,11 @@ start embed-chat "^embed-chat: " "$work/embed-chat/embed-chat" --transport ws,ss
 ws_pid=$!
 curl -sN --max-time 20 "$base/sse/rooms/lobby" >"$work/chat.sse" 2>&1 &
 sse_pid=$!
-mosquitto_sub -d -p "$mqtt_port" -t tickcast/rooms/lobby/events -C 3 -W 20 >"$work/chat.mqtt" 2>&1 &
+stdbuf -oL mosquitto_sub -d -p "$mqtt_port" -t tickcast/rooms/lobby/events -C 3 -W 20 >"$work/chat.mqtt" 2>&1 &
 mqtt_pid=$!
 wait_for "$work/chat.ws" '"type":"welcome"' 10
 wait_for "$work/chat.sse" '"type":"welcome"' 10
-wait_for "$work/chat.mqtt" 'received SUBACK' 10 # -d: the broker has the subscription
+wait_for "$work/chat.mqtt" "received SUBACK" 10 # -d, line-buffered: subscribed
 
 # Senders: one per way in.
 "$ws_probe" "ws://127.0.0.1:$port/rooms/lobby" --send 'from-ws' --count 2 --timeout 10 \

@@ -30,6 +30,7 @@ using nlohmann::json;
 using testing::cluster_node_args;
 using testing::EventLog;
 using testing::get_json;
+using testing::get_json_at;
 using testing::HttpAnswer;
 using testing::NatsServer;
 using testing::post_command;
@@ -121,12 +122,25 @@ class ClusterNodes : public ::testing::Test {
   void SetUp() override {
     if (!testing::nats_server_available()) GTEST_SKIP() << "no nats-server (scripts/setup.sh)";
     dir_ = std::make_unique<TempDir>("tickcast-nats");
-    nats_ = std::make_unique<NatsServer>("n1", dir_->path(), testing::free_port());
+    monitor_port_ = testing::free_port();
+    nats_ = std::make_unique<NatsServer>("n1", dir_->path(), testing::free_port(), 0,
+                                         std::vector<int>{}, monitor_port_);
     writer_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
     follower_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
     ASSERT_TRUE(follower_->wait_for_output("follower")) << follower_->output();
   }
+  // nats_connected tells whether nats-server still lists a connection of `node` (its links
+  // are named after the node id, 127.0.0.1:PORT), from its monitoring port's /connz.
+  bool nats_connected(const ServerProcess& node) const {
+    const json connz = get_json_at(monitor_port_, "/connz");
+    const std::string id = "127.0.0.1:" + std::to_string(node.port());
+    for (const auto& c : connz.value("connections", json::array())) {
+      if (c.value("name", "").find(id) != std::string::npos) return true;
+    }
+    return false;
+  }
   std::unique_ptr<TempDir> dir_;
+  int monitor_port_ = 0;
   std::unique_ptr<NatsServer> nats_;
   std::unique_ptr<ServerProcess> writer_;
   std::unique_ptr<ServerProcess> follower_;
@@ -252,20 +266,27 @@ TEST_F(ClusterNodes, AClientMovingToTheFollowerResumesExactly) {
 }
 
 // kill -9 of the writer: the follower takes over in place. Its client keeps its connection
-// and sees seq go on with no gap and no repeat; the countdown gains no time; commands are
-// refused (overloaded) only while no node runs the timers.
+// and sees seq go on with no gap and no repeat; the countdown gains no time; a command sent
+// while no node runs the timers is sent again until the new writer answers it.
 TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
   ServerProcess& a = *writer_;
   ServerProcess& b = *follower_;
   ASSERT_EQ(post_command(a, "focus", R"({"type":"start"})").status, 200);
   Follow on_b(b.port(), "/sse/rooms/focus");
   ASSERT_TRUE(wait_for([&] { return on_b.events().size() >= 6; }, 10s)) << b.output();
+  ASSERT_TRUE(nats_connected(a));
   a.kill_hard();
   const std::int64_t killed_us = wall_us();
-  const HttpAnswer during = post_command(b, "focus", R"({"type":"stop","request_id":"during"})");
-  EXPECT_EQ(during.status, 503) << during.body.dump();
-  EXPECT_EQ(during.body["code"], "overloaded");
+  // Once nats-server has dropped A's connections, nobody serves commands until B takes over.
+  ASSERT_TRUE(wait_for([&] { return !nats_connected(a); }, 10s));
+  // A start of the running timer: the new writer's own answer is 409 already_running.
+  const HttpAnswer during = post_command(b, "focus", R"({"type":"start","request_id":"during"})");
+  EXPECT_EQ(during.status, 409) << during.body.dump() << b.output();
+  EXPECT_EQ(during.body["code"], "already_running");
   EXPECT_EQ(during.body["request_id"], "during");
+  EXPECT_GT(metric(b, "tickcast_cluster_forward_resends_total"), 0u)
+      << "nobody served commands at first: it was sent again";
+  EXPECT_EQ(metric(b, "tickcast_cluster_forward_failures_total"), 0u);
   ASSERT_TRUE(b.wait_for_output("took over", 15s)) << b.output();
   const std::uint64_t before = on_b.events().back().event["seq"];
   ASSERT_TRUE(on_b.wait_seq(before + 10, 10s)) << b.output();

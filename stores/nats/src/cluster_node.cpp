@@ -196,7 +196,12 @@ ClusterNode::ClusterNode(NatsRoomStore& store, const NatsOptions& options, Clust
     const natsStatus s = js_KeyValue(&raw, d.link->js(), store.bucket_name().c_str());
     if (s != NATS_OK) throw NatsOpenError("bucket " + store.bucket_name() + ": " + status_text(s));
     d.kv.reset(raw);
-    d.forwarder = std::make_unique<Forwarder>(*d.link, times.forward_timeout);
+    // A takeover leaves nobody serving commands for a lease and a heartbeat or so (3-4 s
+    // measured): requests that nobody received are sent again for twice the lease and a
+    // heartbeat, and land on the new writer.
+    d.forwarder =
+        std::make_unique<Forwarder>(*d.link, times.forward_timeout,
+                                    2 * std::chrono::milliseconds(options.lease_ms) + times.heartbeat);
     d.directory = std::make_unique<NodeDirectory>(d.kv.get(), options.node_id);
   } catch (const NatsOpenError&) {
     throw;
@@ -303,6 +308,7 @@ ClusterStatus ClusterNode::status() const {
     s.feed_restarts = d.feed_restarts;
   }
   s.forward_failures = d.forwarder->failures();
+  s.forward_resends = d.forwarder->resends();
   return s;
 }
 

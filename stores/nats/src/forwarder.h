@@ -1,7 +1,9 @@
 #pragma once
 // Request/reply without blocking the caller: requests go out with a reply subject under one
 // inbox subscription of this node; each answer (or its absence within the bound) is handed
-// to the request's callback, exactly once.
+// to the request's callback, exactly once. A request that nobody received ("no responders":
+// no node serves the subject, as during a takeover) is sent again for a while, since it cannot
+// have run; one that may have been received is never sent twice.
 
 #include <chrono>
 #include <condition_variable>
@@ -21,10 +23,12 @@ namespace tickcast::nats {
 /// cnats delivery thread or on the Forwarder's own timeout thread.
 class Forwarder {
  public:
-  /// Done gets the answer's bytes, or nullopt: no answer within the timeout, or no node
-  /// subscribed to the subject ("no responders").
+  /// Done gets the answer's bytes, or nullopt: no answer within the timeout (no node was
+  /// subscribed to the subject for all of it, or one received it and did not answer).
   using Done = std::function<void(std::optional<std::string>)>;
-  Forwarder(Link& link, std::chrono::milliseconds timeout);
+  /// Forwarder: an answer is awaited `timeout` after a request's last send; a request that
+  /// nobody received is sent again until `resend_window` after its first.
+  Forwarder(Link& link, std::chrono::milliseconds timeout, std::chrono::milliseconds resend_window);
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
@@ -36,18 +40,29 @@ class Forwarder {
   void stop();
   /// failures counts requests answered with nullopt.
   std::uint64_t failures() const;
+  /// resends counts requests sent again after "no responders".
+  std::uint64_t resends() const;
 
  private:
+  using Time = std::chrono::steady_clock::time_point;
   struct Pending {
-    std::chrono::steady_clock::time_point deadline;
+    Time deadline;  // of the answer to the last send
+    Time resend_until;
     Done done;
+    std::string subject, data;          // kept to send again
+    std::optional<Time> resend_at;      // set while nobody is subscribed
+    std::chrono::milliseconds backoff;  // before the next resend; doubles
   };
   static void on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* self);
   void expire_loop();
   std::optional<Done> take(std::uint64_t id);
+  void publish(std::uint64_t id, const std::string& subject, const std::string& data);
+  void fail(std::uint64_t id);
+  bool resend_later(std::uint64_t id);
 
   Link& link_;
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds resend_window_;
   std::string inbox_;
   SubPtr sub_;
   mutable std::mutex mutex_;
@@ -55,6 +70,7 @@ class Forwarder {
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t next_id_ = 1;
   std::uint64_t failures_ = 0;
+  std::uint64_t resends_ = 0;
   bool stopping_ = false;
   std::thread expirer_;
 };

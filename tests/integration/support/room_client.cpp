@@ -20,7 +20,11 @@ HttpAnswer post_command(const ServerProcess& server, const std::string& room,
 }
 
 json get_json(const ServerProcess& server, const std::string& path) {
-  httplib::Client http("127.0.0.1", server.port());
+  return get_json_at(server.port(), path);
+}
+
+json get_json_at(int port, const std::string& path) {
+  httplib::Client http("127.0.0.1", port);
   http.set_read_timeout(10s);
   auto res = http.Get(path.c_str());
   return res ? json::parse(res->body, nullptr, false) : json();

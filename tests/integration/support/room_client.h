@@ -27,6 +27,8 @@ HttpAnswer post_command(const ServerProcess& server, const std::string& room,
                         const std::string& command);
 /// get_json GETs `path`: its body as JSON, whatever the status (null without an answer).
 nlohmann::json get_json(const ServerProcess& server, const std::string& path);
+/// get_json_at: the same, on any loopback port (a nats-server's monitoring port).
+nlohmann::json get_json_at(int port, const std::string& path);
 /// room_snapshot is GET /api/rooms/{room}; null unless 200.
 nlohmann::json room_snapshot(const ServerProcess& server, const std::string& room);
 /// poll_room is GET /poll/rooms/{query} (room plus query string); null unless 200.

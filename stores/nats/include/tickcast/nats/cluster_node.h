@@ -39,6 +39,7 @@ struct ClusterStatus {
   bool feed_wedged = false;            ///< behind for longer than the bound: unhealthy
   std::uint64_t feed_restarts = 0;     ///< feeds recreated by the position check
   std::uint64_t forward_failures = 0;  ///< forwarded requests no writer answered
+  std::uint64_t forward_resends = 0;   ///< sent again: no node served them (a takeover)
 };
 
 /// ClusterTimes bounds the node's waits.
