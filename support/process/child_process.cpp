@@ -89,16 +89,17 @@ std::string basename_of(const std::string& path) {
 }
 
 // Between fork and exec only async-signal-safe calls: no allocation, no stdio.
-[[noreturn]] void exec_child(const ChildOptions& options, pid_t parent, int out_fd, int log_fd,
-                             int error_fd, char** argv, char** envp) {
+// in_fd, err_fd: -1 for /dev/null and the inherited stderr.
+[[noreturn]] void exec_child(const ChildOptions& options, pid_t parent, int in_fd, int out_fd,
+                             int err_fd, int error_fd, char** argv, char** envp) {
   if (options.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
   }
-  const int null = ::open("/dev/null", O_RDONLY);
-  if (null >= 0) ::dup2(null, STDIN_FILENO);
+  const int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
+  if (in >= 0) ::dup2(in, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
-  if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
+  if (err_fd >= 0) ::dup2(err_fd, STDERR_FILENO);
   if (std::strchr(argv[0], '/')) {
     ::execve(argv[0], argv, envp);
   } else {
@@ -138,8 +139,12 @@ void ChildProcess::start(ChildOptions& options) {
     }
     if (log.get() < 0) throw_errno("ChildProcess: log file");
   }
-  Fd out_read, out_write;
-  if (options.output == ChildOptions::Output::pipe) make_pipe(out_read, out_write);
+  Fd out_read, out_write, err_read, err_write, in_read, in_write;
+  if (options.output == ChildOptions::Output::pipe) {
+    make_pipe(out_read, out_write);
+    if (options.stderr_pipe) make_pipe(err_read, err_write);
+  }
+  if (options.stdin_pipe) make_pipe(in_read, in_write);
   // The child writes its exec errno here; a successful exec closes it (O_CLOEXEC) unwritten.
   Fd error_read, error_write;
   make_pipe(error_read, error_write);
@@ -152,8 +157,9 @@ void ChildProcess::start(ChildOptions& options) {
   const pid_t pid = ::fork();
   if (pid < 0) throw_errno("ChildProcess: fork");
   if (pid == 0) {
-    exec_child(options, parent, log.get() >= 0 ? log.get() : out_write.get(), log.get(),
-               error_write.get(), argv.data(), options.env.empty() ? environ : envp.data());
+    exec_child(options, parent, in_read.get(), log.get() >= 0 ? log.get() : out_write.get(),
+               log.get() >= 0 ? log.get() : err_write.get(), error_write.get(), argv.data(),
+               options.env.empty() ? environ : envp.data());
   }
   pid_ = pid;
   error_write.reset();
@@ -167,9 +173,12 @@ void ChildProcess::start(ChildOptions& options) {
     throw std::runtime_error("cannot run " + program + ": " + std::strerror(error));
   }
   pipe_ = out_read.release();
+  error_pipe_ = err_read.release();
+  stdin_ = in_write.release();
 }
 
 ChildProcess::~ChildProcess() {
+  close_stdin();
   if (!status_) {
     if (stop_grace_.count() > 0) {
       terminate(stop_grace_);
@@ -178,6 +187,7 @@ ChildProcess::~ChildProcess() {
     }
   }
   if (pipe_ >= 0) ::close(pipe_);
+  if (error_pipe_ >= 0) ::close(error_pipe_);
   if (remove_log_) ::unlink(log_path_.c_str());
 }
 
@@ -225,16 +235,54 @@ void ChildProcess::kill_hard() {
   reap(true);
 }
 
+// Reads what stdout (and stderr, with stderr_pipe) have before `deadline`; false when
+// nothing came: the time ran out, or stdout (and stderr) ended.
 bool ChildProcess::read_more(Clock::time_point deadline) {
   if (pipe_ < 0) return false;
+  pollfd fds[2] = {{stdout_done_ ? -1 : pipe_, POLLIN, 0}, {error_pipe_, POLLIN, 0}};
+  if (fds[0].fd < 0 && fds[1].fd < 0) return false;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  pollfd p{pipe_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) <= 0) return false;
+  // After stdout's end, stderr is only drained: nothing waits on it alone.
+  const int wait_ms = stdout_done_ ? 0 : static_cast<int>(std::max<std::int64_t>(left.count(), 0));
+  if (::poll(fds, 2, wait_ms) <= 0) return false;
+  bool got = false;
   char chunk[4096];
-  const ssize_t n = ::read(pipe_, chunk, sizeof chunk);
-  if (n <= 0) return false;
-  piped_.append(chunk, static_cast<std::size_t>(n));
-  return true;
+  if (fds[0].revents != 0) {
+    const ssize_t n = ::read(pipe_, chunk, sizeof chunk);
+    if (n > 0) piped_.append(chunk, static_cast<std::size_t>(n)), got = true;
+    if (n == 0) stdout_done_ = true;
+  }
+  if (fds[1].revents != 0) {
+    const ssize_t n = ::read(error_pipe_, chunk, sizeof chunk);
+    if (n > 0) {
+      error_piped_.append(chunk, static_cast<std::size_t>(n)), got = true;
+    } else {
+      ::close(error_pipe_);
+      error_pipe_ = -1;
+    }
+  }
+  return got || (!stdout_done_ && Clock::now() < deadline);
+}
+
+std::string ChildProcess::errors() {
+  while (read_more(Clock::now())) {
+  }
+  return error_piped_;
+}
+
+bool ChildProcess::write_stdin(std::string_view bytes) {
+  while (stdin_ >= 0 && !bytes.empty()) {
+    const ssize_t n = ::write(stdin_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return stdin_ >= 0;
+}
+
+void ChildProcess::close_stdin() {
+  if (stdin_ >= 0) ::close(stdin_);
+  stdin_ = -1;
 }
 
 std::string& ChildProcess::captured() {

@@ -27,6 +27,12 @@ struct ChildOptions {
   /// log_path: the log file, appended to and kept; "" is a temporary file removed with
   /// the ChildProcess.
   std::string log_path{};
+  /// stdin_pipe: the child reads its stdin from write_stdin (until close_stdin); else from
+  /// /dev/null.
+  bool stdin_pipe = false;
+  /// stderr_pipe (Output::pipe): stderr goes to a second pipe, read with errors(), instead of
+  /// the test's own output.
+  bool stderr_pipe = false;
   /// die_with_parent: the child gets SIGTERM when its parent dies (the bench's servers
   /// must never outlive it).
   bool die_with_parent = false;
@@ -63,6 +69,12 @@ class ChildProcess {
   /// read_all (Output::pipe) returns what read_line has not returned yet, up to EOF or
   /// what came before `timeout`.
   std::string read_all(std::chrono::milliseconds timeout);
+  /// errors (stderr_pipe) returns what the child wrote to stderr so far.
+  std::string errors();
+  /// write_stdin (stdin_pipe) writes `bytes` to the child's stdin; false if it cannot.
+  bool write_stdin(std::string_view bytes);
+  /// close_stdin (stdin_pipe) ends the child's stdin (it reads EOF).
+  void close_stdin();
   /// signal sends `signal` to the child, if it was not reaped yet.
   void signal(int signal);
   /// wait waits up to `timeout` for the child to exit; its status, or nullopt.
@@ -86,7 +98,11 @@ class ChildProcess {
   std::string log_path_;
   bool remove_log_ = false;
   int pipe_ = -1;             ///< Output::pipe: the read end of stdout
+  int error_pipe_ = -1;       ///< stderr_pipe: the read end of stderr
+  int stdin_ = -1;            ///< stdin_pipe: the write end of stdin
+  bool stdout_done_ = false;  ///< stdout reached EOF
   std::string piped_;         ///< Output::pipe: everything read from it
+  std::string error_piped_;   ///< stderr_pipe: everything read from it
   std::size_t consumed_ = 0;  ///< how much of piped_ read_line/read_all returned
   std::string log_text_;      ///< Output::log_file: the last read of the log
 };

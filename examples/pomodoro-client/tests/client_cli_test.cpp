@@ -1,13 +1,10 @@
 // client_cli_test: runs tickcast-client as a subprocess against a real tickcast-server
 // (and against closed ports) and checks what it prints and how it exits.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +18,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,140 +34,56 @@ namespace {
 using tickcast::support::ChildProcess;
 using tickcast::support::free_port;
 
-// Process is the tickcast-client under test, with piped stdin, stdout and stderr (what
-// support::ChildProcess, a log file or one stdout pipe, does not offer). Threads: one test
-// thread.
+// Process is the tickcast-client under test (a support::ChildProcess with stdin, stdout and
+// stderr piped), read line by line. Threads: one test thread.
 class Process {
  public:
-  explicit Process(std::vector<std::string> argv) {
-    int in[2], out[2], err[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-        ::pipe2(err, O_CLOEXEC) != 0) {
-      throw std::runtime_error("pipe failed");
-    }
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    stdin_ = in[1];
-    stdout_ = out[0];
-    stderr_ = err[0];
-  }
-  ~Process() {
-    if (stdin_ >= 0) ::close(stdin_);
-    if (!status_) {
-      ::kill(pid_, SIGKILL);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-    ::close(stdout_);
-    ::close(stderr_);
-  }
+  explicit Process(std::vector<std::string> argv)
+      : child_({.argv = std::move(argv),
+                .output = tickcast::support::ChildOptions::Output::pipe,
+                .stdin_pipe = true,
+                .stderr_pipe = true,
+                .die_with_parent = true,
+                .stop_grace = 0ms}) {}
 
-  void write_line(const std::string& line) {
-    const std::string data = line + "\n";
-    ASSERT_EQ(::write(stdin_, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-  }
-  void close_stdin() {
-    ::close(stdin_);
-    stdin_ = -1;
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
+  void write_line(const std::string& line) { ASSERT_TRUE(child_.write_stdin(line + "\n")); }
+  void close_stdin() { child_.close_stdin(); }
+  void signal(int sig) { child_.signal(sig); }
 
   // wait_for_line waits until a stdout line satisfies `pred`; returns it.
   std::optional<std::string> wait_for_line(const std::function<bool(const std::string&)>& pred,
                                            std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      while (next_line_ < lines_.size()) {
-        const std::string& line = lines_[next_line_++];
-        if (pred(line)) return line;
-      }
-      if (!pump(deadline)) return std::nullopt;
+    while (auto line = child_.read_line(
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) {
+      if (pred(*line)) return line;
     }
+    return std::nullopt;
   }
-
-  // wait_exit waits for the exit status (reading all output); nullopt on timeout.
+  // wait_exit waits for the exit code (128 + signal when killed); nullopt on timeout.
+  // Its output is read meanwhile, so that a full pipe never holds it up.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
-    while (!out_eof_ || !err_eof_) {
-      if (!pump(deadline)) break;
+    std::optional<int> status;
+    while (!(status = child_.wait(20ms)) && Clock::now() < deadline) {
+      child_.output();
+      child_.errors();
     }
-    while (!status_) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      } else if (Clock::now() >= deadline) {
-        return std::nullopt;
-      } else {
-        pollfd none{-1, 0, 0};
-        ::poll(&none, 0, 10);  // no fd to wait on for a child's exit; re-check soon
-      }
-    }
-    return status_;
+    if (!status) return std::nullopt;
+    return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
   }
 
-  const std::vector<std::string>& lines() const { return lines_; }
-  const std::string& err() const { return err_; }
-  std::string out_text() const {
-    std::string all;
-    for (const auto& l : lines_) all += l + "\n";
-    return all + partial_;
+  std::vector<std::string> lines() {
+    std::vector<std::string> out;
+    std::istringstream text(child_.output());
+    for (std::string line; std::getline(text, line);) out.push_back(line);
+    return out;
   }
+  std::string err() { return child_.errors(); }
+  std::string out_text() { return child_.output(); }
 
  private:
-  // pump reads whatever arrives before `deadline`; false when nothing more can come.
-  bool pump(Clock::time_point deadline) {
-    if (out_eof_ && err_eof_) return false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd fds[2] = {{out_eof_ ? -1 : stdout_, POLLIN, 0}, {err_eof_ ? -1 : stderr_, POLLIN, 0}};
-    if (::poll(fds, 2, static_cast<int>(left.count()) + 1) <= 0) return Clock::now() < deadline;
-    char buf[4096];
-    if (fds[0].revents != 0) {
-      const auto n = ::read(stdout_, buf, sizeof buf);
-      if (n <= 0) {
-        out_eof_ = true;
-      } else {
-        partial_.append(buf, static_cast<std::size_t>(n));
-        std::size_t nl;
-        while ((nl = partial_.find('\n')) != std::string::npos) {
-          lines_.push_back(partial_.substr(0, nl));
-          partial_.erase(0, nl + 1);
-        }
-      }
-    }
-    if (fds[1].revents != 0) {
-      const auto n = ::read(stderr_, buf, sizeof buf);
-      if (n <= 0) {
-        err_eof_ = true;
-      } else {
-        err_.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int stdin_ = -1, stdout_ = -1, stderr_ = -1;
-  bool out_eof_ = false, err_eof_ = false;
-  std::vector<std::string> lines_;
-  std::size_t next_line_ = 0;
-  std::string partial_;
-  std::string err_;
-  std::optional<int> status_;
+  ChildProcess child_;
 };
 
 // DataDir is an empty folder for one server's room store, so that servers run side by side
