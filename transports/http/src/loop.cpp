@@ -599,6 +599,12 @@ void Loop::run_due_timers() {
 }
 
 int Loop::on_http(lws* wsi, Exchange& exchange) {
+  // lws armed its header timeout (timeout_secs) when this request began: drop it now the
+  // headers are in (the body, the answer and the idle time after it have the loop's own
+  // deadlines). Held until the answer, it lengthened lws's one sorted timer list by every
+  // request in progress, and each insert walks that list: 10,000 long-polls answered from
+  // the ring in one pass took seconds (docs/benchmarks.md).
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   if (exchange.id) by_id_.erase(exchange.id);
   exchange.id = next_id_++;
   by_id_[exchange.id] = &exchange;
