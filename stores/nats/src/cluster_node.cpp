@@ -199,9 +199,9 @@ ClusterNode::ClusterNode(NatsRoomStore& store, const NatsOptions& options, Clust
     // A takeover leaves nobody serving commands for a lease and a heartbeat or so (3-4 s
     // measured): requests that nobody received are sent again for twice the lease and a
     // heartbeat, and land on the new writer.
-    d.forwarder =
-        std::make_unique<Forwarder>(*d.link, times.forward_timeout,
-                                    2 * std::chrono::milliseconds(options.lease_ms) + times.heartbeat);
+    d.forwarder = std::make_unique<Forwarder>(
+        *d.link, times.forward_timeout,
+        2 * std::chrono::milliseconds(options.lease_ms) + times.heartbeat);
     d.directory = std::make_unique<NodeDirectory>(d.kv.get(), options.node_id);
   } catch (const NatsOpenError&) {
     throw;
