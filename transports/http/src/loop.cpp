@@ -33,6 +33,7 @@ struct Loop::Exchange {
   // deadline (a second guard beside timeout_secs_ah_idle, checked once per chunk).
   std::chrono::steady_clock::time_point body_deadline;
   bool awaiting_response = false;
+  bool rx_paused = false;  // lws reads nothing of it while the app answers (dispatch())
   bool close_after_response = false;
   std::optional<Response> response;
   std::optional<ResponseWriter> writer;  // the response being written (h2: in frames)
@@ -361,6 +362,10 @@ void Loop::respond(std::uint64_t id, Response response) {
   Exchange& exchange = *it->second;
   if (!exchange.awaiting_response) return;
   exchange.awaiting_response = false;
+  if (exchange.rx_paused) {  // a client that left is noticed now (EOF), before the write
+    lws_rx_flow_control(exchange.wsi, 1);
+    exchange.rx_paused = false;
+  }
   add_cors_headers(exchange.request, response);
   exchange.response = std::move(response);
   lws_callback_on_writable(exchange.wsi);
@@ -612,6 +617,7 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   exchange.response.reset();
   exchange.writer.reset();
   exchange.awaiting_response = false;
+  exchange.rx_paused = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;
   exchange.idle = false;
@@ -748,6 +754,14 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
       return 0;
     }
     exchange.awaiting_response = true;
+    // While the app answers, lws is told not to read: lws 4.1 does not read an HTTP/1
+    // connection in mid-transaction, so a client that gives up and closes (or pipelines its
+    // next request) left the socket readable and poll() returning at once, over and over: a
+    // whole core while a command waited out a JetStream election (docs/cluster.md).
+    if (!is_http2_stream(wsi)) {
+      lws_rx_flow_control(wsi, 0);
+      exchange.rx_paused = true;
+    }
     route.handler(request, Responder(weak_from_this(), exchange.id));
     return 0;
   }
