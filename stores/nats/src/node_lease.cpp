@@ -44,7 +44,7 @@ bool NodeLease::acquire(const std::function<void(const std::string&)>& waiting,
     }
     if (const auto entry = read()) {
       const std::uint64_t revision = entry->revision;
-      const std::string holder = entry->holder.substr(0, entry->holder.find('\n'));
+      const std::string holder = entry->node();
       const auto now = Clock::now();
       if (revision != seen_revision) {
         seen_revision = revision;
@@ -120,8 +120,7 @@ NodeLease::Renewal NodeLease::renew(std::string& why) {
       return Renewal::unreachable;
     }
     held_ = false;
-    why = "the cluster lease was taken by another node (" +
-          entry->holder.substr(0, entry->holder.find('\n')) + ")";
+    why = "the cluster lease was taken by another node (" + entry->node() + ")";
     return Renewal::taken;
   }
   why = "cannot renew the cluster lease: " + why;

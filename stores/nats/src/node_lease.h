@@ -56,6 +56,8 @@ class NodeLease {
   struct Entry {
     std::uint64_t revision = 0;
     std::string holder;
+    /// node is the holder's node id (the value is the id, '\n', a per-process token).
+    std::string node() const { return holder.substr(0, holder.find('\n')); }
   };
   std::optional<Entry> read();
   kvStore* kv_;

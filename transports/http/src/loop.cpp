@@ -33,7 +33,6 @@ struct Loop::Exchange {
   // deadline (a second guard beside timeout_secs_ah_idle, checked once per chunk).
   std::chrono::steady_clock::time_point body_deadline;
   bool awaiting_response = false;
-  bool rx_paused = false;  // lws reads nothing of it while the app answers (dispatch())
   bool close_after_response = false;
   std::optional<Response> response;
   std::optional<ResponseWriter> writer;  // the response being written (h2: in frames)
@@ -362,10 +361,8 @@ void Loop::respond(std::uint64_t id, Response response) {
   Exchange& exchange = *it->second;
   if (!exchange.awaiting_response) return;
   exchange.awaiting_response = false;
-  if (exchange.rx_paused) {  // a client that left is noticed now (EOF), before the write
-    lws_rx_flow_control(exchange.wsi, 1);
-    exchange.rx_paused = false;
-  }
+  // Reading again (dispatch() stopped it): a client that left is noticed now, by its EOF.
+  if (!is_http2_stream(exchange.wsi)) lws_rx_flow_control(exchange.wsi, 1);
   add_cors_headers(exchange.request, response);
   exchange.response = std::move(response);
   lws_callback_on_writable(exchange.wsi);
@@ -604,12 +601,6 @@ void Loop::run_due_timers() {
 }
 
 int Loop::on_http(lws* wsi, Exchange& exchange) {
-  // lws armed its header timeout (timeout_secs) when this request began: drop it now the
-  // headers are in (the body, the answer and the idle time after it have the loop's own
-  // deadlines). Held until the answer, it lengthened lws's one sorted timer list by every
-  // request in progress, and each insert walks that list: 10,000 long-polls answered from
-  // the ring in one pass took seconds (docs/benchmarks.md).
-  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   if (exchange.id) by_id_.erase(exchange.id);
   exchange.id = next_id_++;
   by_id_[exchange.id] = &exchange;
@@ -617,7 +608,6 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   exchange.response.reset();
   exchange.writer.reset();
   exchange.awaiting_response = false;
-  exchange.rx_paused = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;
   exchange.idle = false;
@@ -677,6 +667,12 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
 }
 
 int Loop::dispatch(lws* wsi, Exchange& exchange) {
+  // The request is in, headers and body: lws's own timeout for reading it goes now, for
+  // every route and stream alike (the answer, a stream's life and the idle time after have
+  // the loop's deadlines). Held until the answer, it lengthened lws's one sorted timer list
+  // by every request in progress, and each insert walks that list: 10,000 long-polls
+  // answered from the ring in one pass took seconds (docs/benchmarks.md).
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   Request& request = exchange.request;
   Response response;
 
@@ -758,10 +754,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
     // connection in mid-transaction, so a client that gives up and closes (or pipelines its
     // next request) left the socket readable and poll() returning at once, over and over: a
     // whole core while a command waited out a JetStream election (docs/cluster.md).
-    if (!is_http2_stream(wsi)) {
-      lws_rx_flow_control(wsi, 0);
-      exchange.rx_paused = true;
-    }
+    if (!is_http2_stream(wsi)) lws_rx_flow_control(wsi, 0);
     route.handler(request, Responder(weak_from_this(), exchange.id));
     return 0;
   }

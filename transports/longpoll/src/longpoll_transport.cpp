@@ -250,7 +250,6 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
   fresh->cors.emplace_back("cache-control", "no-store");
   PollSession* raw = &admit(std::move(fresh), wsi, "longpoll", request.peer);
 
-  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   // A zero timeout still waits for the room's answer to `since`, then returns at once.
   raw->deadline = std::chrono::steady_clock::now() + timeout;
   arm_timer(wsi, raw->deadline);

@@ -159,8 +159,7 @@ std::variant<http::internal::Session*, http::Response> SocketIoTransport::Impl::
     std::lock_guard lock(connections_mutex);
     ++connection_count;
   }
-  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);  // held until pinged, at most pingInterval
-  return &poll;
+  return &poll;  // held until pinged, at most pingInterval (lws's timeout went at dispatch)
 }
 
 std::optional<Failure> SocketIoTransport::Impl::check_websocket(const http::Request& request) {

@@ -250,13 +250,12 @@ std::variant<http::internal::Session*, http::Response> SseTransport::Impl::open(
   if (access.grant) session.expiry = expiries.emplace(access.grant->expires, session.id);
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
 
-  // The stream never times out on its own; the heartbeat notices a vanished client.
-  // On HTTP/2, lws_http_mark_sse also keeps the shared connection from idling out while
-  // the stream is open; on h1 clearing the timeout is what counts.
+  // The stream never times out on its own (the loop dropped lws's timeout at dispatch);
+  // the heartbeat notices a vanished client. On HTTP/2, lws_http_mark_sse also keeps the
+  // shared connection from idling out while the stream is open.
   // The heartbeat runs on the loop's coarse timer: an lws timer per stream would be an
   // O(N) insert into lws 4.1's sorted list at every heartbeat of every stream.
   if (http::internal::is_http2_stream(wsi)) lws_http_mark_sse(wsi);
-  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   server.loop().set_timer(wsi, options.heartbeat);
   lws_callback_on_writable(wsi);  // headers and retry: at once
   sink->on_subscribe(room, resume_after, session.client);
