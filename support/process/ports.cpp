@@ -5,11 +5,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace tickcast::support {
 
@@ -23,21 +27,40 @@ sockaddr_in loopback(int port) {
   return addr;
 }
 
-}  // namespace
+// The kernel's ephemeral range (net.ipv4.ip_local_port_range): port-0 binds and the local
+// ends of outgoing connections come from it.
+std::pair<int, int> ephemeral_range() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768, high = 60999;
+  in >> low >> high;
+  return {low, high};
+}
 
-int free_port() {
+bool can_bind(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("free_port: socket: ") + std::strerror(errno));
-  sockaddr_in addr = loopback(0);
-  socklen_t length = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-    const int error = errno;
-    ::close(fd);
-    throw std::runtime_error(std::string("free_port: bind: ") + std::strerror(error));
-  }
+  const sockaddr_in addr = loopback(port);
+  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// A port the kernel hands out for port 0 lies in the ephemeral range, where any outgoing
+// connection of the machine (a parallel test's client) may take it before the child binds
+// it ("address already in use", seen in CI). So free ports come from below that range, at
+// random, and are checked by a bind.
+int free_port() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  const int high = ephemeral_range().first - 1;
+  const int low = std::max(1024, high - 12000);
+  std::uniform_int_distribution<int> pick(low, high);
+  for (int attempt = 0; high > low && attempt < 200; ++attempt) {
+    const int port = pick(random);
+    if (can_bind(port)) return port;
+  }
+  throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
 bool port_accepts(int port) {

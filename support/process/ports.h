@@ -3,7 +3,8 @@
 
 namespace tickcast::support {
 
-/// free_port returns a loopback TCP port that was free a moment ago (bound to port 0).
+/// free_port returns a loopback TCP port that was free a moment ago (a random one below the
+/// kernel's ephemeral range, checked by a bind).
 /// Throws std::runtime_error if no socket can be bound.
 int free_port();
 
