@@ -27,6 +27,7 @@ set(_tickcast_component_dirs
   socketio transports/socketio
   mqtt transports/mqtt
   httplib transports/httplib
+  core_httplib core/httplib
   cluster transports/cluster
   launch transports/launch)
 set(_tickcast_targets_core tickcast_core)

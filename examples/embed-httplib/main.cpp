@@ -9,37 +9,17 @@
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
-#include <csignal>
-#include <future>
 #include <iostream>
 #include <string>
 #include <thread>
 
+#include "tickcast/core/httplib_rest.h"
 #include "tickcast/core/hub.h"
-#include "tickcast/core/rest.h"
 #include "tickcast/httplib/httplib_transport.h"
-
-// rest_route adapts core's RestApi (the one REST implementation) to a blocking cpp-httplib
-// handler: the worker waits for the Hub's answer, 5 s at most.
-template <class Call>
-auto rest_route(Call call) {
-  return [call](const httplib::Request& request, httplib::Response& response) {
-    auto promise = std::make_shared<std::promise<tickcast::RestAnswer>>();
-    auto future = promise->get_future();
-    call(request,
-         [promise](tickcast::RestAnswer answer) { promise->set_value(std::move(answer)); });
-    tickcast::RestAnswer answer =
-        future.wait_for(std::chrono::seconds(5)) == std::future_status::ready
-            ? future.get()
-            : tickcast::RestApi::error(
-                  {tickcast::ErrorCode::overloaded, "the hub did not answer in time"});
-    response.status = answer.status;
-    for (const auto& [name, value] : answer.headers) response.set_header(name, value);
-    response.set_content(answer.body, "application/json");
-  };
-}
+#include "tickcast/transport/stop_signals.h"
 
 int main(int argc, char** argv) {
+  tickcast::StopSignals stop;  // first: before any thread starts
   std::string host = "127.0.0.1";
   int port = 8080;
   size_t threads = 64;
@@ -52,13 +32,6 @@ int main(int argc, char** argv) {
   app.add_option("--max-clients", max_clients);
   app.add_option("--tick-ms", tick_ms);
   CLI11_PARSE(app, argc, argv);
-  std::signal(SIGINT, SIG_DFL);  // a non-interactive shell starts background jobs ignoring it
-  sigset_t signals;              // taken by sigwait below; blocked before any thread starts
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 
   tickcast::SystemClock clock;
   tickcast::HubOptions hub_options;
@@ -76,13 +49,7 @@ int main(int argc, char** argv) {
   tickcast::httplib::HttplibTransport transport(server, options);
   tickcast::httplib::require_host(server, options.failure_body);  // on every route of the app
   tickcast::RestApi rest(hub);
-  server.Post(R"(/api/rooms/([^/]*)/commands)", rest_route([&rest](const auto& request, auto done) {
-                rest.command(request.matches[1], request.body, request.remote_addr, done);
-              }));
-  server.Get(R"(/api/rooms/([^/]*))", rest_route([&rest](const auto& request, auto done) {
-               rest.snapshot(request.matches[1], request.remote_addr, done);
-             }));
-  server.Get("/api/rooms", rest_route([&rest](const auto&, auto done) { rest.rooms(done); }));
+  tickcast::mount_rest(server, rest);  // the contract's REST routes
   server.Get("/healthz", [&transport](const httplib::Request&, httplib::Response& response) {
     const bool ok = transport.stats().accepting;
     response.status = ok ? 200 : 503;
@@ -99,8 +66,7 @@ int main(int argc, char** argv) {
   std::thread listener([&server] { server.listen_after_bind(); });
   std::cout << "embed-httplib: http://" << host << ':' << port << " (sse-httplib)" << std::endl;
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  stop.wait();
   transport.stop();  // before server.stop(): ends the streams that hold workers
   server.stop();
   listener.join();

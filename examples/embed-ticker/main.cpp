@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "tickcast/launch/flags.h"
-#include "tickcast/launch/stop_signals.h"
 #include "tickcast/launch/transports.h"
+#include "tickcast/transport/stop_signals.h"
 
 using namespace tickcast;
 
@@ -61,7 +61,7 @@ nlohmann::ordered_json reading() {
 }
 
 int main(int argc, char** argv) {
-  launch::StopSignals stop;  // first: before any thread starts
+  StopSignals stop;  // first: before any thread starts
   CLI::App app("embed-ticker");
   launch::Options options;
   Ticker ticker;

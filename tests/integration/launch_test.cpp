@@ -8,8 +8,8 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "tickcast/launch/stop_signals.h"
 #include "tickcast/launch/transports.h"
+#include "tickcast/transport/stop_signals.h"
 
 namespace tickcast {
 namespace {
@@ -100,7 +100,7 @@ TEST(Launch, MqttAloneNeedsNoPortAndSaysWhereItsBrokerIs) {
 }
 
 TEST(Launch, StopSignalsTakesSigtermInsteadOfDying) {
-  launch::StopSignals stop;
+  StopSignals stop;
   EXPECT_FALSE(stop.wait_for(20ms)) << "nothing arrived yet";
   ASSERT_EQ(std::raise(SIGTERM), 0);  // to this thread, where it is blocked: it waits
   EXPECT_TRUE(stop.wait_for(5s));

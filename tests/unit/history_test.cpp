@@ -60,3 +60,27 @@ TEST(History, PositionsOfAnotherHistoryAreNotResumable) {
 
 }  // namespace
 }  // namespace tickcast
+
+namespace tickcast {
+namespace {
+
+TEST(History, NumbersThatSkipResumeFromAnyPositionStillCovered) {
+  History history(3);
+  history.reset(9);  // a backplane numbering every room in one sequence: this room's share
+  for (std::uint64_t seq : {10, 14, 15, 21}) {
+    history.append(Message{seq, make_payload(std::to_string(seq)), false});
+  }
+  EXPECT_EQ(history.first_position(), 10u) << "10 left the ring: positions below it are gone";
+  EXPECT_FALSE(history.after(9));
+  ASSERT_TRUE(history.after(10));
+  EXPECT_EQ(history.after(10)->size(), 3u);
+  ASSERT_TRUE(history.after(14));
+  ASSERT_EQ(history.after(14)->size(), 2u);
+  EXPECT_EQ(history.after(14)->front().seq, 15u);
+  EXPECT_EQ(history.after(17)->front().seq, 21u) << "a number of another room: what follows it";
+  EXPECT_TRUE(history.after(21)->empty());
+  EXPECT_FALSE(history.after(22));
+}
+
+}  // namespace
+}  // namespace tickcast

@@ -1,14 +1,19 @@
 #include "tickcast/transport/history.h"
 
+#include <algorithm>
+
 namespace tickcast {
 
 void History::reset(std::uint64_t base) {
   ring_.clear();
-  base_ = base;
+  base_ = floor_ = base;
 }
 
 void History::append(Message message) {
-  if (ring_.size() == capacity_) ring_.pop_front();
+  if (ring_.size() == capacity_) {
+    floor_ = ring_.front().seq;
+    ring_.pop_front();
+  }
   ring_.push_back(std::move(message));
 }
 
@@ -17,11 +22,14 @@ std::optional<std::vector<Message>> History::after(std::uint64_t seq) const {
   std::vector<Message> out;
   if (ring_.empty() || seq == last_seq()) return out;
   const std::uint64_t first = ring_.front().seq;
-  // Sequence numbers are contiguous, so the start is found by arithmetic, not a search.
-  for (auto it = ring_.begin() + static_cast<std::ptrdiff_t>(seq + 1 - first); it != ring_.end();
-       ++it) {
-    out.push_back(*it);
+  auto from = ring_.begin();
+  if (ring_.back().seq - first + 1 == ring_.size()) {  // contiguous: arithmetic, not a search
+    from += static_cast<std::ptrdiff_t>(seq < first ? 0 : seq + 1 - first);
+  } else {
+    from = std::upper_bound(ring_.begin(), ring_.end(), seq,
+                            [](std::uint64_t s, const Message& m) { return s < m.seq; });
   }
+  out.assign(from, ring_.end());
   return out;
 }
 

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <csignal>
 
-namespace tickcast::launch {
+namespace tickcast {
 
 /// StopSignals blocks SIGINT and SIGTERM in the calling thread, and so in every thread it
 /// starts afterwards: make it first in main(), before any thread. SIGPIPE is ignored (a
@@ -26,4 +26,4 @@ class StopSignals {
   sigset_t signals_{};
 };
 
-}  // namespace tickcast::launch
+}  // namespace tickcast

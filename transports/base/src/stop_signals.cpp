@@ -1,4 +1,4 @@
-#include "tickcast/launch/stop_signals.h"
+#include "tickcast/transport/stop_signals.h"
 
 #include <pthread.h>
 
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <ctime>
 
-namespace tickcast::launch {
+namespace tickcast {
 
 StopSignals::StopSignals() {
   // A shell starts background jobs with SIGINT ignored, and an ignored signal is discarded
@@ -42,4 +42,4 @@ bool StopSignals::wait_for(std::chrono::milliseconds timeout) {
   }
 }
 
-}  // namespace tickcast::launch
+}  // namespace tickcast
