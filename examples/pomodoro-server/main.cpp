@@ -3,10 +3,12 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -40,6 +42,14 @@ namespace {
 using namespace tickcast;
 
 const std::vector<std::string> kKnownTransports{"ws", "sse", "longpoll", "mqtt", "socketio"};
+
+// TICKCAST_FAULT_MQTT_WITHHOLD_AFTER=N (fault injection for the tests): a cluster writer on
+// a shared broker stops handing events to it after N publishes. Unset: never.
+std::shared_ptr<std::atomic<long>> mqtt_fault_withhold_after() {
+  const char* n = std::getenv("TICKCAST_FAULT_MQTT_WITHHOLD_AFTER");
+  return std::make_shared<std::atomic<long>>(n ? std::strtol(n, nullptr, 10)
+                                               : std::numeric_limits<long>::max());
+}
 
 std::set<std::string> built_transports() {
   std::set<std::string> built;
@@ -539,7 +549,11 @@ int main(int argc, char** argv) {
           // Nodes of a cluster sharing one broker: the writer alone publishes the rooms'
           // topics, and each command reaches one node (which forwards it to the writer).
           options.command_share_group = "tickcast-cluster";
-          options.publishes = [node = cluster_node.get()] { return node->is_writer(); };
+          options.publishes = [node = cluster_node.get(), withhold = mqtt_fault_withhold_after()] {
+            // Fault injection (tests): after N publishes the writer hands nothing more to
+            // the broker, like a writer killed between its commits and its publishes.
+            return node->may_publish() && withhold->fetch_sub(1) > 0;
+          };
         }
 #endif
         owned.push_back(std::make_unique<mqtt::MqttTransport>(options));
@@ -554,10 +568,23 @@ int main(int argc, char** argv) {
     hub.start();
 #ifdef TICKCAST_HAS_NATS
     if (cluster_node) {
-      cluster_node->start(hub, base, [] {
+      cluster_node->start(hub, base, [&owned] {
         std::fprintf(stderr,
                      "tickcast-server: took over: the cluster lease held, running every room's "
                      "timer\n");
+#ifdef TICKCAST_HAS_MQTT
+        // A broker shared with the old writer gets the events that writer committed but
+        // never handed to it.
+        for (auto& t : owned) {
+          if (auto* m = dynamic_cast<mqtt::MqttTransport*>(t.get())) {
+            m->catch_up();
+            std::fprintf(stderr,
+                         "tickcast-server: mqtt: %llu events the old writer had not handed to "
+                         "the broker sent\n",
+                         static_cast<unsigned long long>(m->caught_up()));
+          }
+        }
+#endif
       });
     }
 #endif

@@ -168,6 +168,13 @@ function spawnServer(bin, port, flags) {
     url: `${flags.includes('--tls-cert') ? 'https' : 'http'}://127.0.0.1:${port}`,
     exited: null,
     output: () => `$ ${bin} ${args.join(' ')}\n${out}`,
+    pid: child.pid,
+    /** killHard sends SIGKILL (a node that dies without a word) and waits for the exit. */
+    async killHard() {
+      if (server.exited) return;
+      child.kill('SIGKILL');
+      await exitedPromise;
+    },
     async stop() {
       if (server.exited) return;
       child.kill('SIGTERM');
@@ -188,6 +195,47 @@ function spawnServer(bin, port, flags) {
     });
   });
   return server;
+}
+
+/**
+ * startNats runs a JetStream nats-server (Debian's `nats-server`, scripts/setup.sh) on a free
+ * loopback port with a fresh store folder, resolves once it accepts connections, and
+ * returns { url, stop() }; stop() kills it by pid and removes the folder.
+ */
+export async function startNats() {
+  const bin = ['/usr/bin/nats-server', '/usr/sbin/nats-server'].find((p) => fs.existsSync(p));
+  if (!bin) throw new Error('nats-server not found: install Debian\'s "nats-server" (scripts/setup.sh)');
+  const dir = fs.mkdtempSync('/tmp/tickcast-e2e-nats-');
+  const port = await freePort();
+  const child = spawn(bin, ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  let exited = null;
+  const exitedPromise = new Promise((resolve) => child.on('exit', (code, signal) => { exited = code ?? signal; resolve(); }));
+  const nats = {
+    url: `nats://127.0.0.1:${port}`,
+    async stop() {
+      if (exited === null) {
+        child.kill('SIGTERM');
+        await exitedPromise;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitFor(
+      () => {
+        if (exited !== null) throw Object.assign(new Error(`nats-server exited (${exited}): ${out}`), { fatal: true });
+        return /Server is ready/.test(out);
+      },
+      { what: 'nats-server to be ready' },
+    );
+  } catch (e) {
+    await nats.stop();
+    throw e;
+  }
+  return nats;
 }
 
 /** uniqueRoom gives each test its own room, so nothing leaks between tests. */

@@ -146,3 +146,53 @@ TEST_F(ClusterMqtt, NodesWithTheirOwnBrokersEachPublishEveryEventOnce) {
 
 }  // namespace
 }  // namespace tickcast
+
+namespace tickcast {
+namespace {
+
+// A writer killed after committing events it never handed to the shared broker (fault
+// injection: it stops publishing after a few events): the follower, which saw which seqs
+// reached the broker, publishes the missing ones when it takes over, once each and in order.
+// Without the catch-up the subscriber sees a gap of every event withheld.
+TEST_F(ClusterMqtt, ANewWriterSendsTheEventsAKilledWriterNeverHandedToASharedBroker) {
+  TestBroker broker;
+  ::setenv("TICKCAST_FAULT_MQTT_WITHHOLD_AFTER", "12", 1);
+  ServerProcess writer(args({"--mqtt-broker", broker.url()}));
+  ::unsetenv("TICKCAST_FAULT_MQTT_WITHHOLD_AFTER");
+  ServerProcess follower(args({"--mqtt-broker", broker.url()}));
+  ASSERT_TRUE(follower.wait_for_output("follower")) << follower.output();
+  ASSERT_TRUE(writer.wait_for_output("mqtt")) << writer.output();
+  ASSERT_TRUE(follower.wait_for_output("mqtt")) << follower.output();
+  MqttProbe probe(broker.port(), {"tickcast/rooms/focus/events"});
+  ASSERT_TRUE(probe.wait_subscribed(10s));
+
+  ASSERT_EQ(post_command(writer, "focus", R"({"type":"start"})").status, 200);
+  ASSERT_TRUE(probe.wait([](const auto& m) { return !m.empty(); }, 10s)) << writer.output();
+  // The writer goes on committing (the follower's replica follows) but sends nothing more.
+  std::uint64_t withheld_from = 0;
+  ASSERT_TRUE(testing::wait_for(
+      [&] {
+        const auto seqs = probe.seqs();
+        if (seqs.empty()) return false;
+        withheld_from = seqs.back() + 1;
+        return testing::room_snapshot(follower, "focus")["seq"].get<std::uint64_t>() >=
+               withheld_from + 5;
+      },
+      15s))
+      << writer.output();
+  const std::size_t before_kill = probe.messages().size();
+  writer.kill_hard();
+  ASSERT_TRUE(follower.wait_for_output("took over", 15s)) << follower.output();
+  ASSERT_TRUE(probe.wait([&](const auto& m) { return m.size() >= before_kill + 20; }, 15s))
+      << follower.output();
+
+  const std::vector<json> events = events_of(probe);
+  expect_exactly_once(events, "across the takeover");
+  EXPECT_LT(events.front()["seq"].get<std::uint64_t>(), withheld_from);
+  EXPECT_GT(events.back()["seq"].get<std::uint64_t>(), withheld_from + 5);
+  EXPECT_TRUE(follower.wait_for_output("events the old writer had not handed", 1s))
+      << follower.output();
+}
+
+}  // namespace
+}  // namespace tickcast

@@ -501,12 +501,44 @@
     retryTimer = setTimeout(() => { if (gen === generation) connect(); }, delay);
   }
 
+  // In a cluster (/api/config names this node): every node the cluster has seen, from
+  // /api/cluster every 2 s, each a link to the same room on that node; which one runs the
+  // timers, which are down, and which one this page is on.
+  let clusterTimer = null;
+  async function showCluster() {
+    const list = document.getElementById('cluster');
+    let c = null;
+    try {
+      const res = await fetch('/api/cluster', { cache: 'no-store' });
+      if (res.ok) c = await res.json();
+    } catch {
+      c = null;
+    }
+    if (!list || !c || !Array.isArray(c.nodes)) return;
+    const items = [...c.nodes].sort((a, b) => String(a.id).localeCompare(String(b.id))).map((n) => {
+      const item = document.createElement(/^https?:\/\//.test(n.url ?? '') ? 'a' : 'span');
+      if (item.tagName === 'A') item.href = new URL(location.search, n.url).href;
+      const role = n.alive ? (n.role === 'writer' ? 'runs the timers' : 'follows') : 'down';
+      item.textContent = `${n.id} (${role})`;
+      item.dataset.node = String(n.id);
+      item.dataset.role = n.alive ? String(n.role) : 'down';
+      if (n.id === c.node) item.setAttribute('aria-current', 'true');
+      return item;
+    });
+    list.replaceChildren(document.createTextNode('nodes: '), ...items.flatMap((e, i) => (i ? [document.createTextNode(' · '), e] : [e])));
+    list.hidden = false;
+  }
+
   function applyConfig(cfg) {
     if (!cfg || typeof cfg !== 'object') return;
     if (Array.isArray(cfg.transports)) enabled = TRANSPORTS.filter((t) => cfg.transports.includes(t));
     if (cfg.version) ui.version.textContent = `v${cfg.version}`;
     const node = document.getElementById('node');
     if (node) node.textContent = cfg.node ? `node ${cfg.node}` : '';
+    if (cfg.node && !clusterTimer) {
+      showCluster();
+      clusterTimer = setInterval(showCluster, 2000);
+    }
     for (const opt of ui.transportSelect.options) {
       opt.disabled = !enabled.includes(opt.value);
       opt.textContent = TRANSPORT_NAMES[opt.value] + (opt.disabled ? ' (off)' : '');

@@ -351,4 +351,6 @@ void ClusterNode::forward_join(const std::string& room, const std::string& peer,
 
 bool ClusterNode::is_writer() const { return impl_->writer.load(); }
 
+bool ClusterNode::may_publish() const { return impl_->writer.load() && impl_->store.lease_fresh(); }
+
 }  // namespace tickcast::nats

@@ -383,6 +383,8 @@ bool NatsRoomStore::hold_lease(const std::function<void(const std::string&)>& wa
   return true;
 }
 
+bool NatsRoomStore::lease_fresh() const { return impl_->lease && impl_->lease->fresh(); }
+
 std::optional<std::string> NatsRoomStore::commit(const StoreBatch& batch, std::size_t) {
   Impl& d = *impl_;
   if (d.lease) {

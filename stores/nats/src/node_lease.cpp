@@ -81,11 +81,12 @@ bool NodeLease::acquire(const std::function<void(const std::string&)>& waiting,
   return true;
 }
 
-bool NodeLease::fresh() {
-  std::lock_guard lock(mutex_);
+bool NodeLease::fresh() const {
+  // Without the mutex: renew() holds it across a request to the engine, and fresh() is
+  // asked on the hot path (before an event is handed to a shared MQTT broker).
   // renewed_at_ is taken before the update is sent, so it is never later than the time
   // another node first saw that revision: a fifth of the lease is left for clock drift.
-  return held_ && Clock::now() - renewed_at_ < lease_ - lease_ / 5;
+  return held_ && Clock::now() - renewed_at_.load() < lease_ - lease_ / 5;
 }
 
 NodeLease::Renewal NodeLease::renew(std::string& why) {

@@ -46,10 +46,11 @@ class NodeLease {
   /// why the lease is lost (another node took it), if so.
   std::optional<std::string> confirm();
   bool held() const { return held_.load(); }
+  /// fresh: held and renewed within 80 % of the lease time. Any thread; never blocks.
+  bool fresh() const;
 
  private:
   enum class Renewal { renewed, taken, unreachable };
-  bool fresh();
   Renewal renew(std::string& why);
   void renew_loop();
   /// Entry is the lease as the stream's leader has it (`holder`: the whole value).
@@ -73,7 +74,7 @@ class NodeLease {
   std::function<void(const std::string&)> on_lost_;
   std::mutex mutex_;  // orders renew() between the Hub's commits and the renewing thread
   std::uint64_t revision_ = 0;
-  Clock::time_point renewed_at_{};
+  std::atomic<Clock::time_point> renewed_at_{};  // read by fresh() without the mutex
   std::atomic<bool> held_{false};
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;

@@ -6,15 +6,27 @@
 
 namespace tickcast::mqtt {
 
-std::optional<std::string_view> command_room(std::string_view topic,
-                                             std::string_view rooms_prefix) {
-  constexpr std::string_view kSuffix = "/commands";
-  if (topic.size() < rooms_prefix.size() + kSuffix.size() ||
+namespace {
+
+std::optional<std::string_view> room_in(std::string_view topic, std::string_view rooms_prefix,
+                                        std::string_view suffix) {
+  if (topic.size() < rooms_prefix.size() + suffix.size() ||
       topic.substr(0, rooms_prefix.size()) != rooms_prefix ||
-      topic.substr(topic.size() - kSuffix.size()) != kSuffix) {
+      topic.substr(topic.size() - suffix.size()) != suffix) {
     return std::nullopt;
   }
-  return topic.substr(rooms_prefix.size(), topic.size() - rooms_prefix.size() - kSuffix.size());
+  return topic.substr(rooms_prefix.size(), topic.size() - rooms_prefix.size() - suffix.size());
+}
+
+}  // namespace
+
+std::optional<std::string_view> command_room(std::string_view topic,
+                                             std::string_view rooms_prefix) {
+  return room_in(topic, rooms_prefix, "/commands");
+}
+
+std::optional<std::string_view> events_room(std::string_view topic, std::string_view rooms_prefix) {
+  return room_in(topic, rooms_prefix, "/events");
 }
 
 bool reply_allowed(std::string_view topic, std::string_view rooms_prefix) {

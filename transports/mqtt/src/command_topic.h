@@ -11,6 +11,8 @@ namespace tickcast::mqtt {
 /// command_room returns the room of a topic `{rooms_prefix}{room}/commands` (not validated:
 /// the hub answers a bad room), or nullopt for any other topic.
 std::optional<std::string_view> command_room(std::string_view topic, std::string_view rooms_prefix);
+/// events_room does the same for `{rooms_prefix}{room}/events`.
+std::optional<std::string_view> events_room(std::string_view topic, std::string_view rooms_prefix);
 
 /// reply_allowed refuses reply topics that would put an error in front of a whole room
 /// (its events or state) or loop back into the commands we read.

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -154,12 +156,21 @@ struct MqttTransport::Impl {
   struct RoomEntry {
     std::string events_topic, state_topic;
     Payload latest;
+    // A standby (MqttOptions::publishes set and false) keeps the events it did not publish
+    // until it sees the publisher's copy on the broker (kSeqProperty up to broker_seq):
+    // what is left when it takes over is what the publisher never sent.
+    std::uint64_t broker_seq = 0;
+    std::deque<Message> withheld;
   };
+  // The MQTT 5 user property that carries each event's seq on the events topic.
+  static constexpr const char* kSeqProperty = "tickcast-seq";
+  static constexpr std::size_t kMaxWithheld = 256;  // per room: 4 minutes of 1 s ticks
 
   MqttOptions options;
   BrokerAddress address;
   std::string commands_filter;        // {prefix}/rooms/+/commands
   std::string commands_subscription;  // the filter, or $share/{group}/ and the filter
+  std::string events_filter;          // {prefix}/rooms/+/events, watched by a standby
   std::string rooms_prefix;           // {prefix}/rooms/
   std::unique_ptr<detail::EmbeddedBroker> broker;
   Sink* sink = nullptr;
@@ -187,7 +198,7 @@ struct MqttTransport::Impl {
 
   std::atomic<bool> up{false};
   std::atomic<std::int64_t> pending{0};  // handed to libmosquitto, not yet written/acked
-  std::atomic<std::uint64_t> sent{0}, dropped{0}, refused{0};
+  std::atomic<std::uint64_t> sent{0}, dropped{0}, refused{0}, caught_up{0};
   std::atomic<std::int64_t> broker_clients{-1};
   std::atomic<int> broker_pid{0};
 
@@ -235,6 +246,71 @@ struct MqttTransport::Impl {
 
   /// publishing tells whether this transport publishes to the broker now (MqttOptions::publishes).
   bool publishing() const { return !options.publishes || options.publishes(); }
+  /// standby: another publisher may be on the broker (MqttOptions::publishes is set).
+  bool standby() const { return static_cast<bool>(options.publishes); }
+
+  // publish_event_locked sends one event with its seq (MQTT 5); caller holds both locks.
+  bool publish_event_locked(const RoomEntry& room, const Message& message) {
+    Properties props;
+    if (protocol.load() == MQTT_PROTOCOL_V5) {
+      mosquitto_property_add_string_pair(props.out(), MQTT_PROP_USER_PROPERTY, kSeqProperty,
+                                         std::to_string(message.seq).c_str());
+    }
+    const int rc = mosquitto_publish_v5(mosq.get(), nullptr, room.events_topic.c_str(),
+                                        static_cast<int>(message.payload->size()),
+                                        message.payload->data(), 0, false, props.get());
+    if (rc != MOSQ_ERR_SUCCESS) return false;
+    ++pending;
+    return true;
+  }
+
+  // withhold keeps an event a standby did not publish (MQTT 5 only: without the seq
+  // property the publisher's copies cannot be recognised). Caller holds state_mutex.
+  void withhold(RoomEntry& room, const Message& message) const {
+    if (protocol.load() != MQTT_PROTOCOL_V5 || message.seq <= room.broker_seq) return;
+    room.withheld.push_back(message);
+    if (room.withheld.size() > kMaxWithheld) room.withheld.pop_front();
+  }
+
+  // flush_withheld_locked publishes, in order, the withheld events the broker has not seen
+  // from another publisher, then the room's latest state. Caller holds both locks,
+  // publishing and connected.
+  void flush_withheld_locked(RoomEntry& room) {
+    if (room.withheld.empty()) return;
+    for (const Message& m : room.withheld) {
+      if (m.seq <= room.broker_seq) continue;
+      if (publish_event_locked(room, m)) {
+        ++sent;
+        ++caught_up;
+      } else {
+        ++dropped;
+      }
+    }
+    room.withheld.clear();
+    if (room.latest) publish_locked(room.state_topic, room.latest, 1, true);
+  }
+
+  // seen_on_broker: another publisher's event of `room`; what it carries is no longer ours
+  // to send. Runs on libmosquitto's thread.
+  void seen_on_broker(std::string_view room, const mosquitto_property* props) {
+    char* name = nullptr;
+    char* value = nullptr;
+    if (!mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value,
+                                             false)) {
+      return;
+    }
+    const std::unique_ptr<char, FreeDeleter> owned_name(name), owned_value(value);
+    if (!name || !value || std::string_view(name) != kSeqProperty) return;
+    std::uint64_t seq = 0;
+    const std::string_view text(value);
+    if (std::from_chars(text.data(), text.data() + text.size(), seq).ec != std::errc()) return;
+    std::lock_guard lock(state_mutex);
+    RoomEntry& entry = this->entry(room);
+    entry.broker_seq = std::max(entry.broker_seq, seq);
+    while (!entry.withheld.empty() && entry.withheld.front().seq <= entry.broker_seq) {
+      entry.withheld.pop_front();
+    }
+  }
 
   // publish_locked hands one message to libmosquitto; caller holds handle and state locks.
   bool publish_locked(const std::string& topic, const Payload& payload, int qos, bool retain) {
@@ -250,6 +326,12 @@ struct MqttTransport::Impl {
     if (rc == 0) {
       // Subscribing here, not once after connect, makes a reconnect restore it.
       mosquitto_subscribe(m, nullptr, commands_subscription.c_str(), 1);
+      if (standby()) {
+        // What the publisher sends, to know what a takeover must not send again. No-local:
+        // not our own events while we publish.
+        mosquitto_subscribe_v5(m, nullptr, events_filter.c_str(), 0, MQTT_SUB_OPT_NO_LOCAL,
+                               nullptr);
+      }
       mosquitto_subscribe(m, nullptr, "$SYS/broker/clients/connected", 0);
       std::vector<std::string> names;
       {
@@ -300,11 +382,14 @@ struct MqttTransport::Impl {
       broker_clients = std::strtoll(std::string(payload).c_str(), nullptr, 10);
       return;
     }
+    if (standby()) {
+      if (const auto room = events_room(topic, rooms_prefix)) return seen_on_broker(*room, props);
+    }
     // A command someone published with the retain flag is delivered again, flagged
     // retained, each time we subscribe (start, every reconnect): it was run when it was
     // published, so a stored copy is never a new command.
     if (message->retain) return;
-    // Only rooms_prefix + R + "/commands" arrives here (the filter is rooms/+/commands).
+    // Only rooms_prefix + R + "/commands" is left (the filter is rooms/+/commands).
     const std::optional<std::string_view> room_in_topic = command_room(topic, rooms_prefix);
     if (!room_in_topic) return;
     const std::string room(*room_in_topic);
@@ -519,6 +604,7 @@ MqttTransport::MqttTransport(MqttOptions options)
   }
   impl.rooms_prefix = prefix + "/rooms/";
   impl.commands_filter = impl.rooms_prefix + "+/commands";
+  impl.events_filter = impl.rooms_prefix + "+/events";
   impl.commands_subscription =
       impl.options.command_share_group.empty()
           ? impl.commands_filter
@@ -605,23 +691,38 @@ void MqttTransport::publish(std::string_view room, const Message& message) {
   std::lock_guard lock(impl.state_mutex);
   Impl::RoomEntry& entry = impl.entry(room);
   entry.latest = message.payload;  // re-published on reconnect
-  if (!impl.publishing()) return;
+  if (!impl.publishing()) {
+    if (impl.standby()) impl.withhold(entry, message);
+    return;
+  }
   if (!impl.connected) {
     ++impl.dropped;
     return;
   }
+  impl.flush_withheld_locked(entry);  // after a takeover: what the old publisher never sent
   if (message.droppable &&
       impl.pending.load() > static_cast<std::int64_t>(impl.options.max_pending)) {
     ++impl.dropped;  // the broker connection is backed up; a newer tick supersedes this one
     return;
   }
-  if (impl.publish_locked(entry.events_topic, message.payload, 0, false)) {
+  if (impl.publish_event_locked(entry, message)) {
     ++impl.sent;
   } else {
     ++impl.dropped;
   }
   impl.publish_locked(entry.state_topic, message.payload, 1, true);
 }
+
+void MqttTransport::catch_up() {
+  Impl& impl = *impl_;
+  std::shared_lock handle_lock(impl.handle_mutex);
+  if (!impl.mosq) return;
+  std::lock_guard lock(impl.state_mutex);
+  if (!impl.connected || !impl.publishing()) return;
+  for (auto& [name, entry] : impl.rooms) impl.flush_withheld_locked(entry);
+}
+
+std::uint64_t MqttTransport::caught_up() const { return impl_->caught_up.load(); }
 
 // A new room's state is retained at once, so a dashboard that subscribes before the room's
 // first event still reads it. Not on the events topic: nothing happened in the room.

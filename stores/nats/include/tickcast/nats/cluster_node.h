@@ -74,6 +74,10 @@ class ClusterNode final : public WriterLink {
   ClusterStatus status() const;
   /// is_writer tells whether this node holds the writer lease now. Any thread; cheap.
   bool is_writer() const;
+  /// may_publish: the writer, with its lease renewed recently. A writer that was stopped
+  /// past its lease (SIGSTOP) hands nothing more to a broker it shares with the new writer
+  /// before it finds out and exits. Any thread; never blocks.
+  bool may_publish() const;
 
   // WriterLink (a follower's Hub)
   void forward_command(const std::string& room, const std::string& payload, const std::string& peer,

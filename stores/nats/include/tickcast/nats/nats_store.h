@@ -68,6 +68,10 @@ class NatsRoomStore final : public RoomStore {
   bool hold_lease(const std::function<void(const std::string&)>& waiting,
                   std::function<void(const std::string&)> lost,
                   const std::function<bool()>& cancelled);
+  /// lease_fresh tells whether this node holds the lease and renewed it within 80 % of the
+  /// lease time (what a commit checks first). Any thread; never blocks. Call it only after
+  /// hold_lease returned true.
+  bool lease_fresh() const;
   /// connected tells whether the link to the engine is up now (any thread).
   bool connected() const override;
   /// stream_name and bucket_name name what this store uses in JetStream.

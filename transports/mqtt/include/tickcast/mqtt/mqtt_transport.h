@@ -76,6 +76,10 @@ struct MqttOptions {
   /// publishes, when set, is asked before each publish to the broker: false leaves the
   /// rooms' topics to another publisher (a cluster follower sharing the writer's broker),
   /// while the transport still keeps each room's latest state. Any thread; must not block.
+  /// Set, the transport is a standby: it watches `{prefix}/rooms/+/events` and keeps the
+  /// events it did not publish until the publisher's copy (its `tickcast-seq` property)
+  /// is seen there; once it publishes, the events left (the ones the old publisher never
+  /// sent) go out first, in order: see catch_up(). Needs MQTT 5 (the property).
   std::function<bool()> publishes;
 };
 
@@ -114,6 +118,14 @@ class MqttTransport final : public tickcast::Transport {
   /// forget_room drops what is kept for an evicted room and clears its retained state
   /// (an empty retained message), so a dashboard no longer shows a room that is gone.
   void forget_room(std::string_view room) override;
+
+  /// catch_up, once publishes() turned true (a standby that took over), publishes every
+  /// room's withheld events the old publisher never sent, in seq order, and the room's
+  /// latest state. A room's next publish() does it for that room anyway; this is for the
+  /// rooms with no new event. Any thread.
+  void catch_up();
+  /// caught_up counts the events catch-ups published. Any thread.
+  std::uint64_t caught_up() const;
 
   /// broker_url returns the URL MQTT clients use (`mqtt://host:port`). Any thread.
   std::string broker_url() const;
