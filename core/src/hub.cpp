@@ -237,7 +237,7 @@ void Hub::emit(Room& room, const TimerEvent& event) {
   Message message = encode(room, ++room.seq, event, now_us);
   room.history.append(message);
   if (event.reason == Reason::phase) mark_dirty(room);  // the timer record changed
-  pending_.push_back(Pending{&room, event, now_us, std::move(message)});
+  pending_.push_back(Pending{&room, event, now_us, std::move(message), {}});
 }
 
 Payload Hub::snapshot_payload(const std::string& name, Room& room) {
@@ -351,9 +351,9 @@ void Hub::on_unsubscribe(std::string room, ClientRef client) {
 }
 
 void Hub::command(std::string room, std::string payload, std::function<void(CommandOutcome)> done,
-                  std::string peer) {
+                  std::string peer, std::string origin) {
   post([this, name = std::move(room), payload = std::move(payload), done = std::move(done),
-        peer = std::move(peer)]() mutable {
+        peer = std::move(peer), origin = std::move(origin)]() mutable {
     if (replica_) {  // the writer runs it; its answer goes to this requester only
       forward_command(name, payload, peer, std::move(done));
       return;
@@ -366,8 +366,10 @@ void Hub::command(std::string room, std::string payload, std::function<void(Comm
       ++stats_.commands_rejected;
       outcome.error = std::move(decoded.error);
     } else if (Room* r = find_or_create(name, peer, outcome.error)) {
+      const std::size_t first_event = pending_.size();
       outcome.error = apply(*r, name, *decoded.command);
       outcome.state = r->timer.state(clock_.now());
+      for (std::size_t i = first_event; i < pending_.size(); ++i) pending_[i].origin = origin;
     }
     // Answered once the command's event is stored (write-ahead).
     after_commit_.emplace_back([done = std::move(done), outcome = std::move(outcome)]() mutable {

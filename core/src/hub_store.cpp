@@ -158,7 +158,7 @@ void Hub::flush() {
     for (const Pending& p : pending_) {
       const Room& room = *p.room;
       batch.events.push_back(AppendedEvent{
-          room.name, StoredEvent{p.message.seq, *p.message.payload, p.message.droppable},
+          room.name, StoredEvent{p.message.seq, *p.message.payload, p.message.droppable, p.origin},
           RoomRecord{room.name, room.timer.record(now, wall_now), room.seq, room.epoch}});
     }
     const std::optional<std::string> failure = store_->commit(batch, options_.history_capacity);

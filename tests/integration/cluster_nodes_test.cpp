@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
@@ -138,6 +139,21 @@ class ClusterNodes : public ::testing::Test {
       if (c.value("name", "").find(id) != std::string::npos) return true;
     }
     return false;
+  }
+  // restart_with_writer_fault starts the two nodes again, the writer with
+  // TICKCAST_FAULT_FORWARD_ANSWER=`fault` (what it does with its first forwarded answer).
+  void restart_with_writer_fault(const std::string& fault) {
+    follower_.reset();
+    writer_.reset();
+    ::setenv("TICKCAST_FAULT_FORWARD_ANSWER", fault.c_str(), 1);
+    writer_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
+    ::unsetenv("TICKCAST_FAULT_FORWARD_ANSWER");
+    // The lease of the writer just stopped passes on after a lease time.
+    ASSERT_TRUE(
+        wait_for([&] { return get_json(*writer_, "/api/cluster")["role"] == "writer"; }, 15s))
+        << writer_->output();
+    follower_ = std::make_unique<ServerProcess>(cluster_node_args(nats_->url()));
+    ASSERT_TRUE(follower_->wait_for_output("follower")) << follower_->output();
   }
   std::unique_ptr<TempDir> dir_;
   int monitor_port_ = 0;
@@ -328,6 +344,42 @@ TEST_F(ClusterNodes, AFollowerTakesOverInPlaceFromAWriterKilledNine) {
   // The new writer runs commands itself now.
   EXPECT_EQ(post_command(b, "focus", R"({"type":"stop"})").status, 200);
   EXPECT_EQ(get_json(b, "/api/cluster")["role"], "writer");
+}
+
+// A forwarded command whose answer is lost (injected: the writer runs it, then drops the
+// answer) is sent again by the follower, and the writer answers it from memory instead of
+// running it twice: the requester gets 200 and the room moved by one skip, not two.
+TEST_F(ClusterNodes, AForwardedCommandWhoseAnswerWasLostIsSentAgainAndRunOnce) {
+  restart_with_writer_fault("drop");
+  ServerProcess& a = *writer_;
+  ServerProcess& b = *follower_;
+  const HttpAnswer answer = post_command(b, "focus", R"({"type":"skip","request_id":"once"})");
+  ASSERT_EQ(answer.status, 200) << answer.body.dump() << '\n' << a.output() << b.output();
+  EXPECT_EQ(answer.body["state"]["phase"], "short_break") << answer.body.dump();
+  EXPECT_TRUE(a.wait_for_output("fault injection: no answer to a forwarded command"));
+  EXPECT_GE(testing::metric(b, "tickcast_cluster_forward_resends_total"), 1u);
+  EXPECT_EQ(testing::metric(b, "tickcast_cluster_forward_failures_total"), 0u);
+  // Two skips would have gone on to work.
+  EXPECT_EQ(testing::room_snapshot(a, "focus")["state"]["phase"], "short_break");
+  EXPECT_EQ(testing::room_snapshot(b, "focus")["state"]["phase"], "short_break");
+}
+
+// The writer runs a forwarded command, stores its event and dies before answering
+// (injected): the follower sends it again until, having taken over, it answers it itself
+// from the stored event's origin, without running it again.
+TEST_F(ClusterNodes, ACommandTheWriterRanBeforeDyingIsAnsweredByTheNewWriterNotRunAgain) {
+  restart_with_writer_fault("exit");
+  ServerProcess& a = *writer_;
+  ServerProcess& b = *follower_;
+  const HttpAnswer answer = post_command(b, "focus", R"({"type":"skip","request_id":"once"})");
+  ASSERT_EQ(answer.status, 200) << answer.body.dump() << '\n' << a.output() << b.output();
+  EXPECT_EQ(answer.body["state"]["phase"], "short_break") << answer.body.dump();
+  EXPECT_TRUE(a.wait_for_output("fault injection: no answer to a forwarded command"));
+  const std::optional<int> status = a.terminate();
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 70) << *status << '\n' << a.output();
+  EXPECT_TRUE(b.wait_for_output("took over")) << b.output();
+  EXPECT_EQ(testing::room_snapshot(b, "focus")["state"]["phase"], "short_break");
 }
 
 // The position check: a follower whose feed stops delivering (injected: the subscription

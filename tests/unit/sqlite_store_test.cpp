@@ -31,7 +31,7 @@ StoreBatch events(const std::string& room, std::uint64_t from, std::uint64_t to)
   batch.wall_time_us = 1'800'000'000'000'000;
   for (std::uint64_t seq = from; seq <= to; ++seq) {
     batch.events.push_back(
-        {room, {seq, "{\"seq\":" + std::to_string(seq) + "}", seq % 2 == 0}, {}});
+        {room, {seq, "{\"seq\":" + std::to_string(seq) + "}", seq % 2 == 0, {}}, {}});
   }
   return batch;
 }
@@ -117,7 +117,7 @@ TEST(SqliteStore, AFullFileFailsTheWholeBatchThenWorksAgainOnceThereIsRoom) {
   StoreBatch huge;
   huge.wall_time_us = 42;
   for (std::uint64_t seq = 4; seq <= 400; ++seq) {
-    huge.events.push_back({"a", {seq, std::string(2000, 'p'), false}, {}});
+    huge.events.push_back({"a", {seq, std::string(2000, 'p'), false, {}}, {}});
   }
   const auto failure = store->commit(huge, 1000);
   ASSERT_TRUE(failure) << "256 KiB cannot hold 800 KB of events";

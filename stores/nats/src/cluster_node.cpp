@@ -5,10 +5,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 
+#include "command_dedup.h"
 #include "command_wire.h"
 #include "event_feed.h"
 #include "forwarder.h"
@@ -34,6 +37,15 @@ struct ClusterNode::Impl {
   std::string url;
   std::atomic<bool> writer{false};
   std::unique_ptr<Forwarder> forwarder;
+  // Forwarded commands are numbered under a random prefix of this process: ids no other
+  // process (and no earlier run of this node) gives.
+  std::string command_prefix =
+      std::to_string(std::random_device{}()) + "." + std::to_string(std::random_device{}()) + ".";
+  std::atomic<std::uint64_t> next_command{1};
+  CommandDedup dedup{std::chrono::seconds(60)};
+  // Fault injection (tests): TICKCAST_FAULT_FORWARD_ANSWER=drop loses the writer's answer to
+  // the first forwarded command (after running it); =exit ends the process there instead.
+  std::atomic<bool> answer_fault_armed{fault_answer() != nullptr};
   std::unique_ptr<NodeDirectory> directory;
   mutable std::mutex feed_mutex;  // guards feed and the position check's figures
   std::unique_ptr<EventFeed> feed;
@@ -51,6 +63,8 @@ struct ClusterNode::Impl {
   std::thread promoter;
 
   Impl(NatsRoomStore& s, const NatsOptions& o, ClusterTimes t) : store(s), options(o), times(t) {}
+
+  static const char* fault_answer() { return std::getenv("TICKCAST_FAULT_FORWARD_ANSWER"); }
 
   bool stopped() {
     std::lock_guard lock(stop_mutex);
@@ -80,10 +94,15 @@ struct ClusterNode::Impl {
     auto request = decode_request(std::string(
         natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get()))));
     natsConnection* nc = self->link->connection();
-    auto answer = [nc, reply = std::string(reply_subject)](const ForwardedReply& r) {
-      const std::string data = encode_reply(r);
+    auto send = [self, nc, reply = std::string(reply_subject)](const std::string& data) {
+      if (self->answer_fault_armed.exchange(false)) {
+        std::fprintf(stderr, "tickcast: fault injection: no answer to a forwarded command\n");
+        if (std::string(fault_answer()) == "exit") std::_Exit(70);
+        return;
+      }
       natsConnection_Publish(nc, reply.c_str(), data.data(), static_cast<int>(data.size()));
     };
+    auto answer = [send](const ForwardedReply& r) { send(encode_reply(r)); };
     if (!request) {
       ForwardedReply r;
       r.outcome.error = Error{ErrorCode::bad_request, "malformed forwarded request"};
@@ -100,12 +119,45 @@ struct ClusterNode::Impl {
                         });
       return;
     }
-    self->hub->command(
-        request->room, request->payload,
-        [answer](CommandOutcome outcome) {
-          answer(ForwardedReply{std::move(outcome), {}});
-        },
-        request->peer);
+    if (request->id.empty()) {  // a sender that does not number its commands
+      self->hub->command(
+          request->room, request->payload,
+          [answer](CommandOutcome outcome) {
+            answer(ForwardedReply{std::move(outcome), {}});
+          },
+          request->peer);
+      return;
+    }
+    const std::string id = request->id;
+    auto finish = [self, id](CommandOutcome outcome) {
+      self->dedup.finish(id, encode_reply(ForwardedReply{std::move(outcome), {}}));
+    };
+    switch (self->dedup.begin(id, send)) {
+      case CommandDedup::Seen::first:
+        self->hub->command(request->room, request->payload, finish, request->peer, id);
+        return;
+      case CommandDedup::Seen::applied_before:
+        // Its events are in the stream: answer as it was answered then, with the room's
+        // state now.
+        self->hub->rooms([finish, room = request->room,
+                          request_id = decode_command(request->payload).request_id](
+                             const std::vector<RoomSummary>& rooms) {
+          CommandOutcome outcome;
+          outcome.request_id = request_id;
+          const auto it = std::find_if(rooms.begin(), rooms.end(),
+                                       [&](const RoomSummary& r) { return r.name == room; });
+          if (it != rooms.end()) {
+            outcome.state = it->state;
+          } else {
+            outcome.error = Error{ErrorCode::not_found, "the room is gone"};
+          }
+          finish(std::move(outcome));
+        });
+        return;
+      case CommandDedup::Seen::running:
+      case CommandDedup::Seen::answered:
+        return;
+    }
   }
 
   // A follower: waits for the lease; once it holds it, stops the feed, loads every room
@@ -127,6 +179,13 @@ struct ClusterNode::Impl {
       lost(std::string("cannot load the rooms to take over: ") + e.what());
       return;
     }
+    std::vector<std::string> ran;
+    for (const LoadedRoom& room : contents.rooms) {
+      for (const StoredEvent& e : room.events) {
+        if (!e.origin.empty()) ran.push_back(e.origin);
+      }
+    }
+    dedup.ran_before(std::move(ran));
     hub->promote(std::move(contents));
     writer = true;
     serve_commands();
@@ -315,8 +374,9 @@ ClusterStatus ClusterNode::status() const {
 void ClusterNode::forward_command(const std::string& room, const std::string& payload,
                                   const std::string& peer, CommandDone done) {
   const std::string request_id = decode_command(payload).request_id;
+  const std::string id = impl_->command_prefix + std::to_string(impl_->next_command++);
   impl_->forwarder->send(
-      impl_->cmd_subject, encode_request(ForwardedRequest{false, room, payload, peer}),
+      impl_->cmd_subject, encode_request(ForwardedRequest{false, room, payload, peer, id}),
       [done = std::move(done), request_id](std::optional<std::string> answer) {
         std::optional<ForwardedReply> reply;
         if (answer) reply = decode_reply(*answer);
@@ -335,7 +395,7 @@ void ClusterNode::forward_command(const std::string& room, const std::string& pa
 
 void ClusterNode::forward_join(const std::string& room, const std::string& peer, RoomDone done) {
   impl_->forwarder->send(
-      impl_->cmd_subject, encode_request(ForwardedRequest{true, room, {}, peer}),
+      impl_->cmd_subject, encode_request(ForwardedRequest{true, room, {}, peer, {}}),
       [done = std::move(done)](std::optional<std::string> answer) {
         std::optional<ForwardedReply> reply;
         if (answer) reply = decode_reply(*answer);

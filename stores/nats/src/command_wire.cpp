@@ -19,7 +19,8 @@ std::string encode_request(const ForwardedRequest& request) {
   return json{{"join", request.join},
               {"room", request.room},
               {"payload", request.payload},
-              {"peer", request.peer}}
+              {"peer", request.peer},
+              {"id", request.id}}
       .dump();
 }
 
@@ -28,7 +29,8 @@ std::optional<ForwardedRequest> decode_request(const std::string& text) {
   if (!j.is_object()) return std::nullopt;
   try {
     return ForwardedRequest{j.at("join").get<bool>(), j.at("room").get<std::string>(),
-                            j.at("payload").get<std::string>(), j.at("peer").get<std::string>()};
+                            j.at("payload").get<std::string>(), j.at("peer").get<std::string>(),
+                            j.value("id", std::string())};
   } catch (const json::exception&) {
     return std::nullopt;
   }

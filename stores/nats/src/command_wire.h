@@ -15,6 +15,9 @@ struct ForwardedRequest {
   std::string room;
   std::string payload;
   std::string peer;
+  /// id: the sender's id of a command, the same in every copy it sends (the writer runs a
+  /// command once per id); empty for a join.
+  std::string id;
 };
 
 /// ForwardedReply is the writer's answer: the command's outcome, or a join's record.

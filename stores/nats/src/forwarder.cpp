@@ -137,10 +137,21 @@ void Forwarder::expire_loop() {
     for (auto it = pending_.begin(); it != pending_.end();) {
       Pending& p = it->second;
       if (p.deadline <= now) {
+        if (now + timeout_ <= p.resend_until) {
+          // No answer: a writer that is slow, stopped or gone. Sent again under the same
+          // reply subject (a late answer to the first send still counts); the writer
+          // answers a request it has seen from memory instead of running it twice.
+          p.deadline = now + timeout_;
+          p.resend_at.reset();
+          resend.emplace_back(it->first, p.subject, p.data);
+          ++it;
+          continue;
+        }
         expired.push_back(std::move(p.done));
         it = pending_.erase(it);
         continue;
       }
+      wake = std::min(wake, p.deadline);
       if (p.resend_at && *p.resend_at <= now) {
         p.resend_at.reset();
         resend.emplace_back(it->first, p.subject, p.data);

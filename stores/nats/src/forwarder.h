@@ -2,8 +2,10 @@
 // Request/reply without blocking the caller: requests go out with a reply subject under one
 // inbox subscription of this node; each answer (or its absence within the bound) is handed
 // to the request's callback, exactly once. A request that nobody received ("no responders":
-// no node serves the subject, as during a takeover) is sent again for a while, since it cannot
-// have run; one that may have been received is never sent twice.
+// no node serves the subject, as during a takeover) is sent again after a short back-off; one
+// not answered within the timeout (a writer slow, stopped or gone) is sent again at once.
+// Both within a window from the first send: the receiver must make requests idempotent (the
+// writer's CommandDedup answers a command it has seen without running it again).
 
 #include <chrono>
 #include <condition_variable>
@@ -26,8 +28,8 @@ class Forwarder {
   /// Done gets the answer's bytes, or nullopt: no answer within the timeout (no node was
   /// subscribed to the subject for all of it, or one received it and did not answer).
   using Done = std::function<void(std::optional<std::string>)>;
-  /// Forwarder: an answer is awaited `timeout` after a request's last send; a request that
-  /// nobody received is sent again until `resend_window` after its first.
+  /// Forwarder: an answer is awaited `timeout` after a request's last send; without one the
+  /// request is sent again, while that is within `resend_window` of its first send.
   Forwarder(Link& link, std::chrono::milliseconds timeout, std::chrono::milliseconds resend_window);
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
@@ -40,7 +42,7 @@ class Forwarder {
   void stop();
   /// failures counts requests answered with nullopt.
   std::uint64_t failures() const;
-  /// resends counts requests sent again after "no responders".
+  /// resends counts requests sent again ("no responders", or no answer in time).
   std::uint64_t resends() const;
 
  private:

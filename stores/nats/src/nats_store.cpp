@@ -164,6 +164,9 @@ struct NatsRoomStore::Impl {
                       drop_text && std::strcmp(drop_text, "1") == 0;
         e.payload.assign(natsMsg_GetData(m.get()),
                          static_cast<std::size_t>(natsMsg_GetDataLength(m.get())));
+        const char* origin = nullptr;
+        if (natsMsgHeader_Get(m.get(), "Tc-Origin", &origin) == NATS_OK && origin)
+          e.origin = origin;
         // A retried commit may have stored an event again under a new stream sequence
         // after the dedup window: the same seq replaces, a lower one is dropped.
         while (!events.empty() && events.back().seq >= e.seq) events.pop_back();
@@ -186,6 +189,8 @@ struct NatsRoomStore::Impl {
     const std::string seq = std::to_string(e.event.seq);
     natsMsgHeader_Set(msg.get(), "Tc-Seq", seq.c_str());
     if (e.event.droppable) natsMsgHeader_Set(msg.get(), "Tc-Droppable", "1");
+    // A forwarded command's id: a new writer answers its retry without running it again.
+    if (!e.event.origin.empty()) natsMsgHeader_Set(msg.get(), "Tc-Origin", e.event.origin.c_str());
     // Followers restore the room's timer from it (the same commit as the event).
     const std::string record = encode_record(e.record);
     natsMsgHeader_Set(msg.get(), "Tc-Record", record.c_str());

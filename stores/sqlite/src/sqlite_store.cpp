@@ -244,7 +244,7 @@ StoreContents SqliteRoomStore::load(std::size_t history) {
       e.bind(1, room.record.name).bind(2, static_cast<std::int64_t>(history));
       while (e.step()) {
         room.events.push_back(
-            StoredEvent{static_cast<std::uint64_t>(e.int64(0)), e.text(1), e.int64(2) != 0});
+            StoredEvent{static_cast<std::uint64_t>(e.int64(0)), e.text(1), e.int64(2) != 0, {}});
       }
       e.reset();
       std::reverse(room.events.begin(), room.events.end());

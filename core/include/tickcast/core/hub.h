@@ -119,9 +119,10 @@ class Hub final : public Sink {
   std::string encode_failure(const Failure& failure, std::string_view request) const override;
 
   /// command runs one command for REST; `done` is called on the strand. `peer` is the
-  /// requester's address, for the room-creation rate limit ("" is not limited).
+  /// requester's address, for the room-creation rate limit ("" is not limited). `origin`,
+  /// when set, is stored with the events the command makes (StoredEvent::origin).
   void command(std::string room, std::string payload, std::function<void(CommandOutcome)> done,
-               std::string peer = {});
+               std::string peer = {}, std::string origin = {});
   /// snapshot calls `done` on the strand with the room's snapshot event (creating the room),
   /// or an error (bad_room, overloaded, rate_limited). `peer` as for command().
   void snapshot(std::string room, std::function<void(std::optional<Error>, Payload)> done,
@@ -157,6 +158,7 @@ class Hub final : public Sink {
     TimerEvent event;
     std::int64_t server_time_us;
     Message message;
+    std::string origin;  // the forwarded command that made it, if any
   };
 
   void post(Task task);

@@ -21,6 +21,9 @@ struct StoredEvent {
   std::uint64_t seq = 0;
   std::string payload;     ///< the encoded event, exactly as clients got it
   bool droppable = false;  ///< Message::droppable
+  /// origin is the id a forwarded command carried (Hub::command's `origin`), on the events
+  /// it made: a cluster's new writer knows from it which retried commands already ran.
+  std::string origin;
 };
 
 /// RoomRecord is what a store keeps of a room besides its events.
