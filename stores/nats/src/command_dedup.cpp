@@ -41,7 +41,7 @@ void CommandDedup::ran_before(std::vector<std::string> ids) {
 }
 
 void CommandDedup::forget_old(Clock::time_point now) {
-  while (!answered_.empty() && now - answered_.front().first > keep_) {
+  while (!answered_.empty() && now - answered_.front().first >= keep_) {
     entries_.erase(answered_.front().second);
     ran_before_.erase(answered_.front().second);
     answered_.pop_front();
