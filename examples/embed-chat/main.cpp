@@ -1,7 +1,6 @@
 // embed-chat: what any client sends reaches every client of its room, whatever transport
-// each uses: ws clients send on their socket, MQTT clients to the room's commands topic,
-// SSE and long-poll clients POST to /chat/rooms/{room} (a route of the app). With --cluster,
-// nodes that share a NATS JetStream cluster share their rooms.
+// it uses (ws: its socket; MQTT: the room's commands topic; SSE, long-poll: POST to
+// /chat/rooms/{room}). With --cluster, nodes on one NATS JetStream share their rooms.
 //   embed-chat --transport ws,sse,longpoll,mqtt --port 8080 [--cluster nats://127.0.0.1:4222]
 //   curl -N http://127.0.0.1:8080/sse/rooms/lobby & curl -d hello :8080/chat/rooms/lobby
 #include <functional>
@@ -61,9 +60,8 @@ struct Chat final : Sink {
   }
   void on_message(std::string room, std::string text, ClientRef c) override {  // ws, mqtt
     post(room, text, c->transport(), [c](Published p) {
-      if (auto* f = std::get_if<Failure>(&p))
-        c->send({{.payload = make_payload(json{{"error", f->reason}}.dump()),
-                  .kind = MessageKind::error}});
+      if (auto* f = std::get_if<Failure>(&p))  // {"error": reason, "code": ...}
+        c->send({{.payload = make_payload(generic_failure_body(*f)), .kind = MessageKind::error}});
     });
   }
 };
