@@ -544,12 +544,23 @@ int Loop::complete_transaction(lws* wsi, Exchange& exchange) {
   return 0;
 }
 
+std::chrono::steady_clock::duration Loop::timer_grid(std::chrono::steady_clock::duration after) {
+  using namespace std::chrono_literals;
+  if (after >= 10s) return 1s;
+  if (after >= 2500ms) return 250ms;
+  return kTimerResolution;
+}
+
 void Loop::set_timer(lws* wsi, std::chrono::steady_clock::duration after) {
   auto it = by_wsi_.find(wsi);
   if (it == by_wsi_.end()) return;
   Exchange& exchange = *it->second;
   exchange.timer_id = next_timer_id_++;
-  timers_.add(std::chrono::steady_clock::now() + after, TimerKey{wsi, exchange.timer_id});
+  const auto grid = timer_grid(after).count();
+  const auto due = (std::chrono::steady_clock::now() + after).time_since_epoch().count();
+  const std::chrono::steady_clock::time_point on_grid(
+      std::chrono::steady_clock::duration((due + grid - 1) / grid * grid));
+  timers_.add(on_grid, TimerKey{wsi, exchange.timer_id});
   arm_loop_timer();
 }
 

@@ -119,14 +119,21 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool origin_allowed(const Request& request) const;
   /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
   void add_cors_headers(const Request& request, Response& response) const;
-  /// set_timer makes the loop call the session's on_timer() once, `after` from now (at
-  /// most kTimerResolution later), replacing the timer set before on this connection.
-  /// O(1) for the usual fixed delay; no libwebsockets timer per connection (see Deadlines).
+  /// set_timer makes the loop call the session's on_timer() once, `after` from now (late by
+  /// at most kTimerResolution, or a tenth of `after` and at most 1 s: see timer_grid),
+  /// replacing the timer set before on this connection. O(1) for the usual fixed delay; no
+  /// libwebsockets timer per connection (see Deadlines).
   void set_timer(lws* wsi, std::chrono::steady_clock::duration after);
   /// cancel_timer drops the connection's timer, if any. O(1).
   void cancel_timer(lws* wsi);
   /// kTimerResolution is how late a set_timer() may fire: the width of a Deadlines bucket.
   static constexpr std::chrono::milliseconds kTimerResolution{50};
+  /// timer_grid is what a deadline `after` from now is rounded up to a multiple of: 1 s
+  /// from 10 s on, 250 ms from 2.5 s on, else kTimerResolution. The keepalive pings, SSE
+  /// heartbeats and idle closes of thousands of connections then fall due together, one
+  /// wake-up of the loop a second, instead of one every kTimerResolution: with poll(),
+  /// every wake-up costs a pass over all descriptors.
+  static std::chrono::steady_clock::duration timer_grid(std::chrono::steady_clock::duration after);
 
   /// write_response writes a complete short response on an HTTP/1.1 `wsi` in one go; false
   /// on failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
