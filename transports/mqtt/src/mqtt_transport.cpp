@@ -165,6 +165,9 @@ struct MqttTransport::Impl {
   // The MQTT 5 user property that carries each event's seq on the events topic.
   static constexpr const char* kSeqProperty = "tickcast-seq";
   static constexpr std::size_t kMaxWithheld = 256;  // per room: 4 minutes of 1 s ticks
+  // Rooms first heard of on the broker's events topic (anyone may publish there on a
+  // broker without ACLs) are kept up to this many.
+  static constexpr std::size_t kMaxRoomsSeen = 100000;
 
   MqttOptions options;
   BrokerAddress address;
@@ -305,6 +308,7 @@ struct MqttTransport::Impl {
     const std::string_view text(value);
     if (std::from_chars(text.data(), text.data() + text.size(), seq).ec != std::errc()) return;
     std::lock_guard lock(state_mutex);
+    if (rooms.size() >= kMaxRoomsSeen && rooms.find(room) == rooms.end()) return;
     RoomEntry& entry = this->entry(room);
     entry.broker_seq = std::max(entry.broker_seq, seq);
     while (!entry.withheld.empty() && entry.withheld.front().seq <= entry.broker_seq) {
