@@ -18,6 +18,7 @@
 #include "request_fields.h"
 #include "routing.h"
 #include "tickcast/http/internal/response_writer.h"
+#include "tickcast/http/internal/session_table.h"
 #include "tls_credentials.h"
 
 namespace tickcast::http::internal {
@@ -542,6 +543,18 @@ int Loop::complete_transaction(lws* wsi, Exchange& exchange) {
   exchange.idle = true;
   set_timer(wsi, options_.keepalive_timeout);
   return 0;
+}
+
+void Loop::write_now(lws* wsi) {
+  Exchange* exchange = live_exchange(wsi);
+  if (!exchange || !exchange->session) return;
+  if (!exchange->session->writes_outside_callbacks() || lws_is_ssl(wsi) || is_http2_stream(wsi) ||
+      lws_partial_buffered(wsi)) {
+    lws_callback_on_writable(wsi);
+    return;
+  }
+  // Outside its callbacks a connection is closed on the loop's next round.
+  if (exchange->session->on_writable(wsi) != After::keep) close_now(wsi);
 }
 
 std::chrono::steady_clock::duration Loop::timer_grid(std::chrono::steady_clock::duration after) {

@@ -27,6 +27,7 @@ struct SseSession final : http::internal::LoopSession {
   std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
   After on_writable(lws* wsi) override;
+  bool writes_outside_callbacks() const override { return headers_sent && !refused && !closing; }
   After on_timer(lws* wsi) override;
   void on_closed() override;
 };

@@ -35,6 +35,7 @@ struct WsSession final : http::internal::LoopSession {
   explicit WsSession(const WsOptions& options)
       : LoopSession(options.max_queue, options.stuck_timeout) {}
   After on_writable(lws* wsi) override;
+  bool writes_outside_callbacks() const override { return !close_code && !refused && !closing; }
   bool on_receive(lws* wsi, const void* data, std::size_t len) override;
   void on_pong(lws* wsi) override;
   After on_timer(lws* wsi) override;

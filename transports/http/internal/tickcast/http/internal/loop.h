@@ -39,6 +39,10 @@ class Session {
   virtual ~Session() = default;
   /// on_writable writes what is queued.
   virtual After on_writable(lws* wsi) = 0;
+  /// writes_outside_callbacks: on_writable may run outside lws's WRITEABLE callback now
+  /// (Loop::write_now), for a session that only writes frames (no headers to send, no
+  /// transaction to complete, not closing): it returns keep or close there.
+  virtual bool writes_outside_callbacks() const { return false; }
   /// on_timer runs when the timer set with Loop::set_timer falls due. It runs outside the
   /// connection's own callbacks: it may queue data and ask for a writable callback, and
   /// After::close closes the connection (at its next writable callback); After::complete
@@ -119,6 +123,14 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool origin_allowed(const Request& request) const;
   /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
   void add_cors_headers(const Request& request, Response& response) const;
+  /// write_now writes a session's queue at once, as its WRITEABLE callback would, when the
+  /// connection is plain HTTP/1 (no TLS, not an HTTP/2 stream), lws holds nothing of its own
+  /// to send on it (lws_partial_buffered), and the session writes_outside_callbacks(); otherwise it
+  /// asks for the callback. For a fan-out (one event to every client of a room), this saves a loop
+  /// round and its poll() over every descriptor. Not from inside `wsi`'s own callbacks. A write the
+  /// kernel does not take whole is kept by lws, and the session's next events wait for the callback
+  /// again.
+  void write_now(lws* wsi);
   /// set_timer makes the loop call the session's on_timer() once, `after` from now (late by
   /// at most kTimerResolution, or a tenth of `after` and at most 1 s: see timer_grid),
   /// replacing the timer set before on this connection. O(1) for the usual fixed delay; no

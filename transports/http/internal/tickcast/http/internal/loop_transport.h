@@ -47,9 +47,12 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   void deliver(std::uint64_t id, std::vector<Message> messages) {
     if (S* session = fanout.find(id)) derived().on_deliver(*session, messages);
   }
-  /// fan_out runs one publish: the event is framed once for the whole room.
+  /// fan_out runs one publish: the event is framed once for the whole room, and written to
+  /// each session at once where the connection allows it (Loop::write_now).
   void fan_out(const std::string& room, const Message& message) {
+    in_fan_out_ = true;
     fanout.publish(room, message, std::chrono::steady_clock::now());
+    in_fan_out_ = false;
   }
   /// admit files a new session, makes its reply channel and keeps the transport alive for it.
   S& admit(std::unique_ptr<S> fresh, lws* wsi, std::string_view name, std::string peer) {
@@ -70,7 +73,15 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   bool accepting() const { return sink && fanout.counters.accepting; }
 
   // FanoutHooks: the loop's defaults.
-  void wake(S& session) override { lws_callback_on_writable(session.wsi); }
+  void wake(S& session) override {
+    // A fan-out runs from a posted task, outside every connection's callbacks; joins and
+    // replies may run inside the session's own, and wait for its writable callback.
+    if (in_fan_out_) {
+      server.loop().write_now(session.wsi);
+    } else {
+      lws_callback_on_writable(session.wsi);
+    }
+  }
   void close_stuck(S& session) override { close_now(session.wsi); }
 
   // -- owning thread
@@ -110,6 +121,7 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
 
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
+  bool in_fan_out_ = false;
 };
 
 }  // namespace tickcast::http::internal
