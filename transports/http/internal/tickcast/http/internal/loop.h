@@ -123,13 +123,13 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool origin_allowed(const Request& request) const;
   /// cors_headers adds Access-Control-Allow-Origin for an allowed cross-origin request.
   void add_cors_headers(const Request& request, Response& response) const;
-  /// write_now writes a session's queue at once, as its WRITEABLE callback would, when the
-  /// connection is plain HTTP/1 (no TLS, not an HTTP/2 stream), lws holds nothing of its own
-  /// to send on it (lws_partial_buffered), and the session writes_outside_callbacks(); otherwise it
-  /// asks for the callback. For a fan-out (one event to every client of a room), this saves a loop
-  /// round and its poll() over every descriptor. Not from inside `wsi`'s own callbacks. A write the
-  /// kernel does not take whole is kept by lws, and the session's next events wait for the callback
-  /// again.
+  /// write_now writes a session's queue at once, as its WRITEABLE callback would, when
+  /// the connection is plain HTTP/1 (no TLS, not an HTTP/2 stream), lws holds nothing of
+  /// its own to send on it (lws_partial_buffered) and the session
+  /// writes_outside_callbacks(); otherwise it asks for the callback. For a fan-out (one
+  /// event to every client of a room) this saves a loop round and its poll() over every
+  /// descriptor. Not from inside `wsi`'s own callbacks. A write the kernel does not take
+  /// whole is kept by lws, and the session's next events wait for the callback again.
   void write_now(lws* wsi);
   /// set_timer makes the loop call the session's on_timer() once, `after` from now (late by
   /// at most kTimerResolution, or a tenth of `after` and at most 1 s: see timer_grid),
