@@ -44,7 +44,7 @@ struct Chat final : Sink {
     const Message message{seq, make_payload(m.dump())};
     std::lock_guard lock(mutex);
     auto [it, first] = rooms.try_emplace(room, 100);
-    if (first) it->second.reset(seq - 1);  // what came before this node joined is not here
+    if (first) it->second.reset(seq - 1);  // nothing from before the first one it got
     it->second.append(message);
     transports->publish(room, message);
   }
