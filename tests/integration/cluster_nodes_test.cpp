@@ -255,6 +255,9 @@ TEST_F(ClusterNodes, ClientsOnTwoNodesSeeOneSequenceAndCommandsOnTheFollowerAppl
   ASSERT_EQ(cluster["rooms"].size(), 1u) << cluster.dump();
   EXPECT_EQ(cluster["rooms"][0]["room"], "focus");
   EXPECT_EQ(cluster["rooms"][0]["owner"], a_id);
+  const json light = get_json(b, "/api/cluster?rooms=0");  // the web page's poll
+  EXPECT_EQ(light["nodes"].size(), 2u) << light.dump();
+  EXPECT_FALSE(light.contains("rooms")) << light.dump();
   EXPECT_EQ(get_json(a, "/api/cluster")["role"], "writer");
   EXPECT_EQ(get_json(b, "/healthz")["status"], "ok");
 }

@@ -509,7 +509,7 @@
     const list = document.getElementById('cluster');
     let c = null;
     try {
-      const res = await fetch('/api/cluster', { cache: 'no-store' });
+      const res = await fetch('/api/cluster?rooms=0', { cache: 'no-store' });
       if (res.ok) c = await res.json();
     } catch {
       c = null;
