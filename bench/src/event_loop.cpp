@@ -30,9 +30,11 @@ EventLoop::~EventLoop() {
   ::close(epoll_fd_);
 }
 
-void EventLoop::start(std::chrono::milliseconds period, std::function<void()> every) {
+void EventLoop::start(std::chrono::milliseconds period, std::function<void()> every,
+                      std::function<void()> after_round) {
   period_ = period;
   every_ = std::move(every);
+  after_round_ = std::move(after_round);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -105,6 +107,7 @@ void EventLoop::run() {
       next_every = std::chrono::steady_clock::now() + period_;
       if (every_) every_();
     }
+    if (after_round_) after_round_();
   }
 }
 

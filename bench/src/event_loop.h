@@ -28,9 +28,11 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  /// start runs the loop on a new thread; `every` is called at least every `period`.
+  /// start runs the loop on a new thread; `every` is called at least every `period`, and
+  /// `after_round` at the end of each round of the loop (the ready watchers, the posted
+  /// tasks and `every`).
   void start(std::chrono::milliseconds period = std::chrono::milliseconds(100),
-             std::function<void()> every = {});
+             std::function<void()> every = {}, std::function<void()> after_round = {});
   /// stop ends the loop and joins its thread. Idempotent.
   void stop();
   /// post runs `task` on the loop thread soon.
@@ -48,6 +50,7 @@ class EventLoop {
   int wake_fd_ = -1;
   std::chrono::milliseconds period_{100};
   std::function<void()> every_;
+  std::function<void()> after_round_;
   std::mutex mutex_;
   std::vector<std::function<void()>> posted_;
   bool stopping_ = false;

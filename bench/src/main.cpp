@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -212,6 +213,11 @@ int main(int argc, char** argv) {
   Machine machine = describe_machine();
   raise_fd_limit(machine);
   options.fd_limit = machine.fd_limit;
+  if (app.count("--mqtt-per-process") == 0 && machine.fd_limit > 64) {
+    // Unless told otherwise, a process holds no more mqtt clients than its limit allows.
+    options.mqtt_per_process =
+        std::clamp<std::size_t>((machine.fd_limit - 64) / 3, 1, options.mqtt_per_process);
+  }
   char self[4096] = {};
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   options.self_path = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : argv[0];

@@ -43,14 +43,17 @@ class MqttClients final : public ClientSet {
       clients_.push_back(std::move(c));
     }
     // Keep-alive pings are due by the clock, not by traffic: loop_misc every 500 ms.
-    loop_.start(std::chrono::milliseconds(500), [this] {
-      for (auto& c : clients_) {
-        if (c->m && c->fd >= 0) {
-          mosquitto_loop_misc(c->m.get());
-          c->update_interest();
-        }
-      }
-    });
+    loop_.start(
+        std::chrono::milliseconds(500),
+        [this] {
+          for (auto& c : clients_) {
+            if (c->m && c->fd >= 0) {
+              mosquitto_loop_misc(c->m.get());
+              c->update_interest();
+            }
+          }
+        },
+        forward_.flush);
   }
 
   ~MqttClients() override {

@@ -16,13 +16,16 @@
 namespace tickcast::bench {
 
 /// MqttForward, when set, receives what the subscribers see instead of their Recorder: a
-/// child process forwards it to the bench. `client` is the index within this set.
+/// child process forwards it to the bench. `client` is the index within this set. `flush`
+/// is called at the end of each round of the clients' loop, so what one round saw can go in
+/// one send.
 /// Threads: called on the clients' loop thread.
 struct MqttForward {
   std::function<void(std::size_t client)> ready;
   std::function<void(std::size_t client, std::string_view payload, std::int64_t received_us)>
       message;
   std::function<void(std::size_t client, const std::string& why)> failed;
+  std::function<void()> flush;
 };
 
 /// make_mqtt_clients creates `n` subscribers in this process; with `forward` set, what they

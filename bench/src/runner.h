@@ -46,7 +46,9 @@ struct RunOptions {
   std::vector<std::string> server_args;  ///< appended to every tickcast-server's arguments
   /// mqtt_per_process is the most mqtt clients one process runs (3 descriptors each): more
   /// are spread over child processes of this binary; 0 keeps them all in this process.
-  std::size_t mqtt_per_process = 2500;
+  /// 5,000 makes 10,000 clients 2 children: with 4, on 2 cores, the clients' processes
+  /// took more time from the broker they measure (docs/benchmarks.md).
+  std::size_t mqtt_per_process = 5000;
 };
 
 /// ScenarioResult is what a scenario's extra clients did, and what the server counted.
