@@ -5,6 +5,7 @@
 //
 //   node bench/crosscheck/crosscheck.mjs --server build/default/examples/pomodoro-server/tickcast-server \
 //        --transport ws --clients 10000 --workers 2 --duration 15 [--runs 3] [--json out.json]
+//        [--sse-client eventsource|raw]
 //
 // Per run: start the server (--transport T --tick-ms 1000 --work 24h --max-clients N+16),
 // connect every client (at most --in-flight at once per worker), POST start, let the timer
@@ -34,6 +35,8 @@ const runs = Number(args.runs ?? 1);
 const tickMs = Number(args['tick-ms'] ?? 1000);
 const inFlight = Number(args['in-flight'] ?? 100);
 const room = args.room ?? 'crosscheck';
+const sseClient = args['sse-client'] ?? 'eventsource';  // or 'raw': node:net sockets
+if (!['eventsource', 'raw'].includes(sseClient)) throw new Error(`--sse-client ${sseClient}: eventsource or raw`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
@@ -79,7 +82,7 @@ async function oneRun(run) {
   for (let w = 0; w < workers; w++) {
     const share = Math.floor(clients / workers) + (w < clients % workers ? 1 : 0);
     procs.push(fork(join(here, 'worker.mjs'),
-      [JSON.stringify({ transport, base: server.base, room, clients: share, inFlight })]));
+      [JSON.stringify({ transport, base: server.base, room, clients: share, inFlight, sseClient })]));
   }
   const once = (p, type) => new Promise((r) => p.on('message', (m) => m.type === type && r(m)));
   const connected = await Promise.all(procs.map((p) => once(p, 'connected')));
@@ -100,7 +103,8 @@ async function oneRun(run) {
   await server.stop();
   const samples = Float64Array.from(reports.flatMap((r) => r.samples)).sort();
   const result = {
-    run, transport, clients, workers, duration, tick_ms: tickMs, connect_s: connectS,
+    run, transport, sse_client: transport === 'sse' ? sseClient : undefined, clients, workers, duration,
+    tick_ms: tickMs, connect_s: connectS,
     opened: connected.reduce((a, c) => a + c.opened, 0), failed: connected.reduce((a, c) => a + c.failed, 0),
     samples: samples.length, expected: Math.round((duration * 1000) / tickMs) * clients,
     p50_ms: percentile(samples, 50) / 1000, p90_ms: percentile(samples, 90) / 1000,
@@ -114,7 +118,7 @@ async function oneRun(run) {
   return result;
 }
 
-const fmt = (r) => `${r.transport} N=${r.clients} run ${r.run}: connect ${r.connect_s.toFixed(2)} s, ` +
+const fmt = (r) => `${r.transport}${r.transport === 'sse' ? ` (${sseClient})` : ''} N=${r.clients} run ${r.run}: connect ${r.connect_s.toFixed(2)} s, ` +
   `p50 ${r.p50_ms.toFixed(1)} ms, p90 ${r.p90_ms.toFixed(1)}, p99 ${r.p99_ms.toFixed(1)}, max ${r.max_ms.toFixed(1)}, ` +
   `clients ${r.opened} (failed ${r.failed}), ticks ${r.samples} (~${r.expected} due), lost ${r.lost}, dup ${r.duplicated}, server CPU ${r.server_cpu_s.toFixed(2)} s ` +
   `(${r.server_cpu_pct.toFixed(1)}%), client workers ${r.client_cpu_pct.map((c) => c.toFixed(0) + '%').join(' ')}, load ${r.load}`;
@@ -133,3 +137,11 @@ if (runs > 1) {
   }
 }
 if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));
+// A run whose clients did not all connect, or that lost, repeated or missed ticks (more
+// than the one tick of each client the window's edges may cut), is not a measurement.
+const incomplete = results.filter((r) => r.failed > 0 || r.opened < clients || r.lost > 0 ||
+  r.duplicated > 0 || r.samples < r.expected - clients);
+if (incomplete.length > 0) {
+  console.error(`crosscheck: ${incomplete.length} of ${results.length} runs incomplete (clients failed, ticks lost, repeated or missing)`);
+  process.exitCode = 1;
+}

@@ -1,11 +1,13 @@
 // One cross-check worker process: opens its share of the clients with the npm clients
-// (ws, eventsource), records each tick's latency (receipt time minus the event's
+// (ws, eventsource) or, for sse with sseClient 'raw', plain node:net sockets reading the
+// event stream, records each tick's latency (receipt time minus the event's
 // server_time_us, both from this machine's system clock) and checks seq for gaps, then
 // reports to the parent over IPC. Started by crosscheck.mjs.
 import { EventSource } from 'eventsource';
+import net from 'node:net';
 import WebSocket from 'ws';
 
-const { transport, base, room, clients, inFlight } = JSON.parse(process.argv[2]);
+const { transport, base, room, clients, inFlight, sseClient } = JSON.parse(process.argv[2]);
 let windowFrom = Infinity;
 let windowTo = Infinity;
 let cpuAtWindow = null;  // this process's CPU use when the window opened
@@ -54,6 +56,8 @@ function open(i) {
         resolve();
       });
       conns.push(ws);
+    } else if (sseClient === 'raw') {
+      openRawSse(state, resolve);
     } else {
       const es = new EventSource(`${base}/sse/rooms/${room}`);
       es.addEventListener('timer', (m) => {
@@ -70,6 +74,48 @@ function open(i) {
       conns.push(es);
     }
   });
+}
+
+// openRawSse reads the stream as the issue's first measurement did: one GET on a socket,
+// the response head skipped, each event's `data:` line parsed (the server sends no chunked
+// encoding on its SSE streams: `connection: close`).
+function openRawSse(state, resolve) {
+  const url = new URL(`${base}/sse/rooms/${room}`);
+  const socket = net.connect(Number(url.port), url.hostname, () => {
+    socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`);
+  });
+  socket.setEncoding('utf8');
+  let buffer = '';
+  let body = false;
+  socket.on('data', (chunk) => {
+    buffer += chunk;
+    if (!body) {
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      if (!buffer.startsWith('HTTP/1.1 200')) {
+        failed += 1;
+        socket.destroy();
+        return resolve();
+      }
+      body = true;
+      buffer = buffer.slice(end + 4);
+    }
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.startsWith('data: ') ? 0 : event.indexOf('\ndata: ') + 1;
+      if (data > 0 || event.startsWith('data: ')) {
+        onEvent(state, event.slice(data + 6));
+        resolve();
+      }
+    }
+  });
+  socket.on('error', () => {
+    if (!state.ready) failed += 1;
+    resolve();
+  });
+  conns.push({ close: () => socket.destroy() });
 }
 
 async function connectAll() {
