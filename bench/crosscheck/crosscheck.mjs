@@ -7,7 +7,8 @@
 //        --transport ws --clients 10000 --workers 2 --duration 15 [--runs 3] [--json out.json]
 //        [--sse-client eventsource|raw]
 //
-// Per run: start the server (--transport T --tick-ms 1000 --work 24h --max-clients N+16),
+// Per run: start the server (--transport T --tick-ms 1000 --work 24h --max-clients N+16
+// --data-dir none, as tickcast-bench does),
 // connect every client (at most --in-flight at once per worker), POST start, let the timer
 // tick for a second, then count the ticks produced during --duration seconds: latency =
 // receipt time - server_time_us (one system clock), seq gaps = lost. Server CPU is
@@ -60,13 +61,18 @@ async function startServer() {
   const port = await freePort();
   const child = spawn(args.server, ['--transport', transport, '--host', '127.0.0.1', '--port', String(port),
     '--mqtt-port', String(await freePort()), '--tick-ms', String(tickMs), '--work', '24h',
-    '--max-clients', String(clients + 16)], { stdio: 'ignore' });
+    '--max-clients', String(clients + 16), '--data-dir', 'none'], { stdio: 'ignore' });
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  let up = false;
+  for (let i = 0; i < 100 && !up && child.exitCode === null; i++) {
     try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
+      up = (await fetch(`${base}/healthz`)).ok;
     } catch {}
-    await sleep(100);
+    if (!up) await sleep(100);
+  }
+  if (!up) {
+    child.kill('SIGKILL');
+    throw new Error(`${args.server} did not answer /healthz on port ${port} (exit code ${child.exitCode})`);
   }
   return { base, pid: child.pid, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
