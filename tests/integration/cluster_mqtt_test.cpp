@@ -120,6 +120,16 @@ TEST_F(ClusterMqtt, NodesWithTheirOwnBrokersEachPublishEveryEventOnce) {
   publish_command(port_b, "focus", R"({"type":"start"})");
   ASSERT_TRUE(on_b.wait([](const auto& m) { return m.size() >= 3; }, 15s)) << follower.output();
   publish_command(port_b, "focus", R"({"type":"skip"})");
+  // The skip goes through the follower to the writer; a start sent to the writer before it
+  // arrived would be refused (still running) and the skip would then stop the timer.
+  ASSERT_TRUE(on_a.wait(
+      [](const auto& all) {
+        return std::any_of(all.begin(), all.end(), [](const mqtt_test::Received& r) {
+          return r.payload.find(R"("reason":"skip")") != std::string::npos;
+        });
+      },
+      15s))
+      << writer.output();
   publish_command(port_a, "focus", R"({"type":"start"})");
   const std::size_t enough = on_b.messages().size() + 20;
   ASSERT_TRUE(on_b.wait([&](const auto& m) { return m.size() >= enough; }, 15s));
