@@ -248,8 +248,8 @@ int main(int argc, char** argv) {
                  "seconds of silence (no pong) before a WebSocket is closed")
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
-  http::EventLib event_lib = http::EventLib::poll;
-  app.add_option("--event-lib", event_lib, "event loop under libwebsockets: poll or libev (epoll)")
+  http::EventLib event_lib = http::EventLib::libev;
+  app.add_option("--event-lib", event_lib, "event loop under libwebsockets: libev (epoll) or poll")
       ->transform(CLI::CheckedTransformer(std::map<std::string, http::EventLib>{
           {"poll", http::EventLib::poll}, {"libev", http::EventLib::libev}}))
       ->capture_default_str();

@@ -53,6 +53,13 @@ std::size_t count_reason(const std::vector<json>& events, const std::string& rea
                        [&](const json& e) { return e.value("reason", "") == reason; });
 }
 
+// any_skip is a probe.wait() condition: some received event has reason "skip".
+bool any_skip(const std::vector<mqtt_test::Received>& all) {
+  return std::any_of(all.begin(), all.end(), [](const mqtt_test::Received& r) {
+    return r.payload.find(R"("reason":"skip")") != std::string::npos;
+  });
+}
+
 class ClusterMqtt : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,13 +92,7 @@ TEST_F(ClusterMqtt, NodesSharingOneBrokerPublishEachEventOnceAndApplyEachCommand
   publish_command(broker.port(), "focus", R"({"type":"start"})");
   ASSERT_TRUE(probe.wait([](const auto& m) { return !m.empty(); }, 10s)) << writer.output();
   publish_command(broker.port(), "focus", R"({"type":"skip"})");
-  ASSERT_TRUE(probe.wait(
-      [](const auto& all) {
-        return std::any_of(all.begin(), all.end(), [](const mqtt_test::Received& r) {
-          return r.payload.find(R"("reason":"skip")") != std::string::npos;
-        });
-      },
-      10s));
+  ASSERT_TRUE(probe.wait(any_skip, 10s));
   // And one through the follower's REST API.
   ASSERT_EQ(post_command(follower, "focus", R"({"type":"start"})").status, 200);
   const std::size_t enough = probe.messages().size() + 20;
@@ -122,14 +123,7 @@ TEST_F(ClusterMqtt, NodesWithTheirOwnBrokersEachPublishEveryEventOnce) {
   publish_command(port_b, "focus", R"({"type":"skip"})");
   // The skip goes through the follower to the writer; a start sent to the writer before it
   // arrived would be refused (still running) and the skip would then stop the timer.
-  ASSERT_TRUE(on_a.wait(
-      [](const auto& all) {
-        return std::any_of(all.begin(), all.end(), [](const mqtt_test::Received& r) {
-          return r.payload.find(R"("reason":"skip")") != std::string::npos;
-        });
-      },
-      15s))
-      << writer.output();
+  ASSERT_TRUE(on_a.wait(any_skip, 15s)) << writer.output();
   publish_command(port_a, "focus", R"({"type":"start"})");
   const std::size_t enough = on_b.messages().size() + 20;
   ASSERT_TRUE(on_b.wait([&](const auto& m) { return m.size() >= enough; }, 15s));

@@ -423,5 +423,46 @@ TEST(Slowloris, ASlowNextRequestOnAKeepAliveConnectionIsClosed) {
   EXPECT_TRUE(body_closed);
 }
 
+// -- a quiet server, on each event loop ---------------------------------------------------
+
+// With nothing else happening on the server, its timers must still fire on time: lws's own
+// (the header timeout) and the loop's (the SSE heartbeat). On libev both once waited for
+// lws's 30 s internal check, and a closed SSE stream (readable, unread) stopped them all.
+class QuietServer : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QuietServer, ASilentSocketIsClosedAfterTheHeaderTimeout) {
+  ServerProcess server({"--event-lib", GetParam(), "--header-timeout", "2"});
+  RawSocket silent(server.port());
+  ASSERT_TRUE(silent.connected());
+  // 2 s, late by at most a second (libev); the next lws check would be 30 s away.
+  EXPECT_TRUE(silent.closed_by_peer(Clock::now() + 8s)) << "still open after 8 s";
+}
+
+TEST_P(QuietServer, AClosedSseStreamInAStoppedRoomIsDroppedAtItsHeartbeat) {
+  ServerProcess server({"--event-lib", GetParam(), "--transport", "sse", "--sse-heartbeat", "1s"});
+  {
+    RawSocket stream(server.port());
+    ASSERT_TRUE(stream.connected());
+    ASSERT_TRUE(stream.send(plain_get("/sse/rooms/quiet")));
+    ASSERT_TRUE(eventually([&] { return metric(server, "tickcast_clients", "sse") == 1; }, 5s));
+  }  // closed (a FIN): lws does not read a stream mid-response, so the socket stays readable
+  // Nothing is written to the room; the heartbeat's write finds the stream gone.
+  EXPECT_TRUE(eventually([&] { return metric(server, "tickcast_clients", "sse") == 0; }, 8s))
+      << "a closed stream is still held";
+  // And the loop's timers still run for a stream that stays: its heartbeat comes.
+  SseReader live(server.port(), "/sse/rooms/quiet");
+  ASSERT_EQ(live.wait_status(5s), 200);
+  bool heartbeat = false;
+  for (int i = 0; i < 3 && !heartbeat; ++i) {
+    const auto got = live.next(5s);
+    ASSERT_TRUE(got) << "the stream went silent";
+    heartbeat = got->comment;
+  }
+  EXPECT_TRUE(heartbeat);
+}
+
+INSTANTIATE_TEST_SUITE_P(EventLibs, QuietServer, ::testing::Values("libev", "poll"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace tickcast

@@ -257,11 +257,11 @@ TEST(WsTransport, ShutdownClosesClientsWithGoingAway) {
   EXPECT_EQ(connection.close_code(), 1001);
 }
 
-// The same server on a libev (epoll) loop instead of lws's poll(): events flow, the
-// keepalive timer runs, and SIGTERM still stops it cleanly (lws must not take the signal).
-TEST(WsTransport, ServesAndStopsOnTheLibevLoop) {
+// The same server on lws's own poll() loop instead of the default libev (epoll): events
+// flow, the keepalive timer runs, and SIGTERM still stops it cleanly.
+TEST(WsTransport, ServesAndStopsOnThePollLoop) {
   auto server = std::make_unique<ServerProcess>(
-      std::vector<std::string>{"--event-lib", "libev", "--tick-ms", "50", "--ws-ping", "1"});
+      std::vector<std::string>{"--event-lib", "poll", "--tick-ms", "50", "--ws-ping", "1"});
   WsClientPool pool;
   auto connection = pool.connect(server->ws_url("evloop"));
   ASSERT_TRUE(connection.wait_open(5s));

@@ -1,8 +1,5 @@
 #include "event_lib.h"
 
-#include <ev.h>
-#include <libwebsockets.h>
-
 #include <stdexcept>
 
 namespace tickcast::http::internal {
@@ -17,7 +14,9 @@ ForeignLoop::ForeignLoop(EventLib lib) : lib_(lib) {
 }
 
 ForeignLoop::~ForeignLoop() {
-  if (loop_) ev_loop_destroy(static_cast<struct ev_loop*>(loop_));
+  if (!loop_) return;
+  for (auto& [sul, timer] : timers_) ev_timer_stop(loop_, &timer->watcher);
+  ev_loop_destroy(loop_);
 }
 
 unsigned long long ForeignLoop::lws_option() const {
@@ -26,8 +25,48 @@ unsigned long long ForeignLoop::lws_option() const {
 
 void** ForeignLoop::foreign_loops() { return loop_ ? loops_ : nullptr; }
 
+bool ForeignLoop::schedule(lws_sorted_usec_list_t* sul, sul_cb_t cb, lws_usec_t us) {
+  if (!loop_) return false;
+  auto& timer = timers_[sul];
+  if (!timer) {
+    timer = std::make_unique<Timer>();
+    ev_init(&timer->watcher, &ForeignLoop::on_timer);
+    timer->watcher.data = timer.get();
+    timer->sul = sul;
+  }
+  ev_timer_stop(loop_, &timer->watcher);
+  if (us == LWS_SET_TIMER_USEC_CANCEL) return true;
+  timer->cb = cb;
+  ev_now_update(loop_);  // `us` counts from now, not from the loop's last wake-up
+  ev_timer_set(&timer->watcher, static_cast<ev_tstamp>(us) / 1e6, 0.);
+  ev_timer_start(loop_, &timer->watcher);
+  return true;
+}
+
+void ForeignLoop::on_timer(struct ev_loop* /*loop*/, ev_timer* watcher, int /*events*/) {
+  auto* timer = static_cast<Timer*>(watcher->data);
+  timer->cb(timer->sul);  // which may schedule it again
+}
+
+void ForeignLoop::pace_lws(lws_context* context) {
+  if (!loop_) return;
+  pacer_.context = context;
+  on_pace(&pacer_.sul);
+}
+
+void ForeignLoop::stop_pacing() {
+  if (pacer_.context) lws_sul_cancel(&pacer_.sul);
+  pacer_.context = nullptr;
+}
+
+void ForeignLoop::on_pace(lws_sorted_usec_list_t* sul) {
+  // Pacer is standard-layout with the sul first.
+  auto* pacer = reinterpret_cast<Pacer*>(sul);
+  lws_sul_schedule(pacer->context, 0, &pacer->sul, &ForeignLoop::on_pace, LWS_US_PER_SEC);
+}
+
 void ForeignLoop::break_loop() {
-  if (loop_) ev_break(static_cast<struct ev_loop*>(loop_), EVBREAK_ALL);
+  if (loop_) ev_break(loop_, EVBREAK_ALL);
 }
 
 }  // namespace tickcast::http::internal

@@ -2,6 +2,12 @@
 // The event loop libwebsockets runs on: its own poll() loop, or a libev loop that we own
 // and hand to it (a "foreign" loop).
 
+#include <ev.h>
+#include <libwebsockets.h>
+
+#include <memory>
+#include <unordered_map>
+
 #include "tickcast/http/server.h"
 
 namespace tickcast::http::internal {
@@ -17,7 +23,8 @@ namespace tickcast::http::internal {
 /// Order: construct; lws_create_context with lws_option() and foreign_loops(); run
 /// lws_service() on the service thread; break_loop() there; lws_context_destroy() once the
 /// service thread is done; then destroy this.
-/// Threads: break_loop() on the service thread; the rest on the owner's.
+/// Threads: schedule() and break_loop() on the service thread (or before it runs); the
+/// rest on the owner's.
 class ForeignLoop {
  public:
   explicit ForeignLoop(EventLib lib);
@@ -29,13 +36,49 @@ class ForeignLoop {
   unsigned long long lws_option() const;
   /// foreign_loops is info.foreign_loops (one loop, for one service thread), or nullptr.
   void** foreign_loops();
+  /// schedule runs cb(sul) once, `us` from now, from a libev timer of ours (replacing what
+  /// was scheduled for `sul`; LWS_SET_TIMER_USEC_CANCEL cancels it). False for poll, whose
+  /// caller uses lws_sul_schedule() instead.
+  ///
+  /// Why not lws_sul on libev: lws 4.1's libev plugin keeps one ev_timer for all its suls
+  /// and re-arms it with ev_timer_start(), which does nothing while that timer is still
+  /// pending, so a sul due earlier waits for the next I/O or for that timer (measured: a
+  /// 1 s keepalive ping waited for lws's own 30 s check). And it runs the due suls from an
+  /// ev_idle watcher, which libev starves while any descriptor stays readable: an SSE
+  /// client that closed its end (lws does not read a stream mid-response) stopped every
+  /// timer of the loop, its heartbeat too, so nothing ever wrote to it and noticed.
+  bool schedule(lws_sorted_usec_list_t* sul, sul_cb_t cb, lws_usec_t us);
+  /// pace_lws keeps lws's own timer waking at least every second, from lws_create_context
+  /// to stop_pacing() (before lws_context_destroy); a no-op for poll.
+  ///
+  /// Why: lws schedules its own timeouts (a request's headers, a close handshake) as suls
+  /// on that timer, which may sleep past them (schedule() says why): measured, a socket
+  /// that sent nothing was closed after 29 s instead of --header-timeout 2. A sul of ours
+  /// due every second makes that timer fire, and re-arm for the earliest sul, each second;
+  /// so lws's timeouts are at most a second late, and a timer's wake-up is not starved.
+  void pace_lws(lws_context* context);
+  void stop_pacing();
   /// break_loop makes lws_service() return; a no-op for poll.
   void break_loop();
 
  private:
+  struct Timer {
+    ev_timer watcher;  // its data points back here
+    lws_sorted_usec_list_t* sul;
+    sul_cb_t cb;
+  };
+  static void on_timer(struct ev_loop* loop, ev_timer* watcher, int events);
+  struct Pacer {
+    lws_sorted_usec_list_t sul;  // first: the lws callback gets its address
+    lws_context* context;
+  };
+  static void on_pace(lws_sorted_usec_list_t* sul);
+
   EventLib lib_;
-  void* loop_ = nullptr;
+  struct ev_loop* loop_ = nullptr;
   void* loops_[1] = {nullptr};
+  std::unordered_map<lws_sorted_usec_list_t*, std::unique_ptr<Timer>> timers_;
+  Pacer pacer_{};
 };
 
 }  // namespace tickcast::http::internal

@@ -118,6 +118,21 @@ Loop::~Loop() { stop(); }  // event_loop_ goes after the context it served
 
 Loop& loop_of(lws* wsi) { return *static_cast<Loop*>(lws_context_user(lws_get_context(wsi))); }
 
+void Loop::schedule(lws_sorted_usec_list_t* sul, sul_cb_t cb, lws_usec_t us) {
+  if (event_loop_ && event_loop_->schedule(sul, cb, us)) return;
+  if (context_) lws_sul_schedule(context_, 0, sul, cb, us);
+}
+
+void Loop::close_soon(lws* wsi) {
+  // Closed as a failed lws timeout is: at once, with no close handshake or flush, which a
+  // stuck or vanished client would never take (LWS_TO_KILL_SYNC waits for its EOF).
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  // On libev lws runs that timeout from its idle pass, which runs after the wake-up's
+  // event, or from its timer a second later at most when sockets keep it busy (pace_lws).
+  Loop& loop = loop_of(wsi);
+  if (loop.event_loop_->foreign_loops()) lws_cancel_service(loop.context_);
+}
+
 // Routes are read on the service thread, so one added while it runs goes through it.
 void Loop::route(std::string method, std::string_view pattern, Handler handler) {
   Route r{std::move(method), split_path(pattern), std::move(handler), nullptr};
@@ -207,6 +222,7 @@ void Loop::start() {
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
                              std::to_string(options_.port) + (options_.tls() ? " with TLS" : ""));
   }
+  event_loop_->pace_lws(context_);
   if (!sweeps_.empty()) schedule_sweep();
   lws_vhost* vhost = lws_get_vhost_by_name(context_, "default");
   port_ = vhost ? lws_get_vhost_listen_port(vhost) : options_.port;
@@ -236,8 +252,9 @@ void Loop::stop() {
   }
   lws_cancel_service(context_);
   if (thread_.joinable()) thread_.join();
-  lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer, LWS_SET_TIMER_USEC_CANCEL);
-  lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_SET_TIMER_USEC_CANCEL);
+  cancel(&loop_timer_.sul);
+  cancel(&sweep_timer_.sul);
+  event_loop_->stop_pacing();
   loop_timer_at_.reset();
   lws_context_destroy(context_);  // closes what is left; sessions get on_closed
   event_loop_.reset();            // after the context it served
@@ -591,8 +608,8 @@ void Loop::arm_loop_timer() {
   if (!next || (loop_timer_at_ && *loop_timer_at_ <= *next)) return;
   const auto wait = std::max(std::chrono::steady_clock::duration::zero(),
                              *next - std::chrono::steady_clock::now());
-  lws_sul_schedule(context_, 0, &loop_timer_.sul, &Loop::on_loop_timer,
-                   std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
+  schedule(&loop_timer_.sul, &Loop::on_loop_timer,
+           std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
   loop_timer_at_ = *next;
 }
 
@@ -618,7 +635,7 @@ void Loop::run_due_timers() {
       close = exchange.idle || exchange.reading_body;
     }
     // Outside the connection's callbacks, lws closes it on its next service round.
-    if (close) lws_set_timeout(key.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    if (close) close_soon(key.wsi);
   }
   running_timers_ = false;
   arm_loop_timer();

@@ -20,9 +20,7 @@ void Loop::remove_sweep(const void* owner) {
   std::erase_if(sweeps_, [&](const auto& s) { return s.first == owner; });
 }
 
-void Loop::schedule_sweep() {
-  lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, kSweepPeriod);
-}
+void Loop::schedule_sweep() { schedule(&sweep_timer_.sul, on_sweep, kSweepPeriod); }
 
 void Loop::on_sweep(lws_sorted_usec_list_t* sul) {
   Loop* loop = reinterpret_cast<SweepTimer*>(sul)->loop;

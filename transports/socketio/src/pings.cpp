@@ -30,8 +30,8 @@ void SocketIoTransport::Impl::arm_sweep(SteadyTime due) {
   sweep_at = due;
   const auto wait =
       std::max(std::chrono::steady_clock::duration::zero(), due - std::chrono::steady_clock::now());
-  lws_sul_schedule(context, 0, &sweep_timer.sul, on_sweep_timer,
-                   std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
+  server.loop().schedule(&sweep_timer.sul, on_sweep_timer,
+                         std::chrono::duration_cast<std::chrono::microseconds>(wait).count());
 }
 
 void SocketIoTransport::Impl::sweep() {

@@ -130,7 +130,7 @@ void SocketIoTransport::Impl::on_stop() {
   server.loop().remove_endpoint(&poll_endpoint);
   for (auto& [sid, engine] : engines) close_engine(*engine, 1001, "server shutting down");
   settle();
-  lws_sul_cancel(&sweep_timer.sul);
+  server.loop().cancel(&sweep_timer.sul);
   sweep_at.reset();
 }
 

@@ -23,13 +23,11 @@ namespace internal {
 class Loop;
 }
 
-/// EventLib is the event loop under libwebsockets: its own poll() loop, O(descriptors)
-/// per loop round and no syscall per write, or libev, epoll: O(ready descriptors) per
-/// round but two epoll_ctl() per write (lws arms and disarms POLLOUT for each). poll is
-/// the default: for tickcast's broadcast pattern (every client written once per event,
-/// in one round) it used less CPU at 10,000 clients (docs/benchmarks.md); libev suits
-/// many connections with sparse, scattered traffic. (lws's libuv plugin measured slower
-/// than both.)
+/// EventLib is the event loop under libwebsockets: libev, epoll, O(ready descriptors) per
+/// loop round; or lws's own poll() loop, O(descriptors) per round. libev is the default:
+/// with the fan-out writing directly (no POLLOUT armed per write) it used 8 % less server
+/// CPU than poll() at 10,000 ws clients and 15 % less at 1,000 (docs/benchmarks.md). poll
+/// needs no libev at run time. (lws's libuv plugin measured slower than both.)
 enum class EventLib { poll, libev };
 
 /// ServerOptions configures the listener.
@@ -60,7 +58,7 @@ struct ServerOptions {
   /// auth, when set, makes every room endpoint on the port require a signed token (see
   /// authorize()); null: open, as before.
   std::shared_ptr<const auth::Verifier> auth;
-  EventLib event_lib = EventLib::poll;  ///< the loop under libwebsockets
+  EventLib event_lib = EventLib::libev;  ///< the loop under libwebsockets
   /// failure_body renders the JSON body of every HTTP error this port answers (404, 413, a
   /// refused upgrade or stream): the app's wire shape. Empty: generic_failure_body.
   FailureEncoder failure_body;

@@ -147,6 +147,18 @@ class Loop : public std::enable_shared_from_this<Loop> {
   /// every wake-up costs a pass over all descriptors.
   static std::chrono::steady_clock::duration timer_grid(std::chrono::steady_clock::duration after);
 
+  /// schedule runs cb(sul) once, `us` from now, on the service thread (replacing what was
+  /// scheduled for `sul`): lws_sul_schedule() on poll, a libev timer of ours on libev
+  /// (ForeignLoop::schedule says why). Every timer tickcast sets on the loop goes through
+  /// it. Threads: the service thread (or before start).
+  void schedule(lws_sorted_usec_list_t* sul, sul_cb_t cb, lws_usec_t us);
+  /// cancel drops what schedule() set for `sul`, if anything.
+  void cancel(lws_sorted_usec_list_t* sul) { schedule(sul, nullptr, LWS_SET_TIMER_USEC_CANCEL); }
+  /// close_soon closes `wsi` on the loop's next round, from outside its callbacks, as lws
+  /// closes a connection that failed a timeout (LWS_TO_KILL_ASYNC): at once, without a
+  /// close handshake. Threads: the service thread.
+  static void close_soon(lws* wsi);
+
   /// write_response writes a complete short response on an HTTP/1.1 `wsi` in one go; false
   /// on failure (and on an HTTP/2 stream, which needs a ResponseWriter across callbacks).
   static bool write_response(lws* wsi, const Response& response);

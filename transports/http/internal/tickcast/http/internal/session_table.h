@@ -76,11 +76,9 @@ void post_fan_out(Loop& loop, const std::shared_ptr<Impl>& impl, std::string_vie
 
 /// close_now closes a connection on the loop's next round rather than from a WRITEABLE
 /// callback: a client that stopped reading keeps its socket choked, and no close frame can
-/// reach it anyway. One lws timeout set once per stuck client, never per event.
+/// reach it anyway. Once per stuck client, never per event (Loop::close_soon).
 /// Threads: the service thread.
-inline void close_now(lws* wsi) {
-  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-}
+inline void close_now(lws* wsi) { Loop::close_soon(wsi); }
 
 /// bound_send_buffer caps the kernel's send buffer of a streaming connection (0 leaves the
 /// kernel's autotuning, which lets one client that stops reading pin megabytes of kernel
