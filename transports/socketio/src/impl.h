@@ -311,6 +311,8 @@ class WsConn final : public Connection {
   using Connection::Connection;
   After on_writable(lws* wsi) override;
   bool on_receive(lws* wsi, const void* data, std::size_t len) override;
+  /// Frames only, as ws's sessions: a fan-out may write it at once (Loop::write_now).
+  bool writes_outside_callbacks() const override { return close_code == 0; }
 
   std::string rx;
   bool rx_binary = false;

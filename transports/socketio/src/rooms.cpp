@@ -156,10 +156,15 @@ Payload SocketIoTransport::Impl::frame_for_room(const std::string& room, const M
 
 void SocketIoTransport::Impl::wake(SioSession& session) {
   Engine& engine = *session.engine;
-  // A WebSocket only asks for a writable callback, which is safe at any time, even during
-  // a fan-out: no deferred flush, no lookup of the engine by serial afterwards.
+  // A WebSocket is written at once in a fan-out (which runs outside every connection's
+  // callbacks), as ws's are; otherwise it asks for a writable callback, which is safe at
+  // any time. Either way no deferred flush, no lookup of the engine by serial afterwards.
   if (engine.transport == engine::Transport::websocket && engine.ws && !engine.closed) {
-    lws_callback_on_writable(engine.ws->wsi);
+    if (fanning_out) {
+      server.loop().write_now(engine.ws->wsi);
+    } else {
+      lws_callback_on_writable(engine.ws->wsi);
+    }
     return;
   }
   if (!engine.dirty) {
