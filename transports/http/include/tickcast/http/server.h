@@ -25,9 +25,10 @@ class Loop;
 
 /// EventLib is the event loop under libwebsockets: libev, epoll, O(ready descriptors) per
 /// loop round; or lws's own poll() loop, O(descriptors) per round. libev is the default:
-/// with the fan-out writing directly (no POLLOUT armed per write) it used 8 % less server
-/// CPU than poll() at 10,000 ws clients and 15 % less at 1,000 (docs/benchmarks.md). poll
-/// needs no libev at run time. (lws's libuv plugin measured slower than both.)
+/// with the fan-out writing directly (no POLLOUT armed per write) it used less server CPU
+/// than poll() for ws, sse and Socket.IO at 1,000 and 10,000 clients; a write through the
+/// writable callback (a long-poll answer) costs it two epoll_ctl(), so long-poll alone
+/// runs better on poll (docs/benchmarks.md). (lws's libuv plugin was slower than both.)
 enum class EventLib { poll, libev };
 
 /// ServerOptions configures the listener.
