@@ -27,6 +27,14 @@ void** ForeignLoop::foreign_loops() { return loop_ ? loops_ : nullptr; }
 
 bool ForeignLoop::schedule(lws_sorted_usec_list_t* sul, sul_cb_t cb, lws_usec_t us) {
   if (!loop_) return false;
+  if (us == LWS_SET_TIMER_USEC_CANCEL) {
+    // Forgotten, not just stopped: the sul's owner may go before this loop does.
+    if (auto it = timers_.find(sul); it != timers_.end()) {
+      ev_timer_stop(loop_, &it->second->watcher);
+      timers_.erase(it);
+    }
+    return true;
+  }
   auto& timer = timers_[sul];
   if (!timer) {
     timer = std::make_unique<Timer>();
@@ -35,7 +43,6 @@ bool ForeignLoop::schedule(lws_sorted_usec_list_t* sul, sul_cb_t cb, lws_usec_t 
     timer->sul = sul;
   }
   ev_timer_stop(loop_, &timer->watcher);
-  if (us == LWS_SET_TIMER_USEC_CANCEL) return true;
   timer->cb = cb;
   ev_now_update(loop_);  // `us` counts from now, not from the loop's last wake-up
   ev_timer_set(&timer->watcher, static_cast<ev_tstamp>(us) / 1e6, 0.);

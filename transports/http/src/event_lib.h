@@ -36,6 +36,8 @@ class ForeignLoop {
   unsigned long long lws_option() const;
   /// foreign_loops is info.foreign_loops (one loop, for one service thread), or nullptr.
   void** foreign_loops();
+  /// libev tells whether lws runs on the libev loop (not its own poll()).
+  bool libev() const { return loop_ != nullptr; }
   /// schedule runs cb(sul) once, `us` from now, from a libev timer of ours (replacing what
   /// was scheduled for `sul`; LWS_SET_TIMER_USEC_CANCEL cancels it). False for poll, whose
   /// caller uses lws_sul_schedule() instead.

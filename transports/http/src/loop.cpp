@@ -130,7 +130,7 @@ void Loop::close_soon(lws* wsi) {
   // On libev lws runs that timeout from its idle pass, which runs after the wake-up's
   // event, or from its timer a second later at most when sockets keep it busy (pace_lws).
   Loop& loop = loop_of(wsi);
-  if (loop.event_loop_->foreign_loops()) lws_cancel_service(loop.context_);
+  if (loop.event_loop_->libev()) lws_cancel_service(loop.context_);
 }
 
 // Routes are read on the service thread, so one added while it runs goes through it.
