@@ -25,10 +25,11 @@ struct WsSession final : http::internal::LoopSession {
   std::string close_reason;
   double tokens = 0;
   SteadyTime tokens_at;
-  SteadyTime heard_at;               // last frame or pong from the client: the keepalive's clock
-  bool ping_due = false;             // a ping waits for the next writable callback
-  bool ping_sent = false;            // pinged since heard_at; no pong yet
-  std::optional<auth::Grant> grant;  // the token's grant, when the port requires tokens
+  SteadyTime heard_at;     // last frame or pong from the client: the keepalive's clock
+  bool ping_due = false;   // a ping waits for its write
+  bool ping_sent = false;  // pinged since heard_at; no pong yet
+  // The token's grant, when the port requires tokens (held apart: most ports need none).
+  std::unique_ptr<auth::Grant> grant;
   // Its entry in the transport's expiries, erased when the session closes first.
   std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
@@ -144,7 +145,7 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   auto access =
       http::authorize(server.options(), request, fresh->room, auth::Permission::subscribe);
   if (!access) return nullptr;  // expired between the handshake and now
-  fresh->grant = std::move(access.grant);
+  if (access.grant) fresh->grant = std::make_unique<auth::Grant>(std::move(*access.grant));
   WsSession& session = admit(std::move(fresh), wsi, "ws", request.peer);
   if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
   if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
@@ -256,7 +257,9 @@ After WsSession::on_timer(lws* wsi) {
       !ping_sent && !close_code) {
     ping_sent = true;
     ping_due = true;
-    lws_callback_on_writable(wsi);
+    // Written now where the socket allows it: the writable callback costs two epoll_ctl
+    // per ping on libev, and a ping round reaches every silent client at once.
+    loop.write_now(wsi);
   }
   if (auto next = next_keepalive(options, heard_at, now)) loop.set_timer(wsi, *next);
   return After::keep;
