@@ -123,6 +123,22 @@ TEST(WsTransport, ALateJoinerGetsASnapshotAtOnce) {
   EXPECT_EQ(snapshot["success"], true);
 }
 
+// lws reads a WebSocket through a 256-byte buffer (Loop::start): a longer command comes
+// in pieces, and must reach the app whole.
+TEST(WsTransport, ACommandLongerThanTheReceiveBufferArrivesWhole) {
+  ServerProcess server({"--tick-ms", "10000"});
+  WsClientPool pool;
+  auto sender = pool.connect(server.ws_url("long"));
+  ASSERT_TRUE(sender.wait_open(5s));
+  EXPECT_EQ(next_json(sender)["reason"], "snapshot");
+  // Answered unknown_command only if the JSON arrived whole (a piece is bad_request).
+  ASSERT_TRUE(sender.send_text(R"({"type":"explode","request_id":"r9","pad":")" +
+                               std::string(3000, 'x') + R"("})"));
+  const json reply = next_json(sender);
+  EXPECT_EQ(reply["code"], "unknown_command");
+  EXPECT_EQ(reply["request_id"], "r9");
+}
+
 TEST(WsTransport, BadInputGetsItsAnswerAndOthersKeepTicking) {
   ServerProcess server({"--tick-ms", "50"});
   WsClientPool pool;

@@ -23,23 +23,36 @@
 
 namespace tickcast::http::internal {
 
-// What the loop knows of one connection: the request being read, the response owed, and
-// the Session that took the connection over, if any.
+// What one HTTP request needs until it is answered. Held apart from the Exchange so that
+// a connection that is not in a transaction (a WebSocket, an SSE stream or parked poll
+// whose session copied what it needs, a keep-alive connection between requests) does
+// not carry it: about half a KiB per idle connection.
+struct Transaction {
+  Request request;
+  std::optional<Response> response;
+  std::optional<ResponseWriter> writer;  // the response being written (h2: in frames)
+};
+
+// What the loop knows of one connection: the transaction in progress, the response owed,
+// and the Session that took the connection over, if any.
 struct Loop::Exchange {
   std::uint64_t id = 0;
   lws* wsi = nullptr;
-  Request request;
+  std::unique_ptr<Transaction> transaction;
   bool reading_body = false;
   // lws re-arms its own body timeout on every chunk, so the whole body must arrive by this
   // deadline (a second guard beside timeout_secs_ah_idle, checked once per chunk).
   std::chrono::steady_clock::time_point body_deadline;
   bool awaiting_response = false;
   bool close_after_response = false;
-  std::optional<Response> response;
-  std::optional<ResponseWriter> writer;  // the response being written (h2: in frames)
   Session* session = nullptr;
   std::uint64_t timer_id = 0;  // of the pending set_timer(), 0 for none
   bool idle = false;           // keep-alive between two requests
+
+  Transaction& tx() {
+    if (!transaction) transaction = std::make_unique<Transaction>();
+    return *transaction;
+  }
 };
 
 namespace {
@@ -159,10 +172,11 @@ void Loop::start() {
 
   protocols_.clear();
   // rx_buffer_size is what lws allocates per WebSocket for incoming frames (at upgrade,
-  // for the connection's life): 512 bytes instead of 4 KiB, since clients send only short
-  // commands and a longer one arrives in pieces that WsSession::on_receive joins. The
-  // write chunk stays 4 KiB (tx_packet_size; it defaulted to rx_buffer_size).
-  protocols_.push_back(lws_protocols{"tickcast", protocol_callback, 0, 512, 0, nullptr, 4096});
+  // for the connection's life): 256 bytes instead of 4 KiB, since clients send only short
+  // commands and a longer one arrives in pieces that WsSession::on_receive joins. It holds
+  // any control frame (at most 125 bytes of payload). The write chunk stays 4 KiB
+  // (tx_packet_size; it defaulted to rx_buffer_size).
+  protocols_.push_back(lws_protocols{"tickcast", protocol_callback, 0, 256, 0, nullptr, 4096});
   protocols_.push_back(
       lws_protocols{"tickcast-malformed-http", malformed_http_callback, 0, 0, 0, nullptr, 0});
   protocols_.push_back(lws_protocols{nullptr, nullptr, 0, 0, 0, nullptr, 0});
@@ -381,8 +395,8 @@ void Loop::respond(std::uint64_t id, Response response) {
   exchange.awaiting_response = false;
   // Reading again (dispatch() stopped it): a client that left is noticed now, by its EOF.
   if (!is_http2_stream(exchange.wsi)) lws_rx_flow_control(exchange.wsi, 1);
-  add_cors_headers(exchange.request, response);
-  exchange.response = std::move(response);
+  add_cors_headers(exchange.tx().request, response);
+  exchange.tx().response = std::move(response);
   lws_callback_on_writable(exchange.wsi);
 }
 
@@ -474,16 +488,16 @@ int Loop::callback(lws* wsi, lws_callback_reasons reason, void* in, std::size_t 
       Exchange& exchange = exchange_of(wsi);
       if (!exchange.reading_body) return 0;
       if (std::chrono::steady_clock::now() > exchange.body_deadline) return -1;  // slow body
-      if (exchange.request.body.size() + len > options_.max_body_bytes) {
+      if (exchange.tx().request.body.size() + len > options_.max_body_bytes) {
         exchange.reading_body = false;
         exchange.close_after_response = true;
-        exchange.response =
+        exchange.tx().response =
             failure(FailureCode::too_large,
                     "request body over " + std::to_string(options_.max_body_bytes) + " bytes");
         lws_callback_on_writable(wsi);
         return 0;
       }
-      exchange.request.body.append(static_cast<const char*>(in), len);
+      exchange.tx().request.body.append(static_cast<const char*>(in), len);
       return 0;
     }
 
@@ -530,12 +544,14 @@ int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
 
 int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
   if (exchange.session) return after_session(wsi, exchange, exchange.session->on_writable(wsi));
-  if (!exchange.writer) {
-    if (!exchange.response) return 0;
-    exchange.writer.emplace(std::move(*exchange.response));
-    exchange.response.reset();
+  if (!exchange.transaction) return 0;
+  Transaction& tx = *exchange.transaction;
+  if (!tx.writer) {
+    if (!tx.response) return 0;
+    tx.writer.emplace(std::move(*tx.response));
+    tx.response.reset();
   }
-  switch (exchange.writer->write(wsi)) {
+  switch (tx.writer->write(wsi)) {
     case ResponseWriter::Step::failed:
       return -1;
     case ResponseWriter::Step::more:
@@ -543,7 +559,7 @@ int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
     case ResponseWriter::Step::done:
       break;
   }
-  exchange.writer.reset();
+  exchange.transaction.reset();
   if (exchange.close_after_response) return -1;
   by_id_.erase(exchange.id);
   return complete_transaction(wsi, exchange);
@@ -645,50 +661,48 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   if (exchange.id) by_id_.erase(exchange.id);
   exchange.id = next_id_++;
   by_id_[exchange.id] = &exchange;
-  exchange.request = Request{};
-  exchange.response.reset();
-  exchange.writer.reset();
+  exchange.transaction = std::make_unique<Transaction>();
   exchange.awaiting_response = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;
   exchange.idle = false;
   exchange.timer_id = 0;
 
-  if (!read_request(wsi, exchange.request, false)) {
+  if (!read_request(wsi, exchange.tx().request, false)) {
     exchange.close_after_response = true;
-    exchange.response = failure(FailureCode::bad_request, "malformed HTTP request");
+    exchange.tx().response = failure(FailureCode::bad_request, "malformed HTTP request");
     lws_callback_on_writable(wsi);
     return 0;
   }
   // Checked before any route, so every path answers it alike (RFC 9112 3.2).
   if (auto host_error = host_header_error(wsi)) {
     exchange.close_after_response = true;
-    exchange.response = failure(FailureCode::bad_request, *host_error);
+    exchange.tx().response = failure(FailureCode::bad_request, *host_error);
     lws_callback_on_writable(wsi);
     return 0;
   }
   // A chunked body would be read as no body at all (and its bytes as the next request):
   // refuse it plainly instead. Every client we know sends a Content-Length.
-  if (!exchange.request.header("transfer-encoding").empty()) {
+  if (!exchange.tx().request.header("transfer-encoding").empty()) {
     exchange.close_after_response = true;
-    exchange.response = failure(FailureCode::bad_request,
-                                "send the body with a Content-Length; Transfer-Encoding "
-                                "(chunked) bodies are not accepted");
+    exchange.tx().response = failure(FailureCode::bad_request,
+                                     "send the body with a Content-Length; Transfer-Encoding "
+                                     "(chunked) bodies are not accepted");
     lws_callback_on_writable(wsi);
     return 0;
   }
-  const std::string length = exchange.request.header("content-length");
+  const std::string length = exchange.tx().request.header("content-length");
   if (!length.empty()) {
     const std::optional<std::uint64_t> n = parse_content_length(length);
     if (!n) {
       exchange.close_after_response = true;
-      exchange.response = failure(FailureCode::bad_request, "bad Content-Length");
+      exchange.tx().response = failure(FailureCode::bad_request, "bad Content-Length");
       lws_callback_on_writable(wsi);
       return 0;
     }
     if (*n > options_.max_body_bytes) {
       exchange.close_after_response = true;
-      exchange.response =
+      exchange.tx().response =
           failure(FailureCode::too_large,
                   "request body over " + std::to_string(options_.max_body_bytes) + " bytes");
       lws_callback_on_writable(wsi);
@@ -714,7 +728,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
   // by every request in progress, and each insert walks that list: 10,000 long-polls
   // answered from the ring in one pass took seconds (docs/benchmarks.md).
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-  Request& request = exchange.request;
+  Request& request = exchange.tx().request;
   Response response;
 
   if (request.method == "OPTIONS") {
@@ -728,7 +742,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
                           {"access-control-max-age", "600"}};
       add_cors_headers(request, response);
     }
-    exchange.response = std::move(response);
+    exchange.tx().response = std::move(response);
     lws_callback_on_writable(wsi);
     return 0;
   }
@@ -736,7 +750,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
   // A state-changing request from a page of another origin is refused (CSRF), whatever
   // its content type.
   if (request.method != "GET" && request.method != "HEAD" && !origin_allowed(request)) {
-    exchange.response = failure(FailureCode::unauthorized, "origin not allowed");
+    exchange.tx().response = failure(FailureCode::unauthorized, "origin not allowed");
     lws_callback_on_writable(wsi);
     return 0;
   }
@@ -780,13 +794,13 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
         // connection of one held over six minutes ("ah excessive hold"), and every
         // release walks lws's list of allocated tables: with 10,000 parked polls
         // answered per tick that was O(N^2), 61% of the server's CPU.
-        exchange.request = Request{};
+        exchange.transaction.reset();
         lws_http_headers_detach(wsi);
         return 0;
       }
       response = std::get<Response>(std::move(opened));
       add_cors_headers(request, response);
-      exchange.response = std::move(response);
+      exchange.tx().response = std::move(response);
       lws_callback_on_writable(wsi);
       return 0;
     }
@@ -810,7 +824,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
     response = failure(FailureCode::not_found, "no such path: " + request.path);
   }
   add_cors_headers(request, response);
-  exchange.response = std::move(response);
+  exchange.tx().response = std::move(response);
   lws_callback_on_writable(wsi);
   return 0;
 }
