@@ -72,6 +72,7 @@ def record(server, transport, n, data):
         time.sleep(2)  # perf attaches its probes
         for _ in range(n):
             connect(port, transport, sockets)
+            time.sleep(0.002)  # lets perf drain its buffer: lost events are missed frees too
         time.sleep(1)
         perf.send_signal(signal.SIGINT)
         perf.wait()
