@@ -801,6 +801,10 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
       response = std::get<Response>(std::move(opened));
       add_cors_headers(request, response);
       exchange.tx().response = std::move(response);
+      // The answer is ours already (a long-poll answered from its ring): its header table
+      // goes now too, not after the write. Held until then, a burst of such answers holds
+      // thousands of tables, and each release walks lws's list of them: O(N^2).
+      lws_http_headers_detach(wsi);
       lws_callback_on_writable(wsi);
       return 0;
     }
