@@ -662,47 +662,48 @@ int Loop::on_http(lws* wsi, Exchange& exchange) {
   exchange.id = next_id_++;
   by_id_[exchange.id] = &exchange;
   exchange.transaction = std::make_unique<Transaction>();
+  Transaction& tx = *exchange.transaction;
   exchange.awaiting_response = false;
   exchange.close_after_response = false;
   exchange.reading_body = false;
   exchange.idle = false;
   exchange.timer_id = 0;
 
-  if (!read_request(wsi, exchange.tx().request, false)) {
+  if (!read_request(wsi, tx.request, false)) {
     exchange.close_after_response = true;
-    exchange.tx().response = failure(FailureCode::bad_request, "malformed HTTP request");
+    tx.response = failure(FailureCode::bad_request, "malformed HTTP request");
     lws_callback_on_writable(wsi);
     return 0;
   }
   // Checked before any route, so every path answers it alike (RFC 9112 3.2).
   if (auto host_error = host_header_error(wsi)) {
     exchange.close_after_response = true;
-    exchange.tx().response = failure(FailureCode::bad_request, *host_error);
+    tx.response = failure(FailureCode::bad_request, *host_error);
     lws_callback_on_writable(wsi);
     return 0;
   }
   // A chunked body would be read as no body at all (and its bytes as the next request):
   // refuse it plainly instead. Every client we know sends a Content-Length.
-  if (!exchange.tx().request.header("transfer-encoding").empty()) {
+  if (!tx.request.header("transfer-encoding").empty()) {
     exchange.close_after_response = true;
-    exchange.tx().response = failure(FailureCode::bad_request,
-                                     "send the body with a Content-Length; Transfer-Encoding "
-                                     "(chunked) bodies are not accepted");
+    tx.response = failure(FailureCode::bad_request,
+                          "send the body with a Content-Length; Transfer-Encoding "
+                          "(chunked) bodies are not accepted");
     lws_callback_on_writable(wsi);
     return 0;
   }
-  const std::string length = exchange.tx().request.header("content-length");
+  const std::string length = tx.request.header("content-length");
   if (!length.empty()) {
     const std::optional<std::uint64_t> n = parse_content_length(length);
     if (!n) {
       exchange.close_after_response = true;
-      exchange.tx().response = failure(FailureCode::bad_request, "bad Content-Length");
+      tx.response = failure(FailureCode::bad_request, "bad Content-Length");
       lws_callback_on_writable(wsi);
       return 0;
     }
     if (*n > options_.max_body_bytes) {
       exchange.close_after_response = true;
-      exchange.tx().response =
+      tx.response =
           failure(FailureCode::too_large,
                   "request body over " + std::to_string(options_.max_body_bytes) + " bytes");
       lws_callback_on_writable(wsi);
@@ -786,25 +787,23 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
     request.params = std::move(params);
     if (route.stream) {
       auto opened = route.stream->open(wsi, request);
+      // A stream route has what it needs of the request once open() returns (a session,
+      // or an answer such as a long-poll's from its ring), so lws's header table (about 5
+      // KiB) goes now, not when the stream ends or the answer is written. Held, it is
+      // memory for a stream's whole life, lws 4.1 drops a connection that holds one over
+      // six minutes ("ah excessive hold"), and every release walks lws's list of held
+      // tables: O(N^2) when thousands are held at once (10,000 parked polls answered per
+      // tick took 61% of the server's CPU; 10,000 ring answers after a command raced a
+      // tick took seconds).
+      lws_http_headers_detach(wsi);
       if (auto* session = std::get_if<Session*>(&opened)) {
         exchange.session = *session;
-        // The session copied what it needs of the request, so its copy here and lws's
-        // header table (about 5 KiB) go now rather than when the stream or poll ends.
-        // Held, the table is memory for a stream's whole life, lws 4.1 drops the
-        // connection of one held over six minutes ("ah excessive hold"), and every
-        // release walks lws's list of allocated tables: with 10,000 parked polls
-        // answered per tick that was O(N^2), 61% of the server's CPU.
-        exchange.transaction.reset();
-        lws_http_headers_detach(wsi);
+        exchange.transaction.reset();  // the session copied what it needs
         return 0;
       }
       response = std::get<Response>(std::move(opened));
       add_cors_headers(request, response);
       exchange.tx().response = std::move(response);
-      // The answer is ours already (a long-poll answered from its ring): its header table
-      // goes now too, not after the write. Held until then, a burst of such answers holds
-      // thousands of tables, and each release walks lws's list of them: O(N^2).
-      lws_http_headers_detach(wsi);
       lws_callback_on_writable(wsi);
       return 0;
     }
