@@ -237,7 +237,8 @@ int main(int argc, char** argv) {
   app.add_option("--node-id", node_id, "this node's name in the cluster (default: host:port)");
 #endif
 
-  app.add_option("--sse-heartbeat", sse_heartbeat, "SSE comment line period (at most 15s)")
+  app.add_option("--sse-heartbeat", sse_heartbeat,
+                 "SSE comment line after this long with nothing written (at most 15s)")
       ->capture_default_str()
       ->check(duration_validator());
 

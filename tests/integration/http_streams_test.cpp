@@ -83,6 +83,36 @@ TEST(Sse, StreamsTheContractFormat) {
   EXPECT_EQ(json::parse(start->data)["reason"], "start");
 }
 
+// The heartbeat is for a quiet stream: while events come more often than its period, none
+// is written (it would be one more write per stream per period at 10,000 streams).
+TEST(Sse, AStreamWithEventsGetsNoHeartbeatUntilItIsQuiet) {
+  ServerProcess server({"--transport", "sse", "--tick-ms", "50", "--sse-heartbeat", "1s"});
+  SseReader reader(server.port(), "/sse/rooms/busy");
+  ASSERT_EQ(reader.wait_status(5s), 200);
+  post(server, "busy", R"({"type":"start"})");
+  // 60 ticks: 3 s, three heartbeat periods, counted from the first tick.
+  int ticks = 0;
+  int heartbeats = 0;
+  while (ticks < 60) {
+    const auto got = reader.next(5s);
+    ASSERT_TRUE(got) << "the stream went silent after " << ticks << " ticks";
+    if (got->comment) {
+      heartbeats += ticks > 0 ? 1 : 0;
+    } else if (!got->data.empty() && json::parse(got->data)["reason"] == "tick") {
+      ++ticks;
+    }
+  }
+  EXPECT_EQ(heartbeats, 0);
+  // Stopped, the room is quiet, and the heartbeat comes back.
+  post(server, "busy", R"({"type":"stop"})");
+  bool heartbeat = false;
+  while (!heartbeat) {
+    const auto got = reader.next(5s);
+    ASSERT_TRUE(got) << "no heartbeat once the room stopped";
+    heartbeat = got->comment;
+  }
+}
+
 TEST(Sse, CurlReadsTheStreamAndResumes) {
   ServerProcess server({"--transport", "sse,longpoll", "--tick-ms", "50"});
   const std::uint64_t base = room_seq(server, "curl");  // positions are relative to it

@@ -23,6 +23,7 @@ struct SseSession final : http::internal::LoopSession {
   std::vector<std::pair<std::string, std::string>> cors;
   bool headers_sent = false;
   bool heartbeat_due = false;
+  std::chrono::steady_clock::time_point written_at;  // the last write: the heartbeat's clock
   // Its entry in the transport's expiries, erased when the stream closes first.
   std::optional<std::multimap<auth::Clock::time_point, std::uint64_t>::iterator> expiry;
 
@@ -120,6 +121,7 @@ After SseSession::on_writable(lws* wsi) {
     if (!write_http(wsi, frame.data() + LWS_PRE, frame.size() - LWS_PRE)) return After::close;
     outbox.pop(now);
     heartbeat_due = false;
+    written_at = now;
     ++owner->fanout.counters.sent;
   } else {
     std::string& out = owner->write_buffer;
@@ -189,6 +191,7 @@ After SseSession::on_writable(lws* wsi) {
     const std::size_t size = out.size() - LWS_PRE;
     if (size == 0) return After::keep;
     if (!write_http(wsi, out.data() + LWS_PRE, size)) return After::close;
+    written_at = now;
     owner->fanout.counters.sent += written;
     // lws 4.1 on HTTP/2 leaves a partly written frame in the connection's buffer until a
     // stream asks to write again (see response_writer.cpp): one more (empty) callback
@@ -203,6 +206,14 @@ After SseSession::on_writable(lws* wsi) {
 }
 
 After SseSession::on_timer(lws* wsi) {
+  // A heartbeat is for a quiet stream: one that had an event lately is alive to proxies,
+  // and its writes notice a vanished client. The heartbeat moves to a full period after
+  // that write, so a ticking room's streams get none.
+  const auto quiet = std::chrono::steady_clock::now() - written_at;
+  if (quiet < owner->options.heartbeat) {
+    owner->server.loop().set_timer(wsi, owner->options.heartbeat - quiet);
+    return After::keep;
+  }
   heartbeat_due = true;
   owner->server.loop().set_timer(wsi, owner->options.heartbeat);
   // Written at once where it can be, as a fan-out's events are: every stream's heartbeat

@@ -17,7 +17,7 @@ struct SseOptions {
   std::string path_prefix = "/sse/rooms/";      ///< streams live at {prefix}{room}
   std::size_t max_clients = 10000;              ///< beyond it: 503 with Retry-After
   std::size_t max_queue = 256;                  ///< messages queued per client before ticks drop
-  std::chrono::milliseconds heartbeat{15000};   ///< a comment line at least this often
+  std::chrono::milliseconds heartbeat{15000};   ///< a comment line after this long unwritten
   std::chrono::milliseconds retry{2000};        ///< the `retry:` sent once to EventSource
   std::chrono::seconds stuck_timeout{30};       ///< a client not drained for this long is closed
   std::size_t send_buffer_bytes = 16UL * 1024;  ///< SO_SNDBUF per stream (0: kernel autotuning)
