@@ -52,14 +52,15 @@ class ClientSet {
 };
 
 /// fds_per_client is how many file descriptors one client of `transport` needs in the
-/// process it runs in: 3 for mqtt (libmosquitto keeps a socketpair per client besides its
-/// socket; see make_mqtt_process_clients for more than one process can hold).
+/// process it runs in: 3 for mqtt-mosquitto (libmosquitto keeps a socketpair per client
+/// besides its socket; see make_mqtt_process_clients for more than one process can hold).
 std::size_t fds_per_client(std::string_view transport);
 
 /// make_client_set creates the clients of `transport` for `n` connections to `endpoint`:
-/// tcp, ws, sse and longpoll on the bench's own epoll loop (one client code path for all,
-/// so that what differs is the server and the protocol), ws-lws on tickcast::wsclient
-/// (libwebsockets), mqtt on libmosquitto. Throws std::invalid_argument for other names.
+/// tcp, ws, sse, longpoll and mqtt on the bench's own epoll loop (one client code path for
+/// all, so that what differs is the server and the protocol), ws-lws on tickcast::wsclient
+/// (libwebsockets), mqtt-mosquitto on libmosquitto. Throws std::invalid_argument for other
+/// names.
 std::unique_ptr<ClientSet> make_client_set(std::string_view transport, const Endpoint& endpoint,
                                            std::size_t n);
 

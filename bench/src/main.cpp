@@ -1,5 +1,6 @@
 // tickcast-bench: tick latency, command propagation, loss and server cost of every
 // tickcast transport against a plain-TCP floor measured in the same run.
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,7 +27,8 @@ using namespace tickcast::bench;
 // socketio is Socket.IO v4 over WebSocket on the same loop as ws: the protocol's own cost.
 // ws-tls and sse-tls are ws and sse over TLS (the same clients, with OpenSSL).
 const std::vector<std::string> kTransports{
-    "ws", "sse", "longpoll", "mqtt", "ws-lws", "sse-httplib", "socketio", "ws-tls", "sse-tls"};
+    "ws",     "sse",         "longpoll", "mqtt",   "mqtt-mosquitto",
+    "ws-lws", "sse-httplib", "socketio", "ws-tls", "sse-tls"};
 
 std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> out;
@@ -34,6 +36,35 @@ std::vector<std::string> split(const std::string& list) {
   for (std::string item; std::getline(in, item, ',');) {
     if (!item.empty()) out.push_back(item);
   }
+  return out;
+}
+
+// pin_cpus splits the CPUs this process may use: the last for itself (its clients, and the
+// client processes it starts), the others for the servers it starts. Without it the
+// scheduler puts a server and its readers on one core in one run and on two in the next,
+// and the same server's CPU and p99 move by half from run to run (docs/benchmarks.md).
+bool pin_cpus(RunOptions& options) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+  }
+  if (cpus.size() < 2) return false;
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  CPU_SET(cpus.back(), &mine);
+  // Before any thread starts: the threads of this process inherit it.
+  if (::sched_setaffinity(0, sizeof mine, &mine) != 0) return false;
+  options.client_cpus = {cpus.back()};
+  options.server_cpus.assign(cpus.begin(), cpus.end() - 1);
+  return true;
+}
+
+std::string cpu_list(const std::vector<int>& cpus) {
+  std::string out;
+  for (const int cpu : cpus) out += (out.empty() ? "" : ",") + std::to_string(cpu);
   return out;
 }
 
@@ -84,7 +115,7 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{"tickcast-bench: latency of every tickcast transport against a plain-TCP floor"};
-  std::string transports_list = "ws,sse,longpoll,mqtt,ws-lws,sse-httplib,socketio";
+  std::string transports_list = "ws,sse,longpoll,mqtt,mqtt-mosquitto,ws-lws,sse-httplib,socketio";
   std::string sizes_list = "100";
   bool compare = false;
   bool no_floor = false;
@@ -98,8 +129,8 @@ int main(int argc, char** argv) {
                "every transport and tcp for N in 1,100,1000,10000 (see --sizes)");
   app.add_option(
          "--transports", transports_list,
-         "comma list of ws,sse,longpoll,mqtt,ws-lws,sse-httplib,socketio or all (tcp is always "
-         "added)")
+         "comma list of ws,sse,longpoll,mqtt,mqtt-mosquitto,ws-lws,sse-httplib,socketio or all "
+         "(tcp is always added)")
       ->capture_default_str();
   app.add_option("--sizes,--clients", sizes_list, "comma list of client counts per transport")
       ->capture_default_str();
@@ -158,12 +189,20 @@ int main(int argc, char** argv) {
                  "--server-arg=--stuck-timeout --server-arg=5")
       ->allow_extra_args(false);
   app.add_option("--mqtt-per-process", options.mqtt_per_process,
-                 "most mqtt clients per process (3 descriptors each); more are spread over "
-                 "child processes of the bench; 0: all in this process")
+                 "most mqtt-mosquitto clients per process (3 descriptors each); more are "
+                 "spread over child processes of the bench; 0: all in this process")
       ->capture_default_str();
+  bool pin = false;
+  app.add_flag("--pin", pin,
+               "run the servers (the floor, tickcast-server, its broker) on every CPU but the "
+               "last, and the clients on the last (needs 2 CPUs)");
   app.add_option("--json", json_path, "write every result as JSON");
   app.add_option("--csv", csv_path, "write every result as CSV");
   CLI11_PARSE(app, argc, argv);
+  if (pin && !pin_cpus(options)) {
+    std::fprintf(stderr, "tickcast-bench: --pin needs 2 CPUs this process may run on\n");
+    return 2;
+  }
 
   std::vector<std::size_t> sizes;
   try {
@@ -214,7 +253,8 @@ int main(int argc, char** argv) {
   raise_fd_limit(machine);
   options.fd_limit = machine.fd_limit;
   if (app.count("--mqtt-per-process") == 0 && machine.fd_limit > 64) {
-    // Unless told otherwise, a process holds no more mqtt clients than its limit allows.
+    // Unless told otherwise, a process holds no more mqtt-mosquitto clients than its limit
+    // allows.
     options.mqtt_per_process =
         std::clamp<std::size_t>((machine.fd_limit - 64) / 3, 1, options.mqtt_per_process);
   }
@@ -232,18 +272,22 @@ int main(int argc, char** argv) {
                machine.cpus, static_cast<unsigned long long>(machine.fd_limit),
                static_cast<unsigned long long>(machine.fd_hard_limit), options.tick_ms,
                options.duration_s);
+  if (pin) {
+    std::fprintf(stderr, "tickcast-bench: pinned: servers on CPU %s, clients on CPU %s\n",
+                 cpu_list(options.server_cpus).c_str(), cpu_list(options.client_cpus).c_str());
+  }
   for (std::size_t size : sizes) {
     const std::size_t per_process =
         options.mqtt_per_process == 0 ? size : std::min(size, options.mqtt_per_process);
     const std::uint64_t needed = std::max<std::uint64_t>(size, per_process * 3) + 64;
     if (needed > machine.fd_limit) {
-      std::fprintf(
-          stderr,
-          "tickcast-bench: N=%zu may not fit: the limit of %llu descriptors is below %llu (mqtt "
-          "needs 3 per client in each of its processes, see --mqtt-per-process); as root, raise "
-          "the hard limit (ulimit -Hn) before running\n",
-          size, static_cast<unsigned long long>(machine.fd_limit),
-          static_cast<unsigned long long>(needed));
+      std::fprintf(stderr,
+                   "tickcast-bench: N=%zu may not fit: the limit of %llu descriptors is below %llu "
+                   "(mqtt-mosquitto needs 3 per client in each of its processes, see "
+                   "--mqtt-per-process); as root, raise "
+                   "the hard limit (ulimit -Hn) before running\n",
+                   size, static_cast<unsigned long long>(machine.fd_limit),
+                   static_cast<unsigned long long>(needed));
     }
   }
 

@@ -274,6 +274,8 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
         {"duration_s", options.duration_s},
         {"commands", options.commands},
         {"in_flight", options.in_flight},
+        {"server_cpus", options.server_cpus},
+        {"client_cpus", options.client_cpus},
         {"target",
          options.target_port ? nlohmann::json(*options.target_port) : nlohmann::json(nullptr)}}},
       {"runs", runs},

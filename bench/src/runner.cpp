@@ -29,10 +29,11 @@ using Clock = std::chrono::steady_clock;
 using support::ChildProcess;
 using support::free_port;
 
-// Starts a server child; it never outlives the bench.
-std::unique_ptr<ChildProcess> start_child(std::vector<std::string> argv) {
+// Starts a server child on the servers' CPUs; it never outlives the bench.
+std::unique_ptr<ChildProcess> start_child(std::vector<std::string> argv,
+                                          const std::vector<int>& cpus) {
   return std::make_unique<ChildProcess>(
-      support::ChildOptions{.argv = std::move(argv), .die_with_parent = true});
+      support::ChildOptions{.argv = std::move(argv), .die_with_parent = true, .cpus = cpus});
 }
 
 double seconds_since(Clock::time_point start) {
@@ -111,7 +112,8 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
   if (transport == "tcp") {
     endpoint.port = free_port();
     auto child = start_child({options.self_path, "--floor-server", options.host,
-                              std::to_string(endpoint.port), std::to_string(tick_ms)});
+                              std::to_string(endpoint.port), std::to_string(tick_ms)},
+                             options.server_cpus);
     ChildProcess* c = child.get();
     if (!wait_for([&] { return c->output().find("listening") != std::string::npos; }, c, 10, error))
       return nullptr;
@@ -166,7 +168,7 @@ std::unique_ptr<ChildProcess> start_server(const RunOptions& options, const std:
             "--max-clients",
             std::to_string(clients + 8)};
   }
-  auto child = start_child(std::move(argv));
+  auto child = start_child(std::move(argv), options.server_cpus);
   ChildProcess* c = child.get();
   if (!wait_for(
           [&] {
@@ -196,6 +198,7 @@ int tick_ms_for(const RunOptions& options, std::size_t clients) {
 std::string server_transport(const std::string& transport) {
   if (transport == "ws-lws" || transport == "ws-tls") return "ws";
   if (transport == "sse-tls") return "sse";
+  if (transport == "mqtt-mosquitto") return "mqtt";
   return transport;
 }
 
@@ -217,10 +220,10 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
       options.progress(transport + " N=" + std::to_string(clients) + ": " + text);
   };
 
-  // mqtt clients beyond options.mqtt_per_process run in child processes, each with its own
-  // descriptor limit: this process needs only the child's share, plus a socket per child.
+  // mqtt-mosquitto clients beyond options.mqtt_per_process run in child processes, each with its
+  // own descriptor limit: this process needs only the child's share, plus a socket per child.
   const std::size_t mqtt_children =
-      transport == "mqtt" ? mqtt_processes(clients, options.mqtt_per_process) : 0;
+      transport == "mqtt-mosquitto" ? mqtt_processes(clients, options.mqtt_per_process) : 0;
   const std::size_t clients_here =
       mqtt_children > 0 ? (clients + mqtt_children - 1) / mqtt_children : clients;
   const std::uint64_t fds_needed = clients_here * fds_per_client(transport) + 64 + mqtt_children;

@@ -49,6 +49,10 @@ struct RunOptions {
   /// 5,000 makes 10,000 clients 2 children: with 4, on 2 cores, the clients' processes
   /// took more time from the broker they measure (docs/benchmarks.md).
   std::size_t mqtt_per_process = 5000;
+  /// server_cpus: the CPUs of every server the bench starts (the floor, tickcast-server and
+  /// its broker); empty: any. With --pin the bench's own clients run on the others.
+  std::vector<int> server_cpus;
+  std::vector<int> client_cpus;  ///< the bench's own CPUs with --pin (for the report)
 };
 
 /// ScenarioResult is what a scenario's extra clients did, and what the server counted.

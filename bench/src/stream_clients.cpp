@@ -109,11 +109,19 @@ void StreamClients::fail(Conn& conn, const std::string& why) {
 
 void StreamClients::deliver(Conn& conn, std::string_view json, std::int64_t received_us) {
   recorder_->on_message(conn.index, json, received_us);
-  if (!conn.ready) {
-    conn.ready = true;
-    --in_flight_;
-    launch();
-  }
+  paced_ready(conn);
+}
+
+void StreamClients::mark_ready(Conn& conn) {
+  recorder_->mark_ready(conn.index);
+  paced_ready(conn);
+}
+
+void StreamClients::paced_ready(Conn& conn) {
+  if (conn.ready) return;
+  conn.ready = true;
+  --in_flight_;
+  launch();
 }
 
 void StreamClients::queue_write(Conn& conn, std::string_view bytes) {

@@ -1,7 +1,7 @@
 #pragma once
 // The clients that read a plain TCP byte stream in the bench's own epoll loop: tcp (the
-// floor), sse and longpoll. This base opens the sockets at a bounded pace and moves
-// bytes; each transport parses them in on_bytes().
+// floor), ws, sse, longpoll, socketio and mqtt. This base opens the sockets at a bounded pace and
+// moves bytes; each transport parses them in on_bytes().
 
 #include <atomic>
 #include <cstdint>
@@ -67,6 +67,8 @@ class StreamClients : public ClientSet {
 
   /// deliver hands one message to the recorder and paces the connects.
   void deliver(Conn& conn, std::string_view json, std::int64_t received_us);
+  /// mark_ready counts the client as connected without a message (mqtt: its SUBACK).
+  void mark_ready(Conn& conn);
   /// queue_write appends bytes to the client's output and writes what the socket takes.
   void queue_write(Conn& conn, std::string_view bytes);
 
@@ -81,6 +83,7 @@ class StreamClients : public ClientSet {
   void close_fd(Conn& conn);
   void flush(Conn& conn);
   void launch();
+  void paced_ready(Conn& conn);
   void connected(Conn& conn);
   void handshake(Conn& conn);
   ssize_t read_some(Conn& conn, char* buffer, std::size_t size);
@@ -93,9 +96,11 @@ class StreamClients : public ClientSet {
   std::atomic<std::size_t> connect_count_{0};
 };
 
-/// make_tcp_clients, make_sse_clients and make_longpoll_clients create the stream clients.
+/// make_tcp_clients, make_sse_clients, make_longpoll_clients and make_mqtt_raw_clients
+/// create the stream clients.
 std::unique_ptr<ClientSet> make_tcp_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_sse_clients(const Endpoint& endpoint, std::size_t n);
 std::unique_ptr<ClientSet> make_longpoll_clients(const Endpoint& endpoint, std::size_t n);
+std::unique_ptr<ClientSet> make_mqtt_raw_clients(const Endpoint& endpoint, std::size_t n);
 
 }  // namespace tickcast::bench

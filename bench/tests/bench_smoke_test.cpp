@@ -21,7 +21,7 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   const std::string csv_path = dir + "/bench.csv";
   const std::string command =
       std::string(TICKCAST_BENCH_PATH) +
-      " --transports ws,sse,longpoll,mqtt,ws-lws,socketio,ws-tls,sse-tls --sizes 10"
+      " --transports ws,sse,longpoll,mqtt,mqtt-mosquitto,ws-lws,socketio,ws-tls,sse-tls --sizes 10"
       " --duration 2 --commands 2"
       " --tick-ms 50 --json " +
       json_path + " --csv " + csv_path + " > " + dir + "/out.txt 2>&1";
@@ -56,8 +56,8 @@ TEST(BenchSmoke, TenClientsPerTransport) {
       EXPECT_EQ(run.at("out_of_order"), 0) << transport;
     }
   }
-  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "ws-lws",
-                                         "socketio", "ws-tls", "sse-tls"}));
+  EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "mqtt-mosquitto",
+                                         "ws-lws", "socketio", "ws-tls", "sse-tls"}));
 
   std::ifstream csv(csv_path);
   std::string header;

@@ -1,4 +1,5 @@
-// Runs tickcast-bench's mqtt row with its 20 subscribers spread over 2 child processes
+// Runs tickcast-bench's mqtt-mosquitto row (libmosquitto clients) with its 20 subscribers spread
+// over 2 child processes
 // (--mqtt-per-process 10) and checks that the bench's report is the sum of what the
 // children saw: every client connected and counted, every tick received by every client
 // once (events = clients x ticks), nothing lost or duplicated, and as many latency
@@ -18,10 +19,11 @@ TEST(BenchMqttProcesses, TwoChildrenAggregateExactly) {
   ASSERT_NE(::mkdtemp(dir_template), nullptr);
   const std::string dir = dir_template;
   const std::string json_path = dir + "/bench.json";
-  const std::string command = std::string(TICKCAST_BENCH_PATH) +
-                              " --transports mqtt --sizes 20 --mqtt-per-process 10 --no-floor"
-                              " --duration 2 --commands 2 --tick-ms 50 --json " +
-                              json_path + " > " + dir + "/out.txt 2>&1";
+  const std::string command =
+      std::string(TICKCAST_BENCH_PATH) +
+      " --transports mqtt-mosquitto --sizes 20 --mqtt-per-process 10 --no-floor"
+      " --duration 2 --commands 2 --tick-ms 50 --json " +
+      json_path + " > " + dir + "/out.txt 2>&1";
   const int status = std::system(command.c_str());
   std::ifstream out_text(dir + "/out.txt");
   const std::string output((std::istreambuf_iterator<char>(out_text)),
@@ -32,7 +34,7 @@ TEST(BenchMqttProcesses, TwoChildrenAggregateExactly) {
   const nlohmann::json report = nlohmann::json::parse(in);
   ASSERT_EQ(report.at("runs").size(), 1u) << report.dump(2);
   const auto& run = report["runs"][0];
-  EXPECT_EQ(run.at("transport"), "mqtt");
+  EXPECT_EQ(run.at("transport"), "mqtt-mosquitto");
   EXPECT_TRUE(run.at("held").get<bool>()) << run.at("note");
   EXPECT_EQ(run.at("client_processes"), 2) << "the clients did not run in 2 children";
   EXPECT_EQ(run.at("connected"), 20);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -91,10 +92,16 @@ std::string basename_of(const std::string& path) {
 // Between fork and exec only async-signal-safe calls: no allocation, no stdio.
 // in_fd, err_fd: -1 for /dev/null and the inherited stderr.
 [[noreturn]] void exec_child(const ChildOptions& options, pid_t parent, int in_fd, int out_fd,
-                             int err_fd, int error_fd, char** argv, char** envp) {
+                             int err_fd, int error_fd, char** argv, char** envp,
+                             const cpu_set_t* cpus) {
   if (options.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+  }
+  if (cpus && ::sched_setaffinity(0, sizeof *cpus, cpus) != 0) {
+    const int error = errno;
+    [[maybe_unused]] const ssize_t written = ::write(error_fd, &error, sizeof error);
+    ::_exit(127);
   }
   const int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
   if (in >= 0) ::dup2(in, STDIN_FILENO);
@@ -153,13 +160,16 @@ void ChildProcess::start(ChildOptions& options) {
       options.env.empty() ? std::vector<std::string>{} : merged_environment(options.env);
   std::vector<char*> argv = pointers(options.argv);
   std::vector<char*> envp = pointers(env);
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  for (const int cpu : options.cpus) CPU_SET(cpu, &cpus);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw_errno("ChildProcess: fork");
   if (pid == 0) {
     exec_child(options, parent, in_read.get(), log.get() >= 0 ? log.get() : out_write.get(),
                log.get() >= 0 ? log.get() : err_write.get(), error_write.get(), argv.data(),
-               options.env.empty() ? environ : envp.data());
+               options.env.empty() ? environ : envp.data(), options.cpus.empty() ? nullptr : &cpus);
   }
   pid_ = pid;
   error_write.reset();

@@ -36,6 +36,8 @@ struct ChildOptions {
   /// die_with_parent: the child gets SIGTERM when its parent dies (the bench's servers
   /// must never outlive it).
   bool die_with_parent = false;
+  /// cpus: the CPUs the child (and what it starts) may run on; empty: the parent's.
+  std::vector<int> cpus{};
   /// stop_grace: how long the destructor waits after SIGTERM before SIGKILL; zero kills
   /// at once.
   std::chrono::milliseconds stop_grace = std::chrono::seconds(10);
