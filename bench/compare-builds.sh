@@ -5,7 +5,8 @@
 # row's p50, p99, p99/tcp, server CPU and loss per build.
 #   bench/compare-builds.sh BEFORE_SERVER AFTER_SERVER [OUT_DIR]
 # Environment: SIZES (default 1000,10000), TRANSPORTS (ws,sse,longpoll,mqtt), ROUNDS (2),
-# DURATION (10 s), BENCH (build/default/bench/tickcast-bench: one bench for both builds).
+# DURATION (10 s), BENCH (build/default/bench/tickcast-bench: one bench for both builds),
+# BENCH_ARGS (more tickcast-bench flags, e.g. --pin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before=$(realpath "$1")
@@ -14,6 +15,7 @@ out=${3:-$(mktemp -d /tmp/tickcast-compare.XXXXXX)}
 mkdir -p "$out"
 bench=${BENCH:-build/default/bench/tickcast-bench}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+read -r -a extra_args <<<"${BENCH_ARGS:-}"
 
 for ((round = 1; round <= ${ROUNDS:-2}; round++)); do
   order=(before after)
@@ -23,7 +25,7 @@ for ((round = 1; round <= ${ROUNDS:-2}; round++)); do
     [[ $build == after ]] && server=$after
     echo "round $round: $build ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
     "$bench" --server "$server" --transports "${TRANSPORTS:-ws,sse,longpoll,mqtt}" \
-      --sizes "${SIZES:-1000,10000}" --duration "${DURATION:-10}" \
+      --sizes "${SIZES:-1000,10000}" --duration "${DURATION:-10}" "${extra_args[@]}" \
       --json "$out/$build-$round.json" >"$out/$build-$round.txt" 2>&1 ||
       echo "round $round $build: tickcast-bench failed, see $out/$build-$round.txt" >&2
   done

@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
         std::snprintf(line, sizeof line, "p50 %.2f ms, p99 %.2f ms",
                       static_cast<double>(r.latency.percentile(50)) / 1000,
                       static_cast<double>(r.latency.percentile(99)) / 1000);
-        std::fprintf(stderr, "tickcast-bench: round %d/%d %-8s %-13s N=%-6zu load %.2f  %s\n", run,
+        std::fprintf(stderr, "tickcast-bench: round %d/%d %-14s %-13s N=%-6zu load %.2f  %s\n", run,
                      runs, transport.c_str(), scenario.c_str(), size, r.load_before,
                      r.held ? line : r.note.c_str());
         results.push_back(std::move(r));
