@@ -2,6 +2,7 @@
 #include "process/child_process.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,33 @@ TEST(ChildProcess, SigkillsWhatIgnoresSigterm) {
   EXPECT_FALSE(child.terminate(200ms).has_value()) << "it did not exit in time";
   EXPECT_FALSE(child.running());
   EXPECT_TRUE(WIFSIGNALED(*child.exit_status()) && WTERMSIG(*child.exit_status()) == SIGKILL);
+}
+
+// The bench's --pin: a child runs on the CPUs it is given (set between fork and exec).
+TEST(ChildProcess, RunsOnTheCpusItIsGiven) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) last = cpu;
+  }
+  ASSERT_GE(last, 0);
+  ChildOptions options = shell("grep Cpus_allowed_list /proc/self/status");
+  options.cpus = {last};
+  ChildProcess child(options);
+  ASSERT_TRUE(child.wait(10s).has_value());
+  EXPECT_EQ(child.output(), "Cpus_allowed_list:\t" + std::to_string(last) + "\n");
+}
+
+TEST(ChildProcess, ACpuItMayNotUseIsAnError) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  if (CPU_ISSET(CPU_SETSIZE - 1, &allowed)) GTEST_SKIP() << "every CPU is allowed here";
+  ChildOptions options = shell("exit 0");
+  options.cpus = {CPU_SETSIZE - 1};
+  EXPECT_THROW(ChildProcess child(options), std::runtime_error);
 }
 
 TEST(ChildProcess, WaitForOutputGivesUpWhenTheChildExits) {
