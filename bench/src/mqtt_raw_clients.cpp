@@ -39,9 +39,9 @@ std::string packet(unsigned char type_and_flags, std::string_view body) {
   return out;
 }
 
-// CONNECT with a clean session and the longest keepalive (18 h: no PINGREQ is due within a
-// run; mosquitto 2.0 refuses a 3.1.1 client that asks for none), then SUBSCRIBE at QoS 0
-// right behind it: MQTT lets a client send on before its CONNACK.
+// CONNECT with a clean session and the longest keepalive (18 h: no PINGREQ falls due within
+// a run), then SUBSCRIBE at QoS 0 right behind it: MQTT lets a client send on before its
+// CONNACK.
 std::string connect_and_subscribe(std::string_view client_id, std::string_view topic) {
   std::string connect;
   append_string(connect, "MQTT");
