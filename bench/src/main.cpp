@@ -284,8 +284,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "tickcast-bench: N=%zu may not fit: the limit of %llu descriptors is below %llu "
                    "(mqtt-mosquitto needs 3 per client in each of its processes, see "
-                   "--mqtt-per-process); as root, raise "
-                   "the hard limit (ulimit -Hn) before running\n",
+                   "--mqtt-per-process); as root, raise the hard limit (ulimit -Hn) "
+                   "before running\n",
                    size, static_cast<unsigned long long>(machine.fd_limit),
                    static_cast<unsigned long long>(needed));
     }

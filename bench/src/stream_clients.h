@@ -1,7 +1,7 @@
 #pragma once
 // The clients that read a plain TCP byte stream in the bench's own epoll loop: tcp (the
-// floor), ws, sse, longpoll, socketio and mqtt. This base opens the sockets at a bounded pace and
-// moves bytes; each transport parses them in on_bytes().
+// floor), ws, sse, longpoll, socketio and mqtt. This base opens the sockets at a bounded
+// pace and moves bytes; each transport parses them in on_bytes().
 
 #include <atomic>
 #include <cstdint>

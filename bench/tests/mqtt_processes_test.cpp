@@ -1,9 +1,8 @@
-// Runs tickcast-bench's mqtt-mosquitto row (libmosquitto clients) with its 20 subscribers spread
-// over 2 child processes
-// (--mqtt-per-process 10) and checks that the bench's report is the sum of what the
-// children saw: every client connected and counted, every tick received by every client
-// once (events = clients x ticks), nothing lost or duplicated, and as many latency
-// samples as events received in the window. No timing assertions.
+// Runs tickcast-bench's mqtt-mosquitto row (libmosquitto clients) with its 20 subscribers
+// spread over 2 child processes (--mqtt-per-process 10) and checks that the bench's report is the
+// sum of what the children saw: every client connected and counted, every tick received by every
+// client once (events = clients x ticks), nothing lost or duplicated, and as many latency samples
+// as events received in the window. No timing assertions.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
