@@ -242,7 +242,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(duration_validator());
 
-  app.add_option("--ws-ping", ws_ping_s, "seconds of silence before a WebSocket is pinged")
+  app.add_option("--ws-ping", ws_ping_s,
+                 "seconds of silence before a WebSocket is pinged (up to a quarter more, spread "
+                 "per connection)")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_option("--ws-hangup", ws_hangup_s,

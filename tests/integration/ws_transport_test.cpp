@@ -7,7 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "support/server_process.h"
 #include "tickcast/client/ws_client.h"
@@ -423,6 +427,57 @@ TEST(WsTransport, KeepaliveKeepsAClientThatAnswersPings) {
       client.pong(frame->payload);
     }
   }
+}
+
+// The next ping is due a ping period after the pong, not at the hangup time of the ping
+// that pong answered: with a 1 s ping and a 30 s hangup, every ping follows the last pong
+// within seconds (before the fix, the second came 30 s after the upgrade).
+TEST(WsTransport, KeepalivePingsAgainAPingPeriodAfterEachPong) {
+  ServerProcess server({"--ws-ping", "1", "--ws-hangup", "30"});
+  RawWebSocket client(server.port(), "/rooms/answering");
+  ASSERT_TRUE(client.upgraded(5s));
+  int pings = 0;
+  auto waited_since = std::chrono::steady_clock::now();
+  while (pings < 3) {
+    const auto frame = client.next_frame(10s);
+    ASSERT_TRUE(frame) << "no ping within 10 s of pong " << pings;
+    if (frame->opcode != 0x9) continue;
+    EXPECT_LT(std::chrono::steady_clock::now() - waited_since, 10s) << "ping " << pings + 1;
+    ++pings;
+    client.pong(frame->payload);
+    waited_since = std::chrono::steady_clock::now();
+  }
+}
+
+// Connections opened together are pinged over a span, not in one burst: with a 4 s ping
+// each waits up to 1 s more, at a share set by its id. Without the spread all twelve first
+// pings fall due on one 250 ms slot of the loop's timer grid.
+TEST(WsTransport, KeepaliveSpreadsThePingsOfConnectionsOpenedTogether) {
+  ServerProcess server({"--ws-ping", "4", "--ws-hangup", "60"});
+  std::vector<std::unique_ptr<RawWebSocket>> clients;
+  for (int i = 0; i < 12; ++i) {
+    clients.push_back(std::make_unique<RawWebSocket>(server.port(), "/rooms/together"));
+    ASSERT_TRUE(clients.back()->upgraded(5s)) << i;
+  }
+  std::vector<std::optional<std::chrono::steady_clock::time_point>> pinged(clients.size());
+  std::vector<std::thread> readers;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    readers.emplace_back([&, i] {
+      while (const auto frame = clients[i]->next_frame(15s)) {
+        if (frame->opcode == 0x9) {
+          pinged[i] = std::chrono::steady_clock::now();
+          return;
+        }
+      }
+    });
+  }
+  for (auto& reader : readers) reader.join();
+  for (std::size_t i = 0; i < pinged.size(); ++i) ASSERT_TRUE(pinged[i]) << "client " << i;
+  const auto [first, last] = std::minmax_element(
+      pinged.begin(), pinged.end(), [](const auto& a, const auto& b) { return *a < *b; });
+  EXPECT_GE(**last - **first, 500ms)
+      << "the first pings came within " << std::chrono::duration<double>(**last - **first).count()
+      << " s of each other";
 }
 
 TEST(WsTransport, TwoHundredClientsGetEveryTickWithoutAGap) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -25,9 +26,10 @@ struct WsSession final : http::internal::LoopSession {
   std::string close_reason;
   double tokens = 0;
   SteadyTime tokens_at;
-  SteadyTime heard_at;     // last frame or pong from the client: the keepalive's clock
-  bool ping_due = false;   // a ping waits for its write
-  bool ping_sent = false;  // pinged since heard_at; no pong yet
+  SteadyTime heard_at;                 // last frame or pong from the client: the keepalive's clock
+  bool ping_due = false;               // a ping waits for its write
+  bool ping_sent = false;              // pinged since heard_at; no pong yet
+  SteadyTime::duration ping_spread{};  // this connection's share of ping_spread_limit
   // The token's grant, when the port requires tokens (held apart: most ports need none).
   std::unique_ptr<auth::Grant> grant;
   // Its entry in the transport's expiries, erased when the session closes first.
@@ -49,12 +51,30 @@ struct WsSession final : http::internal::LoopSession {
 // for websocket_hangup_after (no pong) is closed without a goodbye, as it is likely gone.
 // A zero hangup time turns the keepalive off; a zero ping time, the pings.
 std::optional<std::chrono::steady_clock::duration> next_keepalive(
-    const http::ServerOptions& options, SteadyTime heard_at, SteadyTime now) {
+    const http::ServerOptions& options, SteadyTime heard_at, SteadyTime now,
+    SteadyTime::duration ping_spread) {
   if (options.websocket_hangup_after.count() <= 0) return std::nullopt;
-  const SteadyTime ping_at = heard_at + options.websocket_ping_after;
+  const SteadyTime ping_at = heard_at + options.websocket_ping_after + ping_spread;
   const SteadyTime hangup_at = heard_at + options.websocket_hangup_after;
   const bool pings = options.websocket_ping_after.count() > 0 && ping_at < hangup_at;
   return (pings && now < ping_at ? ping_at : hangup_at) - now;
+}
+
+// Connections opened together (a crowd joining, everyone reconnecting after a restart)
+// would be pinged together, and their pongs read together, every round: at 10,000 clients
+// a burst of 20,000 syscalls that delays whichever tick it meets. Each connection waits
+// up to a quarter of a ping period longer (never past half the way to the hangup), at a
+// point of that span set by its id: ids in a row land far apart (the golden ratio's
+// fractions), so a crowd's pings spread over the span and drift further apart each round.
+SteadyTime::duration ping_spread_for(const http::ServerOptions& options, std::uint64_t id) {
+  const auto ping = options.websocket_ping_after;
+  const auto hangup = options.websocket_hangup_after;
+  if (ping.count() <= 0 || hangup <= ping) return {};
+  const auto limit = std::min<SteadyTime::duration>(ping / 4, (hangup - ping) / 2);
+  constexpr double kGoldenFraction = 0.6180339887498949;
+  double whole = 0;
+  const double share = std::modf(static_cast<double>(id) * kGoldenFraction, &whole);
+  return std::chrono::duration_cast<SteadyTime::duration>(limit * share);
 }
 
 }  // namespace
@@ -148,7 +168,9 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   if (access.grant) fresh->grant = std::make_unique<auth::Grant>(std::move(*access.grant));
   WsSession& session = admit(std::move(fresh), wsi, "ws", request.peer);
   if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
-  if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at)) {
+  session.ping_spread = ping_spread_for(server.loop().options(), session.id);
+  if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at,
+                                  session.ping_spread)) {
     server.loop().set_timer(wsi, *first);
   }
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
@@ -253,22 +275,27 @@ After WsSession::on_timer(lws* wsi) {
   const auto now = std::chrono::steady_clock::now();
   const auto silent = now - heard_at;
   if (silent >= options.websocket_hangup_after) return After::close;
-  if (options.websocket_ping_after.count() > 0 && silent >= options.websocket_ping_after &&
-      !ping_sent && !close_code) {
+  if (options.websocket_ping_after.count() > 0 &&
+      silent >= options.websocket_ping_after + ping_spread && !ping_sent && !close_code) {
     ping_sent = true;
     ping_due = true;
     // Written now where the socket allows it: the writable callback costs two epoll_ctl
-    // per ping on libev, and a ping round reaches every silent client at once.
+    // per ping on libev, and a ping round reaches many clients at once.
     loop.write_now(wsi);
   }
-  if (auto next = next_keepalive(options, heard_at, now)) loop.set_timer(wsi, *next);
+  if (auto next = next_keepalive(options, heard_at, now, ping_spread)) loop.set_timer(wsi, *next);
   return After::keep;
 }
 
 void WsSession::on_pong(lws* wsi) {
-  (void)wsi;
   heard_at = std::chrono::steady_clock::now();
   ping_sent = false;
+  // The timer still waits for the hangup of the ping just answered; the next ping is due
+  // a full ping period after this pong, not at that hangup.
+  Loop& loop = owner->server.loop();
+  if (auto next = next_keepalive(loop.options(), heard_at, heard_at, ping_spread)) {
+    loop.set_timer(wsi, *next);
+  }
 }
 
 bool WsSession::on_receive(lws* wsi, const void* data, std::size_t len) {
