@@ -5,7 +5,7 @@
 //
 //   node bench/crosscheck/crosscheck.mjs --server build/default/examples/pomodoro-server/tickcast-server \
 //        --transport ws --clients 10000 --workers 2 --duration 15 [--runs 3] [--json out.json]
-//        [--sse-client eventsource|raw]
+//        [--sse-client eventsource|raw] [--pin]
 //
 // Per run: start the server (--transport T --tick-ms 1000 --work 24h --max-clients N+16
 // --data-dir none, as tickcast-bench does),
@@ -13,21 +13,52 @@
 // tick for a second, then count the ticks produced during --duration seconds: latency =
 // receipt time - server_time_us (one system clock), seq gaps = lost. Server CPU is
 // utime+stime of the server from /proc over the window. With --runs K it prints each run
-// and the median and range of p50, p99 and CPU.
+// and the median and range of p50, p99 and CPU. --pin splits the CPUs as tickcast-bench
+// --pin does: the server on every CPU but the last, the workers on the last (taskset).
 import { fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => {
-    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]?.startsWith('--') || all[i + 1] === undefined ? 'true' : all[i + 1]]);
-    return pairs;
-  }, []),
-);
+const usage = `usage: node bench/crosscheck/crosscheck.mjs (--server PATH | --target URL [--server-pid PID])
+  [--transport ws|sse] [--sse-client eventsource|raw] [--clients N] [--workers W]
+  [--duration S] [--runs K] [--tick-ms MS] [--in-flight N] [--room NAME] [--json FILE] [--pin]`;
+const text = { type: 'string' };
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      server: text, target: text, 'server-pid': text, transport: text, 'sse-client': text,
+      clients: text, workers: text, duration: text, runs: text, 'tick-ms': text,
+      'in-flight': text, room: text, json: text, pin: { type: 'boolean' }, help: { type: 'boolean' },
+    },
+  }));
+} catch (error) {
+  console.error(`crosscheck: ${error.message}\n${usage}`);
+  process.exit(2);
+}
+if (args.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const fail = (message) => {
+  console.error(`crosscheck: ${message}\n${usage}`);
+  process.exit(2);
+};
+if (!args.server && !args.target) fail('--server or --target is required');
+const cpus = availableParallelism();
+if (args.pin && cpus < 2) {
+  console.error('crosscheck: --pin needs 2 CPUs');
+  process.exit(77);  // ctest's skip code for the pinned test
+}
+// taskset's CPU list for the server (every CPU but the last) and for the workers (the last).
+const serverCpus = cpus > 2 ? `0-${cpus - 2}` : '0';
+const clientCpu = String(cpus - 1);
 const transport = args.transport ?? 'ws';
 const clients = Number(args.clients ?? 1000);
 const workers = Number(args.workers ?? 2);
@@ -37,7 +68,12 @@ const tickMs = Number(args['tick-ms'] ?? 1000);
 const inFlight = Number(args['in-flight'] ?? 100);
 const room = args.room ?? 'crosscheck';
 const sseClient = args['sse-client'] ?? 'eventsource';  // or 'raw': node:net sockets
-if (!['eventsource', 'raw'].includes(sseClient)) throw new Error(`--sse-client ${sseClient}: eventsource or raw`);
+if (!['ws', 'sse'].includes(transport)) fail(`--transport ${transport}: ws or sse`);
+if (!['eventsource', 'raw'].includes(sseClient)) fail(`--sse-client ${sseClient}: eventsource or raw`);
+for (const [name, value] of [['clients', clients], ['workers', workers], ['duration', duration], ['runs', runs],
+  ['tick-ms', tickMs], ['in-flight', inFlight]]) {
+  if (!(value > 0)) fail(`--${name} must be a positive number`);
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
@@ -50,6 +86,8 @@ async function freePort() {
   });
 }
 
+const allowedCpus = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m)[1];
+
 function cpuSeconds(pid) {
   if (!pid) return NaN;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -59,9 +97,12 @@ function cpuSeconds(pid) {
 async function startServer() {
   if (args.target) return { base: args.target, pid: Number(args['server-pid'] ?? 0), stop() {} };
   const port = await freePort();
-  const child = spawn(args.server, ['--transport', transport, '--host', '127.0.0.1', '--port', String(port),
+  const serverArgs = [args.server, '--transport', transport, '--host', '127.0.0.1', '--port', String(port),
     '--mqtt-port', String(await freePort()), '--tick-ms', String(tickMs), '--work', '24h',
-    '--max-clients', String(clients + 16), '--data-dir', 'none'], { stdio: 'ignore' });
+    '--max-clients', String(clients + 16), '--data-dir', 'none'];
+  // taskset execs the server, so the child's pid is the server's (its CPU is read from /proc).
+  const command = args.pin ? ['taskset', '-c', serverCpus, ...serverArgs] : serverArgs;
+  const child = spawn(command[0], command.slice(1), { stdio: 'ignore' });
   const base = `http://127.0.0.1:${port}`;
   let up = false;
   for (let i = 0; i < 100 && !up && child.exitCode === null; i++) {
@@ -87,12 +128,25 @@ async function oneRun(run) {
   const connectStart = Date.now();
   for (let w = 0; w < workers; w++) {
     const share = Math.floor(clients / workers) + (w < clients % workers ? 1 : 0);
+    // With --pin, taskset runs node on the last CPU; the IPC channel passes through its exec.
+    const pinned = args.pin ? { execPath: 'taskset', execArgv: ['-c', clientCpu, process.execPath] } : {};
     procs.push(fork(join(here, 'worker.mjs'),
-      [JSON.stringify({ transport, base: server.base, room, clients: share, inFlight, sseClient })]));
+      [JSON.stringify({ transport, base: server.base, room, clients: share, inFlight, sseClient })], pinned));
   }
   const once = (p, type) => new Promise((r) => p.on('message', (m) => m.type === type && r(m)));
   const connected = await Promise.all(procs.map((p) => once(p, 'connected')));
   const connectS = (Date.now() - connectStart) / 1000;
+  if (args.pin) {
+    // Where the processes may run, as /proc has it: a run on the wrong CPUs is no measurement.
+    const serverAllowed = server.pid ? allowedCpus(server.pid) : serverCpus;
+    const wrong = [serverAllowed !== serverCpus && `server on ${serverAllowed}, not ${serverCpus}`,
+      ...connected.map((c, w) => c.cpus !== clientCpu && `worker ${w} on ${c.cpus}, not ${clientCpu}`)].filter(Boolean);
+    if (wrong.length > 0) {
+      for (const p of procs) p.kill();
+      await server.stop();
+      throw new Error(`--pin did not hold: ${wrong.join('; ')}`);
+    }
+  }
   await command('start');
   await sleep(tickMs + 200);  // the first ticks reach everyone before the window opens
   const from = nowUs();
@@ -110,7 +164,7 @@ async function oneRun(run) {
   const samples = Float64Array.from(reports.flatMap((r) => r.samples)).sort();
   const result = {
     run, transport, sse_client: transport === 'sse' ? sseClient : undefined, clients, workers, duration,
-    tick_ms: tickMs, connect_s: connectS,
+    tick_ms: tickMs, pinned: Boolean(args.pin), connect_s: connectS,
     opened: connected.reduce((a, c) => a + c.opened, 0), failed: connected.reduce((a, c) => a + c.failed, 0),
     samples: samples.length, expected: Math.round((duration * 1000) / tickMs) * clients,
     p50_ms: percentile(samples, 50) / 1000, p90_ms: percentile(samples, 90) / 1000,

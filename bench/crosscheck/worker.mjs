@@ -4,6 +4,7 @@
 // server_time_us, both from this machine's system clock) and checks seq for gaps, then
 // reports to the parent over IPC. Started by crosscheck.mjs.
 import { EventSource } from 'eventsource';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import WebSocket from 'ws';
 
@@ -18,6 +19,8 @@ let opened = 0;
 let failed = 0;
 const conns = [];
 
+// The CPUs this process may run on, as /proc lists them ("0-1", "1").
+const allowedCpus = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m)[1];
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
 function onEvent(state, text) {
@@ -124,7 +127,7 @@ async function connectAll() {
     while (next < clients) await open(next++);
   });
   await Promise.all(lanes);
-  process.send({ type: 'connected', opened, failed });
+  process.send({ type: 'connected', opened, failed, cpus: allowedCpus('self') });
 }
 
 process.on('message', (m) => {
