@@ -29,7 +29,7 @@ struct WsSession final : http::internal::LoopSession {
   SteadyTime heard_at;                 // last frame or pong from the client: the keepalive's clock
   bool ping_due = false;               // a ping waits for its write
   bool ping_sent = false;              // pinged since heard_at; no pong yet
-  SteadyTime::duration ping_spread{};  // this connection's share of ping_spread_limit
+  SteadyTime::duration ping_spread{};  // its wait past websocket_ping_after (ping_spread_for)
   // The token's grant, when the port requires tokens (held apart: most ports need none).
   std::unique_ptr<auth::Grant> grant;
   // Its entry in the transport's expiries, erased when the session closes first.
