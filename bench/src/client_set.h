@@ -19,6 +19,8 @@ struct Endpoint {
   int mqtt_port = 0;  ///< broker port (mqtt)
   std::string room = "bench";
   bool tls = false;  ///< https / wss (the *-tls rows)
+  /// client_loops: epoll loops (threads) the bench's own stream clients are spread over.
+  std::size_t client_loops = 1;
 };
 
 /// ClientSet is N clients of one transport.

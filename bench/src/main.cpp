@@ -192,6 +192,11 @@ int main(int argc, char** argv) {
                  "most mqtt-mosquitto clients per process (3 descriptors each); more are "
                  "spread over child processes of the bench; 0: all in this process")
       ->capture_default_str();
+  app.add_option("--client-loops", options.client_loops,
+                 "epoll loops (threads) the bench's own clients are spread over, the floor's "
+                 "included")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   bool pin = false;
   app.add_flag("--pin", pin,
                "run the servers (the floor, tickcast-server, its broker) on every CPU but the "

@@ -99,7 +99,7 @@ class MqttRawClients final : public StreamClients {
     std::string body;
     append_string(body, commands_topic_);
     body += json;
-    loop_.post([this, publish = packet(0x30, body)] {
+    post_to_first([this, publish = packet(0x30, body)] {
       if (!conns_.empty() && conns_[0]->fd >= 0) queue_write(*conns_[0], publish);
     });
     return !conns_.empty();

@@ -276,6 +276,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
         {"in_flight", options.in_flight},
         {"server_cpus", options.server_cpus},
         {"client_cpus", options.client_cpus},
+        {"client_loops", options.client_loops},
         {"target",
          options.target_port ? nlohmann::json(*options.target_port) : nlohmann::json(nullptr)}}},
       {"runs", runs},

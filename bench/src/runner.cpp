@@ -238,6 +238,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
 
   Endpoint endpoint;
   endpoint.host = options.host;
+  endpoint.client_loops = options.client_loops;
   endpoint.room =
       "bench-" + std::to_string(::getpid()) + "-" + transport + "-" + std::to_string(clients);
   std::string error;

@@ -53,6 +53,7 @@ struct RunOptions {
   /// its broker); empty: any. With --pin the bench's own clients run on the others.
   std::vector<int> server_cpus;
   std::vector<int> client_cpus;  ///< the bench's own CPUs with --pin (for the report)
+  std::size_t client_loops = 1;  ///< epoll loops (threads) of the bench's stream clients
 };
 
 /// ScenarioResult is what a scenario's extra clients did, and what the server counted.

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -15,18 +16,21 @@ namespace tickcast::bench {
 
 StreamClients::StreamClients(Endpoint endpoint, std::size_t n) : endpoint_(std::move(endpoint)) {
   recorder_ = std::make_unique<Recorder>(n);
+  const std::size_t loops = std::max<std::size_t>(1, endpoint_.client_loops);
+  for (std::size_t i = 0; i < loops; ++i) loops_.push_back(std::make_unique<EventLoop>());
   conns_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto conn = std::make_unique<Conn>();
     conn->owner = this;
     conn->index = i;
+    conn->loop = loops_[i % loops].get();
     conns_.push_back(std::move(conn));
   }
-  loop_.start();
+  for (auto& loop : loops_) loop->start();
 }
 
 StreamClients::~StreamClients() {
-  loop_.stop();
+  stop();
   for (auto& conn : conns_) {
     if (conn->fd >= 0) ::close(conn->fd);
   }
@@ -43,18 +47,21 @@ std::string StreamClients::first_error() const {
 }
 
 void StreamClients::start(std::size_t n, std::size_t in_flight) {
-  loop_.post([this, n, in_flight] {
+  {
+    std::lock_guard lock(pacing_mutex_);
     target_ = std::min(n, conns_.size());
     in_flight_limit_ = std::max<std::size_t>(1, in_flight);
-    launch();
-  });
+  }
+  launch();
 }
 
+// Each client is opened on its own loop's thread: a posted task, whichever thread paces it.
 void StreamClients::launch() {
+  std::lock_guard lock(pacing_mutex_);
   while (next_ < target_ && in_flight_ < in_flight_limit_) {
     Conn& conn = *conns_[next_++];
     ++in_flight_;
-    open(conn);
+    conn.loop->post([this, &conn] { open(conn); });
   }
 }
 
@@ -81,12 +88,12 @@ void StreamClients::open(Conn& conn) {
   conn.ssl.reset();
   conn.handshaking = false;
   conn.connect_started_us = now_us();
-  loop_.add(conn.fd, EPOLLIN | EPOLLOUT, &conn);
+  conn.loop->add(conn.fd, EPOLLIN | EPOLLOUT, &conn);
 }
 
 void StreamClients::close_fd(Conn& conn) {
   if (conn.fd < 0) return;
-  loop_.remove(conn.fd);
+  conn.loop->remove(conn.fd);
   conn.ssl.reset();
   ::close(conn.fd);
   conn.fd = -1;
@@ -102,7 +109,10 @@ void StreamClients::fail(Conn& conn, const std::string& why) {
     if (first_error_.empty()) first_error_ = "client " + std::to_string(conn.index) + ": " + why;
   }
   if (!conn.ready) {
-    --in_flight_;
+    {
+      std::lock_guard lock(pacing_mutex_);
+      --in_flight_;
+    }
     launch();
   }
 }
@@ -120,7 +130,10 @@ void StreamClients::mark_ready(Conn& conn) {
 void StreamClients::paced_ready(Conn& conn) {
   if (conn.ready) return;
   conn.ready = true;
-  --in_flight_;
+  {
+    std::lock_guard lock(pacing_mutex_);
+    --in_flight_;
+  }
   launch();
 }
 
@@ -148,7 +161,7 @@ void StreamClients::flush(Conn& conn) {
     }
     conn.out.erase(0, static_cast<std::size_t>(n));
   }
-  loop_.modify(conn.fd, conn.out.empty() ? EPOLLIN : (EPOLLIN | EPOLLOUT), &conn);
+  conn.loop->modify(conn.fd, conn.out.empty() ? EPOLLIN : (EPOLLIN | EPOLLOUT), &conn);
 }
 
 void StreamClients::on_ready(Conn& conn, std::uint32_t events) {
@@ -211,8 +224,8 @@ void StreamClients::handshake(Conn& conn) {
     return connected(conn);
   }
   const int e = SSL_get_error(conn.ssl.get(), rc);
-  if (e == SSL_ERROR_WANT_READ) return loop_.modify(conn.fd, EPOLLIN, &conn);
-  if (e == SSL_ERROR_WANT_WRITE) return loop_.modify(conn.fd, EPOLLIN | EPOLLOUT, &conn);
+  if (e == SSL_ERROR_WANT_READ) return conn.loop->modify(conn.fd, EPOLLIN, &conn);
+  if (e == SSL_ERROR_WANT_WRITE) return conn.loop->modify(conn.fd, EPOLLIN | EPOLLOUT, &conn);
   fail(conn, "TLS handshake failed");
 }
 

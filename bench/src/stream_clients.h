@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,8 +19,10 @@
 
 namespace tickcast::bench {
 
-/// StreamClients runs N socket clients on one EventLoop thread.
-/// Threads: ClientSet members from the runner's thread; the rest on the loop thread.
+/// StreamClients runs N socket clients on endpoint.client_loops EventLoop threads, client i
+/// on loop i % loops.
+/// Threads: ClientSet members from the runner's thread; a client's work on its loop's thread;
+/// the connect pacing (next_, in_flight_) under pacing_mutex_ from any loop.
 class StreamClients : public ClientSet {
  public:
   StreamClients(Endpoint endpoint, std::size_t n);
@@ -35,6 +38,7 @@ class StreamClients : public ClientSet {
   struct Conn final : EventLoop::Watcher {
     StreamClients* owner = nullptr;
     std::size_t index = 0;
+    EventLoop* loop = nullptr;  ///< the loop this client lives on
     int fd = -1;
     bool connecting = false;
     bool ready = false;  ///< has had its first message
@@ -63,7 +67,9 @@ class StreamClients : public ClientSet {
 
   /// stop ends the loop thread; every final class calls it in its destructor, so that
   /// no virtual hook runs while the derived part is being destroyed. Idempotent.
-  void stop() { loop_.stop(); }
+  void stop() {
+    for (auto& loop : loops_) loop->stop();
+  }
 
   /// deliver hands one message to the recorder and paces the connects.
   void deliver(Conn& conn, std::string_view json, std::int64_t received_us);
@@ -72,9 +78,12 @@ class StreamClients : public ClientSet {
   /// queue_write appends bytes to the client's output and writes what the socket takes.
   void queue_write(Conn& conn, std::string_view bytes);
 
+  /// post_to_first runs `task` on the loop of client 0 (the one that sends commands).
+  void post_to_first(std::function<void()> task) { loops_.front()->post(std::move(task)); }
+
   Endpoint endpoint_;
-  EventLoop loop_;
-  std::vector<std::unique_ptr<Conn>> conns_;  // never shrinks while the loop runs
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<std::unique_ptr<Conn>> conns_;  // never shrinks while the loops run
 
  private:
   void on_ready(Conn& conn, std::uint32_t events);
@@ -88,6 +97,7 @@ class StreamClients : public ClientSet {
   void handshake(Conn& conn);
   ssize_t read_some(Conn& conn, char* buffer, std::size_t size);
 
+  std::mutex pacing_mutex_;
   std::size_t next_ = 0, target_ = 0, in_flight_limit_ = 0, in_flight_ = 0;
   std::atomic<std::size_t> failed_{0};
   mutable std::mutex error_mutex_;

@@ -14,7 +14,7 @@ class TcpClients final : public StreamClients {
 
   bool send_command(std::string_view json) override {
     std::string frame = encode_frame(json);
-    loop_.post([this, frame = std::move(frame)] {
+    post_to_first([this, frame = std::move(frame)] {
       if (!conns_.empty() && conns_[0]->fd >= 0) queue_write(*conns_[0], frame);
     });
     return !conns_.empty();

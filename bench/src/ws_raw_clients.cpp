@@ -38,7 +38,7 @@ std::string client_frame(std::uint8_t opcode, std::string_view payload) {
 }
 
 bool WsRawClients::send_command(std::string_view json) {
-  loop_.post([this, frame = client_frame(0x1, command_text(json))] {
+  post_to_first([this, frame = client_frame(0x1, command_text(json))] {
     if (!conns_.empty() && conns_[0]->fd >= 0) queue_write(*conns_[0], frame);
   });
   return !conns_.empty();

@@ -69,6 +69,48 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   ::rmdir(dir.c_str());
 }
 
+// --client-loops 3: ten clients over three epoll loops (4, 3 and 3), the commands through
+// client 0's loop. Every stream row connects all ten, loses nothing, and every command
+// reaches every client.
+TEST(BenchSmoke, ClientsSpreadOverSeveralLoops) {
+  char dir_template[] = "/tmp/tickcast-bench-loops-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string json_path = dir + "/bench.json";
+  const std::string command = std::string(TICKCAST_BENCH_PATH) +
+                              " --transports ws,sse,longpoll,mqtt,socketio,sse-tls --sizes 10"
+                              " --duration 2 --commands 2 --tick-ms 50 --client-loops 3"
+                              " --json " +
+                              json_path + " > " + dir + "/out.txt 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream out_text(dir + "/out.txt");
+  const std::string output((std::istreambuf_iterator<char>(out_text)),
+                           std::istreambuf_iterator<char>());
+  ASSERT_EQ(status, 0) << output;
+  std::ifstream in(json_path);
+  nlohmann::json report;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << output;
+  EXPECT_EQ(report.at("options").at("client_loops"), 3);
+  std::set<std::string> seen;
+  for (const auto& run : report.at("runs")) {
+    const std::string transport = run.at("transport");
+    seen.insert(transport);
+    EXPECT_TRUE(run.at("held").get<bool>()) << transport << ": " << run.at("note");
+    EXPECT_EQ(run.at("connected"), 10) << transport;
+    EXPECT_EQ(run.at("command_timeouts"), 0) << transport;
+    EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 0u) << transport;
+    if (transport != "mqtt") {
+      EXPECT_EQ(run.at("lost"), 0) << transport;
+    }
+    EXPECT_EQ(run.at("duplicated"), 0) << transport;
+  }
+  EXPECT_EQ(seen,
+            (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "socketio", "sse-tls"}));
+  std::remove(json_path.c_str());
+  std::remove((dir + "/out.txt").c_str());
+  ::rmdir(dir.c_str());
+}
+
 // The two scenarios on ws: the stalled readers were opened and shed by the server (its
 // stuck timeout shortened to 1 s, the window long enough for it), the churn clients came
 // and went, and the measured clients lost nothing either way.
