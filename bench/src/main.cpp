@@ -193,8 +193,9 @@ int main(int argc, char** argv) {
                  "spread over child processes of the bench; 0: all in this process")
       ->capture_default_str();
   app.add_option("--client-loops", options.client_loops,
-                 "epoll loops (threads) the bench's own clients are spread over, the floor's "
-                 "included")
+                 "epoll loops (threads) the bench's own stream clients (tcp floor, ws, sse, "
+                 "longpoll, mqtt, socketio) are spread over; ws-lws and mqtt-mosquitto keep "
+                 "theirs")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   bool pin = false;
