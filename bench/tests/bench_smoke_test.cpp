@@ -2,39 +2,28 @@
 // JSON: well formed, every transport present and held, nothing lost or duplicated on
 // ws, sse and long-poll. No timing assertions: the machine may be busy.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
+#include "bench_run.h"
+
 namespace {
 
-TEST(BenchSmoke, TenClientsPerTransport) {
-  char dir_template[] = "/tmp/tickcast-bench-smoke-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string json_path = dir + "/bench.json";
-  const std::string csv_path = dir + "/bench.csv";
-  const std::string command =
-      std::string(TICKCAST_BENCH_PATH) +
-      " --transports ws,sse,longpoll,mqtt,mqtt-mosquitto,ws-lws,socketio,ws-tls,sse-tls --sizes 10"
-      " --duration 2 --commands 2"
-      " --tick-ms 50 --json " +
-      json_path + " --csv " + csv_path + " > " + dir + "/out.txt 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream out_text(dir + "/out.txt");
-  const std::string output((std::istreambuf_iterator<char>(out_text)),
-                           std::istreambuf_iterator<char>());
-  ASSERT_EQ(status, 0) << output;
+using tickcast::bench::testing::BenchRun;
 
-  std::ifstream in(json_path);
-  ASSERT_TRUE(in) << output;
+TEST(BenchSmoke, TenClientsPerTransport) {
+  const BenchRun bench(
+      "--transports ws,sse,longpoll,mqtt,mqtt-mosquitto,ws-lws,socketio,ws-tls,sse-tls --sizes 10"
+      " --duration 2 --commands 2 --tick-ms 50");
+  ASSERT_EQ(bench.status, 0) << bench.output;
+
+  std::ifstream in(bench.json_path);
+  ASSERT_TRUE(in) << bench.output;
   nlohmann::json report;
-  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << output;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << bench.output;
   ASSERT_TRUE(report.contains("runs")) << report.dump(2);
   ASSERT_TRUE(report.contains("machine"));
 
@@ -59,37 +48,23 @@ TEST(BenchSmoke, TenClientsPerTransport) {
   EXPECT_EQ(seen, (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "mqtt-mosquitto",
                                          "ws-lws", "socketio", "ws-tls", "sse-tls"}));
 
-  std::ifstream csv(csv_path);
+  std::ifstream csv(bench.csv_path);
   std::string header;
   ASSERT_TRUE(std::getline(csv, header));
   EXPECT_EQ(header.rfind("transport,clients,held", 0), 0u);
-  std::remove(json_path.c_str());
-  std::remove(csv_path.c_str());
-  std::remove((dir + "/out.txt").c_str());
-  ::rmdir(dir.c_str());
 }
 
 // --client-loops 3: ten clients over three epoll loops (4, 3 and 3), the commands through
 // client 0's loop. Every stream row connects all ten, loses nothing, and every command
 // reaches every client.
 TEST(BenchSmoke, ClientsSpreadOverSeveralLoops) {
-  char dir_template[] = "/tmp/tickcast-bench-loops-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string json_path = dir + "/bench.json";
-  const std::string command = std::string(TICKCAST_BENCH_PATH) +
-                              " --transports ws,sse,longpoll,mqtt,socketio,sse-tls --sizes 10"
-                              " --duration 2 --commands 2 --tick-ms 50 --client-loops 3"
-                              " --json " +
-                              json_path + " > " + dir + "/out.txt 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream out_text(dir + "/out.txt");
-  const std::string output((std::istreambuf_iterator<char>(out_text)),
-                           std::istreambuf_iterator<char>());
-  ASSERT_EQ(status, 0) << output;
-  std::ifstream in(json_path);
+  const BenchRun bench(
+      "--transports ws,sse,longpoll,mqtt,socketio,sse-tls --sizes 10 --duration 2 --commands 2"
+      " --tick-ms 50 --client-loops 3");
+  ASSERT_EQ(bench.status, 0) << bench.output;
+  std::ifstream in(bench.json_path);
   nlohmann::json report;
-  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << output;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << bench.output;
   EXPECT_EQ(report.at("options").at("client_loops"), 3);
   std::set<std::string> seen;
   for (const auto& run : report.at("runs")) {
@@ -106,33 +81,20 @@ TEST(BenchSmoke, ClientsSpreadOverSeveralLoops) {
   }
   EXPECT_EQ(seen,
             (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "socketio", "sse-tls"}));
-  std::remove(json_path.c_str());
-  std::remove((dir + "/out.txt").c_str());
-  ::rmdir(dir.c_str());
 }
 
 // The two scenarios on ws: the stalled readers were opened and shed by the server (its
 // stuck timeout shortened to 1 s, the window long enough for it), the churn clients came
 // and went, and the measured clients lost nothing either way.
 TEST(BenchSmoke, SlowConsumerAndChurnScenarios) {
-  char dir_template[] = "/tmp/tickcast-bench-smoke-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string json_path = dir + "/bench.json";
-  const std::string command =
-      std::string(TICKCAST_BENCH_PATH) +
-      " --transports ws --sizes 10 --duration 6 --commands 0 --tick-ms 20 --no-floor"
+  const BenchRun bench(
+      "--transports ws --sizes 10 --duration 6 --commands 0 --tick-ms 20 --no-floor"
       " --scenario slow-consumer,churn --stalled 2 --churn-rate 20"
-      " --server-arg=--stuck-timeout --server-arg=1 --json " +
-      json_path + " > " + dir + "/out.txt 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream out_text(dir + "/out.txt");
-  const std::string output((std::istreambuf_iterator<char>(out_text)),
-                           std::istreambuf_iterator<char>());
-  ASSERT_EQ(status, 0) << output;
-  std::ifstream in(json_path);
+      " --server-arg=--stuck-timeout --server-arg=1");
+  ASSERT_EQ(bench.status, 0) << bench.output;
+  std::ifstream in(bench.json_path);
   nlohmann::json report;
-  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << output;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << bench.output;
   ASSERT_EQ(report.at("runs").size(), 2u) << report.dump(2);
   for (const auto& run : report["runs"]) {
     const std::string scenario = run.at("scenario");
@@ -149,9 +111,6 @@ TEST(BenchSmoke, SlowConsumerAndChurnScenarios) {
       EXPECT_EQ(extra.at("churn_errors"), 0) << extra.dump();
     }
   }
-  std::remove(json_path.c_str());
-  std::remove((dir + "/out.txt").c_str());
-  ::rmdir(dir.c_str());
 }
 
 }  // namespace

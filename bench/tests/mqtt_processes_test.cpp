@@ -4,32 +4,24 @@
 // client once (events = clients x ticks), nothing lost or duplicated, and as many latency samples
 // as events received in the window. No timing assertions.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bench_run.h"
+
 namespace {
 
+using tickcast::bench::testing::BenchRun;
+
 TEST(BenchMqttProcesses, TwoChildrenAggregateExactly) {
-  char dir_template[] = "/tmp/tickcast-bench-mqtt-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string json_path = dir + "/bench.json";
-  const std::string command =
-      std::string(TICKCAST_BENCH_PATH) +
-      " --transports mqtt-mosquitto --sizes 20 --mqtt-per-process 10 --no-floor"
-      " --duration 2 --commands 2 --tick-ms 50 --json " +
-      json_path + " > " + dir + "/out.txt 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream out_text(dir + "/out.txt");
-  const std::string output((std::istreambuf_iterator<char>(out_text)),
-                           std::istreambuf_iterator<char>());
-  ASSERT_EQ(status, 0) << output;
-  std::ifstream in(json_path);
-  ASSERT_TRUE(in) << output;
+  const BenchRun bench(
+      "--transports mqtt-mosquitto --sizes 20 --mqtt-per-process 10 --no-floor"
+      " --duration 2 --commands 2 --tick-ms 50");
+  ASSERT_EQ(bench.status, 0) << bench.output;
+  std::ifstream in(bench.json_path);
+  ASSERT_TRUE(in) << bench.output;
   const nlohmann::json report = nlohmann::json::parse(in);
   ASSERT_EQ(report.at("runs").size(), 1u) << report.dump(2);
   const auto& run = report["runs"][0];
@@ -49,9 +41,6 @@ TEST(BenchMqttProcesses, TwoChildrenAggregateExactly) {
   EXPECT_EQ(events % 20u, 0u) << events << " events are not 20 clients x the same ticks";
   EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 0u);
   EXPECT_LE(run.at("latency_us").at("count").get<std::uint64_t>(), events);
-  ::unlink(json_path.c_str());
-  ::unlink((dir + "/out.txt").c_str());
-  ::rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -43,6 +43,8 @@ struct WsSession final : http::internal::LoopSession {
   void on_pong(lws* wsi) override;
   After on_timer(lws* wsi) override;
   void on_closed() override;
+  /// arm_keepalive sets the loop timer for this connection's next ping or hangup.
+  void arm_keepalive(Loop& loop, lws* wsi, SteadyTime now) const;
 };
 
 // Keepalive, on the loop's coarse timer (Loop::set_timer) rather than lws's validity timer:
@@ -169,10 +171,7 @@ http::internal::Session* WsTransport::Impl::open(lws* wsi, const http::Request& 
   WsSession& session = admit(std::move(fresh), wsi, "ws", request.peer);
   if (session.grant) session.expiry = expiries.emplace(session.grant->expires, session.id);
   session.ping_spread = ping_spread_for(server.loop().options(), session.id);
-  if (auto first = next_keepalive(server.loop().options(), session.heard_at, session.heard_at,
-                                  session.ping_spread)) {
-    server.loop().set_timer(wsi, *first);
-  }
+  session.arm_keepalive(server.loop(), wsi, session.heard_at);
   http::internal::bound_send_buffer(wsi, options.send_buffer_bytes);
   sink->on_subscribe(session.room, std::nullopt, session.client);
   return &session;
@@ -283,7 +282,7 @@ After WsSession::on_timer(lws* wsi) {
     // per ping on libev, and a ping round reaches many clients at once.
     loop.write_now(wsi);
   }
-  if (auto next = next_keepalive(options, heard_at, now, ping_spread)) loop.set_timer(wsi, *next);
+  arm_keepalive(loop, wsi, now);
   return After::keep;
 }
 
@@ -292,8 +291,11 @@ void WsSession::on_pong(lws* wsi) {
   ping_sent = false;
   // The timer still waits for the hangup of the ping just answered; the next ping is due
   // a full ping period after this pong, not at that hangup.
-  Loop& loop = owner->server.loop();
-  if (auto next = next_keepalive(loop.options(), heard_at, heard_at, ping_spread)) {
+  arm_keepalive(owner->server.loop(), wsi, heard_at);
+}
+
+void WsSession::arm_keepalive(Loop& loop, lws* wsi, SteadyTime now) const {
+  if (auto next = next_keepalive(loop.options(), heard_at, now, ping_spread)) {
     loop.set_timer(wsi, *next);
   }
 }
