@@ -17,7 +17,7 @@ scripts/build.sh default
 # examples (scripts/check-tidy.sh: TICKCAST_TIDY=0 skips it, TICKCAST_TIDY_ALL=1 adds the
 # tests, bench and fuzz, TICKCAST_TIDY_BASE=<ref> only the files changed since <ref>).
 scripts/check-tidy.sh
-ctest --preset default -j 2 --timeout 300
+ctest --preset default -j 2 --timeout 300 --output-on-failure
 
 if [[ ${TICKCAST_SANITIZERS:-1} == 1 ]]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -26,7 +26,7 @@ if [[ ${TICKCAST_SANITIZERS:-1} == 1 ]]; then
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   for preset in asan tsan; do
     scripts/build.sh "$preset"
-    ctest --preset "$preset" -j 2 --timeout 300 --label-exclude "e2e|bench|install|hygiene"
+    ctest --preset "$preset" -j 2 --timeout 300 --output-on-failure --label-exclude "e2e|bench|install|hygiene"
   done
 fi
 
@@ -34,5 +34,5 @@ if [[ ${TICKCAST_FUZZ_SECONDS:-30} != 0 ]]; then
   export TICKCAST_FUZZ_SECONDS=${TICKCAST_FUZZ_SECONDS:-30}
   scripts/build.sh fuzz
   # A crash fails here; its reproducer is left in fuzz/corpus/<target>/ (fuzz/README.md).
-  ctest --preset fuzz -j 2
+  ctest --preset fuzz -j 2 --output-on-failure
 fi
