@@ -4,7 +4,9 @@
 // the same way.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,9 @@ struct Endpoint {
   bool tls = false;  ///< https / wss (the *-tls rows)
   /// client_loops: epoll loops (threads) the bench's own stream clients are spread over.
   std::size_t client_loops = 1;
+  /// client_poll_us: the stream clients' loops poll every this many µs instead of sleeping
+  /// until a socket is ready (0: they sleep; see EventLoop::poll_every).
+  int client_poll_us = 0;
 };
 
 /// ClientSet is N clients of one transport.
@@ -41,6 +46,9 @@ class ClientSet {
   /// other_processes_cpu_seconds is the CPU time used so far by the processes other than
   /// this one that run clients of this set (0 when they all run here).
   virtual double other_processes_cpu_seconds() const { return 0; }
+  /// reader_sleeps counts the times the threads reading the clients' sockets have gone to
+  /// sleep so far; nothing when this set does not know (its clients are a library's).
+  virtual std::optional<std::uint64_t> reader_sleeps() const { return std::nullopt; }
   /// processes counts the child processes the clients run in (0: this process).
   virtual std::size_t processes() const { return 0; }
   /// recorder is what the clients saw.

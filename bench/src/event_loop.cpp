@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -82,8 +83,21 @@ void EventLoop::run_posted() {
   for (auto& task : tasks) task();
 }
 
+std::uint64_t EventLoop::voluntary_switches() const {
+  const pid_t tid = tid_.load();
+  if (tid == 0) return 0;
+  std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
+  const std::string key = "voluntary_ctxt_switches:";
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size()));
+  }
+  return 0;
+}
+
 void EventLoop::run() {
+  tid_ = ::gettid();
   std::array<epoll_event, 512> events{};
+  const bool polls = poll_every_.count() > 0;
   auto next_every = std::chrono::steady_clock::now() + period_;
   for (;;) {
     {
@@ -92,7 +106,7 @@ void EventLoop::run() {
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         next_every - std::chrono::steady_clock::now());
-    const int timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+    const int timeout = polls ? 0 : static_cast<int>(std::max<std::int64_t>(0, left.count()));
     const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.ptr == nullptr) {
@@ -108,6 +122,7 @@ void EventLoop::run() {
       if (every_) every_();
     }
     if (after_round_) after_round_();
+    if (polls && n < static_cast<int>(events.size())) std::this_thread::sleep_for(poll_every_);
   }
 }
 

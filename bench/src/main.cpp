@@ -198,6 +198,12 @@ int main(int argc, char** argv) {
                  "theirs")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--client-poll-us", options.client_poll_us,
+                 "the bench's own stream clients poll their sockets every this many µs instead "
+                 "of sleeping until one is ready, so that no server send has to wake them (adds "
+                 "up to that much to each latency); 0: they sleep")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   bool pin = false;
   app.add_flag("--pin", pin,
                "run the servers (the floor, tickcast-server, its broker) on every CPU but the "

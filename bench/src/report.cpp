@@ -50,6 +50,12 @@ std::string num(double value, const char* format = "%.1f") {
   return buffer;
 }
 
+// How often the bench's reader went to sleep per event it received in the window.
+std::optional<double> sleeps_per_event(const RunResult& r) {
+  if (!r.reader_sleeps || r.measured_events == 0) return std::nullopt;
+  return static_cast<double>(*r.reader_sleeps) / static_cast<double>(r.measured_events);
+}
+
 nlohmann::json percentiles(const Histogram& h) {
   return {{"count", h.count()},      {"p50", h.percentile(50)},     {"p90", h.percentile(90)},
           {"p99", h.percentile(99)}, {"p99_9", h.percentile(99.9)}, {"max", h.max()},
@@ -84,7 +90,7 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
       {"p99 ms", 8},     {"p99.9 ms", 8}, {"max ms", 8},    {"p50/tcp", 7},  {"p99/tcp", 7},
       {"cmd p50", 8},    {"cmd p99", 8},  {"events/s", 9},  {"lost", 6},     {"dup", 4},
       {"ooo", 4},        {"srv cpu%", 8}, {"peak MiB", 8},  {"KiB/conn", 8}, {"tick ms", 7},
-      {"load", 5}};
+      {"load", 5},       {"sleeps/ev", 9}};
   auto row = [&](const std::vector<std::string>& cells) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
       const int width = columns[i].second;
@@ -148,7 +154,8 @@ void print_table(std::ostream& out, const std::vector<RunResult>& results) {
          r.server_measured ? num(static_cast<double>(r.server_peak_rss_kib) / 1024.0) : "-",
          r.server_measured ? num(r.rss_per_conn_kib, "%.2f") : "-",
          std::to_string(r.tick_ms),
-         num(r.load_before, "%.1f")});
+         num(r.load_before, "%.1f"),
+         sleeps_per_event(r) ? num(*sleeps_per_event(r), "%.3f") : "-"});
   }
   if (!notes.empty()) {
     out << "\n";
@@ -247,6 +254,10 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
         {"connect_ms_mean", r.connect_ms_mean},
         {"client_cpu_percent", r.client_cpu_percent},
         {"client_processes", r.client_processes},
+        {"reader_sleeps",
+         r.reader_sleeps ? nlohmann::json(*r.reader_sleeps) : nlohmann::json(nullptr)},
+        {"reader_sleeps_per_event",
+         sleeps_per_event(r) ? nlohmann::json(*sleeps_per_event(r)) : nlohmann::json(nullptr)},
         {"load_average", {{"before", r.load_before}, {"after", r.load_after}}},
         {"scenario", r.scenario},
         {"scenario_result",
@@ -277,6 +288,7 @@ nlohmann::json to_json(const std::vector<RunResult>& results, const Machine& mac
         {"server_cpus", options.server_cpus},
         {"client_cpus", options.client_cpus},
         {"client_loops", options.client_loops},
+        {"client_poll_us", options.client_poll_us},
         {"target",
          options.target_port ? nlohmann::json(*options.target_port) : nlohmann::json(nullptr)}}},
       {"runs", runs},
@@ -290,7 +302,7 @@ void write_csv(std::ostream& out, const std::vector<RunResult>& results) {
          "order,"
          "server_cpu_percent,server_peak_rss_kib,rss_per_conn_kib,client_cpu_percent,load_before,"
          "scenario,stalled,stalled_closed,closed_slow,ticks_dropped,churn_connects_per_s,churn_"
-         "errors,note\n";
+         "errors,reader_sleeps,note\n";
   for (const auto& r : results) {
     auto opt = [](std::optional<double> v) { return v ? num(*v, "%.3f") : std::string(); };
     std::string note = r.note;
@@ -308,7 +320,8 @@ void write_csv(std::ostream& out, const std::vector<RunResult>& results) {
         << num(r.rss_per_conn_kib, "%.3f") << ',' << num(r.client_cpu_percent) << ','
         << num(r.load_before, "%.2f") << ',' << r.scenario << ',' << r.extra.stalled << ','
         << r.extra.stalled_closed << ',' << r.extra.closed_slow << ',' << r.extra.ticks_dropped
-        << ',' << num(r.extra.churn_per_s) << ',' << r.extra.churn_errors << ",\"" << note
+        << ',' << num(r.extra.churn_per_s) << ',' << r.extra.churn_errors << ','
+        << (r.reader_sleeps ? std::to_string(*r.reader_sleeps) : std::string()) << ",\"" << note
         << "\"\n";
   }
 }

@@ -239,6 +239,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   Endpoint endpoint;
   endpoint.host = options.host;
   endpoint.client_loops = options.client_loops;
+  endpoint.client_poll_us = options.client_poll_us;
   endpoint.room =
       "bench-" + std::to_string(::getpid()) + "-" + transport + "-" + std::to_string(clients);
   std::string error;
@@ -346,6 +347,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   // before it is not a tick's cost (and an outside client stack cannot see it either).
   const ProcessSample cpu_before = measure_server ? sample_tree(pid) : ProcessSample{};
   const double self_before = self_cpu_seconds() + set->other_processes_cpu_seconds();
+  const auto sleeps_before = set->reader_sleeps();
   recorder.set_measuring(true);
   const auto window_start = Clock::now();
   while (seconds_since(window_start) < options.duration_s) {
@@ -358,6 +360,9 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   }
   recorder.set_measuring(false);
   const double window = seconds_since(window_start);
+  if (const auto sleeps_after = set->reader_sleeps(); sleeps_before && sleeps_after) {
+    result.reader_sleeps = *sleeps_after - *sleeps_before;
+  }
   if (churn) {
     churn->stop();
     const ChurnTotals t = churn->totals();
@@ -393,6 +398,7 @@ RunResult run_one(const RunOptions& options, const std::string& transport, std::
   }
   result.latency = in_window.latency;
   result.events_per_s = static_cast<double>(in_window.measured_events) / window;
+  result.measured_events = in_window.measured_events;
   result.events = totals.events;
   result.lost = totals.lost;
   result.duplicated = totals.duplicated;

@@ -54,6 +54,9 @@ struct RunOptions {
   std::vector<int> server_cpus;
   std::vector<int> client_cpus;  ///< the bench's own CPUs with --pin (for the report)
   std::size_t client_loops = 1;  ///< epoll loops (threads) of the bench's stream clients
+  /// client_poll_us: the stream clients' loops poll every this many µs instead of sleeping
+  /// until a socket is ready; 0: they sleep (see docs/benchmarks.md on why it matters here).
+  int client_poll_us = 0;
 };
 
 /// ScenarioResult is what a scenario's extra clients did, and what the server counted.
@@ -82,10 +85,15 @@ struct RunResult {
   std::size_t command_timeouts = 0;
   std::uint64_t events = 0, lost = 0, duplicated = 0, out_of_order = 0, resyncs = 0;
   double events_per_s = 0;
+  std::uint64_t measured_events = 0;  ///< events received in the window
   bool server_measured = false;
   double server_cpu_percent = 0;     ///< of one core, during the latency window
   double client_cpu_percent = 0;     ///< this process and its client processes, same window
   std::size_t client_processes = 0;  ///< child processes running the clients (0: this one)
+  /// reader_sleeps: how often the bench's client threads went to sleep during the window
+  /// (nothing when its clients are a library's). With sleeping readers on loopback, each is a
+  /// wake-up that the server's send paid for.
+  std::optional<std::uint64_t> reader_sleeps;
   std::int64_t server_peak_rss_kib = 0;
   double rss_per_conn_kib = 0;
   /// connect_ms_mean: mean client-side time from TCP connect to a usable connection (TLS

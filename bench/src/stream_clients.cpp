@@ -26,7 +26,10 @@ StreamClients::StreamClients(Endpoint endpoint, std::size_t n) : endpoint_(std::
     conn->loop = loops_[i % loops].get();
     conns_.push_back(std::move(conn));
   }
-  for (auto& loop : loops_) loop->start();
+  for (auto& loop : loops_) {
+    loop->poll_every(std::chrono::microseconds(endpoint_.client_poll_us));
+    loop->start();
+  }
 }
 
 StreamClients::~StreamClients() {
@@ -39,6 +42,12 @@ StreamClients::~StreamClients() {
 double StreamClients::mean_connect_ms() const {
   const std::size_t n = connect_count_.load();
   return n ? static_cast<double>(connect_us_total_.load()) / 1000.0 / static_cast<double>(n) : 0;
+}
+
+std::optional<std::uint64_t> StreamClients::reader_sleeps() const {
+  std::uint64_t sum = 0;
+  for (const auto& loop : loops_) sum += loop->voluntary_switches();
+  return sum;
 }
 
 std::string StreamClients::first_error() const {

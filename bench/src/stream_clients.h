@@ -32,6 +32,7 @@ class StreamClients : public ClientSet {
   std::size_t failed() const override { return failed_.load(); }
   std::string first_error() const override;
   double mean_connect_ms() const override;
+  std::optional<std::uint64_t> reader_sleeps() const override;
 
  protected:
   /// Conn is one client connection and whatever its protocol needs to parse.

@@ -83,6 +83,33 @@ TEST(BenchSmoke, ClientsSpreadOverSeveralLoops) {
             (std::set<std::string>{"tcp", "ws", "sse", "longpoll", "mqtt", "socketio", "sse-tls"}));
 }
 
+// --client-poll-us: the stream clients poll instead of sleeping until a socket is ready.
+// Every row still gets every event and command, and the reader's sleeps are counted: about
+// one per poll period (a 2 s window at 1 ms: ~2,000), where a sleeping reader of 10 clients
+// at 50 ms ticks sleeps at most once per event (400).
+TEST(BenchSmoke, ClientsPollInsteadOfSleeping) {
+  const BenchRun bench(
+      "--transports ws,sse,longpoll,mqtt --sizes 10 --duration 2 --commands 2 --tick-ms 50"
+      " --client-poll-us 1000");
+  ASSERT_EQ(bench.status, 0) << bench.output;
+  std::ifstream in(bench.json_path);
+  nlohmann::json report;
+  ASSERT_NO_THROW(report = nlohmann::json::parse(in)) << bench.output;
+  EXPECT_EQ(report.at("options").at("client_poll_us"), 1000);
+  ASSERT_EQ(report.at("runs").size(), 5u) << report.dump(2);
+  for (const auto& run : report.at("runs")) {
+    const std::string transport = run.at("transport");
+    EXPECT_TRUE(run.at("held").get<bool>()) << transport << ": " << run.at("note");
+    EXPECT_EQ(run.at("command_timeouts"), 0) << transport;
+    EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 0u) << transport;
+    if (transport != "mqtt") {
+      EXPECT_EQ(run.at("lost"), 0) << transport;
+    }
+    ASSERT_FALSE(run.at("reader_sleeps").is_null()) << transport;
+    EXPECT_GT(run.at("reader_sleeps").get<std::uint64_t>(), 1000u) << transport;
+  }
+}
+
 // The two scenarios on ws: the stalled readers were opened and shed by the server (its
 // stuck timeout shortened to 1 s, the window long enough for it), the churn clients came
 // and went, and the measured clients lost nothing either way.
