@@ -46,8 +46,9 @@ struct Loop::Exchange {
   bool awaiting_response = false;
   bool close_after_response = false;
   Session* session = nullptr;
-  std::uint64_t timer_id = 0;  // of the pending set_timer(), 0 for none
-  bool idle = false;           // keep-alive between two requests
+  std::uint64_t timer_id = 0;     // of the pending set_timer(), 0 for none
+  bool idle = false;              // keep-alive between two requests
+  bool response_written = false;  // the session's response went out from write_now()
 
   Transaction& tx() {
     if (!transaction) transaction = std::make_unique<Transaction>();
@@ -543,7 +544,13 @@ int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
 }
 
 int Loop::on_http_writable(lws* wsi, Exchange& exchange) {
-  if (exchange.session) return after_session(wsi, exchange, exchange.session->on_writable(wsi));
+  if (exchange.session) {
+    // Written by write_now(); lws ends the transaction only from inside the callback.
+    if (std::exchange(exchange.response_written, false)) {
+      return after_session(wsi, exchange, After::complete);
+    }
+    return after_session(wsi, exchange, exchange.session->on_writable(wsi));
+  }
   if (!exchange.transaction) return 0;
   Transaction& tx = *exchange.transaction;
   if (!tx.writer) {
@@ -586,8 +593,17 @@ void Loop::write_now(lws* wsi) {
     lws_callback_on_writable(wsi);
     return;
   }
-  // Outside its callbacks a connection is closed on the loop's next round.
-  if (exchange->session->on_writable(wsi) != After::keep) close_now(wsi);
+  switch (exchange->session->on_writable(wsi)) {
+    case After::keep:
+      return;
+    case After::close:  // outside its callbacks a connection is closed on the next round
+      close_now(wsi);
+      return;
+    case After::complete:
+      exchange->response_written = true;
+      lws_callback_on_writable(wsi);
+      return;
+  }
 }
 
 std::chrono::steady_clock::duration Loop::timer_grid(std::chrono::steady_clock::duration after) {

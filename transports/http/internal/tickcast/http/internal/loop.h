@@ -40,8 +40,9 @@ class Session {
   /// on_writable writes what is queued.
   virtual After on_writable(lws* wsi) = 0;
   /// writes_outside_callbacks: on_writable may run outside lws's WRITEABLE callback now
-  /// (Loop::write_now), for a session that only writes frames (no headers to send, no
-  /// transaction to complete, not closing): it returns keep or close there.
+  /// (Loop::write_now), for a session that only writes frames (no headers to send, not
+  /// closing), or a whole response in one write (a long-poll's answer, which returns
+  /// complete: see Loop::write_now).
   virtual bool writes_outside_callbacks() const { return false; }
   /// on_timer runs when the timer set with Loop::set_timer falls due. It runs outside the
   /// connection's own callbacks: it may queue data and ask for a writable callback, and
@@ -129,7 +130,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
   /// writes_outside_callbacks(); otherwise it asks for the callback. For a fan-out (one
   /// event to every client of a room) this saves a loop round and its poll() over every
   /// descriptor. Not from inside `wsi`'s own callbacks. A write the kernel does not take
-  /// whole is kept by lws, and the session's next events wait for the callback again.
+  /// whole is kept by lws, and the session's next events wait for the callback again. A
+  /// session that wrote its whole response (After::complete) has it on the wire now, and
+  /// its transaction ends in the connection's next writable callback (ended outside, lws
+  /// 4.1 left the connection's next request unread: a busy loop).
   void write_now(lws* wsi);
   /// set_timer makes the loop call the session's on_timer() once, `after` from now (late by
   /// at most kTimerResolution, or a tenth of `after` and at most 1 s: see timer_grid),
