@@ -97,7 +97,8 @@ void StreamClients::open(Conn& conn) {
   conn.ssl.reset();
   conn.handshaking = false;
   conn.connect_started_us = now_us();
-  conn.loop->add(conn.fd, EPOLLIN | EPOLLOUT, &conn);
+  conn.watching = EPOLLIN | EPOLLOUT;
+  conn.loop->add(conn.fd, conn.watching, &conn);
 }
 
 void StreamClients::close_fd(Conn& conn) {
@@ -170,7 +171,15 @@ void StreamClients::flush(Conn& conn) {
     }
     conn.out.erase(0, static_cast<std::size_t>(n));
   }
-  conn.loop->modify(conn.fd, conn.out.empty() ? EPOLLIN : (EPOLLIN | EPOLLOUT), &conn);
+  watch(conn, conn.out.empty() ? EPOLLIN : (EPOLLIN | EPOLLOUT));
+}
+
+// Only a change is an epoll_ctl: a long-poll client writes a request per answer, and an
+// epoll_ctl each time was a third of its syscalls.
+void StreamClients::watch(Conn& conn, std::uint32_t events) {
+  if (events == conn.watching) return;
+  conn.watching = events;
+  conn.loop->modify(conn.fd, events, &conn);
 }
 
 void StreamClients::on_ready(Conn& conn, std::uint32_t events) {
@@ -233,8 +242,8 @@ void StreamClients::handshake(Conn& conn) {
     return connected(conn);
   }
   const int e = SSL_get_error(conn.ssl.get(), rc);
-  if (e == SSL_ERROR_WANT_READ) return conn.loop->modify(conn.fd, EPOLLIN, &conn);
-  if (e == SSL_ERROR_WANT_WRITE) return conn.loop->modify(conn.fd, EPOLLIN | EPOLLOUT, &conn);
+  if (e == SSL_ERROR_WANT_READ) return watch(conn, EPOLLIN);
+  if (e == SSL_ERROR_WANT_WRITE) return watch(conn, EPOLLIN | EPOLLOUT);
   fail(conn, "TLS handshake failed");
 }
 

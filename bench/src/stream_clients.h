@@ -41,6 +41,7 @@ class StreamClients : public ClientSet {
     std::size_t index = 0;
     EventLoop* loop = nullptr;  ///< the loop this client lives on
     int fd = -1;
+    std::uint32_t watching = 0;  ///< the epoll events asked for fd
     bool connecting = false;
     bool ready = false;  ///< has had its first message
     bool failed = false;
@@ -92,6 +93,7 @@ class StreamClients : public ClientSet {
   void fail(Conn& conn, const std::string& why);
   void close_fd(Conn& conn);
   void flush(Conn& conn);
+  void watch(Conn& conn, std::uint32_t events);
   void launch();
   void paced_ready(Conn& conn);
   void connected(Conn& conn);
