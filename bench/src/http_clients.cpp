@@ -1,6 +1,9 @@
 // SSE and long-poll clients over plain sockets: an HTTP/1.1 GET, then either an
 // event-stream read line by line, or one response after another on a keep-alive
 // connection, each request asking for the events after the last `next`.
+#include <utility>
+#include <vector>
+
 #include "event_scan.h"
 #include "http_request.h"
 #include "stream_clients.h"
@@ -56,7 +59,8 @@ class SseClients final : public StreamClients {
 
 class LongPollClients final : public StreamClients {
  public:
-  using StreamClients::StreamClients;
+  LongPollClients(Endpoint endpoint, std::size_t n)
+      : StreamClients(std::move(endpoint), n), next_polls_(loops_.size()) {}
   ~LongPollClients() override { stop(); }
   bool send_command(std::string_view json) override { return rest_command(endpoint_, json); }
 
@@ -89,8 +93,25 @@ class LongPollClients final : public StreamClients {
       }
       conn.body.clear();
       if (!conn.http.keep_alive()) return true;  // the close reopens it
-      queue_write(conn, request(conn));
+      if (endpoint_.client_poll_us > 0) {
+        NextPolls& next = next_polls_[conn.index % next_polls_.size()];
+        next.waiting.emplace_back(&conn, conn.connect_started_us);
+        next.answered = true;
+      } else {
+        queue_write(conn, request(conn));
+      }
       if (conn.in.empty()) return true;
+    }
+  }
+
+  void on_round_end(std::size_t loop) override {
+    NextPolls& next = next_polls_[loop];
+    if (std::exchange(next.answered, false)) return;  // answers are still coming in
+    for (const auto& [conn, connection] : std::exchange(next.waiting, {})) {
+      // Not if it has been reopened since: the reopened connection polls by itself.
+      if (conn->fd >= 0 && conn->connect_started_us == connection) {
+        queue_write(*conn, request(*conn));
+      }
     }
   }
 
@@ -100,6 +121,18 @@ class LongPollClients final : public StreamClients {
     if (conn.have_since) path += "&since=" + std::to_string(conn.since);
     return get_request(endpoint_, path);
   }
+
+  // With a polling reader (--client-poll-us), a client sends its next poll once its loop
+  // has a round that reads no answer (~1 ms after a tick's last): one CPU plays every
+  // client, and writing 10,000 next polls between the reads of a tick's answers made the
+  // bench read the last of them ~1.5x later than the server wrote them
+  // (docs/benchmarks.md, "Long-poll answered in the fan-out pass"). A real client has a
+  // CPU of its own.
+  struct NextPolls {
+    std::vector<std::pair<Conn*, std::int64_t>> waiting;  // and the connection's start
+    bool answered = false;                                // this round read an answer
+  };
+  std::vector<NextPolls> next_polls_;  // per loop; each on its own loop's thread
 };
 
 }  // namespace

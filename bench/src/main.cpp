@@ -201,7 +201,8 @@ int main(int argc, char** argv) {
   app.add_option("--client-poll-us", options.client_poll_us,
                  "the bench's own stream clients poll their sockets every this many µs instead "
                  "of sleeping until one is ready, so that no server send has to wake them (adds "
-                 "up to that much to each latency); 0: they sleep")
+                 "up to that much to each latency); long-poll clients then send their next "
+                 "polls once a round reads no answer; 0: they sleep")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
   bool pin = false;

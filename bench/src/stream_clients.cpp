@@ -26,9 +26,11 @@ StreamClients::StreamClients(Endpoint endpoint, std::size_t n) : endpoint_(std::
     conn->loop = loops_[i % loops].get();
     conns_.push_back(std::move(conn));
   }
-  for (auto& loop : loops_) {
-    loop->poll_every(std::chrono::microseconds(endpoint_.client_poll_us));
-    loop->start();
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    loops_[i]->poll_every(std::chrono::microseconds(endpoint_.client_poll_us));
+    loops_[i]->start(std::chrono::milliseconds(100), {}, [this, i] {
+      if (started_) on_round_end(i);
+    });
   }
 }
 
@@ -61,6 +63,7 @@ void StreamClients::start(std::size_t n, std::size_t in_flight) {
     target_ = std::min(n, conns_.size());
     in_flight_limit_ = std::max<std::size_t>(1, in_flight);
   }
+  started_ = true;
   launch();
 }
 

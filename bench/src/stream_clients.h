@@ -66,6 +66,8 @@ class StreamClients : public ClientSet {
   /// reopen_on_close: a server close of a ready client is normal (long-poll keep-alive
   /// end); reconnect it instead of counting a failure.
   virtual bool reopen_on_close() const { return false; }
+  /// on_round_end runs on loop `loop` (its index) after each round of it, once start() ran.
+  virtual void on_round_end(std::size_t loop) { (void)loop; }
 
   /// stop ends the loop thread; every final class calls it in its destructor, so that
   /// no virtual hook runs while the derived part is being destroyed. Idempotent.
@@ -100,6 +102,7 @@ class StreamClients : public ClientSet {
   void handshake(Conn& conn);
   ssize_t read_some(Conn& conn, char* buffer, std::size_t size);
 
+  std::atomic<bool> started_{false};  // on_round_end runs from then on
   std::mutex pacing_mutex_;
   std::size_t next_ = 0, target_ = 0, in_flight_limit_ = 0, in_flight_ = 0;
   std::atomic<std::size_t> failed_{0};
