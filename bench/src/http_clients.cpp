@@ -125,7 +125,7 @@ class LongPollClients final : public StreamClients {
   // With a polling reader (--client-poll-us), a client sends its next poll once its loop
   // has a round that reads no answer (~1 ms after a tick's last): one CPU plays every
   // client, and writing 10,000 next polls between the reads of a tick's answers made the
-  // bench read the last of them ~1.5x later than the server wrote them
+  // bench read the last of them 1.4-2x later than the server had written them
   // (docs/benchmarks.md, "Long-poll answered in the fan-out pass"). A real client has a
   // CPU of its own.
   struct NextPolls {

@@ -264,9 +264,9 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
 // back keeps restarting.
 
 // `now`: written at once, from the fan-out pass, as ws and sse write their frames (the
-// transaction still ends in the writable callback: Loop::write_now). Waiting for that
-// callback to write it put the answers of a tick behind the reads of the next polls: at
-// 10,000 polls the last answers went out ~1.5x later.
+// transaction still ends in the writable callback: Loop::write_now). Written in that
+// callback, the answers of a tick waited behind the reads of the next polls: at 10,000
+// polls p99 was 2.9x the floor's, 1.1x written here (docs/benchmarks.md).
 void LongPollTransport::Impl::answer(PollSession& session, http::Response response, bool now) {
   session.answering = true;
   session.answer = std::move(response);
