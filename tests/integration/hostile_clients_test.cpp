@@ -1,20 +1,15 @@
 // Slow and hostile clients against tickcast-server: readers that stop reading, and
 // slowloris sockets that trickle their headers or send nothing. What is asserted is what
 // happened (server counters, events received, sockets closed by the server), never a time.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cctype>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/raw_socket.h"
 #include "support/server_process.h"
 #include "support/sse_reader.h"
 #include "tickcast/client/ws_client.h"
@@ -27,6 +22,7 @@ using client::WsClientPool;
 using client::WsConnection;
 using client::WsConnectOptions;
 using nlohmann::json;
+using testing::RawSocket;
 using testing::ServerProcess;
 using testing::SseReader;
 using Clock = std::chrono::steady_clock;
@@ -60,76 +56,6 @@ int post(const ServerProcess& server, const std::string& room, const std::string
                        R"({"type":")" + type + R"("})", "application/json");
   return res ? res->status : 0;
 }
-
-// A raw loopback socket, closed on destruction. `receive_buffer` > 0 shrinks SO_RCVBUF
-// before connecting, so that a reader that never reads stalls its sender soon.
-class RawSocket {
- public:
-  explicit RawSocket(int port, int receive_buffer = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (receive_buffer > 0) {
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~RawSocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RawSocket(const RawSocket&) = delete;
-  RawSocket& operator=(const RawSocket&) = delete;
-
-  bool connected() const { return connected_; }
-  bool send(std::string_view bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(bytes.size());
-  }
-  // True when the peer closed (EOF or reset) before `deadline`, reading and discarding
-  // whatever it had sent. A connection the server keeps open keeps us reading until the
-  // deadline, so this fails for one the server never closes.
-  bool closed_by_peer(Clock::time_point deadline) {
-    char buffer[65536];
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) return true;
-    }
-  }
-  // True when one whole response (headers, then Content-Length bytes) arrived before
-  // `deadline`; reads no further than the stream gives.
-  bool read_response(Clock::time_point deadline) {
-    std::string got;
-    char buffer[4096];
-    for (;;) {
-      const auto end = got.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        const auto length = got.find("content-length: ");
-        const auto body = length == std::string::npos ? 0 : std::stoul(got.substr(length + 16));
-        if (got.size() >= end + 4 + body) return true;
-      }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      pollfd p{fd_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) return false;
-      for (char c : std::string_view(buffer, static_cast<std::size_t>(n))) {
-        got += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      }
-    }
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
 
 std::string websocket_upgrade(const std::string& room) {
   return "GET /rooms/" + room +

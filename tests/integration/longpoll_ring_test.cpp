@@ -1,18 +1,15 @@
 // The long-poll transport's own ring, in-process with a counting sink: once a room has been
 // polled, a poll whose `since` the ring holds is answered (or parked) by the transport
 // itself, without a join through the sink; anything else still asks the sink.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
 
+#include "support/raw_socket.h"
 #include "tickcast/longpoll/longpoll_transport.h"
 
 namespace tickcast {
@@ -52,65 +49,14 @@ class CountingSink final : public Sink {
   std::vector<Message> events_;
 };
 
-// One HTTP/1 connection, written and read by hand: what the server does with the connection
-// after an answer (keeps it or closes it) is what is tested.
-class RawConnection {
- public:
-  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    const timeval timeout{10, 0};  // a read that gets nothing fails the test, never hangs it
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  }
-  ~RawConnection() { ::close(fd_); }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
+using testing::RawSocket;
 
-  bool send(const std::string& request) {
-    return connected_ && ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) ==
-                             static_cast<ssize_t>(request.size());
-  }
-  /// response reads one response with a Content-Length: "STATUS BODY", or what went wrong.
-  std::string response() {
-    for (;;) {
-      const auto end = buffer_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        const auto at = buffer_.find("content-length: ");
-        if (at == std::string::npos || at > end) return "no content-length: " + buffer_;
-        const std::size_t length = std::stoul(buffer_.substr(at + 16));
-        if (buffer_.size() >= end + 4 + length) {
-          std::string answer = buffer_.substr(9, 3) + " " + buffer_.substr(end + 4, length);
-          buffer_.erase(0, end + 4 + length);
-          return answer;
-        }
-      }
-      if (!read_some()) return "connection ended: " + buffer_;
-    }
-  }
-  /// closed_by_server tells whether the server ends the connection (EOF) within 10 s.
-  bool closed_by_server() {
-    while (read_some()) {
-    }
-    return eof_;
-  }
-
- private:
-  bool read_some() {
-    char chunk[4096];
-    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n > 0) buffer_.append(chunk, static_cast<std::size_t>(n));
-    eof_ = n == 0;
-    return n > 0;
-  }
-
-  int fd_;
-  bool connected_ = false;
-  bool eof_ = false;
-  std::string buffer_;
-};
+// "STATUS BODY" of the next response on `socket`, or what went wrong.
+std::string status_and_body(RawSocket& socket) {
+  const auto response = socket.response(RawSocket::Clock::now() + 10s);
+  if (!response) return "no response";
+  return response->substr(9, 3) + " " + response->substr(response->find("\r\n\r\n") + 4);
+}
 
 struct LongPollRing : ::testing::Test {
   LongPollRing()
@@ -202,23 +148,25 @@ TEST_F(LongPollRing, AnAnswerFromTheFanOutEndsItsTransaction) {
     sink.publish(*transport, "r");
   };
 
-  RawConnection keep_alive(server.port());
+  RawSocket keep_alive(server.port());
+  ASSERT_TRUE(keep_alive.connected());
   for (int seq = 100; seq < 103; ++seq) {
     ASSERT_TRUE(keep_alive.send("GET /poll/rooms/r?since=" + std::to_string(seq) +
                                 "&timeout_ms=5000 HTTP/1.1\r\nHost: t\r\n\r\n"));
     std::thread publisher(publish_once_parked);
-    const std::string answer = keep_alive.response();
+    const std::string answer = status_and_body(keep_alive);
     publisher.join();
     const std::string next = std::to_string(seq + 1);
     EXPECT_EQ(answer, R"(200 {"events":[{"seq":)" + next + R"(}],"next":)" + next + "}");
   }
 
-  RawConnection one_shot(server.port());
+  RawSocket one_shot(server.port());
+  ASSERT_TRUE(one_shot.connected());
   ASSERT_TRUE(one_shot.send("GET /poll/rooms/r?since=103&timeout_ms=5000 HTTP/1.0\r\n\r\n"));
   std::thread publisher(publish_once_parked);
-  EXPECT_EQ(one_shot.response(), R"(200 {"events":[{"seq":104}],"next":104})");
+  EXPECT_EQ(status_and_body(one_shot), R"(200 {"events":[{"seq":104}],"next":104})");
   publisher.join();
-  EXPECT_TRUE(one_shot.closed_by_server());
+  EXPECT_TRUE(one_shot.closed_by_peer(RawSocket::Clock::now() + 10s));
   EXPECT_EQ(sink.joins, 2) << "every poll parked on the ring";
 }
 

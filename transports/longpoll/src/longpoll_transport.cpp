@@ -67,7 +67,7 @@ class LongPollTransport::Impl final
 
   std::variant<http::internal::Session*, http::Response> open(
       lws* wsi, const http::Request& request) override;
-  void answer(PollSession& session, http::Response response, bool now = false);
+  void answer(PollSession& session, http::Response response);
   void answer_events(PollSession& session, std::span<const Message> events);
 
   // LoopTransport
@@ -89,7 +89,7 @@ class LongPollTransport::Impl final
       http::Response response;
       response.body = *session.outbox.front().payload;
       ++fanout.counters.sent;
-      answer(session, std::move(response), in_fan_out());
+      answer(session, std::move(response));
     }
     session.outbox.clear();
   }
@@ -263,19 +263,15 @@ std::variant<http::internal::Session*, http::Response> LongPollTransport::Impl::
 // only counts it through its idle time (HubOptions::room_idle), which a poller that comes
 // back keeps restarting.
 
-// `now`: written at once, from the fan-out pass, as ws and sse write their frames (the
-// transaction still ends in the writable callback: Loop::write_now). Written in that
-// callback, the answers of a tick waited behind the reads of the next polls: at 10,000
-// polls p99 was 2.9x the floor's, 1.1x written here (docs/benchmarks.md).
-void LongPollTransport::Impl::answer(PollSession& session, http::Response response, bool now) {
+// The loop's wake: in a fan-out the answer is written at once, as ws and sse write their
+// frames (the transaction still ends in the writable callback: Loop::write_now). Written
+// in that callback, the answers of a tick waited behind the reads of the next polls: at
+// 10,000 polls p99 was 2.9x the floor's, 1.1x written at once (docs/benchmarks.md).
+void LongPollTransport::Impl::answer(PollSession& session, http::Response response) {
   session.answering = true;
   session.answer = std::move(response);
   server.loop().cancel_timer(session.wsi);
-  if (now) {
-    server.loop().write_now(session.wsi);
-  } else {
-    lws_callback_on_writable(session.wsi);
-  }
+  LoopTransport::wake(session);
 }
 
 void LongPollTransport::Impl::answer_events(PollSession& session, std::span<const Message> events) {

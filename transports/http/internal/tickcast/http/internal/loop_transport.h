@@ -119,10 +119,6 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   Sink* sink = nullptr;
   Fanout<S> fanout;
 
- protected:
-  /// in_fan_out tells whether a fan-out is running: sessions may be written at once.
-  bool in_fan_out() const { return in_fan_out_; }
-
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
   bool in_fan_out_ = false;
