@@ -349,6 +349,84 @@ TEST(Slowloris, ASlowNextRequestOnAKeepAliveConnectionIsClosed) {
   EXPECT_TRUE(body_closed);
 }
 
+// -- streams their clients ended ------------------------------------------------------------
+
+// libwebsockets reads nothing from a connection whose response is under way, so a client
+// that ended its stream left a readable socket that kept the loop busy until the next
+// write to it. Now a stream or parked poll whose client closes it, resets it, or sends
+// anything on it (a pipelined request) is dropped: at once on libev (a watcher), within
+// a second on poll (the loop's sweep). The heartbeat is a minute away and the room
+// stopped, so nothing else drops them before the deadline; only the closed poll would go
+// anyway (its own 1 s probe).
+class EndedStreams : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EndedStreams, AreDropped) {
+  ServerProcess server(
+      {"--event-lib", GetParam(), "--transport", "sse,longpoll", "--sse-heartbeat", "60s"});
+  const std::string room = "ended";
+  std::uint64_t room_seq = 0;
+  {
+    httplib::Client http("127.0.0.1", server.port());
+    const auto res = http.Get("/api/rooms/" + room);
+    ASSERT_TRUE(res && res->status == 200);
+    room_seq = nlohmann::json::parse(res->body)["seq"].get<std::uint64_t>();
+  }
+  const std::string poll =
+      "/poll/rooms/" + room + "?since=" + std::to_string(room_seq) + "&timeout_ms=60000";
+  RawSocket closed_sse(server.port()), reset_sse(server.port()), talking_sse(server.port()),
+      closed_poll(server.port()), talking_poll(server.port());
+  for (auto* s : {&closed_sse, &reset_sse, &talking_sse}) {
+    ASSERT_TRUE(s->connected() && s->send(plain_get("/sse/rooms/" + room)));
+  }
+  for (auto* s : {&closed_poll, &talking_poll}) {
+    ASSERT_TRUE(s->connected() && s->send(plain_get(poll)));
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        return metric(server, "tickcast_clients", "sse") == 3 &&
+               metric(server, "tickcast_clients", "longpoll") == 2;
+      },
+      10s));
+
+  closed_sse.close();
+  reset_sse.reset();
+  ASSERT_TRUE(talking_sse.send("x"));
+  closed_poll.close();
+  ASSERT_TRUE(talking_poll.send(plain_get("/healthz")));
+
+  EXPECT_TRUE(talking_sse.closed_by_peer(Clock::now() + 5s)) << "an SSE stream that talked";
+  EXPECT_TRUE(talking_poll.closed_by_peer(Clock::now() + 5s)) << "a parked poll that talked";
+  EXPECT_TRUE(eventually(
+      [&] {
+        return metric(server, "tickcast_clients", "sse") == 0 &&
+               metric(server, "tickcast_clients", "longpoll") == 0;
+      },
+      5s))
+      << "sse " << metric(server, "tickcast_clients", "sse") << ", longpoll "
+      << metric(server, "tickcast_clients", "longpoll") << " still held";
+
+  // A stream and a poll that stay are served as before: a command reaches both.
+  SseReader live(server.port(), "/sse/rooms/" + room);
+  ASSERT_EQ(live.wait_status(5s), 200);
+  RawSocket parked(server.port());
+  ASSERT_TRUE(parked.connected() && parked.send(plain_get(poll)));
+  ASSERT_TRUE(eventually([&] { return metric(server, "tickcast_clients", "longpoll") == 1; }, 5s));
+  ASSERT_EQ(post(server, room, "start"), 200);
+  const auto answer = parked.response(Clock::now() + 10s);
+  ASSERT_TRUE(answer) << "the parked poll got no answer";
+  EXPECT_NE(answer->find(R"("reason":"start")"), std::string::npos) << *answer;
+  bool started = false;
+  for (int i = 0; i < 3 && !started; ++i) {
+    const auto got = live.next_event(5s);
+    ASSERT_TRUE(got) << "the live stream went silent";
+    started = got->data.find(R"("reason":"start")") != std::string::npos;
+  }
+  EXPECT_TRUE(started);
+}
+
+INSTANTIATE_TEST_SUITE_P(EventLibs, EndedStreams, ::testing::Values("libev", "poll"),
+                         [](const auto& info) { return info.param; });
+
 // -- a quiet server, on each event loop ---------------------------------------------------
 
 // With nothing else happening on the server, its timers must still fire on time: lws's own

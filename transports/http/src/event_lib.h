@@ -5,12 +5,31 @@
 #include <ev.h>
 #include <libwebsockets.h>
 
+#include <functional>
 #include <memory>
 #include <unordered_map>
 
 #include "tickcast/http/server.h"
 
 namespace tickcast::http::internal {
+
+/// ReadWatch calls its callback whenever a descriptor is readable, from a libev watcher of
+/// ours beside lws's own on that descriptor, until the ReadWatch goes. The callback must
+/// not destroy its ReadWatch. Threads: the service thread.
+class ReadWatch {
+ public:
+  ReadWatch(struct ev_loop* loop, int fd, std::function<void()> on_readable);
+  ~ReadWatch();
+  ReadWatch(const ReadWatch&) = delete;
+  ReadWatch& operator=(const ReadWatch&) = delete;
+
+ private:
+  static void on_io(struct ev_loop* loop, ev_io* watcher, int events);
+
+  struct ev_loop* loop_;
+  ev_io watcher_{};  // its data points back here
+  std::function<void()> on_readable_;
+};
 
 /// ForeignLoop owns the libev loop the lws context runs on (nothing for poll).
 ///
@@ -60,6 +79,8 @@ class ForeignLoop {
   /// so lws's timeouts are at most a second late, and a timer's wake-up is not starved.
   void pace_lws(lws_context* context);
   void stop_pacing();
+  /// watch_readable: a ReadWatch of `fd` on the libev loop; nullptr for poll.
+  std::unique_ptr<ReadWatch> watch_readable(int fd, std::function<void()> on_readable);
   /// break_loop makes lws_service() return; a no-op for poll.
   void break_loop();
 

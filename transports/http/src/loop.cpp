@@ -46,9 +46,13 @@ struct Loop::Exchange {
   bool awaiting_response = false;
   bool close_after_response = false;
   Session* session = nullptr;
-  std::uint64_t timer_id = 0;     // of the pending set_timer(), 0 for none
-  bool idle = false;              // keep-alive between two requests
-  bool response_written = false;  // the session's response went out from write_now()
+  bool watched_stream = false;            // a stream's session on HTTP/1 (watch_stream)
+  bool ending_stream = false;             // its client spoke; end_stream is on its way
+  bool stream_fresh = false;              // no readiness seen since it began
+  std::unique_ptr<ReadWatch> read_watch;  // the connection's, on libev, once it had a stream
+  std::uint64_t timer_id = 0;             // of the pending set_timer(), 0 for none
+  bool idle = false;                      // keep-alive between two requests
+  bool response_written = false;          // the session's response went out from write_now()
 
   Transaction& tx() {
     if (!transaction) transaction = std::make_unique<Transaction>();
@@ -147,6 +151,56 @@ void Loop::close_soon(lws* wsi) {
   if (loop.event_loop_->libev()) lws_cancel_service(loop.context_);
 }
 
+// lws 4.1 reads nothing from an HTTP/1 connection while its response is under way, so a
+// client that closed its end of a stream (a FIN or a reset) left the socket readable and
+// unread: the loop came back at once, round after round (50 such streams: a whole core),
+// until a write to it failed; in a stopped room, at its heartbeat. A client sends nothing
+// on a stream or a parked poll before its response is whole, so whatever makes the socket
+// readable (its end, a reset, stray bytes) ends the connection. On libev a watcher of ours
+// sees it at once; on poll the loop's sweep probes every such socket once a second.
+void Loop::watch_stream(lws* wsi, Exchange& exchange) {
+  if (is_http2_stream(wsi)) return;  // lws reads an HTTP/2 connection throughout
+  exchange.watched_stream = true;
+  exchange.ending_stream = false;
+  exchange.stream_fresh = true;
+  // One watcher for the connection's life, not one per stream: started and stopped per
+  // long-poll request it cost an epoll_ctl each and 9-48 % more CPU at 10,000 polls.
+  if (!event_loop_->libev() || exchange.read_watch) return;
+  exchange.read_watch = event_loop_->watch_readable(lws_get_socket_fd(wsi), [this, wsi, &exchange] {
+    // Between two requests lws reads the socket itself.
+    if (!exchange.watched_stream || exchange.ending_stream) return;
+    // The first readiness after a stream began is mostly the request that began it (lws
+    // read it in this round, before this callback): a peek per long-poll request. It is
+    // level-triggered, so a client that did speak is seen in the next round.
+    if (std::exchange(exchange.stream_fresh, false) || !client_spoke(wsi)) return;
+    exchange.ending_stream = true;
+    // Not from here: closing destroys the exchange, and with it this watcher.
+    post([this, wsi, id = exchange.id] { end_stream(wsi, id); });
+  });
+}
+
+void Loop::unwatch_stream(Exchange& exchange) { exchange.watched_stream = false; }
+
+bool Loop::client_spoke(lws* wsi) {
+  char byte;
+  const ssize_t n = ::recv(lws_get_socket_fd(wsi), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
+void Loop::end_stream(lws* wsi, std::uint64_t id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second->wsi != wsi || !it->second->watched_stream) return;
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);  // not inside its callbacks
+}
+
+void Loop::probe_streams() {
+  std::vector<std::pair<lws*, std::uint64_t>> ended;
+  for (const auto& [wsi, exchange] : by_wsi_) {
+    if (exchange->watched_stream && client_spoke(wsi)) ended.emplace_back(wsi, exchange->id);
+  }
+  for (const auto& [wsi, id] : ended) end_stream(wsi, id);
+}
+
 // Routes are read on the service thread, so one added while it runs goes through it.
 void Loop::route(std::string method, std::string_view pattern, Handler handler) {
   Route r{std::move(method), split_path(pattern), std::move(handler), nullptr};
@@ -231,6 +285,7 @@ void Loop::start() {
     info.ssl_private_key_filepath = options_.tls_key_file.c_str();
     info.alpn = "h2,http/1.1";
   }
+  if (!event_loop_->libev()) add_sweep(this, [this](auto) { probe_streams(); });
   context_ = lws_create_context(&info);
   if (!context_) {
     event_loop_.reset();
@@ -535,6 +590,7 @@ int Loop::after_session(lws* wsi, Exchange& exchange, After after) {
       return -1;
     case After::complete: {
       Session* session = std::exchange(exchange.session, nullptr);
+      unwatch_stream(exchange);
       by_id_.erase(exchange.id);
       session->on_closed();
       return complete_transaction(wsi, exchange);
@@ -601,6 +657,7 @@ void Loop::write_now(lws* wsi) {
       return;
     case After::complete:
       exchange->response_written = true;
+      unwatch_stream(*exchange);  // the client may send its next request now
       lws_callback_on_writable(wsi);
       return;
   }
@@ -815,6 +872,7 @@ int Loop::dispatch(lws* wsi, Exchange& exchange) {
       if (auto* session = std::get_if<Session*>(&opened)) {
         exchange.session = *session;
         exchange.transaction.reset();  // the session copied what it needs
+        watch_stream(wsi, exchange);
         return 0;
       }
       response = std::get<Response>(std::move(opened));

@@ -193,6 +193,11 @@ class Loop : public std::enable_shared_from_this<Loop> {
   int on_http_writable(lws* wsi, Exchange& exchange);
   int after_session(lws* wsi, Exchange& exchange, After after);
   int complete_transaction(lws* wsi, Exchange& exchange);
+  void watch_stream(lws* wsi, Exchange& exchange);
+  void unwatch_stream(Exchange& exchange);
+  static bool client_spoke(lws* wsi);
+  void end_stream(lws* wsi, std::uint64_t id);
+  void probe_streams();
   void arm_loop_timer();
   void run_due_timers();
   static void on_loop_timer(lws_sorted_usec_list_t* sul);
