@@ -1,9 +1,7 @@
 #include "tickcast/longpoll/longpoll_transport.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <chrono>
 #include <list>
 #include <span>
 #include <unordered_map>
@@ -167,33 +165,21 @@ After PollSession::on_writable(lws* wsi) {
   return After::complete;
 }
 
-// Nothing is written to a parked poll, so a client that vanished shows only as a socket
-// that reads EOF or an error; it is probed this often.
-constexpr std::chrono::milliseconds kProbeInterval{1000};
-
-bool peer_gone(lws* wsi) {
-  // An HTTP/2 stream has no socket of its own (its fd is -1, which read as "gone" and
-  // closed every poll of more than a second); lws closes a connection's streams with it.
-  if (http::internal::is_http2_stream(wsi)) return false;
-  char byte;
-  const ssize_t n = ::recv(lws_get_socket_fd(wsi), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
-}
-
 // On the loop's coarse timer, not an lws timer: with N polls parked, each lws timer is an
-// O(N) insert into lws 4.1's sorted list, and every poll arms one per request.
+// O(N) insert into lws 4.1's sorted list, and every poll arms one per request. A client that
+// goes away meanwhile is noticed by the loop (Loop::watch_stream), not by this timer.
 void arm_timer(lws* wsi, std::chrono::steady_clock::time_point deadline) {
-  const auto now = std::chrono::steady_clock::now();
-  const auto wait =
-      std::max(std::chrono::steady_clock::duration::zero(),
-               std::min<std::chrono::steady_clock::duration>(deadline - now, kProbeInterval));
-  http::internal::loop_of(wsi).set_timer(wsi, wait);
+  using namespace std::chrono_literals;
+  const auto left = std::max(std::chrono::steady_clock::duration::zero(),
+                             deadline - std::chrono::steady_clock::now());
+  // The loop rounds a far deadline up by as much as a second (Loop::timer_grid): armed a
+  // second short of it, then for the rest, a timeout is late by 50 ms at most.
+  http::internal::loop_of(wsi).set_timer(wsi, left >= 2500ms ? left - 1s : left);
 }
 
 After PollSession::on_timer(lws* wsi) {
   if (answering) return After::keep;
   if (std::chrono::steady_clock::now() < deadline) {
-    if (peer_gone(wsi)) return After::close;
     arm_timer(wsi, deadline);
     return After::keep;
   }
