@@ -1,7 +1,6 @@
 #include "event_lib.h"
 
 #include <stdexcept>
-#include <utility>
 
 namespace tickcast::http::internal {
 
@@ -73,13 +72,14 @@ void ForeignLoop::on_pace(lws_sorted_usec_list_t* sul) {
   lws_sul_schedule(pacer->context, 0, &pacer->sul, &ForeignLoop::on_pace, LWS_US_PER_SEC);
 }
 
-std::unique_ptr<ReadWatch> ForeignLoop::watch_readable(int fd, std::function<void()> on_readable) {
+std::unique_ptr<ReadWatch> ForeignLoop::watch_readable(int fd, ReadWatch::Callback on_readable,
+                                                       void* context) {
   if (!loop_) return nullptr;
-  return std::make_unique<ReadWatch>(loop_, fd, std::move(on_readable));
+  return std::make_unique<ReadWatch>(loop_, fd, on_readable, context);
 }
 
-ReadWatch::ReadWatch(struct ev_loop* loop, int fd, std::function<void()> on_readable)
-    : loop_(loop), on_readable_(std::move(on_readable)) {
+ReadWatch::ReadWatch(struct ev_loop* loop, int fd, Callback on_readable, void* context)
+    : loop_(loop), on_readable_(on_readable), context_(context) {
   ev_io_init(&watcher_, &ReadWatch::on_io, fd, EV_READ);
   watcher_.data = this;
   ev_io_start(loop_, &watcher_);
@@ -88,7 +88,8 @@ ReadWatch::ReadWatch(struct ev_loop* loop, int fd, std::function<void()> on_read
 ReadWatch::~ReadWatch() { ev_io_stop(loop_, &watcher_); }
 
 void ReadWatch::on_io(struct ev_loop* /*loop*/, ev_io* watcher, int /*events*/) {
-  static_cast<ReadWatch*>(watcher->data)->on_readable_();
+  auto* self = static_cast<ReadWatch*>(watcher->data);
+  self->on_readable_(self->context_);
 }
 
 void ForeignLoop::break_loop() {

@@ -5,7 +5,6 @@
 #include <ev.h>
 #include <libwebsockets.h>
 
-#include <functional>
 #include <memory>
 #include <unordered_map>
 
@@ -13,12 +12,14 @@
 
 namespace tickcast::http::internal {
 
-/// ReadWatch calls its callback whenever a descriptor is readable, from a libev watcher of
-/// ours beside lws's own on that descriptor, until the ReadWatch goes. The callback must
-/// not destroy its ReadWatch. Threads: the service thread.
+/// ReadWatch calls on_readable(context) whenever a descriptor is readable, from a libev
+/// watcher of ours beside lws's own on that descriptor, until the ReadWatch goes. The
+/// callback must not destroy its ReadWatch. A plain function and pointer, not a
+/// std::function: one is held per connection. Threads: the service thread.
 class ReadWatch {
  public:
-  ReadWatch(struct ev_loop* loop, int fd, std::function<void()> on_readable);
+  using Callback = void (*)(void* context);
+  ReadWatch(struct ev_loop* loop, int fd, Callback on_readable, void* context);
   ~ReadWatch();
   ReadWatch(const ReadWatch&) = delete;
   ReadWatch& operator=(const ReadWatch&) = delete;
@@ -28,7 +29,8 @@ class ReadWatch {
 
   struct ev_loop* loop_;
   ev_io watcher_{};  // its data points back here
-  std::function<void()> on_readable_;
+  Callback on_readable_;
+  void* context_;
 };
 
 /// ForeignLoop owns the libev loop the lws context runs on (nothing for poll).
@@ -80,7 +82,7 @@ class ForeignLoop {
   void pace_lws(lws_context* context);
   void stop_pacing();
   /// watch_readable: a ReadWatch of `fd` on the libev loop; nullptr for poll.
-  std::unique_ptr<ReadWatch> watch_readable(int fd, std::function<void()> on_readable);
+  std::unique_ptr<ReadWatch> watch_readable(int fd, ReadWatch::Callback on_readable, void* context);
   /// break_loop makes lws_service() return; a no-op for poll.
   void break_loop();
 

@@ -53,6 +53,7 @@ struct Loop::Exchange {
   std::uint64_t timer_id = 0;             // of the pending set_timer(), 0 for none
   bool idle = false;                      // keep-alive between two requests
   bool response_written = false;          // the session's response went out from write_now()
+  std::string peer;                       // the client's address, once a request asked
 
   Transaction& tx() {
     if (!transaction) transaction = std::make_unique<Transaction>();
@@ -166,17 +167,25 @@ void Loop::watch_stream(lws* wsi, Exchange& exchange) {
   // One watcher for the connection's life, not one per stream: started and stopped per
   // long-poll request it cost an epoll_ctl each and 9-48 % more CPU at 10,000 polls.
   if (!event_loop_->libev() || exchange.read_watch) return;
-  exchange.read_watch = event_loop_->watch_readable(lws_get_socket_fd(wsi), [this, wsi, &exchange] {
-    // Between two requests lws reads the socket itself.
-    if (!exchange.watched_stream || exchange.ending_stream) return;
-    // The first readiness after a stream began is mostly the request that began it (lws
-    // read it in this round, before this callback): a peek per long-poll request. It is
-    // level-triggered, so a client that did speak is seen in the next round.
-    if (std::exchange(exchange.stream_fresh, false) || !client_spoke(wsi)) return;
-    exchange.ending_stream = true;
-    // Not from here: closing destroys the exchange, and with it this watcher.
-    post([this, wsi, id = exchange.id] { end_stream(wsi, id); });
-  });
+  exchange.read_watch = event_loop_->watch_readable(
+      lws_get_socket_fd(wsi),
+      [](void* context) {
+        auto& exchange = *static_cast<Exchange*>(context);
+        loop_of(exchange.wsi).on_stream_readable(exchange);
+      },
+      &exchange);
+}
+
+void Loop::on_stream_readable(Exchange& exchange) {
+  // Between two requests lws reads the socket itself.
+  if (!exchange.watched_stream || exchange.ending_stream) return;
+  // The first readiness after a stream began is mostly the request that began it (lws
+  // read it in this round, before this callback): a peek per long-poll request. It is
+  // level-triggered, so a client that did speak is seen in the next round.
+  if (std::exchange(exchange.stream_fresh, false) || !client_spoke(exchange.wsi)) return;
+  exchange.ending_stream = true;
+  // Not from here: closing destroys the exchange, and with it this watcher.
+  post([this, wsi = exchange.wsi, id = exchange.id] { end_stream(wsi, id); });
 }
 
 void Loop::unwatch_stream(Exchange& exchange) { exchange.watched_stream = false; }
@@ -392,6 +401,16 @@ void Loop::run_posted() {
 // lookup. by_wsi_ owns it, and answers for a wsi that may be gone (the loop's timers).
 Loop::Exchange* Loop::live_exchange(lws* wsi) {
   return static_cast<Exchange*>(lws_get_opaque_user_data(wsi));
+}
+
+// getpeername once per connection, not once per keep-alive request (a long-poll's each).
+std::string Loop::peer_of(lws* wsi) {
+  Exchange* exchange = live_exchange(wsi);
+  if (exchange && !exchange->peer.empty()) return exchange->peer;
+  char peer[64] = "";
+  std::string found = lws_get_peer_simple(wsi, peer, sizeof peer) ? peer : "";
+  if (exchange) exchange->peer = found;
+  return found;
 }
 
 Loop::Exchange& Loop::exchange_of(lws* wsi) {
@@ -671,9 +690,9 @@ std::chrono::steady_clock::duration Loop::timer_grid(std::chrono::steady_clock::
 }
 
 void Loop::set_timer(lws* wsi, std::chrono::steady_clock::duration after) {
-  auto it = by_wsi_.find(wsi);
-  if (it == by_wsi_.end()) return;
-  Exchange& exchange = *it->second;
+  Exchange* known = live_exchange(wsi);  // not by_wsi_: a hash lookup per long-poll request
+  if (!known) return;
+  Exchange& exchange = *known;
   exchange.timer_id = next_timer_id_++;
   const auto grid = timer_grid(after).count();
   const auto due = (std::chrono::steady_clock::now() + after).time_since_epoch().count();
@@ -684,8 +703,7 @@ void Loop::set_timer(lws* wsi, std::chrono::steady_clock::duration after) {
 }
 
 void Loop::cancel_timer(lws* wsi) {
-  auto it = by_wsi_.find(wsi);
-  if (it != by_wsi_.end()) it->second->timer_id = 0;  // its key in timers_ goes stale
+  if (Exchange* known = live_exchange(wsi)) known->timer_id = 0;  // its key goes stale
 }
 
 // One lws timer for the whole loop, re-armed only when the earliest deadline moves earlier

@@ -102,8 +102,7 @@ bool Loop::read_request(lws* wsi, Request& request, bool websocket) {
   if (std::string id = copy_custom_header(wsi, "last-event-id:"); !id.empty()) {
     request.headers.emplace("last-event-id", std::move(id));
   }
-  char peer[64] = "";
-  if (lws_get_peer_simple(wsi, peer, sizeof peer)) request.peer = peer;
+  request.peer = peer_of(wsi);
   return true;
 }
 

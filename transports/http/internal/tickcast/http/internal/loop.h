@@ -186,6 +186,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
   Exchange& exchange_of(lws* wsi);
   static Exchange* live_exchange(lws* wsi);  ///< the exchange of a wsi in its callback
+  std::string peer_of(lws* wsi);
   void forget(lws* wsi);
   int on_http(lws* wsi, Exchange& exchange);
   int dispatch(lws* wsi, Exchange& exchange);
@@ -195,6 +196,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   int complete_transaction(lws* wsi, Exchange& exchange);
   void watch_stream(lws* wsi, Exchange& exchange);
   void unwatch_stream(Exchange& exchange);
+  void on_stream_readable(Exchange& exchange);
   static bool client_spoke(lws* wsi);
   void end_stream(lws* wsi, std::uint64_t id);
   void probe_streams();
