@@ -355,9 +355,8 @@ TEST(Slowloris, ASlowNextRequestOnAKeepAliveConnectionIsClosed) {
 // that ended its stream left a readable socket that kept the loop busy until the next
 // write to it. Now a stream or parked poll whose client closes it, resets it, or sends
 // anything on it (a pipelined request) is dropped: at once on libev (a watcher), within
-// a second on poll (the loop's sweep). The heartbeat is a minute away and the room
-// stopped, so nothing else drops them before the deadline; only the closed poll would go
-// anyway (its own 1 s probe).
+// a second on poll (the loop's sweep). The heartbeat is a minute away, the polls' timeout
+// too, and the room stopped, so nothing else drops them before the deadline.
 class EndedStreams : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EndedStreams, AreDropped) {
