@@ -390,7 +390,7 @@ void SocketIoTransport::Impl::close_engine(Engine& engine, int code, std::string
 }
 
 void SocketIoTransport::Impl::settle() {
-  if (fanning_out) return;  // the room vectors fan-out walks must stay put
+  if (in_fan_out()) return;  // the room vectors fan-out walks must stay put
   while (!dirty.empty()) {
     std::vector<std::uint64_t> batch;
     batch.swap(dirty);

@@ -222,7 +222,6 @@ class SocketIoTransport::Impl final
   std::uint64_t next_serial = 1;
   std::vector<std::uint64_t> doomed;
   std::vector<std::uint64_t> dirty;
-  bool fanning_out = false;
   std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections;
   std::vector<unsigned char> write_buffer;
   std::string packet_buffer;  // the packet being written (its namespace inserted)

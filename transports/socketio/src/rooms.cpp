@@ -137,9 +137,7 @@ void SocketIoTransport::Impl::on_stop() {
 // Each event is framed once for its room (frame_for_room), and that frame is shared by
 // every socket of the room, whatever its namespace: the namespace goes in as it is written.
 void SocketIoTransport::Impl::fan_out(const std::string& room, const Message& message) {
-  fanning_out = true;
-  fanout.publish(room, message, std::chrono::steady_clock::now());
-  fanning_out = false;
+  LoopTransport::fan_out(room, message);
   settle();
 }
 
@@ -156,15 +154,10 @@ Payload SocketIoTransport::Impl::frame_for_room(const std::string& room, const M
 
 void SocketIoTransport::Impl::wake(SioSession& session) {
   Engine& engine = *session.engine;
-  // A WebSocket is written at once in a fan-out (which runs outside every connection's
-  // callbacks), as ws's are; otherwise it asks for a writable callback, which is safe at
-  // any time. Either way no deferred flush, no lookup of the engine by serial afterwards.
+  // A WebSocket is woken as ws's are (at once in a fan-out): no deferred flush, no lookup
+  // of the engine by serial afterwards.
   if (engine.transport == engine::Transport::websocket && engine.ws && !engine.closed) {
-    if (fanning_out) {
-      server.loop().write_now(engine.ws->wsi);
-    } else {
-      lws_callback_on_writable(engine.ws->wsi);
-    }
+    wake_connection(engine.ws->wsi);
     return;
   }
   if (!engine.dirty) {

@@ -73,15 +73,7 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   bool accepting() const { return sink && fanout.counters.accepting; }
 
   // FanoutHooks: the loop's defaults.
-  void wake(S& session) override {
-    // A fan-out runs from a posted task, outside every connection's callbacks; joins and
-    // replies may run inside the session's own, and wait for its writable callback.
-    if (in_fan_out_) {
-      server.loop().write_now(session.wsi);
-    } else {
-      lws_callback_on_writable(session.wsi);
-    }
-  }
+  void wake(S& session) override { wake_connection(session.wsi); }
   void close_stuck(S& session) override { close_now(session.wsi); }
 
   // -- owning thread
@@ -118,6 +110,21 @@ class LoopTransport : public FanoutHooks<S>, public std::enable_shared_from_this
   http::Server& server;
   Sink* sink = nullptr;
   Fanout<S> fanout;
+
+ protected:
+  /// wake_connection gets `wsi`'s queue written: at once in a fan-out (Loop::write_now),
+  /// which runs from a posted task, outside every connection's callbacks; otherwise (joins
+  /// and replies, which may run inside the connection's own callbacks) in its next
+  /// writable callback.
+  void wake_connection(lws* wsi) {
+    if (in_fan_out_) {
+      server.loop().write_now(wsi);
+    } else {
+      lws_callback_on_writable(wsi);
+    }
+  }
+  /// in_fan_out tells whether fan_out() is under way.
+  bool in_fan_out() const { return in_fan_out_; }
 
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
