@@ -14,14 +14,10 @@ import subprocess
 import sys
 import time
 
+from cluster_faults import free_port, port_accepts, wait_for  # bench/'s process helpers
+
 STREAMS = 50
 WINDOW_S = 5
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_ticks(pid):
@@ -37,15 +33,8 @@ def main():
          "--event-lib", event_lib, "--data-dir", "none"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("the server did not listen")
-                time.sleep(0.1)
+        if not wait_for(lambda: port_accepts(port), 10):
+            sys.exit("the server did not listen")
         streams = []
         for _ in range(STREAMS):
             s = socket.create_connection(("127.0.0.1", port))
